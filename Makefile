@@ -1,0 +1,44 @@
+# The README's commands. Everything installs itself (scripts/bootstrap.sh).
+SHELL := /bin/bash
+PY := .venv/bin/python
+
+.PHONY: setup dev dev-check test lint contracts contracts-check check-deploy bench
+
+setup:
+	@bash scripts/bootstrap.sh
+
+## Run the whole system locally: anvil + NTZS + Safe, SQLite, web + worker + beat.
+dev: setup
+	$(PY) scripts/dev.py
+
+## Start the local stack, check it end to end, stop it, start it again, check reuse.
+dev-check: setup
+	$(PY) scripts/dev_check.py
+
+## The full test suite on real PostgreSQL, Redis and anvil (started by the tests).
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+## Rebuild the committed NTZS artifact from minting/contracts/NTZS.sol.
+contracts: setup
+	node minting/contracts/compile.js
+
+contracts-check: setup
+	node minting/contracts/compile.js --check
+
+## `check --deploy` of the production profile, with placeholder values.
+check-deploy: setup
+	env DJANGO_SETTINGS_MODULE=config.settings.production \
+	  SECRET_KEY=check-deploy-placeholder-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz \
+	  DATABASE_URL=postgres://ntzs@127.0.0.1:5432/ntzs REDIS_URL=redis://127.0.0.1:6379/0 \
+	  CHAIN_ID=84532 BASE_SEPOLIA_RPC_URL=https://sepolia.base.org \
+	  MINTER_PRIVATE_KEY=0x$$(printf '1%.0s' {1..64}) ZENOPAY_API_KEY=placeholder \
+	  APP_URL=https://ntzs.example ALLOWED_HOSTS=ntzs.example \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
+bench: setup
+	@echo "No benchmarks yet: they arrive with the mint pipeline (bench/)."

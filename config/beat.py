@@ -1,0 +1,21 @@
+"""The Celery beat schedule, declared in code (DESIGN §2).
+
+Every periodic task the code defines (``@shared_task(periodic=True)``) must appear here; a
+test holds the two lists together. ``expires`` equals the interval: a message that waited a
+whole interval is dropped, because the next one is already on its way and the database, not
+the message, says what work is due.
+"""
+
+from __future__ import annotations
+
+DEFAULT_INTERVALS_S: dict[str, int] = {
+    "minting.tasks.check_minter": 600,
+}
+
+
+def beat_schedule(intervals_s: dict[str, int]) -> dict[str, dict]:
+    schedule = {}
+    for task, default in DEFAULT_INTERVALS_S.items():
+        every = intervals_s.get(task, default)
+        schedule[task] = {"task": task, "schedule": float(every), "options": {"expires": every}}
+    return schedule

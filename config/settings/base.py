@@ -1,0 +1,254 @@
+"""Settings shared by every profile. Values come from the environment (DESIGN §10).
+
+Each profile module (local, test, production) sets PROFILE, imports this module's names and
+finishes with ``finalize(globals())``, which applies the per-profile rules.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.beat import beat_schedule
+from config.settings.env import (
+    env,
+    raw,
+    read_address,
+    read_bool,
+    read_eth_as_wei,
+    read_int,
+    read_int_or_default,
+    read_list,
+    read_private_key,
+    read_str,
+    read_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(os.environ.get("NTZS_VAR_DIR") or BASE_DIR / "var")
+LOCAL_CHAIN_ID = 31337
+
+# --- Django core -------------------------------------------------------------------------
+SECRET_KEY = read_str("SECRET_KEY")
+DEBUG = bool(read_bool("DEBUG", False))
+ALLOWED_HOSTS = read_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "core",
+    "accounts",
+    "deposits",
+    "minting",
+    "reconciliation",
+    "backstage",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("sw", "Kiswahili")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Africa/Dar_es_Salaam"  # shown to people; everything is stored in UTC
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = read_str("DEFAULT_FROM_EMAIL", "nTZS <no-reply@ntzs.local>")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Application settings (DESIGN §10) --------------------------------------------------
+APP_URL = read_url("APP_URL", "http://127.0.0.1:8000", "NEXT_PUBLIC_APP_URL")
+REDIS_URL = read_str("REDIS_URL")
+
+CHAIN_ID = read_int("CHAIN_ID", None, minimum=1)
+BASE_SEPOLIA_RPC_URL = read_url("BASE_SEPOLIA_RPC_URL")
+BASE_SEPOLIA_RPC_URL_BACKUP = read_url("BASE_SEPOLIA_RPC_URL_BACKUP")
+NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA = read_address("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA")
+NTZS_DEPLOY_BLOCK = read_int("NTZS_DEPLOY_BLOCK", None, minimum=0)
+NTZS_MINT_WITH_REF = read_bool("NTZS_MINT_WITH_REF", None)  # None: detect (local profile only)
+MINTER_PRIVATE_KEY = read_private_key("MINTER_PRIVATE_KEY")
+OPERATOR_PRIVATE_KEY = read_private_key("OPERATOR_PRIVATE_KEY")
+SAFE_ADDRESS = read_address("SAFE_ADDRESS")
+
+DAILY_ISSUANCE_CAP_TZS = read_int("DAILY_ISSUANCE_CAP_TZS", 100_000_000, minimum=0)
+SAFE_MINT_THRESHOLD_TZS = read_int_or_default("SAFE_MINT_THRESHOLD_TZS", 9_000)
+MINT_CONFIRMATIONS = read_int("MINT_CONFIRMATIONS", None, minimum=0)
+MINT_BATCH_SIZE = read_int("MINT_BATCH_SIZE", 50, minimum=1)
+MINT_MAX_IN_FLIGHT = read_int("MINT_MAX_IN_FLIGHT", 64, minimum=1)
+MINT_FEE_BUMP_AFTER_S = read_int("MINT_FEE_BUMP_AFTER_S", 60, minimum=1)
+MINT_CLAIM_LEASE_S = read_int("MINT_CLAIM_LEASE_S", 120, minimum=1)
+CIRCUIT_OPEN_S = read_int("CIRCUIT_OPEN_S", 30, minimum=0)
+MINTER_MIN_GAS_WEI = read_eth_as_wei("MINTER_MIN_GAS_ETH", "0.001")
+
+MIN_DEPOSIT_TZS = read_int("MIN_DEPOSIT_TZS", 1_000, minimum=1)
+MAX_DEPOSIT_TZS = read_int("MAX_DEPOSIT_TZS", 1_000_000, minimum=1)
+USER_DAILY_LIMIT_TZS = read_int("USER_DAILY_LIMIT_TZS", 2_000_000, minimum=1)
+USER_MONTHLY_LIMIT_TZS = read_int("USER_MONTHLY_LIMIT_TZS", 20_000_000, minimum=1)
+
+ZENOPAY_BASE_URL = read_url("ZENOPAY_BASE_URL", "https://zenoapi.com/api")
+ZENOPAY_CREATE_PATH = read_str("ZENOPAY_CREATE_PATH", "/payments/mobile_money_tanzania")
+ZENOPAY_STATUS_PATH = read_str("ZENOPAY_STATUS_PATH", "/payments/order-status")
+ZENOPAY_TIMEOUT = read_int("ZENOPAY_TIMEOUT", 60, minimum=1)
+ZENOPAY_API_KEY = read_str("ZENOPAY_API_KEY")
+ZENOPAY_SANDBOX = bool(read_bool("ZENOPAY_SANDBOX", False))
+ZENOPAY_WEBHOOK_REQUIRE_KEY = bool(read_bool("ZENOPAY_WEBHOOK_REQUIRE_KEY", False))
+ZENOPAY_WEBHOOK_ALLOWED_IPS = read_list("ZENOPAY_WEBHOOK_ALLOWED_IPS")
+
+METRICS_TOKEN = read_str("METRICS_TOKEN")
+SENTRY_DSN = read_str("SENTRY_DSN")
+
+# Values that must never reach a log line, an error page, the admin or an API answer.
+SECRET_SETTING_NAMES = (
+    "SECRET_KEY",
+    "MINTER_PRIVATE_KEY",
+    "OPERATOR_PRIVATE_KEY",
+    "ZENOPAY_API_KEY",
+    "METRICS_TOKEN",
+    "SENTRY_DSN",
+)
+
+# Beat intervals in seconds (DESIGN §2); overridable, never below one second.
+BEAT_INTERVALS_S = {
+    "minting.tasks.check_minter": read_int("BEAT_CHECK_MINTER_S", 600, minimum=1),
+}
+CELERY_BEAT_SCHEDULE = beat_schedule(BEAT_INTERVALS_S)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "core.logging.RedactSecretsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": read_str("LOG_LEVEL", "INFO")},
+}
+
+
+def celery_settings(*, broker_url: str, var_dir: Path) -> dict:
+    """Celery configuration (CELERY_ namespace). The database is the durable queue
+    (DESIGN §2): these settings only make redelivery safe and fair, they carry no state."""
+    options: dict = {}
+    if broker_url == "filesystem://":
+        inbox = var_dir / "celery" / "queue"
+        processed = var_dir / "celery" / "processed"
+        inbox.mkdir(parents=True, exist_ok=True)
+        processed.mkdir(parents=True, exist_ok=True)
+        options = {
+            "data_folder_in": str(inbox),
+            "data_folder_out": str(inbox),
+            "processed_folder": str(processed),
+            "store_processed": False,
+        }
+    return {
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_BROKER_TRANSPORT_OPTIONS": options,
+        "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
+        "CELERY_TASK_SERIALIZER": "json",
+        "CELERY_RESULT_SERIALIZER": "json",
+        "CELERY_ACCEPT_CONTENT": ["json"],
+        "CELERY_TASK_IGNORE_RESULT": True,
+        "CELERY_TASK_ACKS_LATE": True,
+        "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
+        "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
+        "CELERY_TASK_DEFAULT_QUEUE": "default",
+        "CELERY_TASK_ROUTES": {"minting.tasks.*": {"queue": "mint"}},
+        "CELERY_TIMEZONE": "UTC",
+        "CELERY_ENABLE_UTC": True,
+        "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
+        "CELERY_BEAT_SCHEDULE_FILENAME": str(var_dir / "celerybeat-schedule"),
+    }
+
+
+def finalize(settings: dict) -> None:
+    """Rules that depend on the profile; called last by every profile module."""
+    profile = settings["PROFILE"]
+    if settings["CHAIN_ID"] is None:
+        if profile not in {"local", "test"}:
+            raise ImproperlyConfigured(
+                f"CHAIN_ID is required in the {profile} profile; set it in the environment."
+            )
+        settings["CHAIN_ID"] = LOCAL_CHAIN_ID
+    if settings["MINT_CONFIRMATIONS"] is None:
+        settings["MINT_CONFIRMATIONS"] = 1 if settings["CHAIN_ID"] == LOCAL_CHAIN_ID else 3
+    if settings["ZENOPAY_SANDBOX"] and (
+        profile not in {"local", "test"} or settings["CHAIN_ID"] != LOCAL_CHAIN_ID
+    ):
+        raise ImproperlyConfigured(
+            "ZENOPAY_SANDBOX=true is allowed only in the local and test profiles on the local "
+            f"chain (CHAIN_ID {LOCAL_CHAIN_ID}); this is the {profile} profile with CHAIN_ID "
+            f"{settings['CHAIN_ID']}."
+        )
+    if settings["MIN_DEPOSIT_TZS"] > settings["MAX_DEPOSIT_TZS"]:
+        raise ImproperlyConfigured("MIN_DEPOSIT_TZS must not be above MAX_DEPOSIT_TZS.")
+    if raw("REDIS_URL") is None and profile != "local":
+        raise ImproperlyConfigured(
+            f"REDIS_URL is required in the {profile} profile; only the local profile may use "
+            "the file-system broker and the database cache."
+        )

@@ -1,0 +1,48 @@
+"""Production profile: everything from the environment; refuses to start without it."""
+
+from config.settings.env import require
+
+PROFILE = "production"
+require(
+    [
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CHAIN_ID",
+        "BASE_SEPOLIA_RPC_URL",
+        "MINTER_PRIVATE_KEY",
+        "ZENOPAY_API_KEY",
+        "APP_URL",
+        "ALLOWED_HOSTS",
+    ],
+    PROFILE,
+)
+
+from config.settings.base import *  # noqa: E402,F403
+from config.settings.base import VAR_DIR, celery_settings, finalize  # noqa: E402
+from config.settings.env import raw, read_database, read_int  # noqa: E402
+
+DEBUG = False
+DATABASES = {"default": read_database("DATABASE_URL", None)}
+DATABASES["default"]["CONN_MAX_AGE"] = read_int("CONN_MAX_AGE", 60, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": raw("REDIS_URL")}}
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = True
+SECURE_HSTS_SECONDS = 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = [raw("APP_URL", "NEXT_PUBLIC_APP_URL")]
+X_FRAME_OPTIONS = "DENY"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+vars().update(celery_settings(broker_url=raw("REDIS_URL"), var_dir=VAR_DIR))
+finalize(vars())

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("backstage/", admin.site.urls),
+    path("", include("accounts.urls")),
+]

@@ -1,0 +1,37 @@
+"""Shillings are whole numbers; token amounts are integer base units. One conversion."""
+
+from __future__ import annotations
+
+NTZS_DECIMALS = 18
+UNITS_PER_TZS = 10**NTZS_DECIMALS
+UINT256_MAX = 2**256 - 1
+
+
+class MoneyError(ValueError):
+    """An amount that is not a whole, non-negative number of the expected unit."""
+
+
+def _require_int(value: object, what: str) -> int:
+    # bool is an int subclass and a Decimal/float could hide a fraction: refuse both.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MoneyError(f"{what} must be a whole number, got {value!r}.")
+    if value < 0:
+        raise MoneyError(f"{what} must not be negative, got {value}.")
+    return value
+
+
+def tzs_to_units(amount_tzs: int) -> int:
+    """Whole shillings to NTZS base units: ``units = amount_tzs * 10**18``."""
+    units = _require_int(amount_tzs, "amount_tzs") * UNITS_PER_TZS
+    if units > UINT256_MAX:
+        raise MoneyError(f"amount_tzs {amount_tzs} does not fit a uint256.")
+    return units
+
+
+def units_to_tzs(amount_units: int) -> int:
+    """Base units to whole shillings; refuses a fraction of a shilling rather than round it."""
+    units = _require_int(amount_units, "amount_units")
+    whole, fraction = divmod(units, UNITS_PER_TZS)
+    if fraction:
+        raise MoneyError(f"{units} base units is not a whole number of shillings.")
+    return whole

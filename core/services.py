@@ -1,0 +1,254 @@
+"""Writes of the core app: audit, maker-checker, alerts, task heartbeats."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from core.clock import now
+from core.exceptions import ConflictError, NotFound, PermissionRefused, ServiceError
+from core.models import AdminAction, Alert, DualControlRequest, TaskHeartbeat
+from core.roles import user_has_role
+
+logger = logging.getLogger(__name__)
+
+
+def admin_action_record(
+    *,
+    actor,
+    action: str,
+    target_type: str,
+    target_id: object,
+    params: dict | None = None,
+    outcome: str = "done",
+    reason: str = "",
+) -> AdminAction:
+    return AdminAction.objects.create(
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        params=params or {},
+        outcome=outcome,
+        reason=reason,
+    )
+
+
+# --- Maker-checker --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DualControlAction:
+    """A four-eyes action. Apps register theirs (core never imports them).
+
+    ``validate(params, target_id)`` runs when the maker asks and raises ServiceError;
+    ``apply(request, checker)`` runs inside the checker's approval transaction.
+    """
+
+    name: str
+    target_type: str
+    roles: tuple[str, ...]
+    apply: Callable[[DualControlRequest, object], None]
+    validate: Callable[[dict, str], None] | None = None
+
+
+_ACTIONS: dict[str, DualControlAction] = {}
+
+
+def dual_control_action_register(action: DualControlAction) -> None:
+    _ACTIONS[action.name] = action
+
+
+def dual_control_action_get(name: str) -> DualControlAction:
+    try:
+        return _ACTIONS[name]
+    except KeyError:
+        raise ServiceError(f"Unknown four-eyes action {name!r}.") from None
+
+
+def _require_roles(user, action: DualControlAction, verb: str) -> None:
+    if not user_has_role(user, *action.roles):
+        raise PermissionRefused(
+            f"{user} may not {verb} {action.name}: it needs one of the roles "
+            f"{', '.join(action.roles)}."
+        )
+
+
+@transaction.atomic
+def dual_control_request_make(
+    *, action: str, target_id: object, params: dict, evidence: str, maker
+) -> DualControlRequest:
+    definition = dual_control_action_get(action)
+    _require_roles(maker, definition, "request")
+    if definition.validate is not None:
+        definition.validate(params, str(target_id))
+    try:
+        with transaction.atomic():
+            request = DualControlRequest.objects.create(
+                action=action,
+                target_type=definition.target_type,
+                target_id=str(target_id),
+                params=params,
+                evidence=evidence,
+                maker=maker,
+            )
+    except IntegrityError:
+        raise ConflictError(
+            f"A {action} request for {definition.target_type} {target_id} is already waiting "
+            "for a checker; approve, reject or withdraw it first."
+        ) from None
+    admin_action_record(
+        actor=maker,
+        action=f"{action}.request",
+        target_type=definition.target_type,
+        target_id=target_id,
+        params={"request_id": str(request.pk), **params},
+        outcome="requested",
+    )
+    return request
+
+
+def _pending_request_locked(request_id) -> DualControlRequest:
+    try:
+        return DualControlRequest.objects.select_for_update().get(pk=request_id)
+    except (DualControlRequest.DoesNotExist, ValueError, ValidationError):
+        raise NotFound(f"There is no four-eyes request {request_id}.") from None
+
+
+def _decide(request: DualControlRequest, *, decision: str, checker, reason: str) -> None:
+    updated = DualControlRequest.objects.filter(
+        pk=request.pk, decision=DualControlRequest.Decision.PENDING
+    ).update(decision=decision, checker=checker, checked_at=now(), reason=reason)
+    if updated != 1:
+        raise ConflictError(f"Request {request.pk} was already decided ({request.decision}).")
+    request.refresh_from_db()
+
+
+@transaction.atomic(durable=True)
+def dual_control_approve(*, request_id, checker, reason: str = "") -> DualControlRequest:
+    """The checker's approval applies the change in the same transaction as the decision."""
+    request = _pending_request_locked(request_id)
+    definition = dual_control_action_get(request.action)
+    _require_roles(checker, definition, "approve")
+    if request.decision != DualControlRequest.Decision.PENDING:
+        raise ConflictError(f"Request {request.pk} was already decided ({request.decision}).")
+    if request.maker_id == checker.pk:
+        raise PermissionRefused(
+            "The checker must be a different person from the maker; ask a colleague to approve."
+        )
+    _decide(request, decision=DualControlRequest.Decision.APPROVED, checker=checker,
+            reason=reason)
+    definition.apply(request, checker)
+    admin_action_record(
+        actor=checker,
+        action=f"{request.action}.approve",
+        target_type=request.target_type,
+        target_id=request.target_id,
+        params={"request_id": str(request.pk)},
+        outcome="approved",
+        reason=reason,
+    )
+    return request
+
+
+@transaction.atomic(durable=True)
+def dual_control_reject(*, request_id, checker, reason: str) -> DualControlRequest:
+    if not reason.strip():
+        raise ServiceError("A rejection needs a reason.")
+    request = _pending_request_locked(request_id)
+    definition = dual_control_action_get(request.action)
+    _require_roles(checker, definition, "reject")
+    if request.maker_id == checker.pk:
+        raise PermissionRefused(
+            "The checker must be a different person from the maker; the maker may withdraw."
+        )
+    _decide(request, decision=DualControlRequest.Decision.REJECTED, checker=checker,
+            reason=reason)
+    admin_action_record(
+        actor=checker,
+        action=f"{request.action}.reject",
+        target_type=request.target_type,
+        target_id=request.target_id,
+        params={"request_id": str(request.pk)},
+        outcome="rejected",
+        reason=reason,
+    )
+    return request
+
+
+@transaction.atomic(durable=True)
+def dual_control_withdraw(*, request_id, maker, reason: str = "") -> DualControlRequest:
+    request = _pending_request_locked(request_id)
+    if request.maker_id != maker.pk:
+        raise PermissionRefused("Only the maker may withdraw a four-eyes request.")
+    updated = DualControlRequest.objects.filter(
+        pk=request.pk, decision=DualControlRequest.Decision.PENDING
+    ).update(decision=DualControlRequest.Decision.WITHDRAWN, checked_at=now(), reason=reason)
+    if updated != 1:
+        raise ConflictError(f"Request {request.pk} was already decided ({request.decision}).")
+    admin_action_record(
+        actor=maker,
+        action=f"{request.action}.withdraw",
+        target_type=request.target_type,
+        target_id=request.target_id,
+        params={"request_id": str(request.pk)},
+        outcome="withdrawn",
+        reason=reason,
+    )
+    request.refresh_from_db()
+    return request
+
+
+# --- Alerts -----------------------------------------------------------------------------------
+
+
+def alert_raise(*, kind: str, key: str = "", detail: str = "") -> tuple[Alert, bool]:
+    """Open an alert, or touch the open one. Returns (alert, opened_now); one ERROR line
+    is logged only when the alert opens, so a condition that lasts does not flood logs."""
+    with transaction.atomic():
+        updated = Alert.objects.filter(kind=kind, key=key, resolved_at__isnull=True).update(
+            last_seen=now(), detail=detail
+        )
+        if updated:
+            return Alert.objects.get(kind=kind, key=key, resolved_at__isnull=True), False
+        try:
+            with transaction.atomic():
+                alert = Alert.objects.create(kind=kind, key=key, detail=detail)
+        except IntegrityError:  # another process opened it a moment ago
+            return Alert.objects.get(kind=kind, key=key, resolved_at__isnull=True), False
+    logger.error("Alert opened kind=%s key=%s: %s", kind, key, detail)
+    return alert, True
+
+
+def alert_resolve(*, kind: str, key: str = "") -> bool:
+    resolved = Alert.objects.filter(kind=kind, key=key, resolved_at__isnull=True).update(
+        resolved_at=now()
+    )
+    if resolved:
+        logger.warning("Alert resolved kind=%s key=%s", kind, key)
+    return bool(resolved)
+
+
+# --- Task heartbeats ---------------------------------------------------------------------------
+
+
+def task_heartbeat_started(*, task_name: str) -> None:
+    TaskHeartbeat.objects.update_or_create(
+        task_name=task_name, defaults={"last_started": now()}
+    )
+
+
+def task_heartbeat_finished(*, task_name: str) -> None:
+    TaskHeartbeat.objects.update_or_create(
+        task_name=task_name, defaults={"last_finished": now()}
+    )
+
+
+def task_heartbeat_failed(*, task_name: str, error: str) -> None:
+    TaskHeartbeat.objects.update_or_create(
+        task_name=task_name, defaults={"last_error": error[:2000], "last_error_at": now()}
+    )

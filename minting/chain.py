@@ -1,0 +1,251 @@
+"""The chain client: the only code that speaks JSON-RPC (CONVENTIONS "clients").
+
+Connects to the configured node, proves it is the expected chain (``eth_chainId ==
+CHAIN_ID``) and that the token has code there, and reads and decodes what the rest of the
+system needs. Failover, the shared circuit breaker and sending come with the mint pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from urllib.parse import urlparse
+
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from minting.contract_artifact import DEPOSIT_REF_INTERFACE_ID, NTZS_ABI
+
+RPC_TIMEOUT_S = 10
+ROLE_NAMES = ("MINTER_ROLE", "BURNER_ROLE", "PAUSER_ROLE", "FREEZER_ROLE", "BLACKLISTER_ROLE",
+              "WIPER_ROLE")
+TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
+DEPOSIT_MINTED_TOPIC = keccak(text="DepositMinted(bytes32,address,uint256)")
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+class ChainError(Exception):
+    """A chain problem a person must read: each message is one sentence."""
+
+
+class ChainUnavailable(ChainError):
+    """The node could not be reached or did not answer (try again later)."""
+
+
+class WrongChain(ChainError):
+    """The node is not the chain we were configured for: never sign or trust it."""
+
+
+class ContractMissing(ChainError):
+    """There is no contract code at the configured token address."""
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host only: RPC URLs often carry an API key in the path or query."""
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+
+
+def role_id(name: str) -> bytes:
+    if name == "DEFAULT_ADMIN_ROLE":
+        return b"\x00" * 32
+    return keccak(text=name)
+
+
+def web3_connect(rpc_url: str) -> Web3:
+    # The provider's own retries are off: ours (with the circuit breaker) decide what is
+    # retried, and a send is never retried blindly.
+    provider = Web3.HTTPProvider(
+        rpc_url,
+        request_kwargs={"timeout": RPC_TIMEOUT_S},
+        exception_retry_configuration=None,
+    )
+    return Web3(provider)
+
+
+def chain_id_check(w3: Web3, *, expected: int, rpc_url: str) -> None:
+    try:
+        actual = w3.eth.chain_id
+    except (OSError, Web3Exception, ValueError) as exc:
+        raise ChainUnavailable(
+            f"The node at {redact_url(rpc_url)} did not answer eth_chainId ({type(exc).__name__})."
+        ) from None
+    if actual != expected:
+        raise WrongChain(
+            f"The node at {redact_url(rpc_url)} is chain {actual}, but CHAIN_ID is {expected}; "
+            "refusing to use it."
+        )
+
+
+@dataclass(frozen=True)
+class TransferLog:
+    log_index: int
+    from_address: str
+    to_address: str
+    amount_units: int
+
+
+@dataclass(frozen=True)
+class DepositMintedLog:
+    log_index: int
+    deposit_ref: bytes
+    to_address: str
+    amount_units: int
+
+
+def _topic_address(topic: bytes) -> str:
+    return to_checksum_address(bytes(topic)[-20:])
+
+
+def receipt_token_logs(receipt, *, token_address: str) -> list[TransferLog | DepositMintedLog]:
+    """Decode the token's Transfer and DepositMinted logs of a receipt, in log order.
+
+    Decoded directly from topics and data (no ABI event machinery): the layouts are fixed
+    and this runs for every log of every confirmed batch."""
+    token = to_checksum_address(token_address)
+    decoded: list[TransferLog | DepositMintedLog] = []
+    for log in receipt["logs"]:
+        if to_checksum_address(log["address"]) != token or not log["topics"]:
+            continue
+        topic0 = bytes(log["topics"][0])
+        data = bytes(log["data"])
+        if topic0 == TRANSFER_TOPIC and len(log["topics"]) == 3:
+            decoded.append(TransferLog(
+                log_index=log["logIndex"],
+                from_address=_topic_address(log["topics"][1]),
+                to_address=_topic_address(log["topics"][2]),
+                amount_units=int.from_bytes(data[:32], "big"),
+            ))
+        elif topic0 == DEPOSIT_MINTED_TOPIC and len(log["topics"]) == 3:
+            decoded.append(DepositMintedLog(
+                log_index=log["logIndex"],
+                deposit_ref=bytes(log["topics"][1]),
+                to_address=_topic_address(log["topics"][2]),
+                amount_units=int.from_bytes(data[:32], "big"),
+            ))
+    return decoded
+
+
+class NtzsClient:
+    """Reads of the NTZS token on a node already proven to be the right chain."""
+
+    def __init__(self, w3: Web3, address: str):
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.contract = w3.eth.contract(address=self.address, abi=NTZS_ABI)
+
+    def _call(self, fn):
+        try:
+            return fn.call()
+        except (OSError, ValueError, Web3Exception) as exc:
+            raise ChainUnavailable(f"A read of the token failed ({type(exc).__name__}).") from None
+
+    def total_supply(self) -> int:
+        return self._call(self.contract.functions.totalSupply())
+
+    def decimals(self) -> int:
+        return self._call(self.contract.functions.decimals())
+
+    def paused(self) -> bool:
+        return self._call(self.contract.functions.paused())
+
+    def has_role(self, role_name: str, account: str) -> bool:
+        return self._call(self.contract.functions.hasRole(role_id(role_name),
+                                                          to_checksum_address(account)))
+
+    def is_frozen(self, account: str) -> bool:
+        return self._call(self.contract.functions.isFrozen(to_checksum_address(account)))
+
+    def is_blacklisted(self, account: str) -> bool:
+        return self._call(self.contract.functions.isBlacklisted(to_checksum_address(account)))
+
+    def is_deposit_minted(self, deposit_ref: bytes) -> bool:
+        return self._call(self.contract.functions.isDepositMinted(deposit_ref))
+
+    def balance_of(self, account: str) -> int:
+        return self._call(self.contract.functions.balanceOf(to_checksum_address(account)))
+
+    @cached_property
+    def supports_deposit_ref(self) -> bool:
+        """ERC-165 detection of mintForDeposit (used by the local profile only; production
+        states NTZS_MINT_WITH_REF)."""
+        try:
+            return bool(self.contract.functions.supportsInterface(DEPOSIT_REF_INTERFACE_ID).call())
+        except (ValueError, Web3Exception):
+            return False  # a token without ERC-165 reverts: it has no deposit references
+
+
+def contract_code_present(w3: Web3, address: str) -> bool:
+    try:
+        return len(w3.eth.get_code(to_checksum_address(address))) > 0
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise ChainUnavailable(f"eth_getCode failed ({type(exc).__name__}).") from None
+
+
+def ntzs_connect(*, rpc_url: str, chain_id: int, contract_address: str) -> NtzsClient:
+    """Connect, prove the chain id, prove the token has code; raise a ChainError otherwise."""
+    if not rpc_url:
+        raise ChainError("BASE_SEPOLIA_RPC_URL is not set; the chain cannot be reached.")
+    if not contract_address:
+        raise ContractMissing("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA is not set; deploy the token "
+                              "with `python manage.py deploy_ntzs` or configure its address.")
+    w3 = web3_connect(rpc_url)
+    chain_id_check(w3, expected=chain_id, rpc_url=rpc_url)
+    if not contract_code_present(w3, contract_address):
+        raise ContractMissing(
+            f"There is no contract code at {contract_address} on chain {chain_id}."
+        )
+    return NtzsClient(w3, contract_address)
+
+
+def ntzs_from_settings() -> NtzsClient:
+    from django.conf import settings
+
+    return ntzs_connect(
+        rpc_url=settings.BASE_SEPOLIA_RPC_URL,
+        chain_id=settings.CHAIN_ID,
+        contract_address=settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA,
+    )
+
+
+def account_address(private_key: str) -> str:
+    from eth_account import Account
+
+    return Account.from_key(private_key).address
+
+
+def transact(w3: Web3, *, private_key: str, to: str | None = None, data: bytes = b"",
+             value: int = 0, timeout_s: int = 120):
+    """Sign and send one administrative transaction (deploy, role grant) and wait for its
+    receipt. Not the mint path: mints are signed inside the batch transaction and their
+    bytes persisted before sending (DESIGN §7.1)."""
+    from eth_account import Account
+
+    sender = Account.from_key(private_key)
+    try:
+        base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
+        tip = w3.eth.max_priority_fee
+        tx = {
+            "chainId": w3.eth.chain_id,
+            "from": sender.address,
+            "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+            "value": value,
+            "data": data,
+            "maxPriorityFeePerGas": tip,
+            "maxFeePerGas": 2 * base_fee + tip,
+            "type": 2,
+        }
+        if to is not None:
+            tx["to"] = to_checksum_address(to)
+        tx["gas"] = w3.eth.estimate_gas(tx) * 12 // 10
+        signed = sender.sign_transaction(tx)
+        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s)
+    except (OSError, Web3Exception) as exc:
+        raise ChainUnavailable(f"The transaction could not be sent or confirmed: {exc}") from None
+    except ValueError as exc:  # node refusals (insufficient funds, revert on estimate)
+        raise ChainError(f"The node refused the transaction: {exc}") from None
+    if receipt["status"] != 1:
+        raise ChainError(f"Transaction {receipt['transactionHash'].hex()} reverted.")
+    return receipt

@@ -1,0 +1,54 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from config.settings.env import read_private_key
+from core.envfile import env_file_update
+from minting.chain import ChainError, account_address
+from minting.services import DeployPlan, ntzs_deploy
+
+
+class Command(BaseCommand):
+    help = (
+        "Deploy the NTZS token to BASE_SEPOLIA_RPC_URL with the key in DEPLOYER_PRIVATE_KEY, "
+        "grant MINTER_ROLE to the minter (and SAFE_ADDRESS), and record the deploy block."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true",
+                            help="redeploy when the configured address has no code")
+        parser.add_argument("--write-env", metavar="PATH",
+                            help="write the new address and deploy block to this env file")
+
+    def handle(self, *args, **options):
+        try:
+            deployer_key = read_private_key("DEPLOYER_PRIVATE_KEY")
+        except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured carries the sentence
+            raise CommandError(str(exc)) from None
+        if not deployer_key:
+            raise CommandError("DEPLOYER_PRIVATE_KEY is not set: the deploy needs a funded key.")
+        minter = account_address(settings.MINTER_PRIVATE_KEY) if settings.MINTER_PRIVATE_KEY else ""
+        plan = DeployPlan(
+            rpc_url=settings.BASE_SEPOLIA_RPC_URL,
+            chain_id=settings.CHAIN_ID,
+            deployer_key=deployer_key,
+            minter_address=minter,
+            safe_address=settings.SAFE_ADDRESS,
+            configured_address=settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA,
+            allow_redeploy=settings.PROFILE == "local" or options["force"],
+        )
+        try:
+            deployment = ntzs_deploy(plan)
+        except ChainError as exc:
+            raise CommandError(str(exc)) from None
+        if options["write_env"]:
+            env_file_update(Path(options["write_env"]), {
+                "NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA": deployment.contract_address,
+                "NTZS_DEPLOY_BLOCK": str(deployment.deploy_block),
+            })
+        self.stdout.write(f"NTZS deployed at {deployment.contract_address}")
+        self.stdout.write(f"deploy block {deployment.deploy_block} "
+                          f"hash {deployment.deploy_block_hash}")
+        self.stdout.write(f"MINTER_ROLE granted to: {minter or '(no minter configured)'}"
+                          + (f", {settings.SAFE_ADDRESS}" if settings.SAFE_ADDRESS else ""))

@@ -1,0 +1,157 @@
+"""Writes of the minting app (the mint pipeline arrives with its own issue)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from eth_utils import to_checksum_address
+
+from core.services import alert_raise, alert_resolve
+from minting.chain import (
+    ChainError,
+    NtzsClient,
+    account_address,
+    chain_id_check,
+    contract_code_present,
+    ntzs_from_settings,
+    role_id,
+    transact,
+    web3_connect,
+)
+from minting.contract_artifact import load_ntzs_artifact
+from minting.models import TokenDeployment
+
+logger = logging.getLogger("minting")
+
+
+class DeployRefused(ChainError):
+    """deploy_ntzs will not deploy (code already there, or a redeploy needs --force)."""
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    rpc_url: str
+    chain_id: int
+    deployer_key: str
+    minter_address: str
+    safe_address: str
+    configured_address: str
+    allow_redeploy: bool
+
+
+def ntzs_deploy(plan: DeployPlan) -> TokenDeployment:
+    """Deploy NTZS, grant MINTER_ROLE to the minter (and the Safe), record the deploy block.
+
+    Refuses when the configured address already holds code. A configured address without
+    code (a lost local chain) is redeployed only when ``allow_redeploy`` (the local profile,
+    or --force)."""
+    w3 = web3_connect(plan.rpc_url)
+    chain_id_check(w3, expected=plan.chain_id, rpc_url=plan.rpc_url)
+    if plan.configured_address:
+        if contract_code_present(w3, plan.configured_address):
+            raise DeployRefused(
+                f"NTZS is already deployed at {plan.configured_address} on chain "
+                f"{plan.chain_id}; refusing to deploy another token over it."
+            )
+        if not plan.allow_redeploy:
+            raise DeployRefused(
+                f"The configured NTZS address {plan.configured_address} has no code on chain "
+                f"{plan.chain_id}; pass --force to deploy a new token, then update "
+                "NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA."
+            )
+    artifact = load_ntzs_artifact()
+    deployer = account_address(plan.deployer_key)
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    data = factory.constructor(deployer).data_in_transaction
+    receipt = transact(w3, private_key=plan.deployer_key, data=bytes.fromhex(data[2:]))
+    address = to_checksum_address(receipt["contractAddress"])
+    for grantee in filter(None, [plan.minter_address, plan.safe_address]):
+        grant = w3.eth.contract(address=address, abi=artifact["abi"]).encode_abi(
+            "grantRole", args=[role_id("MINTER_ROLE"), to_checksum_address(grantee)]
+        )
+        transact(w3, private_key=plan.deployer_key, to=address,
+                 data=bytes.fromhex(grant[2:]))
+    block = w3.eth.get_block(receipt["blockNumber"])
+    deployment = TokenDeployment.objects.create(
+        chain_id=plan.chain_id,
+        contract_address=address,
+        deploy_block=receipt["blockNumber"],
+        deploy_block_hash="0x" + bytes(block["hash"]).hex(),
+        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        deployer_address=deployer,
+    )
+    logger.info("NTZS deployed address=%s block=%s chain=%s", address,
+                deployment.deploy_block, plan.chain_id)
+    return deployment
+
+
+@dataclass(frozen=True)
+class MinterCheck:
+    chain_id: int
+    contract_address: str
+    minter_address: str
+    has_minter_role: bool
+    gas_balance_wei: int
+    paused: bool
+    mint_with_ref: bool
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if not self.has_minter_role:
+            found.append(f"minter {self.minter_address} does not hold MINTER_ROLE")
+        if self.gas_balance_wei < settings.MINTER_MIN_GAS_WEI:
+            found.append(f"minter gas balance {self.gas_balance_wei} wei is below "
+                         f"MINTER_MIN_GAS_ETH")
+        if self.paused:
+            found.append("the token is paused")
+        return found
+
+
+def _minter_read(client: NtzsClient, minter: str) -> MinterCheck:
+    return MinterCheck(
+        chain_id=settings.CHAIN_ID,
+        contract_address=client.address,
+        minter_address=minter,
+        has_minter_role=client.has_role("MINTER_ROLE", minter),
+        gas_balance_wei=client.w3.eth.get_balance(minter),
+        paused=client.paused(),
+        mint_with_ref=client.supports_deposit_ref,
+    )
+
+
+ALERT_KINDS = {
+    "chain": "minter chain unreachable or wrong",
+    "role": "minter role missing",
+    "gas": "minter gas low",
+    "paused": "token paused",
+}
+
+
+def minter_check() -> MinterCheck | None:
+    """Chain id, contract code, minter role, gas and paused; opens or resolves one alert
+    per condition, so an operator hears of a change once (``minting.tasks.check_minter``)."""
+    if not settings.MINTER_PRIVATE_KEY:
+        alert_raise(kind=ALERT_KINDS["chain"], detail="MINTER_PRIVATE_KEY is not set.")
+        return None
+    minter = account_address(settings.MINTER_PRIVATE_KEY)
+    try:
+        result = _minter_read(ntzs_from_settings(), minter)
+    except ChainError as exc:
+        alert_raise(kind=ALERT_KINDS["chain"], detail=str(exc))
+        return None
+    alert_resolve(kind=ALERT_KINDS["chain"])
+    conditions = {
+        "role": (not result.has_minter_role, f"{minter} lacks MINTER_ROLE"),
+        "gas": (result.gas_balance_wei < settings.MINTER_MIN_GAS_WEI,
+                f"{minter} holds {result.gas_balance_wei} wei"),
+        "paused": (result.paused, f"token {result.contract_address} is paused"),
+    }
+    for name, (present, detail) in conditions.items():
+        if present:
+            alert_raise(kind=ALERT_KINDS[name], detail=detail)
+        else:
+            alert_resolve(kind=ALERT_KINDS[name])
+    return result

@@ -1,0 +1,125 @@
+"""Settings validation per profile, run in a fresh interpreter the way a process starts."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "SECRET_KEY": "production-secret-key-for-tests-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "DATABASE_URL": "postgres://ntzs@127.0.0.1:5432/ntzs",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "CHAIN_ID": "84532",
+    "BASE_SEPOLIA_RPC_URL": "https://sepolia.base.org",
+    "MINTER_PRIVATE_KEY": "0x" + "1" * 64,
+    "ZENOPAY_API_KEY": "zp-key",
+    "APP_URL": "https://ntzs.example",
+    "ALLOWED_HOSTS": "ntzs.example",
+}
+PRINT_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.PROFILE, s.CHAIN_ID, s.DAILY_ISSUANCE_CAP_TZS, s.SAFE_MINT_THRESHOLD_TZS, "
+    "s.MINT_CONFIRMATIONS, s.ZENOPAY_SANDBOX, s.MINTER_MIN_GAS_WEI)"
+)
+
+
+def _start(profile: str, env: dict, var_dir: Path) -> subprocess.CompletedProcess:
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+             "DJANGO_SETTINGS_MODULE": f"config.settings.{profile}",
+             "NTZS_VAR_DIR": str(var_dir), **env}
+    return subprocess.run([sys.executable, "-c", PRINT_SETTINGS], cwd=REPO, env=clean,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def start(tmp_path):
+    return lambda profile, env: _start(profile, env, tmp_path)
+
+
+def test_production_starts_with_everything_it_needs(start):
+    result = start("production", PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["production", "84532", "100000000", "9000", "3", "False",
+                                     str(10**15)]
+
+
+@pytest.mark.parametrize("missing", ["MINTER_PRIVATE_KEY", "CHAIN_ID", "SECRET_KEY",
+                                     "DATABASE_URL", "REDIS_URL", "ZENOPAY_API_KEY"])
+def test_production_refuses_to_start_without_a_required_variable(start, missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = start("production", env)
+    assert result.returncode != 0
+    assert f"{missing} is required in the production profile" in result.stderr
+
+
+def test_production_accepts_the_runbook_alias_for_app_url(start):
+    env = {k: v for k, v in PRODUCTION.items() if k != "APP_URL"}
+    env["NEXT_PUBLIC_APP_URL"] = "https://ntzs.example"
+    assert start("production", env).returncode == 0
+
+
+@pytest.mark.parametrize("value", ["1e8", "lots", "12.5", "-5"])
+def test_a_malformed_daily_cap_is_refused_with_a_sentence(start, value):
+    result = start("production", {**PRODUCTION, "DAILY_ISSUANCE_CAP_TZS": value})
+    assert result.returncode != 0
+    assert "DAILY_ISSUANCE_CAP_TZS must be" in result.stderr
+
+
+def test_a_malformed_private_key_is_refused_without_echoing_it(start):
+    secret = "0xnot-a-key-but-still-a-secret"
+    result = start("production", {**PRODUCTION, "MINTER_PRIVATE_KEY": secret})
+    assert result.returncode != 0
+    assert "MINTER_PRIVATE_KEY must be a 32-byte hex private key" in result.stderr
+    assert secret not in result.stderr
+
+
+def test_the_sandbox_is_refused_in_production(start):
+    result = start("production", {**PRODUCTION, "ZENOPAY_SANDBOX": "true"})
+    assert result.returncode != 0
+    assert "ZENOPAY_SANDBOX=true is allowed only in the local and test profiles" in result.stderr
+
+
+def test_the_sandbox_is_refused_locally_on_another_chain(start):
+    result = start("local", {"CHAIN_ID": "84532", "ZENOPAY_SANDBOX": "true"})
+    assert result.returncode != 0
+    assert "CHAIN_ID 84532" in result.stderr
+
+
+def test_local_runs_with_zero_configuration(start):
+    result = start("local", {})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:2] == ["local", "31337"]
+    assert result.stdout.split()[4:6] == ["1", "True"]
+
+
+@pytest.mark.parametrize("value", ["0", "-100", "nine thousand"])
+def test_a_bad_safe_threshold_falls_back_to_the_default_never_to_zero(start, value):
+    result = start("local", {"SAFE_MINT_THRESHOLD_TZS": value})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[3] == "9000"
+
+
+def test_local_sqlite_uses_wal_immediate_transactions_and_a_busy_timeout(start, tmp_path):
+    code = ("import django; django.setup(); from django.db import connection as c; "
+            "cur = c.cursor(); cur.execute('PRAGMA journal_mode'); print(cur.fetchone()[0], "
+            "c.settings_dict['OPTIONS']['transaction_mode'], "
+            "c.settings_dict['OPTIONS']['timeout'])")
+    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings.local",
+           "NTZS_VAR_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "IMMEDIATE", "20"]
+
+
+def test_production_profile_passes_check_deploy(tmp_path):
+    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings.production",
+           "NTZS_VAR_DIR": str(tmp_path), **PRODUCTION}
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
+                             "WARNING"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
