@@ -29,7 +29,7 @@ from core.exceptions import NotFound, ServiceError
 def signup(request):
     if request.user.is_authenticated:
         return redirect("accounts:home")
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_sign_up(
@@ -56,7 +56,7 @@ def home(request):
 @require_http_methods(["GET", "POST"])
 def kyc_submit(request):
     state = selectors.user_onboarding_state(request.user)
-    form = KycSubmitForm(request.POST or None)
+    form = KycSubmitForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.kyc_submit(
@@ -77,7 +77,7 @@ def kyc_submit(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def wallet_register(request):
-    form = WalletRegisterForm(request.POST or None)
+    form = WalletRegisterForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             wallet = services.wallet_register(
@@ -103,7 +103,7 @@ def wallet_verify(request, wallet_id):
     if wallet.is_verified:
         return render(request, "accounts/wallet_verify.html", {"wallet": wallet})
 
-    form = WalletVerifyForm(request.POST or None)
+    form = WalletVerifyForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -119,6 +119,7 @@ def wallet_verify(request, wallet_id):
                 messages.success(request, _("Your wallet is verified."))
                 return redirect("accounts:home")
         elif "challenge" in form.errors:
+            del form.errors["challenge"]  # a tampered or stale hidden field: say it plainly
             form.add_error(None, _("The page was out of date; sign the message shown below."))
 
     try:

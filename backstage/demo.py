@@ -1,0 +1,78 @@
+"""Demo users for the local stack, created through the real services (sign-up, KYC review,
+wallet registration and a real EIP-191 signature), so the demo exercises the same paths a
+person does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from accounts.models import KycCase, User, Wallet
+from accounts.services import (
+    kyc_review,
+    kyc_submit,
+    user_sign_up,
+    wallet_challenge_create,
+    wallet_register,
+    wallet_verify_signature,
+)
+from core.roles import BANK_ADMIN, PLATFORM_COMPLIANCE, SUPER_ADMIN
+
+# anvil dev account 4 (public mnemonic): the demo customer's wallet.
+DEMO_WALLET_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    password: str
+    role: str | None
+    label: str
+
+
+DEMO_USERS = (
+    DemoUser("super@ntzs.local", "Serengeti-Lion-2026", SUPER_ADMIN, "super admin"),
+    DemoUser("bank@ntzs.local", "Zanzibar-Dhow-2026", BANK_ADMIN, "bank admin"),
+    DemoUser("compliance@ntzs.local", "Kilimanjaro-Peak-2026", PLATFORM_COMPLIANCE,
+             "compliance officer"),
+    DemoUser("customer@ntzs.local", "Ngorongoro-Crater-2026", None,
+             "customer (KYC approved, wallet verified)"),
+)
+
+
+def _user(demo: DemoUser) -> User:
+    user = User.objects.filter(email=demo.email).first()
+    if user is None:
+        user = user_sign_up(email=demo.email, password=demo.password,
+                            full_name=demo.label.title())
+    if demo.role:
+        user.groups.add(Group.objects.get(name=demo.role))
+        if not user.is_staff:
+            User.objects.filter(pk=user.pk).update(is_staff=True)
+    return user
+
+
+def _customer_onboarding(customer: User, reviewer: User) -> None:
+    if not customer.kyc_cases.filter(status=KycCase.Status.APPROVED).exists():
+        case = customer.kyc_cases.filter(status=KycCase.Status.PENDING).first() or kyc_submit(
+            user=customer, national_id="19900101123450000001", full_name="Demo Customer")
+        kyc_review(case_id=case.pk, actor=reviewer, decision=KycCase.Status.APPROVED)
+    account = Account.from_key(DEMO_WALLET_KEY)
+    wallet = Wallet.objects.filter(address=account.address).first() or wallet_register(
+        user=customer, address=account.address)
+    if wallet.verified_at is None:
+        challenge = wallet_challenge_create(user=customer, wallet_id=wallet.pk)
+        signed = Account.sign_message(encode_defunct(text=challenge.message), DEMO_WALLET_KEY)
+        wallet_verify_signature(user=customer, wallet_id=wallet.pk, challenge_id=challenge.pk,
+                                signature="0x" + signed.signature.hex().removeprefix("0x"))
+
+
+@transaction.atomic
+def demo_users_ensure() -> list[DemoUser]:
+    users = {demo.email: _user(demo) for demo in DEMO_USERS}
+    _customer_onboarding(users["customer@ntzs.local"], users["compliance@ntzs.local"])
+    return list(DEMO_USERS)

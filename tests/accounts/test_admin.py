@@ -1,0 +1,58 @@
+import pytest
+from django.urls import reverse
+
+from accounts.models import KycCase
+from core.models import AdminAction
+from tests.factories import KycCaseFactory, UserFactory, WalletFactory, compliance_officer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(email="root@ntzs.test", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.mark.parametrize("model", ["user", "kyccase", "wallet"])
+def test_admin_lists_open(admin_client, model):
+    WalletFactory()
+    KycCaseFactory()
+
+    response = admin_client.get(reverse(f"admin:accounts_{model}_changelist"))
+
+    assert response.status_code == 200
+
+
+def test_admin_adds_a_user_by_email(admin_client):
+    response = admin_client.post(reverse("admin:accounts_user_add"), {
+        "email": "new@ntzs.test", "usable_password": "true",
+        "password1": "a-long-passphrase-42", "password2": "a-long-passphrase-42",
+    })
+
+    assert response.status_code == 302
+
+
+def test_wallets_and_kyc_cases_are_read_only_in_the_admin(admin_client):
+    wallet = WalletFactory()
+
+    response = admin_client.post(
+        reverse("admin:accounts_wallet_change", args=[wallet.pk]), {"address": "0x" + "1" * 40})
+
+    assert response.status_code == 403
+    assert admin_client.get(reverse("admin:accounts_kyccase_add")).status_code == 403
+
+
+def test_admin_approve_action_goes_through_the_review_service(client):
+    neema = compliance_officer()
+    client.force_login(neema)
+    case = KycCaseFactory()
+
+    response = client.post(reverse("admin:accounts_kyccase_changelist"), {
+        "action": "approve_cases", "_selected_action": [str(case.pk)],
+    })
+
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == KycCase.Status.APPROVED
+    assert AdminAction.objects.get().actor == neema
