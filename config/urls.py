@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -9,3 +10,6 @@ urlpatterns = [
     path("backstage/", admin.site.urls),
     path("", include("accounts.urls")),
 ]
+
+if settings.ZENOPAY_SANDBOX:
+    urlpatterns.insert(0, path("sandbox/zenopay/", include("deposits.sandbox.urls")))

@@ -245,6 +245,10 @@ def finalize(settings: dict) -> None:
             f"chain (CHAIN_ID {LOCAL_CHAIN_ID}); this is the {profile} profile with CHAIN_ID "
             f"{settings['CHAIN_ID']}."
         )
+    if settings["ZENOPAY_SANDBOX"]:
+        settings["INSTALLED_APPS"] = [*settings["INSTALLED_APPS"], "deposits.sandbox"]
+        if raw("ZENOPAY_BASE_URL") is None:
+            settings["ZENOPAY_BASE_URL"] = f"{settings['APP_URL']}/sandbox/zenopay"
     if settings["MIN_DEPOSIT_TZS"] > settings["MAX_DEPOSIT_TZS"]:
         raise ImproperlyConfigured("MIN_DEPOSIT_TZS must not be above MAX_DEPOSIT_TZS.")
     if raw("REDIS_URL") is None and profile != "local":

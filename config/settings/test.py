@@ -14,6 +14,7 @@ if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdef0123456789abcdef")
 os.environ.setdefault("ZENOPAY_SANDBOX", "true")
+os.environ.setdefault("APP_URL", "http://testserver")
 
 from config.settings.base import *  # noqa: E402,F403
 from config.settings.base import VAR_DIR, celery_settings, finalize  # noqa: E402
