@@ -425,7 +425,7 @@ def _wallet_verify_manual_validate(params: dict, target_id: str) -> None:
     _wallet_for_manual_verification(target_id)
 
 
-def _wallet_verify_manual_apply(request: DualControlRequest, checker) -> None:
+def _wallet_verify_manual_apply(request: DualControlRequest, checker, context: dict) -> None:
     wallet = _wallet_for_manual_verification(request.target_id)
     if wallet.user_id == checker.pk:
         raise PermissionRefused(

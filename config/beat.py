@@ -9,6 +9,9 @@ the message, says what work is due.
 from __future__ import annotations
 
 DEFAULT_INTERVALS_S: dict[str, int] = {
+    "deposits.tasks.initiate_payments": 30,
+    "deposits.tasks.poll_zenopay": 30,
+    "deposits.tasks.expire_stale_deposits": 3600,
     "minting.tasks.check_minter": 600,
 }
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("backstage/", admin.site.urls),
+    path("api/", include("deposits.urls_api")),
     path("", include("accounts.urls")),
 ]
 

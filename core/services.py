@@ -46,14 +46,17 @@ class DualControlAction:
     """A four-eyes action. Apps register theirs (core never imports them).
 
     ``validate(params, target_id)`` runs when the maker asks and raises ServiceError;
-    ``apply(request, checker)`` runs inside the checker's approval transaction.
+    ``prepare(request)`` runs before the approval transaction and may call the network
+    (never while a row is locked), returning a context; ``apply(request, checker, context)``
+    runs inside the checker's approval transaction.
     """
 
     name: str
     target_type: str
     roles: tuple[str, ...]
-    apply: Callable[[DualControlRequest, object], None]
+    apply: Callable[[DualControlRequest, object, dict], None]
     validate: Callable[[dict, str], None] | None = None
+    prepare: Callable[[DualControlRequest], dict] | None = None
 
 
 _ACTIONS: dict[str, DualControlAction] = {}
@@ -128,9 +131,29 @@ def _decide(request: DualControlRequest, *, decision: str, checker, reason: str)
     request.refresh_from_db()
 
 
-@transaction.atomic(durable=True)
 def dual_control_approve(*, request_id, checker, reason: str = "") -> DualControlRequest:
-    """The checker's approval applies the change in the same transaction as the decision."""
+    """The checker's approval applies the change in the same transaction as the decision.
+
+    The action's ``prepare`` (e.g. one more order-status query) runs first, outside any
+    transaction; its answer is handed to ``apply``."""
+    try:
+        snapshot = DualControlRequest.objects.get(pk=request_id)
+    except (DualControlRequest.DoesNotExist, ValueError, ValidationError):
+        raise NotFound(f"There is no four-eyes request {request_id}.") from None
+    definition = dual_control_action_get(snapshot.action)
+    _require_roles(checker, definition, "approve")
+    if snapshot.maker_id == checker.pk:
+        raise PermissionRefused(
+            "The checker must be a different person from the maker; ask a colleague to approve."
+        )
+    context = definition.prepare(snapshot) if definition.prepare else {}
+    return _dual_control_approve_atomic(request_id=request_id, checker=checker, reason=reason,
+                                        context=context)
+
+
+@transaction.atomic(durable=True)
+def _dual_control_approve_atomic(*, request_id, checker, reason: str,
+                                 context: dict) -> DualControlRequest:
     request = _pending_request_locked(request_id)
     definition = dual_control_action_get(request.action)
     _require_roles(checker, definition, "approve")
@@ -142,7 +165,7 @@ def dual_control_approve(*, request_id, checker, reason: str = "") -> DualContro
         )
     _decide(request, decision=DualControlRequest.Decision.APPROVED, checker=checker,
             reason=reason)
-    definition.apply(request, checker)
+    definition.apply(request, checker, context)
     admin_action_record(
         actor=checker,
         action=f"{request.action}.approve",
@@ -252,3 +275,29 @@ def task_heartbeat_failed(*, task_name: str, error: str) -> None:
     TaskHeartbeat.objects.update_or_create(
         task_name=task_name, defaults={"last_error": error[:2000], "last_error_at": now()}
     )
+
+
+# --- Enqueueing by name ----------------------------------------------------------------------
+
+
+def task_enqueue_on_commit(name: str, *args) -> None:
+    """Send a Celery task by name once the current transaction commits.
+
+    Lower apps start work in higher ones this way (DESIGN §3) without importing them. A task
+    this process does not know yet (an app not built yet) is skipped: the database row is the
+    work item and that app's beat sweep will find it (DESIGN §2)."""
+
+    def _send() -> None:
+        from config.celery_app import app
+
+        app.loader.import_default_modules()
+        if name not in app.tasks:
+            logger.debug("task %s is not defined; its beat sweep will find the work", name)
+            return
+        try:
+            app.send_task(name, args=list(args))
+        except Exception as exc:  # noqa: BLE001 - the broker is a hint, the row is the work
+            logger.warning("could not enqueue %s (%s); the beat sweep will pick it up",
+                           name, type(exc).__name__)
+
+    transaction.on_commit(_send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.support.chain_fixtures"]
+pytest_plugins = ["tests.support.chain_fixtures", "tests.support.broker"]
 
 
 @pytest.fixture(autouse=True)

@@ -144,6 +144,7 @@ MIN_DEPOSIT_TZS = read_int("MIN_DEPOSIT_TZS", 1_000, minimum=1)
 MAX_DEPOSIT_TZS = read_int("MAX_DEPOSIT_TZS", 1_000_000, minimum=1)
 USER_DAILY_LIMIT_TZS = read_int("USER_DAILY_LIMIT_TZS", 2_000_000, minimum=1)
 USER_MONTHLY_LIMIT_TZS = read_int("USER_MONTHLY_LIMIT_TZS", 20_000_000, minimum=1)
+DEPOSIT_CREATE_MAX_PER_10_MIN = read_int("DEPOSIT_CREATE_MAX_PER_10_MIN", 10, minimum=1)
 
 ZENOPAY_BASE_URL = read_url("ZENOPAY_BASE_URL", "https://zenoapi.com/api")
 ZENOPAY_CREATE_PATH = read_str("ZENOPAY_CREATE_PATH", "/payments/mobile_money_tanzania")
@@ -153,6 +154,7 @@ ZENOPAY_API_KEY = read_str("ZENOPAY_API_KEY")
 ZENOPAY_SANDBOX = bool(read_bool("ZENOPAY_SANDBOX", False))
 ZENOPAY_WEBHOOK_REQUIRE_KEY = bool(read_bool("ZENOPAY_WEBHOOK_REQUIRE_KEY", False))
 ZENOPAY_WEBHOOK_ALLOWED_IPS = read_list("ZENOPAY_WEBHOOK_ALLOWED_IPS")
+ZENOPAY_WEBHOOK_MAX_PER_MIN = read_int("ZENOPAY_WEBHOOK_MAX_PER_MIN", 600, minimum=1)
 
 METRICS_TOKEN = read_str("METRICS_TOKEN")
 SENTRY_DSN = read_str("SENTRY_DSN")
@@ -169,6 +171,9 @@ SECRET_SETTING_NAMES = (
 
 # Beat intervals in seconds (DESIGN §2); overridable, never below one second.
 BEAT_INTERVALS_S = {
+    "deposits.tasks.initiate_payments": read_int("BEAT_INITIATE_PAYMENTS_S", 30, minimum=1),
+    "deposits.tasks.poll_zenopay": read_int("BEAT_POLL_ZENOPAY_S", 30, minimum=1),
+    "deposits.tasks.expire_stale_deposits": read_int("BEAT_EXPIRE_STALE_S", 3600, minimum=1),
     "minting.tasks.check_minter": read_int("BEAT_CHECK_MINTER_S", 600, minimum=1),
 }
 CELERY_BEAT_SCHEDULE = beat_schedule(BEAT_INTERVALS_S)

@@ -22,7 +22,7 @@ from core.services import (
 APPLIED: list[str] = []
 
 
-def _apply(request, checker):
+def _apply(request, checker, context):
     if request.params.get("explode"):
         raise ServiceError("The change could not be applied.")
     APPLIED.append(request.target_id)

@@ -1,0 +1,330 @@
+"""The ZenoPay HTTP client (DESIGN §6): the only code in the project that speaks to ZenoPay.
+
+Two calls, one exception hierarchy:
+
+- ``zenopay_create`` asks ZenoPay to push the USSD prompt. It answers ``CreateAccepted`` or
+  raises ``ZenoPayRefused`` (ZenoPay said no: nothing was pushed) or ``ZenoPayUnavailable``
+  (we do not know what happened: the customer may have been prompted and may pay). It is
+  never retried here; the caller decides.
+- ``zenopay_order_status`` never raises for a bad answer: anything we cannot read as a
+  definite payment state comes back as ``known=False`` with a reason ("try later, never
+  cancel on it").
+
+The API key travels only in the ``x-api-key`` header; it is never put in a log line or an
+exception message, and we never follow redirects (requests re-sends custom headers such as
+``x-api-key`` to whatever host a redirect names).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+RAW_BODY_CAP = 16 * 1024  # characters of an answer we keep (stored in PaymentNotification)
+MESSAGE_CAP = 500
+CONNECT_TIMEOUT_CAP_S = 10  # a connect that takes longer than this will not succeed later
+REDACTED = "[redacted]"
+
+_session = requests.Session()
+
+
+def zenopay_session() -> requests.Session:
+    """The one session every ZenoPay call goes through (tests mount transport adapters on it)."""
+    return _session
+
+
+# --- Errors --------------------------------------------------------------------------------
+
+
+class ZenoPayError(Exception):
+    """Base of everything this client raises."""
+
+
+class ZenoPayUnavailable(ZenoPayError):
+    """No usable answer (timeout, connection error, 5xx, non-JSON, unexpected shape): the
+    outcome is unknown."""
+
+
+class ZenoPayRefused(ZenoPayError):
+    """ZenoPay answered a create with a definite no; nothing was pushed to the phone."""
+
+    def __init__(self, message: str, *, resultcode: str = "", http_status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.resultcode = resultcode
+        self.http_status = http_status
+
+
+# --- Answers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateAccepted:
+    order_id: str
+    resultcode: str
+    message: str
+    raw: dict
+
+
+@dataclass(frozen=True)
+class OrderStatus:
+    """What an order-status call told us. ``known`` is False when the answer says nothing
+    definite (``reason`` says why); only then are the payment fields all None."""
+
+    known: bool
+    payment_status: str | None  # data[0].payment_status, upper-cased: COMPLETED, PENDING, ...
+    order_id: str
+    amount_tzs: int | None  # whole shillings, from data[0].amount ("1000" or "1000.00")
+    transid: str | None  # the mobile-money transaction id; may be null
+    reference: str | None  # ZenoPay's own reference (data[0].reference)
+    channel: str | None
+    msisdn: str | None
+    reason: str
+    raw_body: str  # the answer's text, at most RAW_BODY_CAP characters
+    http_status: int | None
+
+
+# --- Helpers -------------------------------------------------------------------------------
+
+
+def _redact(text: str) -> str:
+    key = settings.ZENOPAY_API_KEY or ""
+    return text.replace(key, REDACTED) if key else text
+
+
+def _url(path: str) -> str:
+    return f"{settings.ZENOPAY_BASE_URL.rstrip('/')}/{path.lstrip('/')}"
+
+
+def _headers() -> dict[str, str]:
+    # Sent even when the key is empty: ZenoPay then refuses clearly instead of guessing.
+    return {"x-api-key": settings.ZENOPAY_API_KEY or "", "Accept": "application/json"}
+
+
+def _timeout() -> tuple[int, int]:
+    read = settings.ZENOPAY_TIMEOUT
+    return (min(read, CONNECT_TIMEOUT_CAP_S), read)
+
+
+def _send(method: str, url: str, **kwargs) -> requests.Response:
+    """One HTTP exchange; every transport failure becomes ZenoPayUnavailable."""
+    host = urlsplit(url).netloc
+    try:
+        return _session.request(method, url, headers=_headers(), timeout=_timeout(),
+                                allow_redirects=False, **kwargs)
+    except requests.Timeout:
+        raise ZenoPayUnavailable(
+            f"ZenoPay at {host} did not answer within {settings.ZENOPAY_TIMEOUT} s") from None
+    except requests.ConnectionError as exc:
+        raise ZenoPayUnavailable(
+            f"could not reach ZenoPay at {host} ({type(exc).__name__})") from None
+    except requests.RequestException as exc:
+        raise ZenoPayUnavailable(
+            f"the call to ZenoPay at {host} failed ({type(exc).__name__})") from None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(response: requests.Response):
+    """The decoded answer, floats as Decimal (money never goes through a float)."""
+    return json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def _raw_body(response: requests.Response) -> str:
+    return _redact(response.content.decode("utf-8", errors="replace")[:RAW_BODY_CAP])
+
+
+def _message_of(payload: dict) -> str:
+    for key in ("message", "detail", "error"):
+        value = payload.get(key)
+        if isinstance(value, str) and value.strip():
+            return _redact(value.strip())[:MESSAGE_CAP]
+    return ""
+
+
+def _text(value) -> str | None:
+    """A scalar field as text; null, empty or not a scalar → None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | Decimal):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+_AMOUNT = re.compile(r"(\d+)(?:\.(\d+))?")
+
+
+def _amount_tzs(value) -> tuple[int | None, str]:
+    """(whole shillings, "") or (None, why it is unreadable). A missing amount is (None, "")."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, ""
+    if isinstance(value, bool):
+        return None, f"amount {value!r} is not a number"
+    if isinstance(value, int):
+        return (value, "") if value >= 0 else (None, f"amount {value} is negative")
+    text = str(value).strip() if isinstance(value, str | Decimal) else ""
+    match = _AMOUNT.fullmatch(text)
+    if not match:
+        return None, f"amount {str(value)[:40]!r} is not a whole number of shillings"
+    if match.group(2) and match.group(2).strip("0"):
+        return None, f"amount {text[:40]} has a fraction of a shilling"
+    return int(match.group(1)), ""
+
+
+# --- Create --------------------------------------------------------------------------------
+
+
+def zenopay_create(*, order_id: str, buyer_email: str, buyer_name: str, buyer_phone: str,
+                   amount_tzs: int, webhook_url: str) -> CreateAccepted:
+    """Ask ZenoPay to push the USSD prompt for ``order_id``. Never retried.
+
+    ``buyer_phone`` is in the local 0XXXXXXXXX form; ``amount_tzs`` whole shillings."""
+    if isinstance(amount_tzs, bool) or not isinstance(amount_tzs, int) or amount_tzs <= 0:
+        raise ValueError(f"amount_tzs must be a positive whole number, got {amount_tzs!r}")
+    body = {
+        "order_id": order_id,
+        "buyer_email": buyer_email,
+        "buyer_name": buyer_name,
+        "buyer_phone": buyer_phone,
+        "amount": amount_tzs,
+        "webhook_url": webhook_url,
+    }
+    try:
+        response = _send("POST", _url(settings.ZENOPAY_CREATE_PATH), json=body)
+        accepted = _create_answer(order_id, response)
+    except ZenoPayRefused as exc:
+        logger.info("ZenoPay create order=%s refused http=%s resultcode=%s: %s",
+                    order_id, exc.http_status, exc.resultcode, exc.message)
+        raise
+    except ZenoPayUnavailable as exc:
+        logger.info("ZenoPay create order=%s outcome unknown: %s", order_id, exc)
+        raise
+    logger.info("ZenoPay create order=%s accepted resultcode=%s", order_id,
+                accepted.resultcode)
+    return accepted
+
+
+def _create_answer(order_id: str, response: requests.Response) -> CreateAccepted:
+    http = response.status_code
+    if http >= 500 or 300 <= http < 400:
+        raise ZenoPayUnavailable(f"ZenoPay answered the create with HTTP {http}")
+    try:
+        payload = _json(response)
+    except ValueError:
+        raise ZenoPayUnavailable(
+            f"ZenoPay's answer to the create is not JSON (HTTP {http})") from None
+    if not isinstance(payload, dict):
+        raise ZenoPayUnavailable(f"ZenoPay's answer to the create has an unexpected shape "
+                                 f"(HTTP {http})")
+    message = _message_of(payload)
+    resultcode = _text(payload.get("resultcode")) or ""
+    status = (_text(payload.get("status")) or "").lower()
+    if http in (408, 429):
+        # "Too slow" and "too many": ZenoPay has not said no to this order; try to learn later.
+        raise ZenoPayUnavailable(f"ZenoPay answered the create with HTTP {http}")
+    if http >= 400 or status == "error":
+        raise ZenoPayRefused(message or f"ZenoPay refused the create (HTTP {http})",
+                             resultcode=resultcode, http_status=http)
+    if status != "success":
+        raise ZenoPayUnavailable(
+            f"ZenoPay's answer to the create has no success or error status (HTTP {http})")
+    answered_for = _text(payload.get("order_id"))
+    if answered_for is not None and answered_for != order_id:
+        raise ZenoPayUnavailable("ZenoPay's answer to the create names another order")
+    return CreateAccepted(order_id=order_id, resultcode=resultcode, message=message,
+                          raw=_plain(payload))
+
+
+def _plain(payload):
+    """The decoded answer with Decimals turned back into JSON-safe values (str), for storage."""
+    if isinstance(payload, dict):
+        return {key: _plain(value) for key, value in payload.items()}
+    if isinstance(payload, list):
+        return [_plain(value) for value in payload]
+    if isinstance(payload, Decimal):
+        return str(payload)
+    return payload
+
+
+# --- Order status --------------------------------------------------------------------------
+
+
+def zenopay_order_status(*, order_id: str) -> OrderStatus:
+    """What ZenoPay says about ``order_id``; ``known=False`` with a reason when it says
+    nothing definite. Never raises for a bad or missing answer."""
+    try:
+        response = _send("GET", _url(settings.ZENOPAY_STATUS_PATH),
+                         params={"order_id": order_id})
+    except ZenoPayUnavailable as exc:
+        status = _unknown(order_id, str(exc), raw_body="", http_status=None)
+    else:
+        status = _status_answer(order_id, response)
+    logger.info("ZenoPay order-status order=%s http=%s known=%s payment_status=%s%s",
+                order_id, status.http_status, status.known, status.payment_status,
+                "" if status.known else f" reason={status.reason}")
+    return status
+
+
+def _unknown(order_id: str, reason: str, *, raw_body: str, http_status: int | None
+             ) -> OrderStatus:
+    return OrderStatus(known=False, payment_status=None, order_id=order_id, amount_tzs=None,
+                       transid=None, reference=None, channel=None, msisdn=None,
+                       reason=_redact(reason), raw_body=raw_body, http_status=http_status)
+
+
+def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
+    http = response.status_code
+    raw_body = _raw_body(response)
+
+    def unknown(reason: str) -> OrderStatus:
+        return _unknown(order_id, reason, raw_body=raw_body, http_status=http)
+
+    if http >= 500 or 300 <= http < 400:
+        return unknown(f"ZenoPay answered HTTP {http}")
+    try:
+        payload = _json(response)
+    except ValueError:
+        return unknown(f"the answer is not JSON (HTTP {http})")
+    if not isinstance(payload, dict):
+        return unknown(f"the answer has an unexpected shape (HTTP {http})")
+    message = _message_of(payload)
+    if http >= 400:
+        return unknown(f"ZenoPay answered HTTP {http}" + (f": {message}" if message else ""))
+    data = payload.get("data")
+    if not data:
+        # The top-level result only explains why there is no data; it never says "paid" or
+        # "not paid" (SUCCESS only means the query worked).
+        result = (_text(payload.get("result")) or "").upper()
+        if result in ("FAIL", "FAILED"):
+            return unknown(f"ZenoPay answered {result}" + (f": {message}" if message else ""))
+        return unknown("the answer carries no payment data (empty data)")
+    if not isinstance(data, list) or not isinstance(data[0], dict):
+        return unknown("the answer's data has an unexpected shape")
+    entry = data[0]
+    answered_for = _text(entry.get("order_id"))
+    if answered_for is not None and answered_for != order_id:
+        return unknown("the answer's data is for another order")
+    payment_status = (_text(entry.get("payment_status")) or "").upper()
+    if not payment_status:
+        return unknown("the answer's data has no payment_status")
+    amount_tzs, amount_problem = _amount_tzs(entry.get("amount"))
+    if amount_problem:
+        return unknown(amount_problem)
+    return OrderStatus(
+        known=True, payment_status=payment_status, order_id=order_id, amount_tzs=amount_tzs,
+        transid=_text(entry.get("transid")), reference=_text(entry.get("reference")),
+        channel=_text(entry.get("channel")), msisdn=_text(entry.get("msisdn")), reason="",
+        raw_body=raw_body, http_status=http)
