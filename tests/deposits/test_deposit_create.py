@@ -26,10 +26,11 @@ def _input(user, **overrides):
 
 
 @pytest.mark.django_db
-def test_a_zenopay_deposit_starts_submitted_with_initiation_pending(amina, settlement_bank,
-                                                                     django_capture_on_commit_callbacks):
+def test_a_zenopay_deposit_starts_submitted_with_initiation_pending(
+        amina, settlement_bank, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        deposit, created = deposit_create(user=amina, data=_input(amina, buyer_phone="0712 345-678"))
+        deposit, created = deposit_create(user=amina,
+                                          data=_input(amina, buyer_phone="0712 345-678"))
     assert created
     assert deposit.status == "submitted"
     assert deposit.initiation == "pending"
