@@ -21,6 +21,7 @@ from accounts.services import (
     wallet_verify_signature,
 )
 from core.roles import BANK_ADMIN, PLATFORM_COMPLIANCE, SUPER_ADMIN
+from deposits.models import Bank, BankStaff
 
 # anvil dev account 4 (public mnemonic): the demo customer's wallet.
 DEMO_WALLET_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
@@ -71,8 +72,19 @@ def _customer_onboarding(customer: User, reviewer: User) -> None:
                                 signature="0x" + signed.signature.hex().removeprefix("0x"))
 
 
+def _banks(bank_admin: User) -> None:
+    """ZenoPay settles at one bank; the demo bank admin acts for another (bank transfers)."""
+    Bank.objects.get_or_create(name="CRDB Bank (ZenoPay settlement)",
+                               defaults={"is_zenopay_settlement": True})
+    nmb, _ = Bank.objects.get_or_create(
+        name="NMB Bank",
+        defaults={"transfer_instructions": "Account nTZS Ltd, 2040 1234 567, Dar es Salaam"})
+    BankStaff.objects.get_or_create(user=bank_admin, defaults={"bank": nmb})
+
+
 @transaction.atomic
 def demo_users_ensure() -> list[DemoUser]:
     users = {demo.email: _user(demo) for demo in DEMO_USERS}
     _customer_onboarding(users["customer@ntzs.local"], users["compliance@ntzs.local"])
+    _banks(users["bank@ntzs.local"])
     return list(DEMO_USERS)

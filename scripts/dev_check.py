@@ -138,6 +138,49 @@ def check_beat_drives_check_minter(since: str, timeout: float = 90) -> None:
     raise CheckFailed("beat did not get minting.tasks.check_minter run by the worker")
 
 
+def _deposit_row(deposit_id: str):
+    with sqlite3.connect(VAR / "db.sqlite3") as db:
+        return db.execute("SELECT status, initiation FROM deposits_depositrequest WHERE id = ?",
+                          (deposit_id.replace("-", ""),)).fetchone()
+
+
+def _wait_for(what: str, predicate, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise CheckFailed(f"timed out waiting for {what}")
+
+
+def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
+    """A ZenoPay deposit through the whole local stack: the worker asks the sandbox for the
+    USSD push, the phone page approves it, the sandbox's webhook (a Celery task) reaches our
+    endpoint, and the check task confirms the payment: the deposit reaches mint_pending."""
+    out = manage("demo_deposit", "--amount", str(amount), env=env)
+    deposit_id = re.search(r"deposit ([0-9a-f-]{36})", out).group(1)
+    _wait_for("the worker to request the payment",
+              lambda: (_deposit_row(deposit_id) or (None, None))[1] == "requested")
+    jar = CookieJar()
+    opener = build_opener(HTTPCookieProcessor(jar))
+    with opener.open(f"{base}/sandbox/zenopay/phone/", timeout=10) as response:
+        page = response.read().decode()
+    if deposit_id not in page:
+        raise CheckFailed("the sandbox phone does not show the USSD push")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    body = urlencode({"csrfmiddlewaretoken": token, "order_id": deposit_id,
+                      "action": "approve"}).encode()
+    request = Request(f"{base}/sandbox/zenopay/phone/orders/", data=body,  # noqa: S310
+                      headers={"Referer": f"{base}/sandbox/zenopay/phone/"})
+    with opener.open(request, timeout=10):
+        pass
+    status = _wait_for("the payment to be confirmed",
+                       lambda: (_deposit_row(deposit_id) or ("",))[0] == "mint_pending")
+    if status:
+        say(f"sandbox deposit {deposit_id}: approved on the phone, webhook, check: mint_pending")
+
+
 def snapshot() -> dict:
     local_env = env_file_read(VAR / "local.env")
     with sqlite3.connect(VAR / "db.sqlite3") as db:
@@ -164,6 +207,7 @@ def run_once(label: str) -> dict:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local",
                "NTZS_VAR_DIR": str(VAR), **env_file_read(VAR / "local.env")}
         check_worker_round_trip(env)
+        check_sandbox_deposit(base, env, amount=5_000 if label == "first run" else 5_100)
         check_beat_drives_check_minter(since)
         return snapshot()
     finally:
