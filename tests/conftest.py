@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.support.chain_fixtures", "tests.support.broker"]
+pytest_plugins = [
+    "tests.support.chain_fixtures",
+    "tests.support.broker",
+    "tests.support.zenopay_sandbox",
+]
 
 
 @pytest.fixture(autouse=True)

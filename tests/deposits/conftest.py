@@ -85,3 +85,26 @@ def make_deposit(amina):
             buyer_phone=phone, bank_id=bank.pk if bank else None, idempotency_key=key))
         return deposit
     return _make
+
+
+@pytest.fixture(autouse=True)
+def _every_status_change_has_its_transition_row(request):
+    """After every deposit test: each deposit's latest transition ends in its status, and
+    the transitions chain (each from-status is the previous to-status). Tests that place a
+    deposit in a status directly for set-up are marked ``forced_status``."""
+    yield
+    if request.node.get_closest_marker("forced_status") or "db" not in request.fixturenames \
+            and "transactional_db" not in request.fixturenames \
+            and not request.node.get_closest_marker("django_db"):
+        return
+    from deposits.models import DepositTransition
+
+    for deposit in DepositRequest.objects.all():
+        history = list(DepositTransition.objects.filter(deposit=deposit)
+                       .order_by("at", "id").values_list("from_status", "to_status"))
+        assert history, f"deposit {deposit.pk} has no transition rows"
+        assert history[0][0] == "", f"deposit {deposit.pk}: first row is not its creation"
+        for previous, current in zip(history, history[1:], strict=False):
+            assert current[0] == previous[1], f"deposit {deposit.pk}: broken chain {history}"
+        assert history[-1][1] == deposit.status, \
+            f"deposit {deposit.pk} is {deposit.status} but its history ends in {history[-1][1]}"

@@ -131,6 +131,7 @@ def test_the_daily_limit_allows_exactly_the_limit_and_refuses_one_more(amina, se
 
 
 @pytest.mark.django_db
+@pytest.mark.forced_status
 def test_cancelled_rejected_and_refunded_deposits_do_not_count(amina, settings):
     settings.USER_DAILY_LIMIT_TZS = 10_000
     first = deposit_create(user=amina, data=_input(amina, amount_tzs=10_000))[0]

@@ -112,6 +112,7 @@ def test_orphan_attach_needs_two_people_and_matching_amount_and_phone(make_depos
 
 
 @pytest.mark.django_db
+@pytest.mark.forced_status
 def test_refund_record_needs_two_people_and_an_unpaid_state(make_deposit, compliance,
                                                             compliance_two):
     deposit = make_deposit()

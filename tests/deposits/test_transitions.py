@@ -83,6 +83,7 @@ def _move(deposit, to):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("from_status", "to_status"), sorted(t.EDGES))
+@pytest.mark.forced_status
 def test_every_legal_edge_moves_and_writes_one_transition(make_deposit, settings, from_status,
                                                           to_status):
     amount = 20_000 if to_status == S.MINT_REQUIRES_SAFE else 5_000
@@ -123,6 +124,7 @@ SERVICES_BY_TARGET = {
     (f, to) for to in SERVICES_BY_TARGET for f in ALL
     if f != (S.MINT_PROCESSING if to in (S.MINTED, S.MINT_FAILED) else S.SUBMITTED)
 ])
+@pytest.mark.forced_status
 def test_services_refuse_a_deposit_in_a_status_they_do_not_move(make_deposit, from_status,
                                                                 target):
     deposit = make_deposit()
@@ -136,6 +138,7 @@ def test_services_refuse_a_deposit_in_a_status_they_do_not_move(make_deposit, fr
 
 
 @pytest.mark.django_db
+@pytest.mark.forced_status
 def test_a_held_deposit_is_not_confirmed_cancelled_or_claimed(make_deposit):
     deposit = make_deposit()
     assert t.deposit_hold_set(deposit_id=deposit.pk, reason="phone mismatch", source="poll")
@@ -151,6 +154,7 @@ def test_a_held_deposit_is_not_confirmed_cancelled_or_claimed(make_deposit):
 
 
 @pytest.mark.django_db
+@pytest.mark.forced_status
 def test_a_mint_receipt_is_recorded_even_on_a_held_deposit(make_deposit):
     deposit = make_deposit()
     _force_status(deposit, S.MINT_PROCESSING, hold="blacklisted recipient")
@@ -160,6 +164,7 @@ def test_a_mint_receipt_is_recorded_even_on_a_held_deposit(make_deposit):
 
 
 @pytest.mark.django_db
+@pytest.mark.forced_status
 def test_batch_claim_moves_exactly_the_claimable_rows_and_records_each(make_deposit, baraka):
     deposits = [make_deposit(amount=1_000 + i) for i in range(4)]
     for d in deposits:

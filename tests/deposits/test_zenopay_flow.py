@@ -321,6 +321,7 @@ def test_one_transid_for_two_deposits_holds_both_and_opens_an_alert(requested, z
 
 
 @pytest.mark.django_db
+@pytest.mark.forced_status
 def test_a_conflict_with_a_deposit_already_minting_holds_only_the_new_one(
         requested, zenopay_sandbox, baraka):
     first = requested(amount=3_000)
