@@ -13,6 +13,8 @@ DEFAULT_INTERVALS_S: dict[str, int] = {
     "deposits.tasks.poll_zenopay": 30,
     "deposits.tasks.expire_stale_deposits": 3600,
     "minting.tasks.check_minter": 600,
+    "minting.tasks.process_mint_jobs": 5,
+    "minting.tasks.confirm_mints": 5,
 }
 
 

@@ -280,7 +280,7 @@ def task_heartbeat_failed(*, task_name: str, error: str) -> None:
 # --- Enqueueing by name ----------------------------------------------------------------------
 
 
-def task_enqueue_on_commit(name: str, *args) -> None:
+def task_enqueue_on_commit(name: str, *args, countdown: float | None = None) -> None:
     """Send a Celery task by name once the current transaction commits.
 
     Lower apps start work in higher ones this way (DESIGN §3) without importing them. A task
@@ -295,7 +295,7 @@ def task_enqueue_on_commit(name: str, *args) -> None:
             logger.debug("task %s is not defined; its beat sweep will find the work", name)
             return
         try:
-            app.send_task(name, args=list(args))
+            app.send_task(name, args=list(args), countdown=countdown)
         except Exception as exc:  # noqa: BLE001 - the broker is a hint, the row is the work
             logger.warning("could not enqueue %s (%s); the beat sweep will pick it up",
                            name, type(exc).__name__)

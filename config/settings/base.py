@@ -185,6 +185,8 @@ BEAT_INTERVALS_S = {
     "deposits.tasks.poll_zenopay": read_int("BEAT_POLL_ZENOPAY_S", 30, minimum=1),
     "deposits.tasks.expire_stale_deposits": read_int("BEAT_EXPIRE_STALE_S", 3600, minimum=1),
     "minting.tasks.check_minter": read_int("BEAT_CHECK_MINTER_S", 600, minimum=1),
+    "minting.tasks.process_mint_jobs": read_int("BEAT_PROCESS_MINT_JOBS_S", 5, minimum=1),
+    "minting.tasks.confirm_mints": read_int("BEAT_CONFIRM_MINTS_S", 5, minimum=1),
 }
 CELERY_BEAT_SCHEDULE = beat_schedule(BEAT_INTERVALS_S)
 

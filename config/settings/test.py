@@ -34,3 +34,5 @@ STORAGES = {
 
 vars().update(celery_settings(broker_url=raw("REDIS_URL") or "", var_dir=VAR_DIR))
 finalize(vars())
+
+CRASH_POINTS: set[str] = set()  # armed by the crash-injection tests (core.crashpoints)

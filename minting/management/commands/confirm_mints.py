@@ -1,0 +1,10 @@
+from django.core.management.base import BaseCommand
+
+from minting.services.runner import confirm_run
+
+
+class Command(BaseCommand):
+    help = "Read receipts, record confirmed mints, recover unsent or dropped transactions."
+
+    def handle(self, *args, **options):
+        self.stdout.write(str(confirm_run()))

@@ -1,0 +1,35 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from minting.breaker import rpc_breaker
+from minting.chain import ChainError
+from minting.services import minter_check
+from minting.services.operator import mint_status
+
+
+class Command(BaseCommand):
+    help = ("Queue by status, in-flight nonces, circuit state, today's cap figures, minter "
+            "role, gas and the sending switch.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--offline", action="store_true", help="do not read the chain")
+
+    def handle(self, *args, json_output=False, offline=False, **options):
+        status = mint_status()
+        status["circuit"] = rpc_breaker().state()
+        if not offline:
+            try:
+                check = minter_check()
+            except ChainError as exc:  # the web boots without RPC; so does this
+                check, status["chain"] = None, str(exc)
+            if check is not None:
+                status.update(minter_role=check.has_minter_role,
+                              gas_wei=check.gas_balance_wei, paused=check.paused,
+                              mint_with_ref=check.mint_with_ref)
+        if options.get("json"):
+            self.stdout.write(json.dumps(status, indent=2, default=str))
+            return
+        for key, value in status.items():
+            self.stdout.write(f"{key:>18}: {value}")

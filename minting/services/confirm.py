@@ -1,0 +1,382 @@
+"""Steps 3–5 and 8 of DESIGN §7: receipts and confirmation, recovery of unsent and stuck
+attempts, on-chain idempotency, and the proof a mint is dead before anything is failed.
+
+Chain facts are always recorded: a landed mint of a deposit is claimed and the deposit moved
+to ``minted`` whatever its status (held, failed, routed to the Safe)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from eth_utils import to_checksum_address
+from web3.exceptions import TransactionNotFound
+
+from core.clock import now
+from core.crashpoints import crash_point
+from core.services import alert_raise
+from deposits.exceptions import TransitionRefused
+from deposits.models import DepositRequest
+from deposits.services.transitions import (
+    deposit_back_to_pending,
+    deposit_mark_failed,
+    deposit_mark_minted,
+)
+from minting.chain import (
+    DEPOSIT_MINTED_TOPIC,
+    ZERO_ADDRESS,
+    ChainUnavailable,
+    DepositMintedLog,
+    NtzsClient,
+    TransferLog,
+    account_address,
+    receipt_token_logs,
+)
+from minting.contract_artifact import deposit_ref
+from minting.models import MintAttempt, MintLogClaim, MintTransaction, SignerAccount
+from minting.services.ledger import reservation_issue, reservation_release
+from minting.services.pipeline import attempt_send
+
+logger = logging.getLogger("minting")
+S = DepositRequest.Status
+MT = MintTransaction.Status
+AS = MintAttempt.Status
+LIVE = (AS.SIGNED, AS.SENT)
+MINTABLE_FROM = (S.MINT_PROCESSING, S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
+REBROADCAST_AFTER = dt.timedelta(seconds=4)  # ~2 Base blocks
+
+
+def _hex(value) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+def _block_day(client: NtzsClient, block_number: int) -> dt.date:
+    timestamp = client.w3.eth.get_block(block_number)["timestamp"]
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date()
+
+
+def expected_transfer(receipt, *, token: str, to_address: str, amount_units: int,
+                      ref: bytes | None) -> TransferLog | None:
+    """The Transfer-from-zero of this mint: exact amount, exact recipient, and — with deposit
+    references — immediately followed by DepositMinted(ref)."""
+    logs = receipt_token_logs(receipt, token_address=token)
+    to_address = to_checksum_address(to_address)
+    for index, log in enumerate(logs):
+        if not (isinstance(log, TransferLog) and log.from_address == ZERO_ADDRESS
+                and log.to_address == to_address and log.amount_units == amount_units):
+            continue
+        if ref is None:
+            return log
+        following = logs[index + 1] if index + 1 < len(logs) else None
+        if isinstance(following, DepositMintedLog) and following.deposit_ref == ref \
+                and following.log_index == log.log_index + 1:
+            return log
+    return None
+
+
+@transaction.atomic
+def record_minted(*, mint_id, tx_hash: str, log_index: int, block_day: dt.date, source: str,
+                  note: str = "", attempt_id=None, via_safe: bool = False) -> bool:
+    """In one transaction: deposit compare-and-set first, then the log claim, the mint
+    transaction, the attempt, and the reservation moved to issued. False if the log was
+    already claimed by something else (nothing is changed then)."""
+    mint = MintTransaction.objects.select_for_update().select_related("deposit").get(pk=mint_id)
+    if mint.status == MT.MINTED:
+        return False  # another worker recorded it a moment ago
+    try:
+        with transaction.atomic():
+            deposit_mark_minted(deposit_id=mint.deposit_id, tx_hash=tx_hash, source=source,
+                                allowed=MINTABLE_FROM, note=note)
+            MintLogClaim.objects.create(chain_id=mint.chain_id, tx_hash=tx_hash,
+                                        log_index=log_index, deposit_id=mint.deposit_id)
+    except (IntegrityError, TransitionRefused) as exc:
+        logger.error("mint log %s#%s not recorded for deposit=%s: %s", tx_hash, log_index,
+                     mint.deposit_id, exc)
+        return False
+    MintTransaction.objects.filter(pk=mint.pk).update(
+        status=MT.MINTED, tx_hash=tx_hash, log_index=log_index, error="",
+        source=MintTransaction.Source.SAFE if via_safe else MintTransaction.Source.WORKER,
+        updated_at=now())
+    if attempt_id is not None:
+        MintAttempt.objects.filter(pk=attempt_id, status__in=LIVE).update(status=AS.MINED_OK)
+    reservation_issue(mint, block_day=block_day, via_safe=via_safe)
+    crash_point("confirm_before_commit")
+    return True
+
+
+def _with_ref(client: NtzsClient) -> bool:
+    stated = settings.NTZS_MINT_WITH_REF
+    return client.supports_deposit_ref if stated is None else stated
+
+
+def _ref_for(client: NtzsClient, mint: MintTransaction) -> bytes | None:
+    return deposit_ref(mint.deposit_id) if _with_ref(client) else None
+
+
+# --- Step 5: a reference already minted ----------------------------------------------------
+
+
+def _deposit_minted_log(client: NtzsClient, ref: bytes):
+    logs = client.w3.eth.get_logs({
+        "address": client.address, "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
+        "toBlock": "latest", "topics": [_hex(DEPOSIT_MINTED_TOPIC), _hex(ref)]})
+    return logs[0] if logs else None
+
+
+def mint_resolve_already_minted(*, client: NtzsClient, deposit_id) -> int:
+    """Claim the Transfer paired with DepositMinted(ref) and move the deposit to minted
+    (``Mint already completed (idempotency)``). Returns 1 when recorded."""
+    ref = deposit_ref(deposit_id)
+    log = _deposit_minted_log(client, ref)
+    if log is None:
+        return 0
+    deposit = DepositRequest.objects.select_related("wallet").get(pk=deposit_id)
+    receipt = client.w3.eth.get_transaction_receipt(log["transactionHash"])
+    transfer = expected_transfer(receipt, token=client.address, to_address=deposit.wallet.address,
+                                 amount_units=deposit.amount_tzs * 10**18, ref=ref)
+    if transfer is None:
+        alert_raise(kind="deposit reference minted with other terms", key=str(deposit_id),
+                    detail=f"DepositMinted in {_hex(log['transactionHash'])} does not match")
+        return 0
+    mint, _ = MintTransaction.objects.get_or_create(
+        deposit_id=deposit_id, defaults={
+            "chain_id": settings.CHAIN_ID, "contract_address": client.address,
+            "to_address": deposit.wallet.address, "amount_units": deposit.amount_tzs * 10**18})
+    recorded = record_minted(
+        mint_id=mint.pk, tx_hash=_hex(receipt["transactionHash"]), log_index=transfer.log_index,
+        block_day=_block_day(client, receipt["blockNumber"]), source="worker",
+        note="Mint already completed (idempotency)")
+    if recorded:
+        logger.info("Mint already completed (idempotency) deposit=%s tx=%s", deposit_id,
+                    _hex(receipt["transactionHash"]))
+    return int(recorded)
+
+
+# --- Step 8: the proof a mint is dead ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proof:
+    verdict: str  # "dead" | "minted" | "unproven"
+    reason: str = ""
+    attempt: MintAttempt | None = None
+    receipt: object = None
+    transfer: TransferLog | None = None
+
+
+def mint_proof(client: NtzsClient, mint: MintTransaction) -> Proof:
+    """Dead only when every attempt's nonce is mined and no mint/fee_bump attempt has a
+    status-1 receipt carrying this deposit's expected log (a landed nonce_fill proves its
+    nonce dead). If an attempt did mint, say so."""
+    attempts = list(mint.attempts.all())
+    minter = account_address(settings.MINTER_PRIVATE_KEY)
+    mined = client.w3.eth.get_transaction_count(minter, "latest")
+    if any(a.nonce >= mined for a in attempts):
+        return Proof("unproven", "an earlier transaction can still land")
+    ref = _ref_for(client, mint)
+    for attempt in attempts:
+        if attempt.kind == MintAttempt.Kind.NONCE_FILL:
+            continue
+        receipt = _receipt_or_none(client, attempt.tx_hash)
+        if receipt is None or receipt["status"] != 1:
+            continue
+        transfer = expected_transfer(receipt, token=mint.contract_address,
+                                     to_address=mint.to_address,
+                                     amount_units=mint.amount_units, ref=ref)
+        if transfer is not None:
+            return Proof("minted", attempt=attempt, receipt=receipt, transfer=transfer)
+    return Proof("dead", "every attempt's nonce is mined and none minted")
+
+
+def _receipt_or_none(client: NtzsClient, tx_hash: str):
+    try:
+        return client.w3.eth.get_transaction_receipt(tx_hash)
+    except (TransactionNotFound, ValueError, LookupError):
+        return None
+    except OSError as exc:
+        raise ChainUnavailable(f"receipt read failed ({type(exc).__name__})") from None
+
+
+@transaction.atomic
+def _record_failed(mint_id, reason: str) -> bool:
+    mint = MintTransaction.objects.select_for_update().get(pk=mint_id)
+    try:
+        deposit_mark_failed(deposit_id=mint.deposit_id, reason=reason)
+    except TransitionRefused:
+        return False
+    MintTransaction.objects.filter(pk=mint.pk).update(status=MT.FAILED, error=reason[:1000],
+                                                      updated_at=now())
+    reservation_release(mint)
+    logger.error("Mint failed deposit=%s reason=%s", mint.deposit_id, reason)
+    return True
+
+
+def mint_settle(client: NtzsClient, mint: MintTransaction) -> str:
+    """A mint whose attempts are all terminal: minted (its log found) or failed (proven)."""
+    proof = mint_proof(client, mint)
+    if proof.verdict == "minted":
+        recorded = record_minted(
+            mint_id=mint.pk, tx_hash=_hex(proof.receipt["transactionHash"]),
+            log_index=proof.transfer.log_index,
+            block_day=_block_day(client, proof.receipt["blockNumber"]), source="worker",
+            attempt_id=proof.attempt.pk)
+        return "minted" if recorded else "unrecorded"
+    if proof.verdict == "dead":
+        if _with_ref(client) and client.is_deposit_minted(deposit_ref(mint.deposit_id)):
+            return "minted" if mint_resolve_already_minted(client=client,
+                                                           deposit_id=mint.deposit_id) else "?"
+        last_error = mint.attempts.exclude(error="").order_by("-created_at").first()
+        reason = last_error.error if last_error else "reverted on chain"
+        return "failed" if _record_failed(mint.pk, reason) else "unchanged"
+    return "waiting"
+
+
+# --- Step 3 and 4: confirm and recover -------------------------------------------------------
+
+
+def _receipts(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, object]:
+    """Receipts of many attempts in one JSON-RPC batch; a batch with a missing receipt
+    (a replaced attempt) falls back to one call per attempt."""
+    if not attempts:
+        return {}
+    try:
+        with client.w3.batch_requests() as batch:
+            for attempt in attempts:
+                batch.add(client.w3.eth.get_transaction_receipt(attempt.tx_hash))
+            answers = batch.execute()
+    except TransactionNotFound:
+        return {a.tx_hash: _receipt_or_none(client, a.tx_hash) for a in attempts}
+    except OSError as exc:
+        raise ChainUnavailable(f"receipt batch failed ({type(exc).__name__})") from None
+    return dict(zip((a.tx_hash for a in attempts), answers, strict=True))
+
+
+def _mined_attempt(client: NtzsClient, attempt: MintAttempt, receipt, head: int) -> str:
+    if head - receipt["blockNumber"] + 1 < settings.MINT_CONFIRMATIONS:
+        return "confirming"
+    mint = attempt.mint_transaction
+    if receipt["status"] != 1:
+        MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(
+            status=AS.MINED_REVERTED, error="reverted on chain")
+        return "reverted"
+    if attempt.kind == MintAttempt.Kind.NONCE_FILL or mint is None:
+        MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(status=AS.MINED_OK)
+        return "filled"
+    transfer = expected_transfer(receipt, token=mint.contract_address,
+                                 to_address=mint.to_address, amount_units=mint.amount_units,
+                                 ref=_ref_for(client, mint))
+    if transfer is None:
+        MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(
+            status=AS.MINED_OK, error="mined without this deposit's mint log")
+        return "no_log"
+    recorded = record_minted(mint_id=mint.pk, tx_hash=attempt.tx_hash,
+                             log_index=transfer.log_index,
+                             block_day=_block_day(client, receipt["blockNumber"]),
+                             source="worker", attempt_id=attempt.pk)
+    if recorded:
+        logger.info("Mint confirmed deposit=%s tx=%s", mint.deposit_id, attempt.tx_hash)
+    return "minted" if recorded else "unrecorded"
+
+
+def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
+    """Only the latest attempt at an unmined nonce is sent again: an unsent one (a crash
+    after commit), or a sent one the node no longer knows, older than ~2 blocks."""
+    latest = max(attempts, key=lambda a: a.created_at)
+    if latest.status == AS.SIGNED:
+        logger.info("Found existing txHash, checking receipt tx=%s (signed, not sent)",
+                    latest.tx_hash)
+        return attempt_send(client, latest)
+    if now() - (latest.sent_at or latest.created_at) < REBROADCAST_AFTER:
+        return "recent"
+    if _known(client, latest):
+        return "pending"
+    logger.info("Found existing txHash, checking receipt tx=%s (unknown to the node: "
+                "rebroadcast)", latest.tx_hash)
+    return attempt_send(client, latest)
+
+
+def _known(client: NtzsClient, attempt: MintAttempt) -> bool:
+    try:
+        return client.w3.eth.get_transaction(attempt.tx_hash) is not None
+    except (TransactionNotFound, ValueError, LookupError):
+        return False
+
+
+def _replace_losers(attempts: list[MintAttempt], winner: MintAttempt | None) -> None:
+    losers = [a.pk for a in attempts if winner is None or a.pk != winner.pk]
+    MintAttempt.objects.filter(pk__in=losers, status__in=LIVE).update(status=AS.REPLACED)
+
+
+def _settle_finished_mints(client: NtzsClient) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    waiting = MintTransaction.objects.filter(status__in=(MT.SIGNED, MT.SENT)).exclude(
+        attempts__status__in=LIVE).select_related("deposit")
+    for mint in waiting:
+        outcome = mint_settle(client, mint)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def claim_lease_sweep() -> int:
+    """Defensive: a claimed deposit with no attempt after MINT_CLAIM_LEASE_S goes back to
+    mint_pending and its reservation is released (step 1 makes this unreachable)."""
+    cutoff = now() - dt.timedelta(seconds=settings.MINT_CLAIM_LEASE_S)
+    stale = DepositRequest.objects.filter(status=S.MINT_PROCESSING, updated_at__lt=cutoff) \
+        .exclude(mint_transaction__attempts__isnull=False).values_list("pk", flat=True)
+    swept = 0
+    for deposit_id in stale:
+        with transaction.atomic():
+            mint = MintTransaction.objects.select_for_update().filter(deposit_id=deposit_id) \
+                .first()
+            try:
+                deposit_back_to_pending(deposit_id=deposit_id)
+            except TransitionRefused:
+                continue
+            if mint is not None:
+                reservation_release(mint)
+                MintTransaction.objects.filter(pk=mint.pk).update(status=MT.PENDING)
+            swept += 1
+    return swept
+
+
+def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
+    """One confirm run: receipts of live attempts at mined nonces, recovery of the others,
+    settlement of mints whose attempts are all terminal, and the lease sweep."""
+    client = client_factory()
+    minter = account_address(settings.MINTER_PRIVATE_KEY)
+    signer = SignerAccount.objects.filter(address=minter, chain_id=settings.CHAIN_ID).first()
+    counts: dict[str, int] = {}
+    if signer is None:
+        return counts
+    head = client.w3.eth.block_number
+    mined = client.w3.eth.get_transaction_count(minter, "latest")
+    SignerAccount.objects.filter(pk=signer.pk, last_mined_nonce__lt=mined).update(
+        last_mined_nonce=mined)
+    live = list(MintAttempt.objects.filter(signer=signer, status__in=LIVE)
+                .select_related("mint_transaction").order_by("nonce", "created_at")[:limit])
+    receipts = _receipts(client, [a for a in live if a.nonce < mined])
+    for nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
+        attempts = list(group)
+        if nonce >= mined:
+            outcome = _recover_unmined(client, attempts)
+        else:
+            landed = next(((a, receipts[a.tx_hash]) for a in attempts
+                           if receipts.get(a.tx_hash)), None)
+            if landed is None:
+                _replace_losers(attempts, None)
+                outcome = "replaced"
+            else:
+                outcome = _mined_attempt(client, landed[0], landed[1], head)
+                if outcome != "confirming":
+                    _replace_losers(attempts, landed[0])
+        counts[outcome] = counts.get(outcome, 0) + 1
+    for outcome, count in _settle_finished_mints(client).items():
+        counts[outcome] = counts.get(outcome, 0) + count
+    swept = claim_lease_sweep()
+    if swept:
+        counts["lease_swept"] = swept
+    return counts

@@ -1,0 +1,136 @@
+"""Operator actions of the minting pipeline: retry with proof, the day's cap override, the
+sending switch, and the status an operator reads (DESIGN §7.7, §7.8, §9)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+
+from core.clock import now, today_utc
+from core.exceptions import ConflictError, PermissionRefused, ServiceError
+from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, user_has_role
+from core.services import admin_action_record
+from deposits.models import DepositRequest
+from deposits.services.transitions import deposit_retry
+from minting.chain import NtzsClient, account_address
+from minting.models import DailyIssuance, MintAttempt, MintTransaction, SignerAccount
+from minting.services.confirm import _block_day, _hex, mint_proof, record_minted
+from minting.services.ledger import effective_cap
+
+logger = logging.getLogger("minting")
+S = DepositRequest.Status
+
+
+def _require(actor, *roles: str, doing: str) -> None:
+    if not user_has_role(actor, *roles):
+        raise PermissionRefused(f"{actor} may not {doing}: it needs the "
+                                f"{' or '.join(roles)} role.")
+
+
+def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
+    """Retry a failed mint — only with the proof that no earlier attempt can still land
+    (DESIGN §7.8). A no-op on any status but ``mint_failed``. If an earlier attempt did
+    mint, the deposit goes to ``minted`` instead."""
+    if actor is not None:
+        _require(actor, PLATFORM_COMPLIANCE, SUPER_ADMIN, doing="retry mints")
+    deposit = DepositRequest.objects.filter(pk=deposit_id).first()
+    if deposit is None or deposit.status != S.MINT_FAILED:
+        return "nothing to do"
+    mint = MintTransaction.objects.get(deposit=deposit)
+    proof = mint_proof(client, mint)
+    if proof.verdict == "unproven":
+        raise ConflictError(f"Deposit {deposit_id} cannot be retried: {proof.reason}.")
+    if proof.verdict == "minted":
+        record_minted(mint_id=mint.pk, tx_hash=_hex(proof.receipt["transactionHash"]),
+                      log_index=proof.transfer.log_index,
+                      block_day=_block_day(client, proof.receipt["blockNumber"]),
+                      source="worker", attempt_id=proof.attempt.pk,
+                      note="an earlier attempt had minted")
+        return "minted"
+    with transaction.atomic():
+        locked = MintTransaction.objects.select_for_update().get(pk=mint.pk)
+        deposit_retry(deposit_id=deposit.pk, actor=actor)
+        MintTransaction.objects.filter(pk=locked.pk).update(
+            status=MintTransaction.Status.PENDING, error="", updated_at=now())
+        if actor is not None:
+            admin_action_record(actor=actor, action="mint.retry", target_type="deposit",
+                                target_id=deposit.pk)
+    return "queued"
+
+
+@transaction.atomic(durable=True)
+def cap_override(*, day: dt.date, cap_tzs: int, reason: str, actor) -> DailyIssuance:
+    """The day's override applies at once (the next batch reads it)."""
+    _require(actor, SUPER_ADMIN, doing="override the daily cap")
+    if isinstance(cap_tzs, bool) or not isinstance(cap_tzs, int) or cap_tzs < 0:
+        raise ServiceError("The cap must be a whole, non-negative number of shillings.")
+    if not (reason or "").strip():
+        raise ServiceError("A cap override needs a reason.")
+    if day < today_utc():
+        raise ServiceError(f"{day} is in the past; override today or a later day.")
+    DailyIssuance.objects.get_or_create(day=day)
+    issuance = DailyIssuance.objects.select_for_update().get(day=day)
+    previous = issuance.cap_override_tzs
+    DailyIssuance.objects.filter(day=day).update(cap_override_tzs=cap_tzs,
+                                                 cap_override_reason=reason.strip())
+    admin_action_record(actor=actor, action="mint.cap_override", target_type="day",
+                        target_id=day.isoformat(),
+                        params={"cap_tzs": cap_tzs, "previous": previous}, reason=reason)
+    issuance.refresh_from_db()
+    return issuance
+
+
+def _signer_locked() -> SignerAccount:
+    address = account_address(settings.MINTER_PRIVATE_KEY)
+    SignerAccount.objects.get_or_create(address=address, chain_id=settings.CHAIN_ID)
+    return SignerAccount.objects.select_for_update().get(address=address,
+                                                         chain_id=settings.CHAIN_ID)
+
+
+@transaction.atomic(durable=True)
+def minting_sending_set(*, enabled: bool, reason: str, actor) -> SignerAccount:
+    """The "stop minting" switch (key rotation, incidents). In-flight transactions are still
+    confirmed; no new batch is signed while it is off."""
+    _require(actor, SUPER_ADMIN, doing="stop or start minting")
+    if not (reason or "").strip():
+        raise ServiceError("Stopping or starting minting needs a reason.")
+    signer = _signer_locked()
+    SignerAccount.objects.filter(pk=signer.pk).update(
+        sending_enabled=enabled, disabled_reason="" if enabled else reason.strip(),
+        updated_at=now())
+    admin_action_record(actor=actor, action="mint.start" if enabled else "mint.stop",
+                        target_type="signer", target_id=signer.address, reason=reason)
+    logger.warning("minting %s by %s: %s", "started" if enabled else "stopped", actor, reason)
+    signer.refresh_from_db()
+    return signer
+
+
+def mint_status() -> dict:
+    """What an operator needs at a glance: queue by status, in-flight nonces, today's cap."""
+    day = today_utc()
+    issuance = DailyIssuance.objects.filter(day=day).first() or DailyIssuance(day=day)
+    queue = dict(DepositRequest.objects.filter(status__startswith="mint").values_list("status")
+                 .annotate(n=Count("pk")).values_list("status", "n"))
+    signer = SignerAccount.objects.filter(chain_id=settings.CHAIN_ID).first()
+    live = MintAttempt.objects.filter(status__in=("signed", "sent"))
+    return {
+        "queue": queue,
+        "held": DepositRequest.objects.exclude(hold_reason="").count(),
+        "day": day.isoformat(),
+        "cap_tzs": effective_cap(issuance),
+        "cap_override": issuance.cap_override_tzs is not None,
+        "reserved_tzs": issuance.reserved_tzs,
+        "issued_tzs": issuance.issued_tzs,
+        "safe_issued_tzs": issuance.safe_issued_tzs,
+        "signer": signer.address if signer else None,
+        "next_nonce": signer.next_nonce if signer else None,
+        "last_mined_nonce": signer.last_mined_nonce if signer else None,
+        "in_flight_nonces": sorted(set(live.values_list("nonce", flat=True))),
+        "sending_enabled": signer.sending_enabled if signer else None,
+        "waiting_reason": (signer.preflight_reason if signer and not signer.preflight_ok
+                           else ""),
+    }

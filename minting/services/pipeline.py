@@ -1,0 +1,333 @@
+"""The mint pipeline, steps 0–2 of DESIGN §7: preflight and candidates before any lock, one
+database transaction per batch (claim, cap, nonces, signing, attempts, reservation, batch
+transition), then sending the committed bytes.
+
+A crash before the batch commits leaves nothing behind; after it, every nonce has its signed
+attempt in the database and ``confirm_mints`` sends or finds it (never a second signature
+for the same deposit while an earlier one can still land)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from eth_utils import to_checksum_address
+from web3.exceptions import Web3RPCError
+
+from core.clock import now, today_utc
+from core.crashpoints import crash_point
+from core.services import alert_raise, alert_resolve, task_enqueue_on_commit
+from deposits.models import DepositRequest
+from deposits.services.transitions import deposit_hold_set, deposits_claim
+from minting.chain import ChainError, ChainUnavailable, NtzsClient, account_address
+from minting.contract_artifact import deposit_ref
+from minting.models import MintAttempt, MintTransaction, SignerAccount
+from minting.services.ledger import (
+    cap_remaining,
+    daily_issuance_locked,
+    reservation_add,
+    signer_account,
+)
+from minting.signing import MINT_GAS_LIMIT, Fees, fees_from, mint_calldata, sign
+
+logger = logging.getLogger("minting")
+S = DepositRequest.Status
+MT = MintTransaction.Status
+
+
+@dataclass
+class Preflight:
+    ok: bool
+    reason: str = ""
+    client: NtzsClient | None = None
+    signer: SignerAccount | None = None
+    fees: Fees | None = None
+    mint_with_ref: bool = False
+
+
+def _mint_with_ref(client: NtzsClient) -> bool:
+    """Production states NTZS_MINT_WITH_REF; only the local/test profiles detect it."""
+    stated = settings.NTZS_MINT_WITH_REF
+    detected = client.supports_deposit_ref
+    if stated is None:
+        if settings.PROFILE not in ("local", "test"):
+            raise ChainError("NTZS_MINT_WITH_REF must be set outside the local profile.")
+        return detected
+    if stated != detected:
+        raise ChainError(f"NTZS_MINT_WITH_REF={stated} contradicts the token, which "
+                         f"{'has' if detected else 'lacks'} mintForDeposit.")
+    return stated
+
+
+def _record_preflight(signer: SignerAccount | None, ok: bool, reason: str) -> None:
+    if signer is not None:
+        SignerAccount.objects.filter(pk=signer.pk).update(preflight_ok=ok,
+                                                          preflight_reason=reason[:500],
+                                                          preflight_at=now())
+
+
+def mint_preflight(client_factory) -> Preflight:
+    """Step 0: every check that would make a signed mint fail predictably, before any lock
+    and without burning a nonce. A failure leaves jobs waiting with the reason recorded."""
+    signer = None
+    try:
+        client = client_factory()
+        minter = account_address(settings.MINTER_PRIVATE_KEY)
+        signer = signer_account(address=minter, chain_id=settings.CHAIN_ID,
+                                chain_next_nonce=client.w3.eth.get_transaction_count(
+                                    minter, "pending"))
+        reason = _preflight_problem(client, signer, minter)
+        if reason:
+            _record_preflight(signer, False, reason)
+            return Preflight(ok=False, reason=reason, signer=signer)
+        block = client.w3.eth.get_block("latest")
+        fees = fees_from(base_fee=block["baseFeePerGas"], tip=client.w3.eth.max_priority_fee)
+        with_ref = _mint_with_ref(client)
+    except ChainError as exc:
+        _record_preflight(signer, False, str(exc))
+        return Preflight(ok=False, reason=str(exc), signer=signer)
+    except (OSError, ValueError) as exc:
+        reason = f"chain unavailable ({type(exc).__name__})"
+        _record_preflight(signer, False, reason)
+        return Preflight(ok=False, reason=reason, signer=signer)
+    _record_preflight(signer, True, "")
+    return Preflight(ok=True, client=client, signer=signer, fees=fees, mint_with_ref=with_ref)
+
+
+def _preflight_problem(client: NtzsClient, signer: SignerAccount, minter: str) -> str:
+    if not signer.sending_enabled:
+        return f"sending is disabled: {signer.disabled_reason or 'minting_stop'}"
+    if not client.has_role("MINTER_ROLE", minter):
+        return f"the minter {minter} does not hold MINTER_ROLE"
+    balance = client.w3.eth.get_balance(minter)
+    if balance < settings.MINTER_MIN_GAS_WEI:
+        alert_raise(kind="minter gas low", detail=f"{minter} holds {balance} wei")
+        return f"the minter's gas balance ({balance} wei) is below MINTER_MIN_GAS_ETH"
+    if client.paused():
+        return "the token is paused"
+    return ""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    deposit_id: uuid.UUID
+    amount_tzs: int
+    to_address: str
+
+
+def mint_candidates(*, limit: int) -> list[Candidate]:
+    """Oldest first, not held, each fitting what is left of today's cap (no lock: the batch
+    transaction re-checks everything)."""
+    from minting.models import DailyIssuance
+
+    issuance = DailyIssuance.objects.filter(day=today_utc()).first()
+    remaining = cap_remaining(issuance) if issuance else settings.DAILY_ISSUANCE_CAP_TZS
+    rows = (DepositRequest.objects.filter(status=S.MINT_PENDING, hold_reason="",
+                                          amount_tzs__lte=remaining)
+            .order_by("created_at").values_list("pk", "amount_tzs", "wallet__address")[:limit])
+    return [Candidate(pk, amount, to_checksum_address(address)) for pk, amount, address in rows]
+
+
+def screen_candidates(client: NtzsClient, candidates: list[Candidate], *, with_ref: bool
+                      ) -> tuple[list[Candidate], list[uuid.UUID]]:
+    """One JSON-RPC batch: a blacklisted recipient is held; a deposit whose reference is
+    already minted is resolved (step 5), not claimed. Returns (to claim, already minted)."""
+    if not candidates:
+        return [], []
+    functions = client.contract.functions
+    with client.w3.batch_requests() as batch:
+        for candidate in candidates:
+            batch.add(functions.isBlacklisted(candidate.to_address))
+            if with_ref:
+                batch.add(functions.isDepositMinted(deposit_ref(candidate.deposit_id)))
+        answers = batch.execute()
+    step = 2 if with_ref else 1
+    claimable, minted = [], []
+    for index, candidate in enumerate(candidates):
+        blacklisted = answers[index * step]
+        if blacklisted:
+            deposit_hold_set(deposit_id=candidate.deposit_id, reason="blacklisted recipient",
+                             source="worker", details={"wallet": candidate.to_address})
+            continue
+        if with_ref and answers[index * step + 1]:
+            minted.append(candidate.deposit_id)
+            continue
+        claimable.append(candidate)
+    return claimable, minted
+
+
+@dataclass
+class Batch:
+    attempts: list[MintAttempt] = field(default_factory=list)
+    deferred: int = 0
+
+
+def _mint_transaction_for(candidate: Candidate, *, contract: str) -> MintTransaction:
+    mint, _ = MintTransaction.objects.get_or_create(
+        deposit_id=candidate.deposit_id,
+        defaults={"chain_id": settings.CHAIN_ID, "contract_address": contract,
+                  "to_address": candidate.to_address,
+                  "amount_units": candidate.amount_tzs * 10**18})
+    return mint
+
+
+def _defer_for_cap(candidate: Candidate, *, contract: str, day: dt.date) -> None:
+    """Logged once per day (``cap_deferred_on``), no transition row: the deposit stays
+    ``mint_pending`` and never blocks smaller ones."""
+    mint = _mint_transaction_for(candidate, contract=contract)
+    first_today = MintTransaction.objects.filter(pk=mint.pk).exclude(cap_deferred_on=day).update(
+        status=MT.CAP_EXCEEDED, cap_deferred_on=day, updated_at=now())
+    if first_today:
+        logger.warning("daily cap reached, deferring deposit=%s amount=%s TZS",
+                       candidate.deposit_id, candidate.amount_tzs)
+
+
+def _claim_locked(ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, int, str]]:
+    return list(DepositRequest.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk__in=ids, status=S.MINT_PENDING, hold_reason="")
+                .order_by("created_at").values_list("pk", "amount_tzs", "wallet__address"))
+
+
+@transaction.atomic(durable=True)
+def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> Batch:
+    """Step 1: one transaction — day row, claim, greedy cap fit, reservation, nonces,
+    signatures, attempts, batch transition — then commit."""
+    day = today_utc()
+    issuance = daily_issuance_locked(day)
+    contract = preflight.client.address
+    remaining = cap_remaining(issuance)
+    batch = Batch()
+    chosen: list[Candidate] = []
+    for pk, amount, address in _claim_locked([c.deposit_id for c in candidates]):
+        candidate = Candidate(pk, amount, to_checksum_address(address))
+        if amount <= remaining:
+            chosen.append(candidate)
+            remaining -= amount
+        else:
+            _defer_for_cap(candidate, contract=contract, day=day)
+            batch.deferred += 1
+    signer = SignerAccount.objects.select_for_update().get(pk=preflight.signer.pk)
+    if not signer.sending_enabled:
+        return batch
+    room = settings.MINT_MAX_IN_FLIGHT - (signer.next_nonce - signer.last_mined_nonce)
+    chosen = chosen[:max(room, 0)]
+    if not chosen:
+        return batch
+    for offset, candidate in enumerate(chosen):
+        batch.attempts.append(_sign_into_attempt(candidate, preflight=preflight, signer=signer,
+                                                 nonce=signer.next_nonce + offset, day=day))
+    SignerAccount.objects.filter(pk=signer.pk).update(next_nonce=signer.next_nonce + len(chosen),
+                                                      updated_at=now())
+    reservation_add(day=day, amount_tzs=sum(c.amount_tzs for c in chosen))
+    moved = deposits_claim(deposit_ids=[c.deposit_id for c in chosen])
+    if len(moved) != len(chosen):  # rows were locked by us: this cannot happen
+        raise RuntimeError("claimed deposits changed under their row locks")
+    crash_point("batch_before_commit")
+    return batch
+
+
+def _sign_into_attempt(candidate: Candidate, *, preflight: Preflight, signer: SignerAccount,
+                       nonce: int, day: dt.date) -> MintAttempt:
+    mint = _mint_transaction_for(candidate, contract=preflight.client.address)
+    ref = deposit_ref(candidate.deposit_id) if preflight.mint_with_ref else None
+    signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
+                  nonce=nonce, to=preflight.client.address,
+                  data=mint_calldata(to=candidate.to_address,
+                                     amount_units=candidate.amount_tzs * 10**18,
+                                     deposit_ref=ref),
+                  gas=MINT_GAS_LIMIT, fees=preflight.fees)
+    MintTransaction.objects.filter(pk=mint.pk).update(
+        status=MT.SIGNED, source=MintTransaction.Source.WORKER, reserved_day=day,
+        reserved_tzs=candidate.amount_tzs, attempt_count=mint.attempt_count + 1, error="",
+        to_address=candidate.to_address, updated_at=now())
+    return MintAttempt.objects.create(
+        mint_transaction=mint, signer=signer, nonce=nonce, tx_hash=signed.tx_hash,
+        raw_tx=signed.raw_hex, max_fee_per_gas=preflight.fees.max_fee_per_gas,
+        max_priority_fee_per_gas=preflight.fees.max_priority_fee_per_gas,
+        gas_limit=MINT_GAS_LIMIT, kind=MintAttempt.Kind.MINT)
+
+
+# --- Step 2: send ---------------------------------------------------------------------------
+
+BENIGN_SEND_ERRORS = ("already known", "already imported", "nonce too low",
+                      "known transaction")
+INSUFFICIENT_FUNDS = "insufficient funds"
+
+
+def attempt_send(client: NtzsClient, attempt: MintAttempt) -> str:
+    """Send the committed bytes; returns 'sent', 'benign', 'no_funds' or 'error:<msg>'."""
+    try:
+        client.w3.eth.send_raw_transaction(attempt.raw_tx)
+        outcome = "sent"
+    except (ValueError, ChainError, Web3RPCError) as exc:
+        message = str(exc).lower()
+        if any(benign in message for benign in BENIGN_SEND_ERRORS):
+            outcome = "benign"
+        elif INSUFFICIENT_FUNDS in message:
+            alert_raise(kind="minter gas low", detail=f"send refused: {exc}")
+            return "no_funds"
+        else:
+            return f"error:{exc}"
+    except OSError as exc:
+        raise ChainUnavailable(f"sending failed ({type(exc).__name__})") from None
+    at = now()
+    MintAttempt.objects.filter(pk=attempt.pk, status=MintAttempt.Status.SIGNED).update(
+        status=MintAttempt.Status.SENT, sent_at=at)
+    MintTransaction.objects.filter(pk=attempt.mint_transaction_id, status=MT.SIGNED).update(
+        status=MT.SENT, updated_at=at)
+    return outcome
+
+
+def batch_send(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for attempt in attempts:
+        crash_point("after_commit_before_send")
+        outcome = attempt_send(client, attempt)
+        key = outcome.split(":", 1)[0]
+        counts[key] = counts.get(key, 0) + 1
+        if outcome == "no_funds":
+            break  # stop sending; confirm_mints rebroadcasts the same bytes after a top-up
+        if outcome.startswith("error:"):
+            MintAttempt.objects.filter(pk=attempt.pk).update(error=outcome[6:][:1000])
+    if counts.get("sent") or counts.get("benign"):
+        alert_resolve(kind="minter gas low")
+    return counts
+
+
+@dataclass
+class RunResult:
+    preflight_reason: str = ""
+    signed: int = 0
+    deferred: int = 0
+    resolved: int = 0
+    sent: dict[str, int] = field(default_factory=dict)
+
+
+def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
+    """One run of the pipeline: preflight, candidates, one batch, send."""
+    from minting.services.confirm import mint_resolve_already_minted
+
+    preflight = mint_preflight(client_factory)
+    if not preflight.ok:
+        logger.info("mint jobs waiting: %s", preflight.reason)
+        return RunResult(preflight_reason=preflight.reason)
+    candidates = mint_candidates(limit=limit or settings.MINT_BATCH_SIZE)
+    claimable, already = screen_candidates(preflight.client, candidates,
+                                           with_ref=preflight.mint_with_ref)
+    result = RunResult()
+    for deposit_id in already:
+        result.resolved += mint_resolve_already_minted(client=preflight.client,
+                                                       deposit_id=deposit_id)
+    if not claimable:
+        return result
+    batch = mint_batch_create(preflight=preflight, candidates=claimable)
+    result.signed, result.deferred = len(batch.attempts), batch.deferred
+    if batch.attempts:
+        result.sent = batch_send(preflight.client, batch.attempts)
+        # One block later (DESIGN §7.2): Base makes a block every 2 s.
+        task_enqueue_on_commit("minting.tasks.confirm_mints", countdown=2)
+    return result
