@@ -157,7 +157,8 @@ def _wait_for(what: str, predicate, timeout: float = 90):
 def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
     """A ZenoPay deposit through the whole local stack: the worker asks the sandbox for the
     USSD push, the phone page approves it, the sandbox's webhook (a Celery task) reaches our
-    endpoint, and the check task confirms the payment: the deposit reaches mint_pending."""
+    endpoint, the check task confirms the payment, and the mint worker signs, sends and
+    confirms the mint on the local chain: the deposit reaches minted."""
     out = manage("demo_deposit", "--amount", str(amount), env=env)
     deposit_id = re.search(r"deposit ([0-9a-f-]{36})", out).group(1)
     _wait_for("the worker to request the payment",
@@ -175,10 +176,10 @@ def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
                       headers={"Referer": f"{base}/sandbox/zenopay/phone/"})
     with opener.open(request, timeout=10):
         pass
-    status = _wait_for("the payment to be confirmed",
-                       lambda: (_deposit_row(deposit_id) or ("",))[0] == "mint_pending")
-    if status:
-        say(f"sandbox deposit {deposit_id}: approved on the phone, webhook, check: mint_pending")
+    _wait_for("the payment to be confirmed and minted",
+              lambda: (_deposit_row(deposit_id) or ("",))[0] == "minted")
+    say(f"sandbox deposit {deposit_id}: approved on the phone, webhook, check, mint "
+        "batch, receipt: minted")
 
 
 def snapshot() -> dict:
