@@ -15,6 +15,12 @@ from minting.contract_artifact import NTZS_ABI
 MINT_GAS_LIMIT = 150_000
 FILL_GAS_LIMIT = 21_000
 
+
+def mint_gas_limit() -> int:
+    from django.conf import settings
+
+    return getattr(settings, "MINT_GAS_LIMIT", MINT_GAS_LIMIT)
+
 _calldata_contract = Web3().eth.contract(abi=NTZS_ABI)
 
 

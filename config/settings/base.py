@@ -205,6 +205,8 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": read_str("LOG_LEVEL", "INFO")},
+    # urllib3 logs request paths at DEBUG, and RPC URLs carry API keys in their paths.
+    "loggers": {"urllib3": {"level": "INFO"}},
 }
 
 

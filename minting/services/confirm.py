@@ -39,7 +39,8 @@ from minting.chain import (
 from minting.contract_artifact import deposit_ref
 from minting.models import MintAttempt, MintLogClaim, MintTransaction, SignerAccount
 from minting.services.ledger import reservation_issue, reservation_release
-from minting.services.pipeline import attempt_send
+from minting.services.pipeline import attempt_send, next_base_fee
+from minting.signing import FILL_GAS_LIMIT, Fees, fees_from, mint_calldata, mint_gas_limit, sign
 
 logger = logging.getLogger("minting")
 S = DepositRequest.Status
@@ -282,21 +283,104 @@ def _mined_attempt(client: NtzsClient, attempt: MintAttempt, receipt, head: int)
     return "minted" if recorded else "unrecorded"
 
 
+UNDERPRICED = ("underpriced", "below base fee", "less than block base fee",
+               "max fee per gas less than")
+INCURABLE = ("intrinsic gas too low", "exceeds block gas limit", "gas limit reached",
+             "invalid transaction", "rlp", "malformed", "oversized data")
+
+
+def _send_error_kind(outcome: str) -> str:
+    message = outcome.lower()
+    if any(marker in message for marker in UNDERPRICED):
+        return "underpriced"
+    if any(marker in message for marker in INCURABLE):
+        return "incurable"
+    return "other"
+
+
 def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
-    """Only the latest attempt at an unmined nonce is sent again: an unsent one (a crash
-    after commit), or a sent one the node no longer knows, older than ~2 blocks."""
+    """Only the latest attempt at an unmined nonce is acted on: an unsent one (a crash after
+    commit) is sent; a sent one the node no longer knows, older than ~2 blocks, is sent
+    again (the same bytes); one pending longer than MINT_FEE_BUMP_AFTER_S is bumped."""
     latest = max(attempts, key=lambda a: a.created_at)
     if latest.status == AS.SIGNED:
         logger.info("Found existing txHash, checking receipt tx=%s (signed, not sent)",
                     latest.tx_hash)
-        return attempt_send(client, latest)
-    if now() - (latest.sent_at or latest.created_at) < REBROADCAST_AFTER:
+        return _after_send(client, latest, attempt_send(client, latest))
+    age = now() - (latest.sent_at or latest.created_at)
+    if age < REBROADCAST_AFTER:
         return "recent"
     if _known(client, latest):
+        if age >= dt.timedelta(seconds=settings.MINT_FEE_BUMP_AFTER_S):
+            return _replace(client, latest, kind=MintAttempt.Kind.FEE_BUMP)
         return "pending"
     logger.info("Found existing txHash, checking receipt tx=%s (unknown to the node: "
                 "rebroadcast)", latest.tx_hash)
-    return attempt_send(client, latest)
+    return _after_send(client, latest, attempt_send(client, latest))
+
+
+def _after_send(client: NtzsClient, attempt: MintAttempt, outcome: str) -> str:
+    """A refusal fees can cure gets a bump at once (a priced-out transaction may have been
+    evicted); one they cannot cure marks the attempt rejected and fills its nonce."""
+    if not outcome.startswith("error:"):
+        return outcome
+    MintAttempt.objects.filter(pk=attempt.pk).update(error=outcome[6:][:1000])
+    kind = _send_error_kind(outcome)
+    if kind == "underpriced":
+        return _replace(client, attempt, kind=MintAttempt.Kind.FEE_BUMP)
+    if kind == "incurable":
+        MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(status=AS.REJECTED)
+        logger.error("mint attempt %s refused for good (%s): filling nonce %s",
+                     attempt.tx_hash, outcome[6:], attempt.nonce)
+        return _replace(client, attempt, kind=MintAttempt.Kind.NONCE_FILL)
+    return "send_error"
+
+
+def _replacement_tx(attempt: MintAttempt, mint: MintTransaction | None, kind: str,
+                    ref: bytes | None) -> dict:
+    if kind == MintAttempt.Kind.NONCE_FILL or mint is None:
+        return {"to": attempt.signer.address, "data": b"", "gas": FILL_GAS_LIMIT}
+    return {"to": mint.contract_address, "gas": mint_gas_limit(),
+            "data": mint_calldata(to=mint.to_address, amount_units=mint.amount_units,
+                                  deposit_ref=ref)}
+
+
+def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str) -> str:
+    """A fee bump or a nonce fill, made like a batch: row locked, signed, inserted,
+    committed — then sent."""
+    base_fee = next_base_fee(client)
+    ref = _ref_for(client, attempt.mint_transaction) if attempt.mint_transaction else None
+    with transaction.atomic():
+        if attempt.mint_transaction_id:
+            mint = MintTransaction.objects.select_for_update().get(pk=attempt.mint_transaction_id)
+        else:
+            SignerAccount.objects.select_for_update().get(pk=attempt.signer_id)
+            mint = None
+        newest = MintAttempt.objects.filter(signer_id=attempt.signer_id, nonce=attempt.nonce) \
+            .order_by("-created_at").first()
+        if newest.pk != attempt.pk and newest.status in LIVE:
+            return "already_replaced"  # another worker bumped it a moment ago
+        fees = Fees(int(attempt.max_fee_per_gas), int(attempt.max_priority_fee_per_gas)) \
+            .bumped(base_fee=base_fee)
+        tx = _replacement_tx(attempt, mint, kind, ref)
+        signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
+                      nonce=attempt.nonce, fees=fees, **tx)
+        replacement = MintAttempt.objects.create(
+            mint_transaction=mint, signer_id=attempt.signer_id, nonce=attempt.nonce,
+            tx_hash=signed.tx_hash, raw_tx=signed.raw_hex, max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas, gas_limit=tx["gas"],
+            kind=kind)
+        if mint is not None:
+            MintTransaction.objects.filter(pk=mint.pk).update(
+                attempt_count=mint.attempt_count + 1, updated_at=now())
+    crash_point("replacement_before_send")
+    logger.warning("%s at nonce %s: %s replaces %s", kind, attempt.nonce, signed.tx_hash,
+                   attempt.tx_hash)
+    outcome = attempt_send(client, replacement)
+    if outcome.startswith("error:"):  # handled by the next run, never in a loop here
+        MintAttempt.objects.filter(pk=replacement.pk).update(error=outcome[6:][:1000])
+        return f"{kind}_refused"
+    return kind
 
 
 def _known(client: NtzsClient, attempt: MintAttempt) -> bool:
@@ -343,6 +427,45 @@ def claim_lease_sweep() -> int:
     return swept
 
 
+def _ledger_against_chain(client: NtzsClient, signer: SignerAccount, minter: str) -> str:
+    """With nothing in flight, the chain's pending count must equal the ledger. Below it,
+    the gap is filled; above it, a transaction was made outside this system with our key:
+    alert, stop sending, and wait for an operator (``minting_start`` resyncs)."""
+    if MintAttempt.objects.filter(signer=signer, status__in=LIVE).exists():
+        return ""
+    signer.refresh_from_db()
+    pending = client.w3.eth.get_transaction_count(minter, "pending")
+    if pending > signer.next_nonce:
+        logger.error("Minter nonce used outside the system: chain pending nonce %s, ledger %s",
+                     pending, signer.next_nonce)
+        alert_raise(kind="minter nonce used outside the system", key=minter,
+                    detail=f"chain pending nonce {pending} > ledger {signer.next_nonce}")
+        SignerAccount.objects.filter(pk=signer.pk).update(
+            sending_enabled=False, disabled_reason="minter nonce used outside the system: "
+            "check the key, then minting_start to resync", updated_at=now())
+        return "outside_nonce"
+    if pending < signer.next_nonce:
+        for nonce in range(pending, signer.next_nonce):
+            _gap_fill(client, signer, nonce)
+        return "gap_filled"
+    return ""
+
+
+def _gap_fill(client: NtzsClient, signer: SignerAccount, nonce: int) -> None:
+    fees = fees_from(base_fee=next_base_fee(client), tip=client.w3.eth.max_priority_fee)
+    signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
+                  nonce=nonce, to=signer.address, data=b"", gas=FILL_GAS_LIMIT, fees=fees)
+    with transaction.atomic():
+        SignerAccount.objects.select_for_update().get(pk=signer.pk)
+        fill = MintAttempt.objects.create(
+            signer=signer, nonce=nonce, tx_hash=signed.tx_hash, raw_tx=signed.raw_hex,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas, gas_limit=FILL_GAS_LIMIT,
+            kind=MintAttempt.Kind.NONCE_FILL)
+    logger.warning("gap at nonce %s filled by %s", nonce, signed.tx_hash)
+    attempt_send(client, fill)
+
+
 def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
     """One confirm run: receipts of live attempts at mined nonces, recovery of the others,
     settlement of mints whose attempts are all terminal, and the lease sweep."""
@@ -376,6 +499,9 @@ def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
         counts[outcome] = counts.get(outcome, 0) + 1
     for outcome, count in _settle_finished_mints(client).items():
         counts[outcome] = counts.get(outcome, 0) + count
+    nonce_check = _ledger_against_chain(client, signer, minter)
+    if nonce_check:
+        counts[nonce_check] = 1
     swept = claim_lease_sweep()
     if swept:
         counts["lease_swept"] = swept

@@ -92,16 +92,23 @@ def _signer_locked() -> SignerAccount:
 
 
 @transaction.atomic(durable=True)
-def minting_sending_set(*, enabled: bool, reason: str, actor) -> SignerAccount:
+def minting_sending_set(*, enabled: bool, reason: str, actor,
+                        chain_pending_nonce: int | None = None) -> SignerAccount:
     """The "stop minting" switch (key rotation, incidents). In-flight transactions are still
     confirmed; no new batch is signed while it is off."""
     _require(actor, SUPER_ADMIN, doing="stop or start minting")
     if not (reason or "").strip():
         raise ServiceError("Stopping or starting minting needs a reason.")
     signer = _signer_locked()
+    resync = {}
+    in_flight = MintAttempt.objects.filter(signer=signer, status__in=("signed", "sent")).exists()
+    if enabled and chain_pending_nonce is not None and not in_flight:
+        # After an operator check (e.g. a transaction made outside the system with this
+        # key), the ledger restarts from the chain.
+        resync = {"next_nonce": chain_pending_nonce, "last_mined_nonce": chain_pending_nonce}
     SignerAccount.objects.filter(pk=signer.pk).update(
         sending_enabled=enabled, disabled_reason="" if enabled else reason.strip(),
-        updated_at=now())
+        updated_at=now(), **resync)
     admin_action_record(actor=actor, action="mint.start" if enabled else "mint.stop",
                         target_type="signer", target_id=signer.address, reason=reason)
     logger.warning("minting %s by %s: %s", "started" if enabled else "stopped", actor, reason)

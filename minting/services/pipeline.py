@@ -32,7 +32,7 @@ from minting.services.ledger import (
     reservation_add,
     signer_account,
 )
-from minting.signing import MINT_GAS_LIMIT, Fees, fees_from, mint_calldata, sign
+from minting.signing import Fees, fees_from, mint_calldata, mint_gas_limit, sign
 
 logger = logging.getLogger("minting")
 S = DepositRequest.Status
@@ -84,8 +84,7 @@ def mint_preflight(client_factory) -> Preflight:
         if reason:
             _record_preflight(signer, False, reason)
             return Preflight(ok=False, reason=reason, signer=signer)
-        block = client.w3.eth.get_block("latest")
-        fees = fees_from(base_fee=block["baseFeePerGas"], tip=client.w3.eth.max_priority_fee)
+        fees = fees_from(base_fee=next_base_fee(client), tip=client.w3.eth.max_priority_fee)
         with_ref = _mint_with_ref(client)
     except ChainError as exc:
         _record_preflight(signer, False, str(exc))
@@ -96,6 +95,12 @@ def mint_preflight(client_factory) -> Preflight:
         return Preflight(ok=False, reason=reason, signer=signer)
     _record_preflight(signer, True, "")
     return Preflight(ok=True, client=client, signer=signer, fees=fees, mint_with_ref=with_ref)
+
+
+def next_base_fee(client: NtzsClient) -> int:
+    """The base fee the next block will charge (the pending block's), not the last one's:
+    after a spike, fees computed from 'latest' are priced out at once."""
+    return client.w3.eth.get_block("pending")["baseFeePerGas"]
 
 
 def _preflight_problem(client: NtzsClient, signer: SignerAccount, minter: str) -> str:
@@ -239,7 +244,7 @@ def _sign_into_attempt(candidate: Candidate, *, preflight: Preflight, signer: Si
                   data=mint_calldata(to=candidate.to_address,
                                      amount_units=candidate.amount_tzs * 10**18,
                                      deposit_ref=ref),
-                  gas=MINT_GAS_LIMIT, fees=preflight.fees)
+                  gas=mint_gas_limit(), fees=preflight.fees)
     MintTransaction.objects.filter(pk=mint.pk).update(
         status=MT.SIGNED, source=MintTransaction.Source.WORKER, reserved_day=day,
         reserved_tzs=candidate.amount_tzs, attempt_count=mint.attempt_count + 1, error="",
@@ -248,7 +253,7 @@ def _sign_into_attempt(candidate: Candidate, *, preflight: Preflight, signer: Si
         mint_transaction=mint, signer=signer, nonce=nonce, tx_hash=signed.tx_hash,
         raw_tx=signed.raw_hex, max_fee_per_gas=preflight.fees.max_fee_per_gas,
         max_priority_fee_per_gas=preflight.fees.max_priority_fee_per_gas,
-        gas_limit=MINT_GAS_LIMIT, kind=MintAttempt.Kind.MINT)
+        gas_limit=mint_gas_limit(), kind=MintAttempt.Kind.MINT)
 
 
 # --- Step 2: send ---------------------------------------------------------------------------

@@ -49,6 +49,9 @@ def _guarded(run, label: str) -> dict:
         if breaker is not None:
             breaker.record_failure()
         return {"delayed": 1, "reason": str(exc)}
+    except ChainError as exc:  # a wrong chain or a missing token: wait, alert, never sign
+        logger.error("%s waiting: %s", label, exc)
+        return {"waiting": str(exc)}
     if breaker is not None:
         breaker.record_success()
     return result

@@ -38,7 +38,7 @@ def minting(chain_settings, settings):
 
 
 @pytest.fixture
-def paid_deposit(amina, minting):
+def paid_deposit(amina, minting):  # noqa: F811 - the imported fixture
     """A deposit whose payment was confirmed: mint_pending (or the Safe lane)."""
     def _paid(amount: int = 5_000, user=None) -> DepositRequest:
         user = user or amina

@@ -1,0 +1,288 @@
+"""Chain access with failover and read retries (DESIGN §7.6).
+
+``rpc_connect()`` gives a Web3 whose provider sends every request to ``BASE_SEPOLIA_RPC_URL``
+and, when that node cannot be reached, times out or answers HTTP 5xx (or 429, rate limited),
+to ``BASE_SEPOLIA_RPC_URL_BACKUP``. The backup is trusted only once it has been verified in
+this process: same ``eth_chainId`` and, since two chains may share an id, the same block hash
+at the NTZS deploy block as the one ``deploy_ntzs`` recorded. A backup that fails the check is
+never used: the request raises ``WrongChain`` and the ``backup rpc rejected`` alert opens.
+
+A request that fails over is the same bytes sent to another node of the same chain. For
+``eth_sendRawTransaction`` that is the same signed transaction (same hash, same nonce): it
+can be included once at most.
+
+The provider never retries by itself; ``rpc_read`` does, for reads and for rebroadcasts of
+already-signed bytes only. Sending a newly signed transaction is never retried blindly: when
+a send times out, the node may have it, so the mint pipeline persists the signed bytes first
+and its recovery step looks the hash up and rebroadcasts exactly those bytes.
+
+URLs are only ever shown through ``redact_url`` (they often carry an API key); this module
+makes its HTTP requests itself, so web3's debug lines, which print the whole URL, never run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import requests
+from django.conf import settings
+from web3 import Web3
+from web3._utils.batching import sort_batch_response_by_response_ids
+from web3.exceptions import BlockNotFound, ProviderConnectionError
+from web3.providers.base import JSONBaseProvider
+from web3.types import RPCEndpoint, RPCResponse
+
+from core.services import alert_raise, alert_resolve
+from minting.chain import RPC_TIMEOUT_S, ChainError, ChainUnavailable, WrongChain, redact_url
+from minting.models import TokenDeployment
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BACKUP_REJECTED_ALERT = "backup rpc rejected"
+# After the primary fails, requests go straight to the backup for this long: a primary that
+# hangs would otherwise cost a full timeout on every request.
+PRIMARY_RETRY_S = 30.0
+_HEADERS = {"Content-Type": "application/json"}
+
+
+class _EndpointDown(Exception):
+    """The node did not answer usefully; ``str()`` is a short reason without the URL."""
+
+
+class FailoverHTTPProvider(JSONBaseProvider):
+    """JSON-RPC over HTTP to a primary node, failing over to a verified backup node."""
+
+    logger = logger
+
+    def __init__(self, *, primary_url: str, backup_url: str = "",
+                 verify_backup: Callable[[str], None] | None = None,
+                 timeout_s: float = RPC_TIMEOUT_S, primary_retry_s: float = PRIMARY_RETRY_S):
+        super().__init__()
+        self.primary_url = primary_url
+        self.backup_url = backup_url
+        self.timeout_s = timeout_s
+        self.primary_retry_s = primary_retry_s
+        self._verify_backup = verify_backup
+        self._session = requests.Session()
+        self._primary_down_until = 0.0  # time.monotonic(); 0 while the primary is in use
+        self._primary_down_reason = ""
+
+    def __str__(self) -> str:
+        backup = f", backup {redact_url(self.backup_url)}" if self.backup_url else ""
+        return f"RPC {redact_url(self.primary_url)}{backup}"
+
+    def _post(self, url: str, payload: bytes) -> bytes:
+        try:
+            response = self._session.post(url, data=payload, headers=_HEADERS,
+                                          timeout=self.timeout_s)
+        except requests.Timeout:
+            raise _EndpointDown(f"no answer within {self.timeout_s:g} s") from None
+        except requests.RequestException as exc:  # refused, reset, DNS: the text has the URL
+            raise _EndpointDown(type(exc).__name__) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _EndpointDown(f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise ChainError(
+                f"The RPC node at {redact_url(url)} refused the request with HTTP "
+                f"{response.status_code}; check the URL and its API key."
+            )
+        return response.content
+
+    def _send(self, payload: bytes) -> bytes:
+        if time.monotonic() >= self._primary_down_until:
+            try:
+                raw = self._post(self.primary_url, payload)
+            except _EndpointDown as down:
+                if not self.backup_url:
+                    raise ChainUnavailable(
+                        f"The RPC node at {redact_url(self.primary_url)} failed ({down}) and "
+                        "no BASE_SEPOLIA_RPC_URL_BACKUP is configured."
+                    ) from None
+                self._primary_down_until = time.monotonic() + self.primary_retry_s
+                self._primary_down_reason = str(down)
+                logger.warning("Primary RPC %s failed (%s); using the backup RPC %s",
+                               redact_url(self.primary_url), down, redact_url(self.backup_url))
+            else:
+                if self._primary_down_reason:
+                    logger.warning("Primary RPC %s answers again; leaving the backup",
+                                   redact_url(self.primary_url))
+                    self._primary_down_reason = ""
+                return raw
+        try:
+            if self._verify_backup is not None:
+                self._verify_backup(self.backup_url)  # raises WrongChain: never sent to it
+            return self._post(self.backup_url, payload)
+        except _EndpointDown as down:
+            backup_reason = str(down)
+        except ChainUnavailable:
+            backup_reason = "no answer to its verification"
+        raise ChainUnavailable(
+            f"Neither the primary RPC {redact_url(self.primary_url)} "
+            f"({self._primary_down_reason}) nor the backup RPC "
+            f"{redact_url(self.backup_url)} ({backup_reason}) answered."
+        )
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        return self.decode_rpc_response(self._send(self.encode_rpc_request(method, params)))
+
+    def make_batch_request(
+        self, requests: list[tuple[RPCEndpoint, Any]]
+    ) -> list[RPCResponse] | RPCResponse:
+        response = self.decode_rpc_response(self._send(self.encode_batch_rpc_request(requests)))
+        if not isinstance(response, list):
+            return response  # one error object for the whole batch
+        return sort_batch_response_by_response_ids(response)
+
+    def is_connected(self, show_traceback: bool = False) -> bool:
+        try:
+            return super().is_connected(show_traceback=show_traceback)
+        except ChainError as exc:
+            if show_traceback:
+                raise ProviderConnectionError(str(exc)) from None
+            return False
+
+
+# --- Backup verification ----------------------------------------------------------------------
+
+# (backup URL, chain id, token address, deploy block) already proven in this process.
+_verified_backups: set[tuple[str, int, str, int | None]] = set()
+_verified_lock = threading.Lock()
+
+
+def rpc_backup_verifications_forget() -> None:
+    """Forget which backups were verified (tests; a process normally never needs it)."""
+    with _verified_lock:
+        _verified_backups.clear()
+
+
+def _backup_reject(backup_url: str, sentence: str) -> WrongChain:
+    alert_raise(kind=BACKUP_REJECTED_ALERT, key=redact_url(backup_url), detail=sentence)
+    return WrongChain(sentence)
+
+
+def rpc_backup_verify(backup_url: str, *, chain_id: int, contract_address: str,
+                      deploy_block: int | None, timeout_s: float = RPC_TIMEOUT_S) -> None:
+    """Prove that ``backup_url`` serves the chain the token was deployed on, once per
+    process; raise ``WrongChain`` (and open the alert) when it does not, ``ChainUnavailable``
+    when it cannot be asked."""
+    cache_key = (backup_url, chain_id, contract_address.lower(), deploy_block)
+    if cache_key in _verified_backups:
+        return
+    shown = redact_url(backup_url)
+    deployment = TokenDeployment.objects.filter(
+        chain_id=chain_id, contract_address__iexact=contract_address
+    ).first() if contract_address else None
+    if deployment is None:
+        raise _backup_reject(backup_url, (
+            f"The backup RPC node at {shown} cannot be verified because no deployment of "
+            f"NTZS {contract_address or '(no address configured)'} on chain {chain_id} is "
+            "recorded; record the deployment or remove BASE_SEPOLIA_RPC_URL_BACKUP."
+        ))
+    if deploy_block is None:
+        deploy_block = deployment.deploy_block
+    if deploy_block != deployment.deploy_block:
+        raise _backup_reject(backup_url, (
+            f"NTZS_DEPLOY_BLOCK is {deploy_block} but NTZS was recorded as deployed at block "
+            f"{deployment.deploy_block}, so the backup RPC node at {shown} cannot be verified "
+            "until they agree."
+        ))
+    probe = Web3(FailoverHTTPProvider(primary_url=backup_url, timeout_s=timeout_s))
+    try:
+        actual_chain_id = probe.eth.chain_id
+        if actual_chain_id != chain_id:
+            raise _backup_reject(backup_url, (
+                f"The backup RPC node at {shown} is chain {actual_chain_id}, but CHAIN_ID is "
+                f"{chain_id}; it is never used."
+            ))
+        block_hash = probe.eth.get_block(deploy_block)["hash"].to_0x_hex()
+    except BlockNotFound:
+        raise _backup_reject(backup_url, (
+            f"The backup RPC node at {shown} has no block {deploy_block}, where NTZS was "
+            "deployed, so it serves another chain and is never used."
+        )) from None
+    except ChainUnavailable:
+        raise ChainUnavailable(
+            f"The backup RPC node at {shown} did not answer, so it could not be verified."
+        ) from None
+    if block_hash.lower() != deployment.deploy_block_hash.lower():
+        raise _backup_reject(backup_url, (
+            f"The backup RPC node at {shown} has hash {block_hash} at block {deploy_block}, "
+            f"not {deployment.deploy_block_hash} as recorded when NTZS was deployed, so it "
+            "serves another chain and is never used."
+        ))
+    with _verified_lock:
+        _verified_backups.add(cache_key)
+    alert_resolve(kind=BACKUP_REJECTED_ALERT, key=shown)
+    logger.info("Backup RPC %s verified: chain %d, block %d hash matches the NTZS deployment",
+                shown, chain_id, deploy_block)
+
+
+# --- Public entry points ----------------------------------------------------------------------
+
+
+def rpc_connect(*, timeout_s: float = RPC_TIMEOUT_S,
+                primary_retry_s: float = PRIMARY_RETRY_S) -> Web3:
+    """A Web3 on the configured primary node with failover to the verified backup."""
+    if not settings.BASE_SEPOLIA_RPC_URL:
+        raise ChainError("BASE_SEPOLIA_RPC_URL is not set; the chain cannot be reached.")
+    verify = partial(
+        rpc_backup_verify,
+        chain_id=settings.CHAIN_ID,
+        contract_address=settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA or "",
+        deploy_block=settings.NTZS_DEPLOY_BLOCK,
+        timeout_s=timeout_s,
+    )
+    return Web3(FailoverHTTPProvider(
+        primary_url=settings.BASE_SEPOLIA_RPC_URL,
+        backup_url=settings.BASE_SEPOLIA_RPC_URL_BACKUP or "",
+        verify_backup=verify,
+        timeout_s=timeout_s,
+        primary_retry_s=primary_retry_s,
+    ))
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure worth another attempt: the node was unreachable, slow or overloaded.
+    Never WrongChain, a JSON-RPC error answer or a revert."""
+    if isinstance(exc, requests.HTTPError):
+        status = exc.response.status_code if exc.response is not None else 0
+        return status >= 500 or status == 429
+    return isinstance(exc, ChainUnavailable | requests.ConnectionError | requests.Timeout
+                      | ProviderConnectionError | ConnectionError | TimeoutError)
+
+
+def rpc_read(fn: Callable[[], T], *, attempts: int = 3,
+             backoff_s: Sequence[float] = (0.2, 0.5)) -> T:
+    """``fn()``, tried up to ``attempts`` times when the node is unreachable, slow or answers
+    5xx, sleeping ``backoff_s[i]`` before retry i+1 (the last value repeats).
+
+    Only for reads and for rebroadcasts of already-signed bytes, which are safe to repeat.
+    Never wrap the send of a newly signed transaction: see the module docstring.
+    Raises ``ChainUnavailable`` once the attempts are spent."""
+    if attempts < 1:
+        raise ValueError("rpc_read needs at least one attempt.")
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            if attempt == attempts:
+                if isinstance(exc, ChainUnavailable):
+                    raise
+                # requests' own message carries the URL with its path: keep only the type
+                raise ChainUnavailable(
+                    f"The chain read failed {attempts} times ({type(exc).__name__})."
+                ) from None
+            delay = backoff_s[min(attempt - 1, len(backoff_s) - 1)] if backoff_s else 0.0
+            logger.warning("RPC read failed (%s), attempt %d of %d; retrying in %g s",
+                           type(exc).__name__, attempt, attempts, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns or raises")

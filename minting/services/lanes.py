@@ -1,0 +1,474 @@
+"""Lane changes and refunds of paid, unminted deposits (DESIGN §5, §7.8, §7.9), with the one
+money-safety rule: after a Safe export, no payment may be left unbacked.
+
+A route back to the worker lane or a refund is refused with "A Safe payload for this deposit
+can still be executed" while an exported payload can still mint: a ``mintForDeposit`` export
+is dead once ``voidDepositRef(ref)`` is mined (``safe_export_void_payload`` gives that call);
+a plain ``mint`` export is dead once two people have recorded an executed Safe transaction
+that consumed its Safe nonce and minted nothing (``safe_nonce_consumed_record``). A failed
+deposit also needs the minting pipeline's proof that no earlier attempt can still land.
+
+Chain reads run before the database transaction; inside it, the deposit row is locked and
+what was proven is checked to be still what the database says (status, attempts, exports).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from eth_utils import to_checksum_address
+from web3.exceptions import Web3Exception
+
+from core.clock import now
+from core.exceptions import ConflictError, ServiceError
+from core.models import DualControlRequest
+from core.roles import SUPER_ADMIN
+from core.services import (
+    DualControlAction,
+    admin_action_record,
+    dual_control_action_register,
+    dual_control_request_make,
+)
+from deposits.models import DepositRequest
+from deposits.selectors import deposit_get
+from deposits.services.transitions import (
+    deposit_refund,
+    deposit_route_to_safe,
+    deposit_route_to_worker,
+)
+from minting.chain import (
+    TRANSFER_TOPIC,
+    ZERO_ADDRESS,
+    ChainError,
+    NtzsClient,
+    receipt_token_logs,
+)
+from minting.contract_artifact import deposit_ref
+from minting.models import MintAttempt, MintTransaction, SafeBatchExport
+from minting.services.safe import (
+    OPERATOR_ROLES,
+    UNITS_PER_TZS,
+    ChainReadRefused,
+    SafeRecordRefused,
+    SafeRefused,
+    batch_file,
+    chain_client,
+    claim_holder,
+    contract_call,
+    mint_with_ref,
+    receipt_get,
+    require_operator,
+    safe_address,
+    safe_execution_require,
+    token_calldata,
+    tx_hash_normalise,
+)
+
+from minting.services import confirm as confirm_service  # isort: skip
+
+S = DepositRequest.Status
+MT = MintTransaction.Status
+LIVE = (MintAttempt.Status.SIGNED, MintAttempt.Status.SENT)
+REFUNDABLE = (S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
+PAYLOAD_LIVE = "A Safe payload for this deposit can still be executed"
+NONCE_RECORD = "safe_nonce_consumed_record"
+REFUND_RECORD = "mint_refund_record"
+
+
+class SafePayloadLive(ConflictError):
+    """An exported Safe payload for the deposit could still mint it."""
+
+
+# --- What the chain must prove before a deposit leaves its lane ------------------------------
+
+
+@dataclass(frozen=True)
+class LaneProof:
+    """What was proven on chain, and the database facts it was proven for."""
+
+    status: str
+    export_ids: frozenset[uuid.UUID]
+    attempt_ids: frozenset[uuid.UUID]
+
+
+def _export_method(export: SafeBatchExport, deposit_id: uuid.UUID) -> str:
+    for call in export.payload.get("calls", []):
+        if call.get("deposit_id") == str(deposit_id):
+            return call.get("method", "mint")
+    return "mint"  # unknown payload: assume the weaker guarantee
+
+
+def _ref_state(client: NtzsClient, ref: bytes) -> tuple[bool, bool]:
+    """(minted, voided) at MINT_CONFIRMATIONS depth: a void is trusted once it is as deep as
+    a mint would have to be."""
+    functions = client.contract.functions
+    try:
+        depth = max(settings.MINT_CONFIRMATIONS, 1) - 1
+        block = max(client.w3.eth.block_number - depth, 0)
+        minted = functions.isDepositMinted(ref).call(block_identifier=block)
+        voided = functions.isDepositRefVoided(ref).call(block_identifier=block)
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise ChainReadRefused(f"The deposit reference could not be read on chain "
+                               f"({type(exc).__name__}); try again.") from None
+    return bool(minted), bool(voided)
+
+
+def _approved_nonce_records(deposit_id: uuid.UUID) -> list[DualControlRequest]:
+    return list(DualControlRequest.objects.filter(
+        action=NONCE_RECORD, target_id=str(deposit_id),
+        decision=DualControlRequest.Decision.APPROVED))
+
+
+def _nonce_export_covered(export: SafeBatchExport, records: list[DualControlRequest]) -> bool:
+    for record in records:
+        consumed = record.params.get("safe_nonce")
+        if export.safe_nonce is not None:
+            if consumed is not None and consumed >= export.safe_nonce:
+                return True
+        elif record.made_at > export.at and record.params.get("proposal_nonce") is not None:
+            return True  # the maker named the proposal's nonce; validated ≤ consumed
+    return False
+
+
+def _unclaimed_mints_to_wallet(client: NtzsClient, deposit: DepositRequest) -> list[str]:
+    """Mint logs of this deposit's exact amount to its wallet that nothing has claimed."""
+    wallet_topic = "0x" + "00" * 12 + to_checksum_address(deposit.wallet.address)[2:].lower()
+    try:
+        logs = client.w3.eth.get_logs({
+            "address": client.address, "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
+            "toBlock": "latest",
+            "topics": ["0x" + TRANSFER_TOPIC.hex(), "0x" + "00" * 32, wallet_topic]})
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise ChainReadRefused(f"The token's mint logs could not be read "
+                               f"({type(exc).__name__}); try again.") from None
+    units = deposit.amount_tzs * UNITS_PER_TZS
+    found = []
+    for log in logs:
+        tx_hash = "0x" + bytes(log["transactionHash"]).hex()
+        if int.from_bytes(bytes(log["data"])[:32], "big") == units \
+                and claim_holder(tx_hash=tx_hash, log_index=log["logIndex"]) is None:
+            found.append(f"{tx_hash}#{log['logIndex']}")
+    return found
+
+
+def safe_exports_refusal(client: NtzsClient, deposit: DepositRequest) -> str:
+    """Why an exported Safe payload of this deposit could still mint it ("" when none can)."""
+    exports = list(deposit.safe_exports.order_by("at"))
+    if not exports:
+        return ""
+    methods = {export.pk: _export_method(export, deposit.pk) for export in exports}
+    if any(method == "mintForDeposit" for method in methods.values()):
+        minted, voided = _ref_state(client, deposit_ref(deposit.pk))
+        if minted:
+            return (f"Deposit {deposit.pk}'s reference is already minted on chain; record the "
+                    "Safe transaction with safe_mint_record instead.")
+        if not voided:
+            return (f"{PAYLOAD_LIVE}: mine voidDepositRef for its reference first "
+                    "(safe_export_void_payload gives the call) and wait for "
+                    f"{settings.MINT_CONFIRMATIONS} confirmation(s).")
+    plain = [export for export in exports if methods[export.pk] != "mintForDeposit"]
+    if plain:
+        records = _approved_nonce_records(deposit.pk)
+        if not all(_nonce_export_covered(export, records) for export in plain):
+            return (f"{PAYLOAD_LIVE}: two people must first record an executed Safe transaction "
+                    "that consumed the exported Safe nonce and minted nothing "
+                    f"({NONCE_RECORD}).")
+        unclaimed = _unclaimed_mints_to_wallet(client, deposit)
+        if unclaimed:
+            return (f"An unrecorded mint of {deposit.amount_tzs:,} TZS to this deposit's wallet "
+                    f"is on chain ({unclaimed[0]}); record it with safe_mint_record first.")
+    return ""
+
+
+def _attempt_ids(mint: MintTransaction | None) -> frozenset[uuid.UUID]:
+    if mint is None:
+        return frozenset()
+    return frozenset(mint.attempts.values_list("pk", flat=True))
+
+
+def _export_ids(deposit_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    return frozenset(SafeBatchExport.objects.filter(deposits=deposit_id)
+                     .values_list("pk", flat=True))
+
+
+def _lane_proof(deposit: DepositRequest, *, check_exports: bool) -> LaneProof:
+    """The chain checks for a deposit leaving its lane (no database lock is held here)."""
+    mint = MintTransaction.objects.filter(deposit=deposit).first()
+    if mint is not None and mint.status == MT.AWAITING_CONFIRMATIONS:
+        raise ConflictError(f"A Safe mint of deposit {deposit.pk} ({mint.tx_hash}) is waiting "
+                            "for confirmations; it will be recorded, not moved.")
+    if mint is not None and mint.attempts.filter(status__in=LIVE).exists():
+        raise ConflictError(f"Deposit {deposit.pk} has a mint transaction in flight; wait for "
+                            "it to be confirmed or proven dead.")
+    needs_chain = deposit.status == S.MINT_FAILED or (check_exports and _export_ids(deposit.pk))
+    if needs_chain:
+        client = chain_client()
+        try:
+            if deposit.status == S.MINT_FAILED and mint is not None:
+                _failure_proven(client, mint)
+            if check_exports:
+                refusal = safe_exports_refusal(client, deposit)
+                if refusal:
+                    raise SafePayloadLive(refusal)
+        except ChainError as exc:
+            raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
+    return LaneProof(status=deposit.status, export_ids=_export_ids(deposit.pk),
+                     attempt_ids=_attempt_ids(mint))
+
+
+def _failure_proven(client: NtzsClient, mint: MintTransaction) -> None:
+    proof = confirm_service.mint_proof(client, mint)
+    if proof.verdict == "minted":
+        raise ConflictError(f"An earlier attempt minted deposit {mint.deposit_id} "
+                            f"({proof.attempt.tx_hash}); confirm_mints will record it.")
+    if proof.verdict != "dead":
+        raise ConflictError(f"Deposit {mint.deposit_id} cannot leave mint_failed yet: "
+                            f"{proof.reason}.")
+    if mint_with_ref(lambda: client) and client.is_deposit_minted(deposit_ref(mint.deposit_id)):
+        raise ConflictError(f"Deposit {mint.deposit_id}'s reference is already minted on chain; "
+                            "confirm_mints will record it.")
+
+
+def _proof_still_holds(deposit: DepositRequest, proof: LaneProof) -> MintTransaction | None:
+    """Inside the transaction, with the deposit row locked: nothing the proof relied on has
+    changed (a new export, a new attempt, another status)."""
+    if deposit.status != proof.status:
+        raise ConflictError(f"Deposit {deposit.pk} changed to {deposit.status} meanwhile; "
+                            "look at it again.")
+    if _export_ids(deposit.pk) != proof.export_ids:
+        raise SafePayloadLive(f"{PAYLOAD_LIVE}: it was exported again meanwhile.")
+    mint = MintTransaction.objects.select_for_update().filter(deposit=deposit).first()
+    if _attempt_ids(mint) != proof.attempt_ids or (
+            mint is not None and mint.status == MT.AWAITING_CONFIRMATIONS):
+        raise ConflictError(f"Deposit {deposit.pk}'s mint transaction changed meanwhile; look "
+                            "at it again.")
+    return mint
+
+
+def _reason(reason: str, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(f"{what} needs a reason.")
+    return reason[:1000]
+
+
+# --- Route to the Safe lane and back ----------------------------------------------------------
+
+
+def mint_route_to_safe(*, deposit_id, actor, reason: str) -> None:
+    """``mint_pending | mint_failed`` → ``mint_requires_safe`` (super admin, with a reason);
+    a failed deposit only once the pipeline proves no earlier attempt can still land."""
+    require_operator(actor, "route deposits to the Safe", roles=(SUPER_ADMIN,))
+    reason = _reason(reason, "Routing a deposit to the Safe")
+    deposit = deposit_get(deposit_id=deposit_id)
+    if deposit.status not in (S.MINT_PENDING, S.MINT_FAILED):
+        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; only a mint_pending or "
+                            "mint_failed deposit can be routed to the Safe.")
+    proof = _lane_proof(deposit, check_exports=False)
+    _mint_route_to_safe_write(deposit_id=deposit.pk, proof=proof, actor=actor, reason=reason)
+
+
+@transaction.atomic(durable=True)
+def _mint_route_to_safe_write(*, deposit_id: uuid.UUID, proof: LaneProof, actor,
+                              reason: str) -> None:
+    deposit = deposit_get(deposit_id=deposit_id, for_update=True)
+    mint = _proof_still_holds(deposit, proof)
+    deposit_route_to_safe(deposit_id=deposit.pk, actor=actor, reason=reason)
+    if mint is not None and mint.status != MT.FAILED:
+        # The worker lane's mint is abandoned (nothing reserved, nothing in flight); a Safe
+        # record, or a route back, takes it from here.
+        MintTransaction.objects.filter(pk=mint.pk).update(
+            status=MT.FAILED, error=f"routed to the Safe lane: {reason}"[:1000],
+            updated_at=now())
+    admin_action_record(actor=actor, action="mint.route_to_safe", target_type="deposit",
+                        target_id=deposit.pk, params={"from": proof.status}, reason=reason)
+
+
+def mint_route_to_worker(*, deposit_id, actor, reason: str) -> None:
+    """``mint_requires_safe`` → ``mint_pending`` (super admin, with a reason); refused while an
+    exported Safe payload can still mint the deposit."""
+    require_operator(actor, "route deposits back to the worker lane", roles=(SUPER_ADMIN,))
+    reason = _reason(reason, "Routing a deposit back to the worker lane")
+    deposit = deposit_get(deposit_id=deposit_id)
+    if deposit.status != S.MINT_REQUIRES_SAFE:
+        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; only a "
+                            "mint_requires_safe deposit goes back to the worker lane.")
+    proof = _lane_proof(deposit, check_exports=True)
+    _mint_route_to_worker_write(deposit_id=deposit.pk, proof=proof, actor=actor, reason=reason)
+
+
+@transaction.atomic(durable=True)
+def _mint_route_to_worker_write(*, deposit_id: uuid.UUID, proof: LaneProof, actor,
+                                reason: str) -> None:
+    deposit = deposit_get(deposit_id=deposit_id, for_update=True)
+    mint = _proof_still_holds(deposit, proof)
+    deposit_route_to_worker(deposit_id=deposit.pk, actor=actor, reason=reason)
+    if mint is not None:
+        MintTransaction.objects.filter(pk=mint.pk).update(status=MT.PENDING, error="",
+                                                          updated_at=now())
+    admin_action_record(actor=actor, action="mint.route_to_worker", target_type="deposit",
+                        target_id=deposit.pk, params={"exports": len(proof.export_ids)},
+                        reason=reason)
+
+
+# --- Refund record (four eyes) ----------------------------------------------------------------
+
+
+def _refund_validate(params: dict, target_id: str) -> None:
+    deposit = deposit_get(deposit_id=target_id)
+    if deposit.status not in REFUNDABLE:
+        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; minting records a "
+                            "refund only for mint_pending, mint_failed or mint_requires_safe "
+                            "deposits.")
+
+
+def _refund_prepare(request: DualControlRequest) -> dict:
+    """At approval, before the transaction: the failure proof and the export check."""
+    deposit = deposit_get(deposit_id=request.target_id)
+    _refund_validate(request.params, request.target_id)
+    return {"proof": _lane_proof(deposit, check_exports=True)}
+
+
+def _refund_apply(request: DualControlRequest, checker, context: dict) -> None:
+    proof: LaneProof = context["proof"]
+    deposit = deposit_get(deposit_id=request.target_id, for_update=True)
+    _proof_still_holds(deposit, proof)
+    deposit_refund(deposit_id=deposit.pk, allowed=(proof.status,), actor=checker,
+                   note=f"off-system refund recorded: {request.evidence}"[:1000])
+
+
+def mint_refund_record(*, deposit_id, evidence: str, maker) -> DualControlRequest:
+    """The maker's half of a refund of a paid, unminted deposit; a different person approves
+    with ``dual_control_approve``, which checks the chain again before refunding."""
+    if not (evidence or "").strip():
+        raise ServiceError("Describe the refund (how, when, reference) for the checker.")
+    require_operator(maker, "record refunds")
+    deposit = deposit_get(deposit_id=deposit_id)
+    _refund_validate({}, str(deposit.pk))
+    _lane_proof(deposit, check_exports=True)  # refuse early; the checker's approval re-checks
+    return dual_control_request_make(action=REFUND_RECORD, target_id=deposit.pk, params={},
+                                     evidence=evidence.strip(), maker=maker)
+
+
+# --- Killing an exported payload ----------------------------------------------------------------
+
+
+def safe_export_void_payload(*, deposit_id) -> dict:
+    """The ``voidDepositRef(ref)`` call (for the Safe, or the minter key) that makes every
+    exported ``mintForDeposit`` payload of this deposit unexecutable, with a batch file."""
+    deposit = deposit_get(deposit_id=deposit_id)
+    if not mint_with_ref(chain_client):
+        raise SafeRefused("The token has no deposit references, so there is nothing to void; "
+                          f"record the consumed Safe nonce instead ({NONCE_RECORD}).")
+    token = settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA
+    ref = "0x" + deposit_ref(deposit.pk).hex()
+    data = token_calldata("voidDepositRef", [deposit_ref(deposit.pk)])
+    call = contract_call(token=token, method="voidDepositRef", values=[ref], data=data,
+                         deposit_id=deposit.pk)
+    return {"call": call, "batch": batch_file(
+        calls=[call], name="nTZS void deposit reference",
+        description=f"Void the deposit reference of deposit {deposit.pk} so that no exported "
+                    "Safe mint payload for it can execute.")}
+
+
+@dataclass(frozen=True)
+class NonceConsumed:
+    tx_hash: str
+    safe_nonce: int
+
+
+def safe_nonce_consumed_proof(client: NtzsClient, *, tx_hash: str) -> NonceConsumed:
+    """An executed transaction of SAFE_ADDRESS (ExecutionSuccess) with no NTZS mint log, and
+    the Safe nonce it used."""
+    receipt = receipt_get(client, tx_hash)
+    if receipt is None:
+        raise SafeRecordRefused(f"Transaction {tx_hash} was not found on chain "
+                                f"{settings.CHAIN_ID}; check the hash or wait until it is mined.")
+    if receipt["status"] != 1:
+        raise SafeRecordRefused(f"Transaction {tx_hash} reverted on chain; it consumed no Safe "
+                                "nonce.")
+    execution = safe_execution_require(receipt, tx_hash=tx_hash, safe=safe_address())
+    mints = [log for log in receipt_token_logs(receipt, token_address=client.address)
+             if getattr(log, "from_address", None) == ZERO_ADDRESS]
+    if mints:
+        raise SafeRecordRefused(f"Transaction {tx_hash} minted NTZS (log {mints[0].log_index}); "
+                                "record it with safe_mint_record, it is not a cancellation.")
+    if not execution.nonces:
+        raise SafeRecordRefused(f"Transaction {tx_hash} does not show which Safe nonce it used "
+                                "(no SafeMultiSigTransaction event of our Safe).")
+    return NonceConsumed(tx_hash=tx_hash, safe_nonce=max(execution.nonces))
+
+
+def _required_nonce(deposit_id: uuid.UUID, proposal_nonce: int | None) -> int:
+    exports = [export for export in SafeBatchExport.objects.filter(deposits=deposit_id)
+               if _export_method(export, deposit_id) != "mintForDeposit"]
+    if not exports:
+        raise ConflictError(f"Deposit {deposit_id} has no exported plain-mint Safe payload; "
+                            "there is no Safe nonce to record.")
+    if any(export.safe_nonce is None for export in exports) and proposal_nonce is None:
+        raise ServiceError("An export of this deposit did not record its Safe nonce; give the "
+                           "nonce of the proposal as shown in the Safe app.")
+    known = [export.safe_nonce for export in exports if export.safe_nonce is not None]
+    return max(known + ([proposal_nonce] if proposal_nonce is not None else []))
+
+
+def _nonce_record_validate(params: dict, target_id: str) -> None:
+    deposit = deposit_get(deposit_id=target_id)
+    required = _required_nonce(deposit.pk, params.get("proposal_nonce"))
+    if params.get("safe_nonce") is None or params["safe_nonce"] < required:
+        raise ConflictError(f"Transaction {params.get('tx_hash')} used Safe nonce "
+                            f"{params.get('safe_nonce')}, below the exported proposal's nonce "
+                            f"{required}; it does not consume it.")
+
+
+def _nonce_record_prepare(request: DualControlRequest) -> dict:
+    client = chain_client()
+    try:
+        proof = safe_nonce_consumed_proof(client, tx_hash=request.params["tx_hash"])
+    except ChainError as exc:
+        raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
+    if proof.safe_nonce != request.params["safe_nonce"]:
+        raise ConflictError(f"Transaction {proof.tx_hash} now shows Safe nonce "
+                            f"{proof.safe_nonce}, not {request.params['safe_nonce']}; refused.")
+    return {}
+
+
+def _nonce_record_apply(request: DualControlRequest, checker, context: dict) -> None:
+    _nonce_record_validate(request.params, request.target_id)
+
+
+def safe_nonce_consumed_record(*, deposit_id, tx_hash: str, evidence: str, maker,
+                               proposal_nonce: int | None = None) -> DualControlRequest:
+    """The maker's half: an executed Safe transaction (ExecutionSuccess of SAFE_ADDRESS, no
+    NTZS mint log) whose Safe nonce is at or above the exported proposal's. Once a different
+    person approves, the plain-mint exports it covers can no longer execute."""
+    if not (evidence or "").strip():
+        raise ServiceError("Describe how the Safe proposal was cancelled, for the checker.")
+    require_operator(maker, "record a consumed Safe nonce")
+    tx_hash = tx_hash_normalise(tx_hash)
+    deposit = deposit_get(deposit_id=deposit_id)
+    _required_nonce(deposit.pk, proposal_nonce)
+    client = chain_client()
+    try:
+        proof = safe_nonce_consumed_proof(client, tx_hash=tx_hash)
+    except ChainError as exc:
+        raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
+    return dual_control_request_make(
+        action=NONCE_RECORD, target_id=deposit.pk, evidence=evidence.strip(), maker=maker,
+        params={"tx_hash": tx_hash, "safe_nonce": proof.safe_nonce,
+                "proposal_nonce": proposal_nonce})
+
+
+def register_dual_control_actions() -> None:
+    for action in (
+        DualControlAction(name=REFUND_RECORD, target_type="deposit", roles=OPERATOR_ROLES,
+                          apply=_refund_apply, validate=_refund_validate,
+                          prepare=_refund_prepare),
+        DualControlAction(name=NONCE_RECORD, target_type="deposit", roles=OPERATOR_ROLES,
+                          apply=_nonce_record_apply, validate=_nonce_record_validate,
+                          prepare=_nonce_record_prepare),
+    ):
+        dual_control_action_register(action)

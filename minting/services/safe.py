@@ -1,0 +1,589 @@
+"""The Safe mint lane (DESIGN §7.9): the exact call and a Transaction Builder batch file for
+``mint_requires_safe`` deposits, and the record of an executed Safe transaction by its hash.
+
+A hash is accepted only when its receipt proves the mint: status 1, an ``ExecutionSuccess`` of
+``SAFE_ADDRESS`` (Safe 1.3 and 1.4 layouts; ``receipt.to`` may be a relayer) and, emitted by the
+NTZS contract, this deposit's ``DepositMinted(ref)`` (its paired ``Transfer`` is claimed) or,
+without deposit references, an unclaimed ``Transfer`` from zero to the deposit's wallet for
+exactly ``amount_tzs * 10**18``. Every refusal is one sentence. Chain reads happen before the
+database transaction; the record itself goes through ``confirm.record_minted``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from core.clock import now
+from core.exceptions import ConflictError, PermissionRefused, ServiceError
+from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, user_has_role
+from core.services import admin_action_record
+from deposits.models import DepositRequest
+from deposits.selectors import deposit_get
+from minting.chain import (
+    ZERO_ADDRESS,
+    ChainError,
+    ChainUnavailable,
+    DepositMintedLog,
+    NtzsClient,
+    TransferLog,
+    receipt_token_logs,
+)
+from minting.contract_artifact import NTZS_ABI, deposit_ref
+from minting.models import MintLogClaim, MintTransaction, SafeBatchExport
+from minting.signing import mint_calldata
+
+# Module imports, not names: confirm_mints (in confirm) calls safe_awaiting_recheck, so either
+# module may be imported first.
+from minting.services import confirm as confirm_service  # isort: skip
+from minting.services import runner as runner_service  # isort: skip
+
+logger = logging.getLogger("minting")
+S = DepositRequest.Status
+MT = MintTransaction.Status
+OPERATOR_ROLES = (PLATFORM_COMPLIANCE, SUPER_ADMIN)
+UNITS_PER_TZS = 10**18
+TX_HASH_RE = re.compile(r"0x[0-9a-f]{64}")
+TX_BUILDER_VERSION = "1.18.0"
+
+# Safe 1.3.0: ExecutionSuccess(bytes32 txHash, uint256 payment), both in data; Safe 1.4.1:
+# txHash indexed. Same topic 0.
+EXECUTION_SUCCESS_TOPIC = keccak(text="ExecutionSuccess(bytes32,uint256)")
+# Emitted by the L2 singletons (the ones Safe{Wallet} deploys on Base) before the call runs;
+# its additionalInfo is abi.encode(nonce, msg.sender, threshold), nonce being the one used.
+SAFE_MULTISIG_TX_TOPIC = keccak(
+    text="SafeMultiSigTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,"
+         "address,address,bytes,bytes)")
+SAFE_MULTISIG_TX_TYPES = ["address", "uint256", "bytes", "uint8", "uint256", "uint256",
+                          "uint256", "address", "address", "bytes", "bytes"]
+
+
+class SafeRefused(ServiceError):
+    """A Safe export or record was refused; nothing was written."""
+
+
+class SafeRecordRefused(SafeRefused):
+    """The transaction hash does not prove this deposit's Safe mint."""
+
+
+class ChainReadRefused(SafeRefused):
+    """The chain could not be read, so nothing could be proven."""
+
+
+# --- Shared helpers ---------------------------------------------------------------------------
+
+
+def require_operator(actor, doing: str, roles: tuple[str, ...] = OPERATOR_ROLES) -> None:
+    if not user_has_role(actor, *roles):
+        raise PermissionRefused(f"{actor} may not {doing}: it needs one of the roles "
+                                f"{', '.join(roles)}.")
+
+
+def chain_client() -> NtzsClient:
+    """The token on the configured node; a chain problem becomes one sentence."""
+    try:
+        return runner_service.mint_client()
+    except ChainError as exc:
+        raise ChainReadRefused(f"The chain could not be read: {exc}") from None
+
+
+def mint_with_ref(client_factory) -> bool:
+    """mintForDeposit or plain mint: production states NTZS_MINT_WITH_REF; only the local and
+    test profiles detect it on the token (ERC-165)."""
+    stated = settings.NTZS_MINT_WITH_REF
+    if stated is not None:
+        return bool(stated)
+    if settings.PROFILE not in ("local", "test"):
+        raise SafeRefused("NTZS_MINT_WITH_REF must be set outside the local profile; set it "
+                          "to say whether the token has mintForDeposit.")
+    client = client_factory()
+    try:
+        return client.supports_deposit_ref
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise ChainReadRefused(f"The chain could not be read ({type(exc).__name__}); try "
+                               "again.") from None
+
+
+def tx_hash_normalise(tx_hash: str) -> str:
+    value = (tx_hash or "").strip().lower()
+    if not TX_HASH_RE.fullmatch(value):
+        raise SafeRecordRefused(f"{tx_hash!r} is not a transaction hash (0x followed by 64 "
+                                "hex digits).")
+    return value
+
+
+def safe_address() -> str:
+    if not settings.SAFE_ADDRESS:
+        raise SafeRefused("SAFE_ADDRESS is not set, so no Safe transaction can be checked; "
+                          "configure the Safe's address.")
+    return to_checksum_address(settings.SAFE_ADDRESS)
+
+
+def _hex(value) -> str:
+    return value.lower() if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+def _tzs(units: int) -> str:
+    if units % UNITS_PER_TZS == 0:
+        return f"{units // UNITS_PER_TZS:,} TZS"
+    return f"{units} base units"
+
+
+def receipt_get(client: NtzsClient, tx_hash: str):
+    """The receipt, or None when the node does not know the transaction (or not yet)."""
+    try:
+        return client.w3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:
+        return None
+    except (OSError, Web3Exception) as exc:
+        raise ChainUnavailable(f"the receipt of {tx_hash} could not be read "
+                               f"({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True)
+class SafeExecution:
+    """What a receipt says about the Safe transactions it executed."""
+
+    executors: tuple[str, ...]  # addresses that emitted ExecutionSuccess, in log order
+    nonces: tuple[int, ...]  # Safe nonces used by SAFE_ADDRESS (L2 singletons' event)
+
+
+def safe_execution(receipt, *, safe: str) -> SafeExecution:
+    executors: list[str] = []
+    nonces: list[int] = []
+    for log in receipt["logs"]:
+        if not log["topics"]:
+            continue
+        topic0 = bytes(log["topics"][0])
+        emitter = to_checksum_address(log["address"])
+        if topic0 == EXECUTION_SUCCESS_TOPIC:
+            executors.append(emitter)
+        elif topic0 == SAFE_MULTISIG_TX_TOPIC and emitter == safe:
+            fields = abi_decode(SAFE_MULTISIG_TX_TYPES, bytes(log["data"]))
+            nonce, _sender, _threshold = abi_decode(["uint256", "address", "uint256"],
+                                                    fields[10])
+            nonces.append(nonce)
+    return SafeExecution(executors=tuple(executors), nonces=tuple(nonces))
+
+
+def safe_execution_require(receipt, *, tx_hash: str, safe: str) -> SafeExecution:
+    """ExecutionSuccess emitted by our Safe, wherever the transaction was sent to."""
+    execution = safe_execution(receipt, safe=safe)
+    if not execution.executors:
+        raise SafeRecordRefused(f"Transaction {tx_hash} is not a successful Safe execution: "
+                                "it has no ExecutionSuccess event.")
+    if safe not in execution.executors:
+        raise SafeRecordRefused(f"Transaction {tx_hash} was executed by the Safe "
+                                f"{execution.executors[0]}, not by our Safe {safe}.")
+    return execution
+
+
+def receipt_mint_logs_elsewhere(receipt, *, token: str) -> list[str]:
+    """Addresses other than the token that emitted a Transfer from zero or a DepositMinted."""
+    others = {to_checksum_address(log["address"]) for log in receipt["logs"]} - {token}
+    found = []
+    for address in sorted(others):
+        for log in receipt_token_logs(receipt, token_address=address):
+            if isinstance(log, DepositMintedLog) or log.from_address == ZERO_ADDRESS:
+                found.append(address)
+                break
+    return found
+
+
+def claim_holder(*, tx_hash: str, log_index: int) -> str | None:
+    claim = MintLogClaim.objects.filter(chain_id=settings.CHAIN_ID, tx_hash=tx_hash,
+                                        log_index=log_index).first()
+    if claim is None:
+        return None
+    if claim.deposit_id is not None:
+        return f"deposit {claim.deposit_id}"
+    return f"reconciliation entry {claim.reconciliation_entry_id}"
+
+
+# --- The exact call and the batch file --------------------------------------------------------
+
+
+_token = Web3().eth.contract(abi=NTZS_ABI)
+
+
+def token_calldata(method: str, args: list) -> str:
+    """Calldata of a token function (no network)."""
+    return _token.encode_abi(method, args=args)
+
+
+def _abi_function(name: str) -> dict:
+    return next(entry for entry in NTZS_ABI if entry["type"] == "function"
+                and entry["name"] == name)
+
+
+def mint_call(*, deposit: DepositRequest, token: str, with_ref: bool) -> dict:
+    """The one call the Safe must execute for this deposit (with its calldata)."""
+    to = to_checksum_address(deposit.wallet.address)
+    units = deposit.amount_tzs * UNITS_PER_TZS
+    ref = deposit_ref(deposit.pk) if with_ref else None
+    method = "mintForDeposit" if with_ref else "mint"
+    values = [to, str(units)] + ([_hex(ref)] if ref is not None else [])
+    return contract_call(token=token, method=method, values=values,
+                         data=_hex(mint_calldata(to=to, amount_units=units, deposit_ref=ref)),
+                         deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs)
+
+
+def contract_call(*, token: str, method: str, values: list[str], data: str, **extra) -> dict:
+    abi = _abi_function(method)
+    names = [item["name"] for item in abi["inputs"]]
+    types = [item["type"] for item in abi["inputs"]]
+    call = {
+        "to": to_checksum_address(token), "value": "0", "method": method,
+        "signature": f"{method}({','.join(types)})",
+        "args": dict(zip(names, values, strict=True)), "data": data,
+        "text": f"{method}({', '.join(values)}) on {to_checksum_address(token)}",
+    }
+    return call | {key: str(value) for key, value in extra.items()}
+
+
+def _batch_transaction(call: dict) -> dict:
+    abi = _abi_function(call["method"])
+    return {
+        "to": call["to"], "value": "0", "data": call["data"],
+        "contractMethod": {
+            "inputs": [{"internalType": item.get("internalType", item["type"]),
+                        "name": item["name"], "type": item["type"]} for item in abi["inputs"]],
+            "name": call["method"], "payable": False,
+        },
+        "contractInputsValues": dict(call["args"]),
+    }
+
+
+def _serialise_for_checksum(value) -> str:
+    """The Transaction Builder's checksum serialisation (sorted keys, then values)."""
+    if isinstance(value, list):
+        return "[" + ",".join(_serialise_for_checksum(item) for item in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value)
+        text = "{" + json.dumps(keys, separators=(",", ":"), ensure_ascii=False)
+        for key in keys:
+            text += _serialise_for_checksum(value[key]) + ","
+        return text + "}"
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def batch_file(*, calls: list[dict], name: str, description: str) -> dict:
+    """A Safe Transaction Builder batch file ("Load" it in the Transaction Builder app)."""
+    batch = {
+        "version": "1.0",
+        "chainId": str(settings.CHAIN_ID),
+        "createdAt": int(now().timestamp() * 1000),
+        "meta": {
+            "name": name, "description": description, "txBuilderVersion": TX_BUILDER_VERSION,
+            "createdFromSafeAddress": to_checksum_address(settings.SAFE_ADDRESS)
+            if settings.SAFE_ADDRESS else "",
+            "createdFromOwnerAddress": "",
+        },
+        "transactions": [_batch_transaction(call) for call in calls],
+    }
+    unnamed = batch | {"meta": batch["meta"] | {"name": None}}
+    batch["meta"]["checksum"] = _hex(keccak(text=_serialise_for_checksum(unnamed)))
+    return batch
+
+
+def _unique_ids(deposit_ids: Iterable) -> list[uuid.UUID]:
+    ids: list[uuid.UUID] = []
+    for value in deposit_ids:
+        deposit_id = deposit_get(deposit_id=value).pk
+        if deposit_id not in ids:
+            ids.append(deposit_id)
+    if not ids:
+        raise SafeRefused("Name at least one deposit to export.")
+    return ids
+
+
+def safe_batch_file(*, deposit_ids: Iterable, actor, safe_nonce: int | None = None) -> dict:
+    """The exact call of each ``mint_requires_safe`` deposit and a Transaction Builder batch
+    file for all of them; every call writes a ``SafeBatchExport`` and an ``AdminAction``
+    (after an export, no payment may be left unbacked)."""
+    require_operator(actor, "export Safe mint payloads")
+    if safe_nonce is not None and (isinstance(safe_nonce, bool) or not isinstance(safe_nonce, int)
+                                   or safe_nonce < 0):
+        raise SafeRefused(f"The Safe nonce must be a whole number ≥ 0, not {safe_nonce!r}.")
+    ids = _unique_ids(deposit_ids)
+    with_ref = mint_with_ref(chain_client)  # may read the chain: before any lock
+    return _safe_batch_file_write(ids=ids, actor=actor, safe_nonce=safe_nonce, with_ref=with_ref)
+
+
+@transaction.atomic(durable=True)
+def _safe_batch_file_write(*, ids: list[uuid.UUID], actor, safe_nonce: int | None,
+                           with_ref: bool) -> dict:
+    # The deposit rows stay locked until the export is written, so a route-back or a refund
+    # (which lock them too) sees every export made before it.
+    deposits = {d.pk: d for d in DepositRequest.objects.select_for_update(of=("self",))
+                .select_related("wallet").filter(pk__in=ids)}
+    for deposit_id in ids:
+        _exportable_check(deposits[deposit_id])
+    token = settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA
+    if not token:
+        raise SafeRefused("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA is not set; configure the token.")
+    calls = [mint_call(deposit=deposits[d], token=token, with_ref=with_ref) for d in ids]
+    total = sum(deposits[d].amount_tzs for d in ids)
+    nonce_note = f" Propose it at Safe nonce {safe_nonce}." if safe_nonce is not None else ""
+    description = (f"nTZS mint for {len(ids)} deposit(s), {total:,} TZS in all: "
+                   + ", ".join(f"{d} ({deposits[d].amount_tzs:,} TZS)" for d in ids)
+                   + "." + nonce_note)
+    payload = {
+        "chain_id": settings.CHAIN_ID, "token": to_checksum_address(token),
+        "safe_address": to_checksum_address(settings.SAFE_ADDRESS)
+        if settings.SAFE_ADDRESS else "",
+        "safe_nonce": safe_nonce, "with_ref": with_ref, "calls": calls,
+        "batch": batch_file(calls=calls, name=f"nTZS Safe mint ({len(ids)} deposit(s))",
+                            description=description),
+    }
+    export = SafeBatchExport.objects.create(safe_nonce=safe_nonce, actor=actor, payload=payload)
+    export.deposits.set(ids)
+    admin_action_record(actor=actor, action="safe.batch_file", target_type="safe_batch_export",
+                        target_id=export.pk,
+                        params={"deposits": [str(d) for d in ids], "safe_nonce": safe_nonce,
+                                "method": calls[0]["method"]})
+    return {"export_id": str(export.pk)} | payload
+
+
+def _exportable_check(deposit: DepositRequest) -> None:
+    if deposit.status != S.MINT_REQUIRES_SAFE:
+        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; only a deposit in "
+                            "mint_requires_safe is minted through the Safe.")
+    if deposit.hold_reason:
+        raise ConflictError(f"Deposit {deposit.pk} is on hold ({deposit.hold_reason}); release "
+                            "the hold before exporting its Safe payload.")
+    awaiting = MintTransaction.objects.filter(deposit=deposit, status=MT.AWAITING_CONFIRMATIONS) \
+        .values_list("tx_hash", flat=True).first()
+    if awaiting:
+        raise ConflictError(f"A Safe mint of deposit {deposit.pk} ({awaiting}) is waiting for "
+                            "confirmations; do not export another one.")
+
+
+# --- Recording an executed Safe transaction --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SafeMintEvidence:
+    tx_hash: str
+    log_index: int  # the Transfer-from-zero log that will be claimed
+    block_number: int
+    block_day: dt.date
+    confirmations: int
+
+
+def _mint_log_with_ref(logs, *, deposit: DepositRequest, ref: bytes, tx_hash: str,
+                       elsewhere: list[str], token: str) -> TransferLog:
+    minted = [log for log in logs if isinstance(log, DepositMintedLog) and log.deposit_ref == ref]
+    if not minted:
+        if elsewhere and not any(isinstance(log, DepositMintedLog) for log in logs):
+            raise SafeRecordRefused(f"Transaction {tx_hash} minted on the token {elsewhere[0]}, "
+                                    f"not on NTZS {token}.")
+        raise SafeRecordRefused(f"Transaction {tx_hash} has no matching Transfer: NTZS emitted "
+                                f"no DepositMinted for deposit {deposit.pk}'s reference.")
+    paired = next((log for log in logs if isinstance(log, TransferLog)
+                   and log.log_index == minted[0].log_index - 1
+                   and log.from_address == ZERO_ADDRESS), None)
+    if paired is None:
+        raise SafeRecordRefused(f"Transaction {tx_hash} has no matching Transfer: its "
+                                "DepositMinted is not preceded by a Transfer from the zero "
+                                "address.")
+    return paired
+
+
+def _mint_log_plain(logs, *, deposit: DepositRequest, tx_hash: str, elsewhere: list[str],
+                    token: str) -> TransferLog:
+    mints = [log for log in logs if isinstance(log, TransferLog)
+             and log.from_address == ZERO_ADDRESS]
+    if not mints:
+        if elsewhere:
+            raise SafeRecordRefused(f"Transaction {tx_hash} minted on the token {elsewhere[0]}, "
+                                    f"not on NTZS {token}.")
+        raise SafeRecordRefused(f"Transaction {tx_hash} has no matching Transfer: NTZS minted "
+                                "nothing in it.")
+    wallet = to_checksum_address(deposit.wallet.address)
+    units = deposit.amount_tzs * UNITS_PER_TZS
+    exact = [log for log in mints if log.to_address == wallet and log.amount_units == units]
+    for log in exact:
+        if claim_holder(tx_hash=tx_hash, log_index=log.log_index) is None:
+            return log
+    if exact:
+        return exact[0]  # every exact log is claimed: the caller says by what
+    to_wallet = [log for log in mints if log.to_address == wallet]
+    if to_wallet:
+        raise SafeRecordRefused(f"Transaction {tx_hash} mints the wrong amount: "
+                                f"{_tzs(to_wallet[0].amount_units)} to the deposit's wallet, "
+                                f"but deposit {deposit.pk} is for {deposit.amount_tzs:,} TZS.")
+    raise SafeRecordRefused(f"Transaction {tx_hash} mints to the wrong recipient "
+                            f"{mints[0].to_address}, not to the deposit's wallet {wallet}.")
+
+
+def safe_mint_evidence(client: NtzsClient, *, deposit: DepositRequest, tx_hash: str,
+                       with_ref: bool) -> SafeMintEvidence:
+    """Every check of DESIGN §7.9 on the receipt, in order; SafeRecordRefused otherwise."""
+    receipt = receipt_get(client, tx_hash)
+    if receipt is None:
+        raise SafeRecordRefused(f"Transaction {tx_hash} was not found on chain "
+                                f"{settings.CHAIN_ID}; check the hash and the network, or wait "
+                                "until it is mined.")
+    if receipt["status"] != 1:
+        raise SafeRecordRefused(f"Transaction {tx_hash} reverted on chain; it minted nothing.")
+    safe_execution_require(receipt, tx_hash=tx_hash, safe=safe_address())
+    token = client.address
+    logs = receipt_token_logs(receipt, token_address=token)
+    elsewhere = receipt_mint_logs_elsewhere(receipt, token=token)
+    if with_ref:
+        transfer = _mint_log_with_ref(logs, deposit=deposit, ref=deposit_ref(deposit.pk),
+                                      tx_hash=tx_hash, elsewhere=elsewhere, token=token)
+        wallet = to_checksum_address(deposit.wallet.address)
+        if transfer.to_address != wallet:
+            raise SafeRecordRefused(f"Transaction {tx_hash} mints to the wrong recipient "
+                                    f"{transfer.to_address}, not to the deposit's wallet "
+                                    f"{wallet}.")
+        if transfer.amount_units != deposit.amount_tzs * UNITS_PER_TZS:
+            raise SafeRecordRefused(f"Transaction {tx_hash} mints the wrong amount: "
+                                    f"{_tzs(transfer.amount_units)}, but deposit {deposit.pk} is "
+                                    f"for {deposit.amount_tzs:,} TZS.")
+    else:
+        transfer = _mint_log_plain(logs, deposit=deposit, tx_hash=tx_hash, elsewhere=elsewhere,
+                                   token=token)
+    holder = claim_holder(tx_hash=tx_hash, log_index=transfer.log_index)
+    if holder is not None:
+        raise SafeRecordRefused(f"The mint log {tx_hash}#{transfer.log_index} was already used "
+                                f"by {holder}; one mint log satisfies one thing.")
+    try:
+        head = client.w3.eth.block_number
+        block_day = confirm_service._block_day(client, receipt["blockNumber"])
+    except (OSError, Web3Exception) as exc:
+        raise ChainUnavailable(f"the block could not be read ({type(exc).__name__})") from None
+    return SafeMintEvidence(tx_hash=tx_hash, log_index=transfer.log_index,
+                            block_number=receipt["blockNumber"], block_day=block_day,
+                            confirmations=head - receipt["blockNumber"] + 1)
+
+
+def safe_mint_record(*, deposit_id, tx_hash: str, actor) -> str:
+    """Record an executed Safe mint for a ``mint_requires_safe`` deposit. Returns ``minted``,
+    or ``awaiting_confirmations`` (recorded later by ``safe_awaiting_recheck``)."""
+    require_operator(actor, "record Safe mint transactions")
+    tx_hash = tx_hash_normalise(tx_hash)
+    deposit = deposit_get(deposit_id=deposit_id)
+    _recordable_check(deposit)
+    client = chain_client()
+    with_ref = mint_with_ref(lambda: client)
+    try:
+        evidence = safe_mint_evidence(client, deposit=deposit, tx_hash=tx_hash,
+                                      with_ref=with_ref)
+    except ChainError as exc:
+        raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
+    return _safe_mint_record_write(deposit_id=deposit.pk, evidence=evidence, actor=actor)
+
+
+def _recordable_check(deposit: DepositRequest) -> None:
+    if deposit.status == S.MINTED:
+        raise ConflictError(f"Deposit {deposit.pk} is already minted (transaction "
+                            f"{deposit.mint_tx_hash}); nothing to record.")
+    if deposit.status != S.MINT_REQUIRES_SAFE:
+        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; a Safe mint is recorded "
+                            "only for a deposit in mint_requires_safe.")
+
+
+def _safe_mint_transaction(deposit: DepositRequest) -> MintTransaction:
+    mint = MintTransaction.objects.select_for_update().filter(deposit=deposit).first()
+    if mint is not None:
+        return mint
+    return MintTransaction.objects.create(
+        deposit=deposit, chain_id=settings.CHAIN_ID,
+        contract_address=to_checksum_address(settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA),
+        to_address=to_checksum_address(deposit.wallet.address),
+        amount_units=deposit.amount_tzs * UNITS_PER_TZS, source=MintTransaction.Source.SAFE)
+
+
+@transaction.atomic(durable=True)
+def _safe_mint_record_write(*, deposit_id: uuid.UUID, evidence: SafeMintEvidence,
+                            actor) -> str:
+    deposit = deposit_get(deposit_id=deposit_id, for_update=True)
+    _recordable_check(deposit)
+    mint = _safe_mint_transaction(deposit)
+    params = {"tx_hash": evidence.tx_hash, "log_index": evidence.log_index,
+              "block_number": evidence.block_number, "confirmations": evidence.confirmations}
+    if evidence.confirmations < settings.MINT_CONFIRMATIONS:
+        MintTransaction.objects.filter(pk=mint.pk).update(
+            status=MT.AWAITING_CONFIRMATIONS, tx_hash=evidence.tx_hash, log_index=None,
+            source=MintTransaction.Source.SAFE, error="", updated_at=now())
+        admin_action_record(actor=actor, action="safe.mint_record", target_type="deposit",
+                            target_id=deposit.pk, params=params,
+                            outcome="awaiting_confirmations")
+        logger.info("Safe mint awaiting confirmations deposit=%s tx=%s (%s of %s)", deposit.pk,
+                    evidence.tx_hash, evidence.confirmations, settings.MINT_CONFIRMATIONS)
+        return "awaiting_confirmations"
+    _record(mint, evidence, note=f"Safe mint recorded by {actor}")
+    admin_action_record(actor=actor, action="safe.mint_record", target_type="deposit",
+                        target_id=deposit.pk, params=params, outcome="minted")
+    return "minted"
+
+
+def _record(mint: MintTransaction, evidence: SafeMintEvidence, *, note: str) -> None:
+    recorded = confirm_service.record_minted(
+        mint_id=mint.pk, tx_hash=evidence.tx_hash, log_index=evidence.log_index,
+        block_day=evidence.block_day, source="safe", note=note, via_safe=True)
+    if not recorded:
+        holder = claim_holder(tx_hash=evidence.tx_hash, log_index=evidence.log_index)
+        raise SafeRecordRefused(f"The mint log {evidence.tx_hash}#{evidence.log_index} was "
+                                f"already used by {holder or 'another record'}; one mint log "
+                                "satisfies one thing.")
+    logger.info("Safe mint confirmed deposit=%s tx=%s", mint.deposit_id, evidence.tx_hash)
+
+
+def safe_awaiting_recheck(client: NtzsClient) -> int:
+    """Called by ``confirm_mints``: each Safe mint waiting for confirmations is checked again
+    on the chain and recorded once deep enough. A transaction the node no longer knows keeps
+    waiting (a reorg usually brings it back; an operator may record the new hash); one that
+    no longer proves the mint marks the mint transaction failed with the reason. Returns the
+    number recorded."""
+    waiting = list(MintTransaction.objects.filter(status=MT.AWAITING_CONFIRMATIONS)
+                   .select_related("deposit__wallet").order_by("updated_at"))
+    if not waiting:
+        return 0
+    with_ref = mint_with_ref(lambda: client)
+    recorded = 0
+    for mint in waiting:
+        try:
+            evidence = safe_mint_evidence(client, deposit=mint.deposit, tx_hash=mint.tx_hash,
+                                          with_ref=with_ref)
+        except SafeRecordRefused as exc:
+            if receipt_get(client, mint.tx_hash) is None:
+                logger.warning("Safe mint tx=%s of deposit=%s is not on chain (reorg?); "
+                               "still waiting", mint.tx_hash, mint.deposit_id)
+            else:
+                _awaiting_fail(mint, str(exc))
+            continue
+        if evidence.confirmations < settings.MINT_CONFIRMATIONS:
+            continue
+        try:
+            with transaction.atomic():
+                _record(mint, evidence, note="Safe mint confirmed by confirm_mints")
+        except SafeRecordRefused as exc:
+            _awaiting_fail(mint, str(exc))
+            continue
+        recorded += 1
+    return recorded
+
+
+@transaction.atomic
+def _awaiting_fail(mint: MintTransaction, reason: str) -> None:
+    deposit_get(deposit_id=mint.deposit_id, for_update=True)
+    failed = MintTransaction.objects.filter(pk=mint.pk, status=MT.AWAITING_CONFIRMATIONS) \
+        .update(status=MT.FAILED, error=reason[:1000], updated_at=now())
+    if failed:
+        logger.error("Safe mint of deposit=%s no longer proven: %s", mint.deposit_id, reason)
