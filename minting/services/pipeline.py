@@ -43,6 +43,7 @@ MT = MintTransaction.Status
 class Preflight:
     ok: bool
     reason: str = ""
+    unavailable: bool = False  # the node did not answer: the breaker counts it
     client: NtzsClient | None = None
     signer: SignerAccount | None = None
     fees: Fees | None = None
@@ -88,11 +89,12 @@ def mint_preflight(client_factory) -> Preflight:
         with_ref = _mint_with_ref(client)
     except ChainError as exc:
         _record_preflight(signer, False, str(exc))
-        return Preflight(ok=False, reason=str(exc), signer=signer)
+        return Preflight(ok=False, reason=str(exc), signer=signer,
+                         unavailable=isinstance(exc, ChainUnavailable))
     except (OSError, ValueError) as exc:
         reason = f"chain unavailable ({type(exc).__name__})"
         _record_preflight(signer, False, reason)
-        return Preflight(ok=False, reason=reason, signer=signer)
+        return Preflight(ok=False, reason=reason, signer=signer, unavailable=True)
     _record_preflight(signer, True, "")
     return Preflight(ok=True, client=client, signer=signer, fees=fees, mint_with_ref=with_ref)
 
@@ -306,6 +308,7 @@ def batch_send(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, int
 @dataclass
 class RunResult:
     preflight_reason: str = ""
+    unavailable: bool = False
     signed: int = 0
     deferred: int = 0
     resolved: int = 0
@@ -319,7 +322,7 @@ def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
     preflight = mint_preflight(client_factory)
     if not preflight.ok:
         logger.info("mint jobs waiting: %s", preflight.reason)
-        return RunResult(preflight_reason=preflight.reason)
+        return RunResult(preflight_reason=preflight.reason, unavailable=preflight.unavailable)
     candidates = mint_candidates(limit=limit or settings.MINT_BATCH_SIZE)
     claimable, already = screen_candidates(preflight.client, candidates,
                                            with_ref=preflight.mint_with_ref)

@@ -60,7 +60,7 @@ def _guarded(run, label: str) -> dict:
 def mint_jobs_run() -> dict:
     def run() -> dict:
         result = mint_jobs_process(client_factory=mint_client)
-        if result.preflight_reason.startswith("chain unavailable"):
+        if result.unavailable:
             raise ChainUnavailable(result.preflight_reason)
         return {"signed": result.signed, "deferred": result.deferred,
                 "resolved": result.resolved, "sent": result.sent,
