@@ -40,5 +40,6 @@ check-deploy: setup
 	  APP_URL=https://ntzs.example ALLOWED_HOSTS=ntzs.example \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
+## Mint pipeline benchmarks (not tests): throughput vs the raw ceiling, latency, serial mode.
 bench: setup
-	@echo "No benchmarks yet: they arrive with the mint pipeline (bench/)."
+	$(PY) bench/mint_bench.py
