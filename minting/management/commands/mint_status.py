@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--offline", action="store_true", help="do not read the chain")
 
-    def handle(self, *args, json_output=False, offline=False, **options):
+    def handle(self, *args, offline=False, **options):
         status = mint_status()
         status["circuit"] = rpc_breaker().state()
         if not offline:
