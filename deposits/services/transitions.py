@@ -234,6 +234,19 @@ def deposit_mark_minted(*, deposit_id, tx_hash: str, source: str, minted_at=None
                 require_not_held=False)
 
 
+@transaction.atomic
+def deposits_mark_minted_batch(*, minted: dict[uuid.UUID, str], minted_at) -> list[uuid.UUID]:
+    """``mint_processing`` → ``minted`` for many deposits of confirmed worker mints (the batch
+    form), with each deposit's ``mint_tx_hash``. Held or not: chain facts are recorded.
+    Returns the ids that moved; the caller records the others one by one."""
+    moved = deposits_transition_batch(deposit_ids=list(minted), from_status=S.MINT_PROCESSING,
+                                      to_status=S.MINTED, source=Source.WORKER,
+                                      note="mint confirmed", require_not_held=False)
+    rows = [DepositRequest(pk=pk, mint_tx_hash=minted[pk], minted_at=minted_at) for pk in moved]
+    DepositRequest.objects.bulk_update(rows, ["mint_tx_hash", "minted_at"], batch_size=500)
+    return moved
+
+
 def deposit_mark_failed(*, deposit_id, reason: str) -> None:
     _transition(deposit_id=deposit_id, allowed=(S.MINT_PROCESSING,), to_status=S.MINT_FAILED,
                 source=Source.WORKER, note=reason, require_not_held=False)

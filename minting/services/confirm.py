@@ -25,6 +25,7 @@ from deposits.services.transitions import (
     deposit_back_to_pending,
     deposit_mark_failed,
     deposit_mark_minted,
+    deposits_mark_minted_batch,
 )
 from minting.chain import (
     DEPOSIT_MINTED_TOPIC,
@@ -38,7 +39,7 @@ from minting.chain import (
 )
 from minting.contract_artifact import deposit_ref
 from minting.models import MintAttempt, MintLogClaim, MintTransaction, SignerAccount
-from minting.services.ledger import reservation_issue, reservation_release
+from minting.services.ledger import ledger_issue_bulk, reservation_issue, reservation_release
 from minting.services.pipeline import attempt_send, next_base_fee
 from minting.signing import FILL_GAS_LIMIT, Fees, fees_from, mint_calldata, mint_gas_limit, sign
 
@@ -49,15 +50,21 @@ AS = MintAttempt.Status
 LIVE = (AS.SIGNED, AS.SENT)
 MINTABLE_FROM = (S.MINT_PROCESSING, S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
 REBROADCAST_AFTER = dt.timedelta(seconds=4)  # ~2 Base blocks
+REPLACED_AFTER = dt.timedelta(seconds=30)
 
 
 def _hex(value) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
-def _block_day(client: NtzsClient, block_number: int) -> dt.date:
+def _block_day(client: NtzsClient, block_number: int, cache: dict | None = None) -> dt.date:
+    if cache is not None and block_number in cache:
+        return cache[block_number]
     timestamp = client.w3.eth.get_block(block_number)["timestamp"]
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date()
+    day = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date()
+    if cache is not None:
+        cache[block_number] = day
+    return day
 
 
 def expected_transfer(receipt, *, token: str, to_address: str, amount_units: int,
@@ -256,7 +263,65 @@ def _receipts(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, obje
     return dict(zip((a.tx_hash for a in attempts), answers, strict=True))
 
 
-def _mined_attempt(client: NtzsClient, attempt: MintAttempt, receipt, head: int) -> str:
+@dataclass(frozen=True)
+class Landed:
+    mint_id: object
+    deposit_id: object
+    attempt_id: object
+    tx_hash: str
+    log_index: int
+    block_day: dt.date
+
+
+@transaction.atomic
+def record_minted_many(items: list[Landed]) -> list[Landed]:
+    """The worker's confirmations of one run in one transaction: the batch transition, the
+    log claims, the mint rows, the attempts and the reservations per day. Returns what it
+    could not record this way (another status, a claimed log): the caller records those one
+    by one through ``record_minted``."""
+    if not items:
+        return []
+    by_mint = {item.mint_id: item for item in items}
+    mints = {m.pk: m for m in MintTransaction.objects.select_for_update()
+             .filter(pk__in=by_mint, status__in=(MT.SIGNED, MT.SENT))}
+    claimed = set(MintLogClaim.objects.filter(
+        chain_id=settings.CHAIN_ID, tx_hash__in={i.tx_hash for i in items})
+        .values_list("tx_hash", "log_index"))
+    ready = [i for i in items if i.mint_id in mints and (i.tx_hash, i.log_index) not in claimed]
+    moved = set(deposits_mark_minted_batch(
+        minted={i.deposit_id: i.tx_hash for i in ready}, minted_at=now()))
+    done = [i for i in ready if i.deposit_id in moved]
+    MintLogClaim.objects.bulk_create([
+        MintLogClaim(chain_id=settings.CHAIN_ID, tx_hash=i.tx_hash, log_index=i.log_index,
+                     deposit_id=i.deposit_id) for i in done])
+    rows = []
+    reserved_by_day: dict[dt.date, int] = {}
+    unreserved_by_day: dict[dt.date, int] = {}
+    for item in done:
+        mint = mints[item.mint_id]
+        if mint.reserved_tzs and mint.reserved_day:
+            reserved_by_day[mint.reserved_day] = reserved_by_day.get(mint.reserved_day, 0) \
+                + mint.reserved_tzs
+        else:
+            unreserved_by_day[item.block_day] = unreserved_by_day.get(item.block_day, 0) \
+                + mint.amount_units // 10**18
+        mint.status, mint.tx_hash, mint.log_index = MT.MINTED, item.tx_hash, item.log_index
+        mint.reserved_tzs, mint.error, mint.updated_at = 0, "", now()
+        mint.source = MintTransaction.Source.WORKER
+        rows.append(mint)
+    MintTransaction.objects.bulk_update(rows, ["status", "tx_hash", "log_index", "reserved_tzs",
+                                               "error", "updated_at", "source"], batch_size=500)
+    MintAttempt.objects.filter(pk__in=[i.attempt_id for i in done], status__in=LIVE).update(
+        status=AS.MINED_OK)
+    ledger_issue_bulk(reserved_by_day, unreserved_by_day)
+    crash_point("confirm_before_commit")
+    for item in done:
+        logger.info("Mint confirmed deposit=%s tx=%s", item.deposit_id, item.tx_hash)
+    return [i for i in items if i not in done]
+
+
+def _mined_attempt(client: NtzsClient, attempt: MintAttempt, receipt, head: int,
+                   landed: list[Landed], blocks: dict) -> str:
     if head - receipt["blockNumber"] + 1 < settings.MINT_CONFIRMATIONS:
         return "confirming"
     mint = attempt.mint_transaction
@@ -274,13 +339,10 @@ def _mined_attempt(client: NtzsClient, attempt: MintAttempt, receipt, head: int)
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(
             status=AS.MINED_OK, error="mined without this deposit's mint log")
         return "no_log"
-    recorded = record_minted(mint_id=mint.pk, tx_hash=attempt.tx_hash,
-                             log_index=transfer.log_index,
-                             block_day=_block_day(client, receipt["blockNumber"]),
-                             source="worker", attempt_id=attempt.pk)
-    if recorded:
-        logger.info("Mint confirmed deposit=%s tx=%s", mint.deposit_id, attempt.tx_hash)
-    return "minted" if recorded else "unrecorded"
+    landed.append(Landed(mint_id=mint.pk, deposit_id=mint.deposit_id, attempt_id=attempt.pk,
+                         tx_hash=attempt.tx_hash, log_index=transfer.log_index,
+                         block_day=_block_day(client, receipt["blockNumber"], blocks)))
+    return "minted"
 
 
 UNDERPRICED = ("underpriced", "below base fee", "less than block base fee",
@@ -482,21 +544,34 @@ def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
     live = list(MintAttempt.objects.filter(signer=signer, status__in=LIVE)
                 .select_related("mint_transaction").order_by("nonce", "created_at")[:limit])
     receipts = _receipts(client, [a for a in live if a.nonce < mined])
+    landed: list[Landed] = []
+    blocks: dict[int, dt.date] = {}
     for nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
         attempts = list(group)
         if nonce >= mined:
             outcome = _recover_unmined(client, attempts)
         else:
-            landed = next(((a, receipts[a.tx_hash]) for a in attempts
-                           if receipts.get(a.tx_hash)), None)
-            if landed is None:
-                _replace_losers(attempts, None)
-                outcome = "replaced"
+            found = next(((a, receipts[a.tx_hash]) for a in attempts
+                          if receipts.get(a.tx_hash)), None)
+            if found is None:
+                # The nonce is mined but none of our attempts has a receipt. A node may count
+                # the nonce a moment before it serves the receipt, so only an old attempt is
+                # declared replaced (by a transaction not of this system, or a lost one).
+                newest = max(a.sent_at or a.created_at for a in attempts)
+                if now() - newest > REPLACED_AFTER:
+                    _replace_losers(attempts, None)
+                    outcome = "replaced"
+                else:
+                    outcome = "awaiting_receipt"
             else:
-                outcome = _mined_attempt(client, landed[0], landed[1], head)
+                outcome = _mined_attempt(client, found[0], found[1], head, landed, blocks)
                 if outcome != "confirming":
-                    _replace_losers(attempts, landed[0])
+                    _replace_losers(attempts, found[0])
         counts[outcome] = counts.get(outcome, 0) + 1
+    for item in record_minted_many(landed):  # the rest, one by one (held, failed, routed)
+        if record_minted(mint_id=item.mint_id, tx_hash=item.tx_hash, log_index=item.log_index,
+                         block_day=item.block_day, source="worker", attempt_id=item.attempt_id):
+            logger.info("Mint confirmed deposit=%s tx=%s", item.deposit_id, item.tx_hash)
     for outcome, count in _settle_finished_mints(client).items():
         counts[outcome] = counts.get(outcome, 0) + count
     nonce_check = _ledger_against_chain(client, signer, minter)

@@ -213,7 +213,7 @@ def _lane_proof(deposit: DepositRequest, *, check_exports: bool) -> LaneProof:
                 refusal = safe_exports_refusal(client, deposit)
                 if refusal:
                     raise SafePayloadLive(refusal)
-        except ChainError as exc:
+        except (ChainError, OSError, Web3Exception) as exc:
             raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
     return LaneProof(status=deposit.status, export_ids=_export_ids(deposit.pk),
                      attempt_ids=_attempt_ids(mint))

@@ -76,3 +76,15 @@ def reservation_issue(mint: MintTransaction, *, block_day: dt.date, via_safe: bo
         DailyIssuance.objects.filter(day=block_day).update(**{field: F(field) + amount})
     MintTransaction.objects.filter(pk=mint.pk).update(reserved_tzs=0)
     mint.reserved_tzs = 0
+
+
+def ledger_issue_bulk(reserved_by_day: dict[dt.date, int],
+                      unreserved_by_day: dict[dt.date, int]) -> None:
+    """Many worker mints at once: reservations move to issued on their days; unreserved
+    mints count on their block's day (one UPDATE per day)."""
+    for day, amount in reserved_by_day.items():
+        DailyIssuance.objects.filter(day=day).update(reserved_tzs=F("reserved_tzs") - amount,
+                                                     issued_tzs=F("issued_tzs") + amount)
+    for day, amount in unreserved_by_day.items():
+        DailyIssuance.objects.get_or_create(day=day)
+        DailyIssuance.objects.filter(day=day).update(issued_tzs=F("issued_tzs") + amount)

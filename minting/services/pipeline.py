@@ -173,7 +173,7 @@ class Batch:
     deferred: int = 0
 
 
-def _mint_transaction_for(candidate: Candidate, *, contract: str) -> MintTransaction:
+def _mint_transaction_for(candidate: Candidate, *, contract: str) -> MintTransaction:  # one
     mint, _ = MintTransaction.objects.get_or_create(
         deposit_id=candidate.deposit_id,
         defaults={"chain_id": settings.CHAIN_ID, "contract_address": contract,
@@ -224,9 +224,7 @@ def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> B
     chosen = chosen[:max(room, 0)]
     if not chosen:
         return batch
-    for offset, candidate in enumerate(chosen):
-        batch.attempts.append(_sign_into_attempt(candidate, preflight=preflight, signer=signer,
-                                                 nonce=signer.next_nonce + offset, day=day))
+    batch.attempts = _sign_into_attempts(chosen, preflight=preflight, signer=signer, day=day)
     SignerAccount.objects.filter(pk=signer.pk).update(next_nonce=signer.next_nonce + len(chosen),
                                                       updated_at=now())
     reservation_add(day=day, amount_tzs=sum(c.amount_tzs for c in chosen))
@@ -237,25 +235,52 @@ def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> B
     return batch
 
 
-def _sign_into_attempt(candidate: Candidate, *, preflight: Preflight, signer: SignerAccount,
-                       nonce: int, day: dt.date) -> MintAttempt:
-    mint = _mint_transaction_for(candidate, contract=preflight.client.address)
-    ref = deposit_ref(candidate.deposit_id) if preflight.mint_with_ref else None
-    signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
-                  nonce=nonce, to=preflight.client.address,
-                  data=mint_calldata(to=candidate.to_address,
-                                     amount_units=candidate.amount_tzs * 10**18,
-                                     deposit_ref=ref),
-                  gas=mint_gas_limit(), fees=preflight.fees)
-    MintTransaction.objects.filter(pk=mint.pk).update(
-        status=MT.SIGNED, source=MintTransaction.Source.WORKER, reserved_day=day,
-        reserved_tzs=candidate.amount_tzs, attempt_count=mint.attempt_count + 1, error="",
-        to_address=candidate.to_address, updated_at=now())
-    return MintAttempt.objects.create(
-        mint_transaction=mint, signer=signer, nonce=nonce, tx_hash=signed.tx_hash,
-        raw_tx=signed.raw_hex, max_fee_per_gas=preflight.fees.max_fee_per_gas,
-        max_priority_fee_per_gas=preflight.fees.max_priority_fee_per_gas,
-        gas_limit=mint_gas_limit(), kind=MintAttempt.Kind.MINT)
+def _mint_transactions_for(chosen: list[Candidate], *, contract: str
+                           ) -> dict[uuid.UUID, MintTransaction]:
+    """The MintTransaction of each chosen deposit: existing ones (a retry, a deferral) are
+    reused, the others inserted in one statement."""
+    existing = {m.deposit_id: m for m in MintTransaction.objects.filter(
+        deposit_id__in=[c.deposit_id for c in chosen])}
+    MintTransaction.objects.bulk_create([
+        MintTransaction(deposit_id=c.deposit_id, chain_id=settings.CHAIN_ID,
+                        contract_address=contract, to_address=c.to_address,
+                        amount_units=c.amount_tzs * 10**18)
+        for c in chosen if c.deposit_id not in existing])
+    return {m.deposit_id: m for m in MintTransaction.objects.filter(
+        deposit_id__in=[c.deposit_id for c in chosen])}
+
+
+def _sign_into_attempts(chosen: list[Candidate], *, preflight: Preflight,
+                        signer: SignerAccount, day: dt.date) -> list[MintAttempt]:
+    """Sign each mint at consecutive nonces; one MintAttempt per deposit, the reservation
+    and the signed status on each MintTransaction (bulk statements)."""
+    mints = _mint_transactions_for(chosen, contract=preflight.client.address)
+    gas, at = mint_gas_limit(), now()
+    attempts, rows = [], []
+    for offset, candidate in enumerate(chosen):
+        mint = mints[candidate.deposit_id]
+        ref = deposit_ref(candidate.deposit_id) if preflight.mint_with_ref else None
+        signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
+                      nonce=signer.next_nonce + offset, to=preflight.client.address,
+                      data=mint_calldata(to=candidate.to_address,
+                                         amount_units=candidate.amount_tzs * 10**18,
+                                         deposit_ref=ref),
+                      gas=gas, fees=preflight.fees)
+        attempts.append(MintAttempt(
+            mint_transaction=mint, signer=signer, nonce=signer.next_nonce + offset,
+            tx_hash=signed.tx_hash, raw_tx=signed.raw_hex,
+            max_fee_per_gas=preflight.fees.max_fee_per_gas,
+            max_priority_fee_per_gas=preflight.fees.max_priority_fee_per_gas, gas_limit=gas,
+            kind=MintAttempt.Kind.MINT, created_at=at))
+        mint.status, mint.source, mint.reserved_day = MT.SIGNED, MintTransaction.Source.WORKER, day
+        mint.reserved_tzs, mint.attempt_count, mint.error = candidate.amount_tzs, \
+            mint.attempt_count + 1, ""
+        mint.to_address, mint.updated_at = candidate.to_address, at
+        rows.append(mint)
+    MintTransaction.objects.bulk_update(rows, ["status", "source", "reserved_day", "reserved_tzs",
+                                               "attempt_count", "error", "to_address",
+                                               "updated_at"], batch_size=500)
+    return MintAttempt.objects.bulk_create(attempts, batch_size=500)
 
 
 # --- Step 2: send ---------------------------------------------------------------------------
@@ -289,18 +314,48 @@ def attempt_send(client: NtzsClient, attempt: MintAttempt) -> str:
     return outcome
 
 
+def _send_outcome(response: dict) -> str:
+    if "error" not in response:
+        return "sent"
+    message = str(response["error"].get("message", response["error"])).lower()
+    if any(benign in message for benign in BENIGN_SEND_ERRORS):
+        return "benign"
+    if INSUFFICIENT_FUNDS in message:
+        return "no_funds"
+    return f"error:{response['error'].get('message', response['error'])}"
+
+
 def batch_send(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, int]:
+    """Step 2: the committed bytes of a batch in one JSON-RPC batch request, in nonce order;
+    statuses updated in bulk. Refusals stay ``signed`` with their error: confirm_mints
+    sends, bumps or fills them."""
+    if not attempts:
+        return {}
+    crash_point("after_commit_before_send")
+    try:
+        responses = client.w3.provider.make_batch_request(
+            [("eth_sendRawTransaction", [a.raw_tx]) for a in attempts])
+    except OSError as exc:
+        raise ChainUnavailable(f"sending failed ({type(exc).__name__})") from None
+    if not isinstance(responses, list):  # one error for the whole batch
+        raise ChainUnavailable(f"the node refused the batch: {responses}")
     counts: dict[str, int] = {}
-    for attempt in attempts:
-        crash_point("after_commit_before_send")
-        outcome = attempt_send(client, attempt)
-        key = outcome.split(":", 1)[0]
-        counts[key] = counts.get(key, 0) + 1
-        if outcome == "no_funds":
-            break  # stop sending; confirm_mints rebroadcasts the same bytes after a top-up
-        if outcome.startswith("error:"):
+    accepted = []
+    for attempt, response in zip(attempts, responses, strict=True):
+        outcome = _send_outcome(response)
+        counts[outcome.split(":", 1)[0]] = counts.get(outcome.split(":", 1)[0], 0) + 1
+        if outcome in ("sent", "benign"):
+            accepted.append(attempt.pk)
+        elif outcome == "no_funds":
+            alert_raise(kind="minter gas low", detail="send refused: insufficient funds")
+        else:
             MintAttempt.objects.filter(pk=attempt.pk).update(error=outcome[6:][:1000])
-    if counts.get("sent") or counts.get("benign"):
+    at = now()
+    MintAttempt.objects.filter(pk__in=accepted, status=MintAttempt.Status.SIGNED).update(
+        status=MintAttempt.Status.SENT, sent_at=at)
+    MintTransaction.objects.filter(attempts__pk__in=accepted, status=MT.SIGNED).update(
+        status=MT.SENT, updated_at=at)
+    if accepted:
         alert_resolve(kind="minter gas low")
     return counts
 

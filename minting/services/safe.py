@@ -555,6 +555,10 @@ def safe_awaiting_recheck(client: NtzsClient) -> int:
                    .select_related("deposit__wallet").order_by("updated_at"))
     if not waiting:
         return 0
+    if not settings.SAFE_ADDRESS:
+        logger.warning("%s Safe mint(s) await confirmations but SAFE_ADDRESS is not set",
+                       len(waiting))
+        return 0
     with_ref = mint_with_ref(lambda: client)
     recorded = 0
     for mint in waiting:
