@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup dev dev-check test lint contracts contracts-check check-deploy bench
+.PHONY: setup dev dev-check test lint messages contracts contracts-check check-deploy bench
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -22,6 +22,13 @@ test: setup
 lint: setup
 	.venv/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+	msgfmt --check -o /dev/null locale/sw/LC_MESSAGES/django.po
+
+## Refresh the Kiswahili catalogue from the code and compile it (needs GNU gettext).
+messages: setup
+	$(PY) manage.py makemessages -l sw --no-obsolete --ignore=.venv --ignore=node_modules --ignore=var --ignore=staticfiles --ignore=tests
+	$(PY) manage.py compilemessages -l sw --ignore=.venv --ignore=node_modules
 
 ## Rebuild the committed NTZS artifact from minting/contracts/NTZS.sol.
 contracts: setup

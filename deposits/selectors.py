@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
+from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from core.clock import now
 from core.exceptions import NotFound
-from deposits.models import DepositRequest
+from deposits.models import Bank, DepositRequest, DepositTransition, PaymentNotification
 
 
 def _uuid(value) -> uuid.UUID:
@@ -41,3 +45,132 @@ def user_deposit_get(*, user, deposit_id) -> DepositRequest:
     if deposit is None:
         raise NotFound(_("There is no deposit %(id)s.") % {"id": deposit_id})
     return deposit
+
+
+# --- The customer's view of a deposit (pages and API) ------------------------------------------
+
+S = DepositRequest.Status
+ZENOPAY = DepositRequest.Provider.ZENOPAY
+# After this long without a confirmation the page says so and offers "check again".
+PAYMENT_SLOW_AFTER = dt.timedelta(seconds=90)
+EXPLORER_TX_URL = "https://sepolia.basescan.org/tx/{}"
+_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+# Where a deposit is on the customer's journey: 1 payment requested, 2 payment received,
+# 3 minting, 4 minted (0: off the journey, e.g. cancelled).
+_STEP_OF_STAGE = {
+    "sending": 1, "awaiting_payment": 1, "prompt_uncertain": 1, "awaiting_transfer": 1,
+    "payment_received": 2, "safe": 2, "mint_delayed": 2, "minting": 3, "minted": 4,
+}
+# A hold on a cancelled or rejected deposit means a payment arrived and is being reviewed:
+# the customer sees "under review", never "try again".
+_HOLD_SHOWN_UNLESS = (S.MINTED, S.REFUNDED)
+# Stages that change within seconds are polled often; the others (people or a multisig
+# must act) rarely.
+_FAST_STAGES = ("sending", "awaiting_payment", "prompt_uncertain", "payment_received",
+                "minting")
+
+
+@dataclass(frozen=True)
+class DepositProgress:
+    stage: str  # sending|awaiting_payment|prompt_uncertain|awaiting_transfer|held|
+    #            payment_received|safe|mint_delayed|minting|minted|failed|refunded
+    failure: str  # "" or declined|cancelled|timed_out|refused|rejected (stage "failed")
+    slow: bool  # a mobile money confirmation is taking longer than usual
+    can_check: bool  # offer "I've already paid — check again"
+    can_retry: bool  # offer "try again": nothing is pending, paying again is safe
+
+    @property
+    def step(self) -> int:
+        return _STEP_OF_STAGE.get(self.stage, 0)
+
+    @property
+    def final(self) -> bool:
+        return self.stage in ("minted", "failed", "refunded")
+
+    @property
+    def poll_seconds(self) -> int:
+        """How often a page showing this deposit asks again (0: never)."""
+        if self.final:
+            return 0
+        return 4 if self.stage in _FAST_STAGES else 15
+
+
+def tx_explorer_url(tx_hash: str) -> str:
+    """The Base Sepolia explorer page of a transaction ("" for anything but a tx hash)."""
+    return EXPLORER_TX_URL.format(tx_hash) if _TX_HASH.match(tx_hash or "") else ""
+
+
+def deposit_failure_kind(*, deposit: DepositRequest) -> str:
+    """Why a deposit ended without a mint, in terms a customer can act on."""
+    if deposit.status == S.REJECTED:
+        return "rejected"
+    if deposit.status != S.CANCELLED:
+        return ""
+    if deposit.initiation == DepositRequest.Initiation.REFUSED:
+        return "refused"
+    refusal = (PaymentNotification.objects.filter(
+        deposit=deposit, kind=PaymentNotification.Kind.ORDER_STATUS,
+        outcome=PaymentNotification.Outcome.APPLIED, payment_status__in=("FAILED", "CANCELLED"))
+        .order_by("-received_at").values_list("payment_status", flat=True).first())
+    if refusal == "FAILED":
+        return "declined"
+    if refusal == "CANCELLED":
+        return "cancelled"
+    cancel = deposit.transitions.filter(to_status=S.CANCELLED).order_by("-at", "-id").first()
+    if cancel is not None and cancel.source == DepositTransition.Source.SYSTEM:
+        return "timed_out"  # the 72-hour expiry
+    return "cancelled"
+
+
+def deposit_checkable(*, deposit: DepositRequest) -> bool:
+    """Whether asking ZenoPay about this deposit again can change anything."""
+    return (deposit.payment_provider == ZENOPAY and not deposit.hold_reason
+            and deposit.status in (S.SUBMITTED, S.CANCELLED))
+
+
+def _submitted_stage(deposit: DepositRequest) -> str:
+    if deposit.payment_provider != ZENOPAY:
+        return "awaiting_transfer"
+    if deposit.initiation == DepositRequest.Initiation.PENDING:
+        return "sending"
+    if deposit.initiation == DepositRequest.Initiation.UNCERTAIN:
+        return "prompt_uncertain"
+    return "awaiting_payment"
+
+
+def _stage(deposit: DepositRequest) -> str:
+    if deposit.hold_reason and deposit.status not in _HOLD_SHOWN_UNLESS:
+        return "held"
+    return {
+        S.SUBMITTED: _submitted_stage(deposit), S.MINT_PENDING: "payment_received",
+        S.MINT_REQUIRES_SAFE: "safe", S.MINT_FAILED: "mint_delayed",
+        S.MINT_PROCESSING: "minting", S.MINTED: "minted", S.REFUNDED: "refunded",
+    }.get(deposit.status, "failed")
+
+
+def deposit_progress(*, deposit: DepositRequest) -> DepositProgress:
+    """The customer's view of a deposit: the stage, why it failed, and what they may do.
+
+    While a mobile money payment is unresolved there is never a "try again": the customer
+    may have paid, and a second deposit would take their money twice."""
+    stage = _stage(deposit)
+    failure = deposit_failure_kind(deposit=deposit) if stage == "failed" else ""
+    waiting = stage in ("awaiting_payment", "prompt_uncertain", "sending")
+    slow = waiting and now() - deposit.created_at >= PAYMENT_SLOW_AFTER
+    checkable = deposit_checkable(deposit=deposit)
+    can_check = checkable and ((slow and stage == "awaiting_payment")
+                               or stage == "prompt_uncertain" or failure == "timed_out")
+    return DepositProgress(stage=stage, failure=failure, slow=slow, can_check=can_check,
+                           can_retry=stage == "failed")
+
+
+def user_unresolved_payments(*, user):
+    """The customer's mobile money deposits whose payment is still open (the new-deposit page
+    points at them instead of inviting a second payment)."""
+    return user_deposits(user=user).filter(payment_provider=ZENOPAY, status=S.SUBMITTED)
+
+
+def banks_for_transfer():
+    """The banks a customer may choose for a bank transfer."""
+    return Bank.objects.filter(status=Bank.Status.ACTIVE).order_by("name")

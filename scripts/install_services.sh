@@ -11,9 +11,10 @@ pg_bindir() {
 }
 pg_bindir >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v msgfmt >/dev/null 2>&1 || need+=(gettext)  # checks the Kiswahili catalogue
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install_services: PostgreSQL and Redis are present"
+  echo "install_services: PostgreSQL, Redis and gettext are present"
   exit 0
 fi
 if [ "$(id -u)" != "0" ]; then

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files, no CDN
     "core",
     "accounts",
     "deposits",
@@ -124,6 +125,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Deposits of Tanzanian shillings minted as nTZS on Base.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Application settings (DESIGN §10) --------------------------------------------------

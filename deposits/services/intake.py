@@ -32,6 +32,7 @@ Provider = DepositRequest.Provider
 NOT_COUNTED = (S.CANCELLED, S.REJECTED, S.REFUNDED)
 IDENTICAL_WINDOW = dt.timedelta(minutes=5)
 RATE_WINDOW_S = 600
+MAX_SANE_AMOUNT_TZS = 10**15  # beyond any limit; keeps a typo from overflowing a bigint
 FIRST_POLL_AFTER = dt.timedelta(seconds=30)
 
 
@@ -59,6 +60,9 @@ def _clean_amount(value: object) -> int:
                              field="amount_tzs")
     if value <= 0:
         raise InvalidDeposit(_("The amount must be more than zero."), field="amount_tzs")
+    if value > MAX_SANE_AMOUNT_TZS:
+        raise InvalidDeposit(_("That amount is far too large; check the number."),
+                             field="amount_tzs")
     return value
 
 

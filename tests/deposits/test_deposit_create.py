@@ -59,6 +59,7 @@ def test_a_bank_transfer_gets_a_reference_and_no_initiation(amina, nmb_bank):
     ("amount_tzs", 12.5, "whole shillings"),
     ("amount_tzs", "abc", "whole shillings"),
     ("amount_tzs", True, "whole shillings"),
+    ("amount_tzs", "9" * 25, "far too large"),
     ("buyer_phone", "", "mobile number"),
     ("buyer_phone", "+254712345678", "Only Tanzanian"),
     ("buyer_phone", "0222123456", "not a Tanzanian mobile"),
