@@ -14,9 +14,10 @@ BENCH_SERIAL (60), BENCH_WORKERS (2).
 from __future__ import annotations
 
 import os
+import signal
 import statistics
+import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -99,27 +100,44 @@ def confirm_payment(deposit, ref: str) -> None:
                             psp_reference=ref, source="poll")
 
 
-def run_workers(done, workers: int = WORKERS) -> list[threading.Thread]:
-    from django.db import connection
+class WorkerProcesses:
+    """Mint workers as separate processes, as in production (no shared GIL): each runs the
+    pipeline and the confirmation in a loop against the same database and node."""
 
+    def __init__(self, count: int, extra_env: dict | None = None):
+        env = {**os.environ, **(extra_env or {})}
+        self.procs = [subprocess.Popen([sys.executable, __file__, "--worker"], cwd=REPO,
+                                       env=env) for _ in range(count)]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def worker_loop() -> None:
+    import django
+
+    django.setup()
     from minting.services.confirm import mints_confirm
     from minting.services.pipeline import mint_jobs_process
     from minting.services.runner import mint_client
 
-    def loop():
-        try:
-            while not done.is_set():
-                result = mint_jobs_process(client_factory=mint_client)
-                mints_confirm(client_factory=mint_client)
-                if not result.signed:
-                    time.sleep(0.05)
-        finally:
-            connection.close()
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    while not stopping:
+        result = mint_jobs_process(client_factory=mint_client)
+        mints_confirm(client_factory=mint_client)
+        if not result.signed:
+            time.sleep(0.05)
 
-    threads = [threading.Thread(target=loop, daemon=True) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    return threads
+
+def run_workers(done=None, workers: int = WORKERS, extra_env: dict | None = None):
+    return WorkerProcesses(workers, extra_env)
 
 
 def wait_all_minted(ids, timeout: float) -> float:
@@ -145,16 +163,17 @@ def books_balanced() -> bool:
 
 
 def throughput(people) -> dict:
+    from django.db import transaction
+
     deposits = submitted(people, N_DEPOSITS, 0)
-    for index, deposit in enumerate(deposits):
-        confirm_payment(deposit, f"A{index:08d}")
-    done = threading.Event()
+    workers = run_workers()
+    time.sleep(3)  # the worker processes are up and idle, as in production
+    with transaction.atomic():  # every payment confirmed at once: they appear together
+        for index, deposit in enumerate(deposits):
+            confirm_payment(deposit, f"A{index:08d}")
     start = time.monotonic()
-    threads = run_workers(done)
     elapsed = wait_all_minted([d.pk for d in deposits], timeout=900)
-    done.set()
-    for thread in threads:
-        thread.join()
+    workers.stop()
     assert books_balanced(), "the books did not balance after the throughput run"
     return {"deposits": N_DEPOSITS, "seconds": elapsed, "per_s": N_DEPOSITS / elapsed,
             "wall": time.monotonic() - start}
@@ -194,8 +213,8 @@ def latency(people) -> dict:
 
     total = RATE * SECONDS
     deposits = submitted(people, total, 10**6)
-    done = threading.Event()
-    threads = run_workers(done)
+    workers = run_workers()
+    time.sleep(2)  # let the worker processes start
     start = time.monotonic()
     for index, deposit in enumerate(deposits):
         due = start + index / RATE
@@ -204,9 +223,7 @@ def latency(people) -> dict:
             time.sleep(pause)
         confirm_payment(deposit, f"L{index:08d}")
     wait_all_minted([d.pk for d in deposits], timeout=600)
-    done.set()
-    for thread in threads:
-        thread.join()
+    workers.stop()
     rows = DepositRequest.objects.filter(pk__in=[d.pk for d in deposits]).values_list(
         "fiat_confirmed_at", "minted_at")
     waits = sorted((minted - paid).total_seconds() for paid, minted in rows)
@@ -215,21 +232,13 @@ def latency(people) -> dict:
 
 
 def one_at_a_time(people) -> dict:
-    from django.conf import settings
-
-    settings.MINT_MAX_IN_FLIGHT = 1
-    settings.MINT_BATCH_SIZE = 1
     deposits = submitted(people, SERIAL, 2 * 10**6)
     for index, deposit in enumerate(deposits):
         confirm_payment(deposit, f"S{index:08d}")
-    done = threading.Event()
-    start = time.monotonic()
-    threads = run_workers(done, workers=1)
+    workers = run_workers(workers=1, extra_env={"MINT_MAX_IN_FLIGHT": "1",
+                                                "MINT_BATCH_SIZE": "1"})
     elapsed = wait_all_minted([d.pk for d in deposits], timeout=900)
-    done.set()
-    for thread in threads:
-        thread.join()
-    del start
+    workers.stop()
     return {"deposits": SERIAL, "seconds": elapsed, "per_s": SERIAL / elapsed}
 
 
@@ -267,4 +276,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    worker_loop() if "--worker" in sys.argv else main()
