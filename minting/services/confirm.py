@@ -111,6 +111,10 @@ def record_minted(*, mint_id, tx_hash: str, log_index: int, block_day: dt.date, 
         updated_at=now())
     if attempt_id is not None:
         MintAttempt.objects.filter(pk=attempt_id, status__in=LIVE).update(status=AS.MINED_OK)
+    # Found by another path (idempotency while a worker's own attempt was landing): the
+    # attempt whose hash counted is the one that mined.
+    MintAttempt.objects.filter(mint_transaction=mint, tx_hash=tx_hash, status__in=LIVE).update(
+        status=AS.MINED_OK)
     reservation_issue(mint, block_day=block_day, via_safe=via_safe)
     crash_point("confirm_before_commit")
     return True
@@ -535,6 +539,11 @@ def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
     minter = account_address(settings.MINTER_PRIVATE_KEY)
     signer = SignerAccount.objects.filter(address=minter, chain_id=settings.CHAIN_ID).first()
     counts: dict[str, int] = {}
+    from minting.services.safe import safe_awaiting_recheck  # the Safe lane's confirmations
+
+    recorded_safe = safe_awaiting_recheck(client)
+    if recorded_safe:
+        counts["safe_recorded"] = recorded_safe
     if signer is None:
         return counts
     head = client.w3.eth.block_number

@@ -135,7 +135,8 @@ def mint_candidates(*, limit: int) -> list[Candidate]:
     remaining = cap_remaining(issuance) if issuance else settings.DAILY_ISSUANCE_CAP_TZS
     rows = (DepositRequest.objects.filter(status=S.MINT_PENDING, hold_reason="",
                                           amount_tzs__lte=remaining)
-            .order_by("created_at").values_list("pk", "amount_tzs", "wallet__address")[:limit])
+            .order_by("created_at", "pk")
+            .values_list("pk", "amount_tzs", "wallet__address")[:limit])
     return [Candidate(pk, amount, to_checksum_address(address)) for pk, amount, address in rows]
 
 
@@ -196,7 +197,7 @@ def _defer_for_cap(candidate: Candidate, *, contract: str, day: dt.date) -> None
 def _claim_locked(ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, int, str]]:
     return list(DepositRequest.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk__in=ids, status=S.MINT_PENDING, hold_reason="")
-                .order_by("created_at").values_list("pk", "amount_tzs", "wallet__address"))
+                .order_by("created_at", "pk").values_list("pk", "amount_tzs", "wallet__address"))
 
 
 @transaction.atomic(durable=True)

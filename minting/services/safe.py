@@ -45,10 +45,9 @@ from minting.contract_artifact import NTZS_ABI, deposit_ref
 from minting.models import MintLogClaim, MintTransaction, SafeBatchExport
 from minting.signing import mint_calldata
 
-# Module imports, not names: confirm_mints (in confirm) calls safe_awaiting_recheck, so either
-# module may be imported first.
+# A module import, not names: confirm_mints (in confirm) calls safe_awaiting_recheck, so
+# either module may be imported first. The runner (which imports confirm) is imported late.
 from minting.services import confirm as confirm_service  # isort: skip
-from minting.services import runner as runner_service  # isort: skip
 
 logger = logging.getLogger("minting")
 S = DepositRequest.Status
@@ -93,8 +92,10 @@ def require_operator(actor, doing: str, roles: tuple[str, ...] = OPERATOR_ROLES)
 
 def chain_client() -> NtzsClient:
     """The token on the configured node; a chain problem becomes one sentence."""
+    from minting.services.runner import mint_client
+
     try:
-        return runner_service.mint_client()
+        return mint_client()
     except ChainError as exc:
         raise ChainReadRefused(f"The chain could not be read: {exc}") from None
 

@@ -102,8 +102,10 @@ def test_a_big_deposit_over_the_cap_does_not_block_smaller_ones(paid_deposit, mi
 @pytest.mark.django_db
 def test_utc_rollover_releases_deferred_deposits(paid_deposit, minting, settings):
     settings.DAILY_ISSUANCE_CAP_TZS = 6_000
-    with time_machine.travel(dt.datetime(2026, 11, 2, 23, 59, tzinfo=dt.UTC), tick=False):
+    with time_machine.travel(dt.datetime(2026, 11, 2, 23, 59, tzinfo=dt.UTC),
+                             tick=False) as clock:
         first = paid_deposit(5_000)
+        clock.shift(dt.timedelta(seconds=1))  # oldest first: the first one is minted today
         second = paid_deposit(5_000)
         run_pipeline()
         confirm()
