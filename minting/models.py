@@ -87,6 +87,9 @@ class MintTransaction(models.Model):
     reserved_day = models.DateField(null=True, blank=True)
     reserved_tzs = models.BigIntegerField(default=0)
     cap_deferred_on = models.DateField(null=True, blank=True)  # last "daily cap reached" log
+    # How the worker signed it: mintForDeposit (True) or plain mint (False: the token lacks
+    # deposit references, or this deposit's reference was voided for a Safe route-back).
+    uses_deposit_ref = models.BooleanField(null=True, blank=True)
     tx_hash = models.CharField(max_length=66, blank=True)  # of the mint that counted
     log_index = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)

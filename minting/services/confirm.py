@@ -126,7 +126,8 @@ def _with_ref(client: NtzsClient) -> bool:
 
 
 def _ref_for(client: NtzsClient, mint: MintTransaction) -> bytes | None:
-    return deposit_ref(mint.deposit_id) if _with_ref(client) else None
+    uses_ref = mint.uses_deposit_ref if mint.uses_deposit_ref is not None else _with_ref(client)
+    return deposit_ref(mint.deposit_id) if uses_ref else None
 
 
 # --- Step 5: a reference already minted ----------------------------------------------------

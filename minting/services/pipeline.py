@@ -124,6 +124,7 @@ class Candidate:
     deposit_id: uuid.UUID
     amount_tzs: int
     to_address: str
+    ref_voided: bool = False  # voided for a Safe route-back: mint without the reference
 
 
 def mint_candidates(*, limit: int) -> list[Candidate]:
@@ -152,8 +153,9 @@ def screen_candidates(client: NtzsClient, candidates: list[Candidate], *, with_r
             batch.add(functions.isBlacklisted(candidate.to_address))
             if with_ref:
                 batch.add(functions.isDepositMinted(deposit_ref(candidate.deposit_id)))
+                batch.add(functions.isDepositRefVoided(deposit_ref(candidate.deposit_id)))
         answers = batch.execute()
-    step = 2 if with_ref else 1
+    step = 3 if with_ref else 1
     claimable, minted = [], []
     for index, candidate in enumerate(candidates):
         blacklisted = answers[index * step]
@@ -164,6 +166,9 @@ def screen_candidates(client: NtzsClient, candidates: list[Candidate], *, with_r
         if with_ref and answers[index * step + 1]:
             minted.append(candidate.deposit_id)
             continue
+        if with_ref and answers[index * step + 2]:
+            candidate = Candidate(candidate.deposit_id, candidate.amount_tzs,
+                                  candidate.to_address, ref_voided=True)
         claimable.append(candidate)
     return claimable, minted
 
@@ -210,8 +215,9 @@ def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> B
     remaining = cap_remaining(issuance)
     batch = Batch()
     chosen: list[Candidate] = []
+    voided = {c.deposit_id for c in candidates if c.ref_voided}
     for pk, amount, address in _claim_locked([c.deposit_id for c in candidates]):
-        candidate = Candidate(pk, amount, to_checksum_address(address))
+        candidate = Candidate(pk, amount, to_checksum_address(address), pk in voided)
         if amount <= remaining:
             chosen.append(candidate)
             remaining -= amount
@@ -260,7 +266,8 @@ def _sign_into_attempts(chosen: list[Candidate], *, preflight: Preflight,
     attempts, rows = [], []
     for offset, candidate in enumerate(chosen):
         mint = mints[candidate.deposit_id]
-        ref = deposit_ref(candidate.deposit_id) if preflight.mint_with_ref else None
+        with_ref = preflight.mint_with_ref and not candidate.ref_voided
+        ref = deposit_ref(candidate.deposit_id) if with_ref else None
         signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
                       nonce=signer.next_nonce + offset, to=preflight.client.address,
                       data=mint_calldata(to=candidate.to_address,
@@ -277,10 +284,12 @@ def _sign_into_attempts(chosen: list[Candidate], *, preflight: Preflight,
         mint.reserved_tzs, mint.attempt_count, mint.error = candidate.amount_tzs, \
             mint.attempt_count + 1, ""
         mint.to_address, mint.updated_at = candidate.to_address, at
+        mint.uses_deposit_ref = with_ref
         rows.append(mint)
     MintTransaction.objects.bulk_update(rows, ["status", "source", "reserved_day", "reserved_tzs",
                                                "attempt_count", "error", "to_address",
-                                               "updated_at"], batch_size=500)
+                                               "updated_at", "uses_deposit_ref"],
+                                        batch_size=500)
     return MintAttempt.objects.bulk_create(attempts, batch_size=500)
 
 

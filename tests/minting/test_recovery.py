@@ -216,3 +216,19 @@ def raise_if_contradiction(settings):
     preflight = mint_preflight(mint_client)
     if not preflight.ok:
         raise RuntimeError(preflight.reason)
+
+
+@pytest.mark.django_db
+def test_a_voided_reference_is_minted_without_it_exactly_once(paid_deposit, minting):
+    """After a Safe export was voided (route-back to the worker), the worker mints the
+    deposit with plain mint: the reference can no longer be used."""
+    deposit = paid_deposit()
+    minting.transact(minting.minter_key, minting.contract.functions.voidDepositRef(
+        deposit_ref(deposit.pk)))
+    run_pipeline()
+    confirm()
+    assert status_of(deposit) == "minted"
+    mint = MintTransaction.objects.get(deposit=deposit)
+    assert mint.uses_deposit_ref is False
+    assert supply(minting) == 5_000 * 10**18
+    assert minting.contract.functions.isDepositMinted(deposit_ref(deposit.pk)).call() is False
