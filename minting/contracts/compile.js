@@ -4,6 +4,8 @@
 //   node minting/contracts/compile.js                   write the artifact
 //   node minting/contracts/compile.js --check           exit 1 if the artifact is stale
 //   node minting/contracts/compile.js --artifact PATH   use another artifact path (tests)
+//   ... --source PATH --contract NAME                   compile another contract (tests: the
+//                                                       legacy token without deposit refs)
 //
 // The output must be byte-for-byte reproducible so that `--check` can guard the committed file:
 // fixed settings, no metadata hash tied to absolute paths, fixed key order.
@@ -16,8 +18,9 @@ const path = require("path");
 const CONTRACT_DIR = __dirname;
 const REPO_ROOT = path.resolve(CONTRACT_DIR, "..", "..");
 const NODE_MODULES = path.join(REPO_ROOT, "node_modules");
-const SOURCE_NAME = "NTZS.sol";
-const CONTRACT_NAME = "NTZS";
+let SOURCE_NAME = "NTZS.sol";
+let CONTRACT_NAME = "NTZS";
+let SOURCE_PATH = path.join(CONTRACT_DIR, SOURCE_NAME);
 const DEFAULT_ARTIFACT = path.join(CONTRACT_DIR, "NTZS.json");
 
 const solc = require(path.join(NODE_MODULES, "solc"));
@@ -30,6 +33,13 @@ function parseArgs(argv) {
       options.check = true;
     } else if (arg === "--artifact" && i + 1 < argv.length) {
       options.artifact = path.resolve(argv[i + 1]);
+      i += 1;
+    } else if (arg === "--source" && i + 1 < argv.length) {
+      SOURCE_PATH = path.resolve(argv[i + 1]);
+      SOURCE_NAME = path.basename(SOURCE_PATH);
+      i += 1;
+    } else if (arg === "--contract" && i + 1 < argv.length) {
+      CONTRACT_NAME = argv[i + 1];
       i += 1;
     } else {
       fail(`Unknown argument ${arg}; usage: compile.js [--check] [--artifact PATH].`);
@@ -115,7 +125,7 @@ function render(artifact) {
 
 function main() {
   const options = parseArgs(process.argv.slice(2));
-  const source = fs.readFileSync(path.join(CONTRACT_DIR, SOURCE_NAME), "utf8");
+  const source = fs.readFileSync(SOURCE_PATH, "utf8");
   const rendered = render(compile(source));
   if (!options.check) {
     fs.writeFileSync(options.artifact, rendered);
