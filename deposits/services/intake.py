@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import User, Wallet
 from accounts.selectors import user_kyc_approved
@@ -137,26 +138,27 @@ def period_starts(at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return day_start, at - dt.timedelta(days=30)
 
 
+PERIOD_LIMIT_MESSAGES = {
+    LimitEvent.Kind.USER_DAILY: gettext_noop(
+        "This deposit would take you over your daily limit of TSh %(limit)s "
+        "(TSh %(left)s left today)."),
+    LimitEvent.Kind.USER_MONTHLY: gettext_noop(
+        "This deposit would take you over your 30-day limit of TSh %(limit)s "
+        "(TSh %(left)s left)."),
+}
+
+
 def _check_period_limits(user: User, amount: int, at: dt.datetime) -> LimitRefused | None:
     day_start, month_start = period_starts(at)
-    used_today = user_deposit_usage(user_id=user.pk, since=day_start)
-    if used_today + amount > settings.USER_DAILY_LIMIT_TZS:
-        return _limit_refusal(
-            user=user, kind=LimitEvent.Kind.USER_DAILY, requested=amount,
-            limit=settings.USER_DAILY_LIMIT_TZS, used=used_today,
-            message=_("This deposit would take you over your daily limit of TSh %(limit)s "
-                      "(TSh %(left)s left today).") % {
-                "limit": f"{settings.USER_DAILY_LIMIT_TZS:,}",
-                "left": f"{max(settings.USER_DAILY_LIMIT_TZS - used_today, 0):,}"})
-    used_month = user_deposit_usage(user_id=user.pk, since=month_start)
-    if used_month + amount > settings.USER_MONTHLY_LIMIT_TZS:
-        return _limit_refusal(
-            user=user, kind=LimitEvent.Kind.USER_MONTHLY, requested=amount,
-            limit=settings.USER_MONTHLY_LIMIT_TZS, used=used_month,
-            message=_("This deposit would take you over your 30-day limit of TSh %(limit)s "
-                      "(TSh %(left)s left).") % {
-                "limit": f"{settings.USER_MONTHLY_LIMIT_TZS:,}",
-                "left": f"{max(settings.USER_MONTHLY_LIMIT_TZS - used_month, 0):,}"})
+    periods = ((LimitEvent.Kind.USER_DAILY, day_start, settings.USER_DAILY_LIMIT_TZS),
+               (LimitEvent.Kind.USER_MONTHLY, month_start, settings.USER_MONTHLY_LIMIT_TZS))
+    for kind, since, limit in periods:
+        used = user_deposit_usage(user_id=user.pk, since=since)
+        if used + amount > limit:
+            message = _(PERIOD_LIMIT_MESSAGES[kind]) % {
+                "limit": f"{limit:,}", "left": f"{max(limit - used, 0):,}"}
+            return _limit_refusal(user=user, kind=kind, requested=amount, limit=limit,
+                                  used=used, message=message)
     return None
 
 
