@@ -316,6 +316,7 @@ def attempt_send(client: NtzsClient, attempt: MintAttempt) -> str:
             return f"error:{exc}"
     except OSError as exc:
         raise ChainUnavailable(f"sending failed ({type(exc).__name__})") from None
+    crash_point("sent_before_status")
     at = now()
     MintAttempt.objects.filter(pk=attempt.pk, status=MintAttempt.Status.SIGNED).update(
         status=MintAttempt.Status.SENT, sent_at=at)

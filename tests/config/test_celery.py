@@ -54,7 +54,7 @@ def test_a_task_round_trips_through_redis_to_a_real_worker_and_records_its_heart
            "DATABASE_URL": _database_url_of_test_db()}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
-         "--pool", "solo", "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip",
+         "--pool", "solo", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
          "--without-mingle"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -71,6 +71,8 @@ def test_a_task_round_trips_through_redis_to_a_real_worker_and_records_its_heart
         assert beat is not None, "the worker never recorded the ping heartbeat"
         assert beat.last_started <= beat.last_finished
     finally:
-        worker.terminate()
+        worker.terminate()  # SIGTERM: a warm shutdown
         output = worker.communicate(timeout=30)[0]
     assert "Worker error:" not in output
+    assert "Mint worker started" in output  # with the minter, chain id and contract
+    assert "Shutting down" in output

@@ -93,3 +93,16 @@ def test_mint_retry_command_is_a_no_op_on_other_statuses(paid_deposit, minting, 
     call_command("mint_retry", str(deposit.pk), actor=superadmin.email)
     assert "nothing to do" in capsys.readouterr().out
     assert status_of(deposit) == "mint_pending"
+
+
+@pytest.mark.django_db
+def test_a_retry_of_a_deposit_being_minted_does_nothing(paid_deposit, minting, superadmin,
+                                                        capsys):
+    deposit = paid_deposit()
+    call_command("process_mint_jobs", once=True)
+    assert status_of(deposit) == "mint_processing"
+    call_command("mint_retry", str(deposit.pk), actor=superadmin.email)
+    assert "nothing to do" in capsys.readouterr().out
+    call_command("confirm_mints")
+    assert status_of(deposit) == "minted"
+    assert minting.contract.functions.totalSupply().call() == 5_000 * 10**18

@@ -159,3 +159,29 @@ def test_the_claim_lease_sweep_returns_a_claim_without_attempts(paid_deposit, mi
     mint.refresh_from_db()
     assert (mint.reserved_tzs, mint.status) == (0, "pending")
     assert DailyIssuance.objects.get().reserved_tzs == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("crash", ["replacement_before_send", "sent_before_status"])
+def test_a_crash_around_a_fee_bump_is_recovered_and_minted_once(paid_deposit, minting,
+                                                                settings, crash):
+    """Bump committed but not sent; bump sent but its status not updated."""
+    deposit = _signed_not_sent(paid_deposit, settings)
+    node = minting.node
+    node.rpc("anvil_setNextBlockBaseFeePerGas", hex(10**14))
+    node.rpc("evm_mine")
+    settings.CRASH_POINTS = {crash}
+    try:
+        with pytest.raises(SimulatedCrash):
+            confirm()
+        settings.CRASH_POINTS = set()
+        bump = MintAttempt.objects.get(kind="fee_bump")
+        assert bump.status == "signed"  # committed before the send, never lost
+        confirm()
+        confirm()
+    finally:
+        settings.CRASH_POINTS = set()
+        node.rpc("anvil_setNextBlockBaseFeePerGas", hex(10**9))
+    assert status_of(deposit) == "minted"
+    assert MintAttempt.objects.filter(kind="fee_bump").count() == 1
+    assert supply(minting) == 5_000 * 10**18
