@@ -154,15 +154,7 @@ def _wait_for(what: str, predicate, timeout: float = 90):
     raise CheckFailed(f"timed out waiting for {what}")
 
 
-def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
-    """A ZenoPay deposit through the whole local stack: the worker asks the sandbox for the
-    USSD push, the phone page approves it, the sandbox's webhook (a Celery task) reaches our
-    endpoint, the check task confirms the payment, and the mint worker signs, sends and
-    confirms the mint on the local chain: the deposit reaches minted."""
-    out = manage("demo_deposit", "--amount", str(amount), env=env)
-    deposit_id = re.search(r"deposit ([0-9a-f-]{36})", out).group(1)
-    _wait_for("the worker to request the payment",
-              lambda: (_deposit_row(deposit_id) or (None, None))[1] == "requested")
+def _approve_on_phone(base: str, deposit_id: str) -> None:
     jar = CookieJar()
     opener = build_opener(HTTPCookieProcessor(jar))
     with opener.open(f"{base}/sandbox/zenopay/phone/", timeout=10) as response:
@@ -176,10 +168,43 @@ def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
                       headers={"Referer": f"{base}/sandbox/zenopay/phone/"})
     with opener.open(request, timeout=10):
         pass
+
+
+def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
+    """A ZenoPay deposit through the whole local stack: the worker asks the sandbox for the
+    USSD push, the phone page approves it, the sandbox's webhook (a Celery task) reaches our
+    endpoint, the check task confirms the payment, and the mint worker signs, sends and
+    confirms the mint on the local chain: the deposit reaches minted."""
+    out = manage("demo_deposit", "--amount", str(amount), env=env)
+    deposit_id = re.search(r"deposit ([0-9a-f-]{36})", out).group(1)
+    _wait_for("the worker to request the payment",
+              lambda: (_deposit_row(deposit_id) or (None, None))[1] == "requested")
+    _approve_on_phone(base, deposit_id)
     _wait_for("the payment to be confirmed and minted",
               lambda: (_deposit_row(deposit_id) or ("",))[0] == "minted")
     say(f"sandbox deposit {deposit_id}: approved on the phone, webhook, check, mint "
         "batch, receipt: minted")
+
+
+def check_safe_lane_deposit(base: str, env: dict, amount: int) -> None:
+    """A large deposit goes to the Safe lane: approved on the phone, it waits in
+    mint_requires_safe; the local Safe executes the exported call and the operator records
+    the hash: minted."""
+    out = manage("demo_deposit", "--amount", str(amount), env=env)
+    deposit_id = re.search(r"deposit ([0-9a-f-]{36})", out).group(1)
+    _wait_for("the worker to request the payment",
+              lambda: (_deposit_row(deposit_id) or (None, None))[1] == "requested")
+    _approve_on_phone(base, deposit_id)
+    _wait_for("the Safe lane", lambda: (_deposit_row(deposit_id) or ("",))[0]
+              == "mint_requires_safe")
+    executed = manage("demo_safe_execute", deposit_id, "--actor", "compliance@ntzs.local",
+                      env=env)
+    tx_hash = re.search(r"executed through the Safe: (0x[0-9a-f]{64})", executed).group(1)
+    manage("safe_mint_record", deposit_id, tx_hash, "--actor", "super@ntzs.local", env=env)
+    if (_deposit_row(deposit_id) or ("",))[0] != "minted":
+        raise CheckFailed("the recorded Safe mint did not mark the deposit minted")
+    say(f"Safe-lane deposit {deposit_id}: exported, executed by the local Safe, recorded: "
+        "minted")
 
 
 def snapshot() -> dict:
@@ -209,6 +234,7 @@ def run_once(label: str) -> dict:
                "NTZS_VAR_DIR": str(VAR), **env_file_read(VAR / "local.env")}
         check_worker_round_trip(env)
         check_sandbox_deposit(base, env, amount=5_000 if label == "first run" else 5_100)
+        check_safe_lane_deposit(base, env, amount=9_000 if label == "first run" else 9_100)
         check_beat_drives_check_minter(since)
         return snapshot()
     finally:
