@@ -163,6 +163,8 @@ def _dual_control_approve_atomic(*, request_id, checker, reason: str,
         raise PermissionRefused(
             "The checker must be a different person from the maker; ask a colleague to approve."
         )
+    if definition.validate is not None:  # the target may have moved since the request
+        definition.validate(request.params, request.target_id)
     _decide(request, decision=DualControlRequest.Decision.APPROVED, checker=checker,
             reason=reason)
     definition.apply(request, checker, context)

@@ -120,6 +120,15 @@ def _manual_confirm_prepare(request) -> dict:
 def _manual_confirm_apply(request, checker, context: dict) -> None:
     status = context["status"]
     transid = request.params["transid"]
+    if not status.known and (status.http_status is None or status.http_status >= 500):
+        raise ConflictError(_("ZenoPay could not be asked about this payment just now (%(why)s); "
+                              "approve again in a moment.") % {"why": status.reason})
+    seen = deposit_get(deposit_id=request.target_id).hold_details
+    if seen.get("paid_amount_tzs") not in (None, request.params["amount_tzs"]) or \
+            seen.get("psp_reference") not in (None, "", transid):
+        raise ConflictError(_("Our own earlier order-status answer showed transaction "
+                              "%(ref)s of %(amount)s TZS, not the one entered; refused.") % {
+            "ref": seen.get("psp_reference"), "amount": seen.get("paid_amount_tzs")})
     if status.known and status.payment_status == "COMPLETED":
         seen_ref = status.transid or status.reference
         if seen_ref != transid or status.amount_tzs != request.params["amount_tzs"]:
@@ -225,6 +234,16 @@ def _hold_release_apply(request, checker, context: dict) -> None:
     if resolution == "refund":
         deposit_refund(deposit_id=deposit.pk, allowed=UNPAID_REFUNDABLE, actor=checker,
                        note="refund recorded at hold release")
+        if details.get("psp_reference") and details.get("paid_amount_tzs"):
+            # Remember the refunded payment so a later check never treats it as new money.
+            OrphanPayment.objects.get_or_create(
+                provider=deposit.payment_provider, psp_reference=details["psp_reference"],
+                defaults={"amount_tzs": details["paid_amount_tzs"],
+                          "phone": details.get("msisdn") or "",
+                          "channel": details.get("channel") or "", "source_deposit": deposit,
+                          "reason": "refunded at hold release",
+                          "status": OrphanPayment.Status.DISMISSED, "resolved_at": now(),
+                          "resolved_by": checker, "note": request.evidence[:1000]})
     elif resolution == "cancel_and_orphan":
         if deposit.status == S.SUBMITTED:
             deposit_cancel(deposit_id=deposit.pk, source="admin", actor=checker,
@@ -258,6 +277,10 @@ def _orphan_attach_validate(params: dict, target_id: str) -> None:
         raise ConflictError(_("Attach an orphan payment only to a submitted deposit that is not "
                               "on hold; %(id)s is %(status)s.") % {
             "id": deposit.pk, "status": deposit.status})
+    if deposit.payment_provider != orphan.provider:
+        raise ServiceError(_("The orphan payment came through %(provider)s; attach it only to a "
+                             "deposit of the same payment method.") % {
+            "provider": orphan.provider})
     if deposit.amount_tzs != orphan.amount_tzs:
         raise ServiceError(_("The orphan payment is %(paid)s TZS but the deposit is %(amount)s "
                              "TZS: the amounts must match.") % {

@@ -190,8 +190,12 @@ def _reference_conflict(deposit: DepositRequest, status: OrderStatus, source: st
                      details={**_payment_details(status), "other_deposit": str(other and other.pk)})
     # Both are held, unless the other one is already being minted or minted.
     if other is not None and other.status in HOLDABLE and not other.hold_reason:
-        deposit_hold_set(deposit_id=other.pk, reason="conflicting PSP reference", source=source,
-                         details={"psp_reference": ref, "other_deposit": str(deposit.pk)})
+        try:
+            deposit_hold_set(deposit_id=other.pk, reason="conflicting PSP reference",
+                             source=source,
+                             details={"psp_reference": ref, "other_deposit": str(deposit.pk)})
+        except TransitionRefused:
+            pass  # it moved on (claimed) a moment ago: only this one is held
     alert_raise(kind="psp reference conflict", key=ref, detail=reason)
     return Applied(Outcome.HELD, reason)
 
@@ -240,6 +244,10 @@ def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) 
         return Applied(Outcome.IGNORED, "COMPLETED without a reference or an amount")
     if deposit.psp_reference == ref:
         return Applied(Outcome.DUPLICATE, "this payment already confirmed this deposit")
+    if OrphanPayment.objects.filter(provider=ZENOPAY, psp_reference=ref).exists():
+        # Already an orphan (moved to a new deposit, attached, dismissed or refunded):
+        # one payment is handled once.
+        return Applied(Outcome.DUPLICATE, f"payment {ref} is already an orphan payment")
     if deposit.status in ADVANCED:
         _orphan_record(deposit=deposit, status=status, reason="second payment")
         return Applied(Outcome.ORPHAN, f"second payment {ref} on a {deposit.status} deposit")

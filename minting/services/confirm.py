@@ -365,6 +365,16 @@ def _send_error_kind(outcome: str) -> str:
     return "other"
 
 
+def _unrecordable(item) -> None:
+    """A landed mint that cannot be recorded (its log claimed by something else, or the
+    deposit in a status that cannot become minted): a person must look. The attempt is
+    terminal, so it no longer blocks the nonce checks."""
+    alert_raise(kind="mint landed but not recorded", key=item.tx_hash,
+                detail=f"deposit {item.deposit_id} log {item.tx_hash}#{item.log_index}")
+    MintAttempt.objects.filter(pk=item.attempt_id, status__in=LIVE).update(
+        status=AS.MINED_OK, error="landed but not recorded: see the alert")
+
+
 def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
     """Only the latest attempt at an unmined nonce is acted on: an unsent one (a crash after
     commit) is sent; a sent one the node no longer knows, older than ~2 blocks, is sent
@@ -497,40 +507,47 @@ def claim_lease_sweep() -> int:
 def _ledger_against_chain(client: NtzsClient, signer: SignerAccount, minter: str) -> str:
     """With nothing in flight, the chain's pending count must equal the ledger. Below it,
     the gap is filled; above it, a transaction was made outside this system with our key:
-    alert, stop sending, and wait for an operator (``minting_start`` resyncs)."""
+    alert, stop sending, and wait for an operator (``minting_start`` resyncs).
+
+    The chain is read first, then the ledger is locked and re-checked, so a batch committing
+    or sending meanwhile is never mistaken for a gap or an outside transaction."""
     if MintAttempt.objects.filter(signer=signer, status__in=LIVE).exists():
         return ""
-    signer.refresh_from_db()
     pending = client.w3.eth.get_transaction_count(minter, "pending")
-    if pending > signer.next_nonce:
-        logger.error("Minter nonce used outside the system: chain pending nonce %s, ledger %s",
-                     pending, signer.next_nonce)
-        alert_raise(kind="minter nonce used outside the system", key=minter,
-                    detail=f"chain pending nonce {pending} > ledger {signer.next_nonce}")
-        SignerAccount.objects.filter(pk=signer.pk).update(
-            sending_enabled=False, disabled_reason="minter nonce used outside the system: "
-            "check the key, then minting_start to resync", updated_at=now())
-        return "outside_nonce"
-    if pending < signer.next_nonce:
-        for nonce in range(pending, signer.next_nonce):
-            _gap_fill(client, signer, nonce)
-        return "gap_filled"
-    return ""
+    fills: list[MintAttempt] = []
+    with transaction.atomic():
+        locked = SignerAccount.objects.select_for_update().get(pk=signer.pk)
+        if MintAttempt.objects.filter(signer=signer, status__in=LIVE).exists():
+            return ""
+        if pending > locked.next_nonce:
+            logger.error("Minter nonce used outside the system: chain pending nonce %s, "
+                         "ledger %s", pending, locked.next_nonce)
+            alert_raise(kind="minter nonce used outside the system", key=minter,
+                        detail=f"chain pending nonce {pending} > ledger {locked.next_nonce}")
+            SignerAccount.objects.filter(pk=locked.pk).update(
+                sending_enabled=False, disabled_reason="minter nonce used outside the system: "
+                "check the key, then minting_start to resync", updated_at=now())
+            return "outside_nonce"
+        if pending < locked.next_nonce:
+            fills = [_gap_fill_attempt(client, locked, nonce)
+                     for nonce in range(pending, locked.next_nonce)
+                     if not MintAttempt.objects.filter(signer=locked, nonce=nonce,
+                                                       status__in=LIVE).exists()]
+    for fill in fills:  # committed, then sent
+        logger.warning("gap at nonce %s filled by %s", fill.nonce, fill.tx_hash)
+        attempt_send(client, fill)
+    return "gap_filled" if fills else ""
 
 
-def _gap_fill(client: NtzsClient, signer: SignerAccount, nonce: int) -> None:
+def _gap_fill_attempt(client: NtzsClient, signer: SignerAccount, nonce: int) -> MintAttempt:
     fees = fees_from(base_fee=next_base_fee(client), tip=client.w3.eth.max_priority_fee)
     signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
                   nonce=nonce, to=signer.address, data=b"", gas=FILL_GAS_LIMIT, fees=fees)
-    with transaction.atomic():
-        SignerAccount.objects.select_for_update().get(pk=signer.pk)
-        fill = MintAttempt.objects.create(
-            signer=signer, nonce=nonce, tx_hash=signed.tx_hash, raw_tx=signed.raw_hex,
-            max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas, gas_limit=FILL_GAS_LIMIT,
-            kind=MintAttempt.Kind.NONCE_FILL)
-    logger.warning("gap at nonce %s filled by %s", nonce, signed.tx_hash)
-    attempt_send(client, fill)
+    return MintAttempt.objects.create(
+        signer=signer, nonce=nonce, tx_hash=signed.tx_hash, raw_tx=signed.raw_hex,
+        max_fee_per_gas=fees.max_fee_per_gas,
+        max_priority_fee_per_gas=fees.max_priority_fee_per_gas, gas_limit=FILL_GAS_LIMIT,
+        kind=MintAttempt.Kind.NONCE_FILL)
 
 
 def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
@@ -582,6 +599,8 @@ def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
         if record_minted(mint_id=item.mint_id, tx_hash=item.tx_hash, log_index=item.log_index,
                          block_day=item.block_day, source="worker", attempt_id=item.attempt_id):
             logger.info("Mint confirmed deposit=%s tx=%s", item.deposit_id, item.tx_hash)
+        elif MintTransaction.objects.filter(pk=item.mint_id).exclude(status=MT.MINTED).exists():
+            _unrecordable(item)
     for outcome, count in _settle_finished_mints(client).items():
         counts[outcome] = counts.get(outcome, 0) + count
     nonce_check = _ledger_against_chain(client, signer, minter)

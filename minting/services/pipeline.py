@@ -21,6 +21,7 @@ from web3.exceptions import Web3RPCError
 from core.clock import now, today_utc
 from core.crashpoints import crash_point
 from core.services import alert_raise, alert_resolve, task_enqueue_on_commit
+from deposits.exceptions import TransitionRefused
 from deposits.models import DepositRequest
 from deposits.services.transitions import deposit_hold_set, deposits_claim
 from minting.chain import ChainError, ChainUnavailable, NtzsClient, account_address
@@ -160,8 +161,11 @@ def screen_candidates(client: NtzsClient, candidates: list[Candidate], *, with_r
     for index, candidate in enumerate(candidates):
         blacklisted = answers[index * step]
         if blacklisted:
-            deposit_hold_set(deposit_id=candidate.deposit_id, reason="blacklisted recipient",
-                             source="worker", details={"wallet": candidate.to_address})
+            try:
+                deposit_hold_set(deposit_id=candidate.deposit_id, reason="blacklisted recipient",
+                                 source="worker", details={"wallet": candidate.to_address})
+            except TransitionRefused:
+                pass  # claimed by another worker a moment ago; its mint will revert, proven
             continue
         if with_ref and answers[index * step + 1]:
             minted.append(candidate.deposit_id)

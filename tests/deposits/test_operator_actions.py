@@ -180,3 +180,29 @@ def test_operator_commands_refuse_a_customer(make_deposit, amina, command, args)
         call_command(command, str(deposit.pk), actor=amina.email, **args)
     deposit.refresh_from_db()
     assert deposit.status == "submitted"
+
+
+@pytest.mark.django_db
+def test_a_mobile_money_orphan_is_not_attached_to_a_bank_transfer(make_deposit, compliance,
+                                                                  nmb_bank):
+    orphan = OrphanPayment.objects.create(psp_reference="TXMM", amount_tzs=3_000,
+                                          reason="second payment")
+    transfer = make_deposit(amount=3_000, provider="bank_transfer", bank=nmb_bank, phone="")
+    with pytest.raises(ServiceError, match="same payment method"):
+        orphan_attach_request(orphan_id=orphan.pk, deposit_id=transfer.pk, evidence="",
+                              maker=compliance)
+
+
+@pytest.mark.django_db
+def test_a_four_eyes_request_is_validated_again_at_approval(make_deposit, compliance,
+                                                            compliance_two):
+    deposit = make_deposit()
+    deposit_hold_set(deposit_id=deposit.pk, reason="phone mismatch: paid from another number",
+                     source="poll")
+    request = deposit_hold_release_request(deposit_id=deposit.pk, resolution="clear",
+                                           evidence="same person", maker=compliance)
+    from deposits.services.transitions import deposit_hold_clear
+
+    deposit_hold_clear(deposit_id=deposit.pk, source="admin", note="cleared another way")
+    with pytest.raises(ConflictError, match="not on hold"):
+        dual_control_approve(request_id=request.pk, checker=compliance_two)

@@ -401,3 +401,68 @@ def test_manual_confirmation_refused_when_zenopay_shows_another_transid(
     assert deposit.status == "submitted"
     request.refresh_from_db()
     assert request.decision == "pending"
+
+
+@pytest.mark.django_db
+def test_a_refunded_mismatch_payment_is_never_treated_as_new_money(
+        requested, zenopay_sandbox, compliance, compliance_two, clock):
+    from deposits.services.operator import deposit_hold_release_request
+
+    deposit = requested(amount=5_000)
+    zenopay_sandbox.approve(deposit.pk, amount=4_000)
+    deposit_check(deposit_id=deposit.pk, source="webhook")
+    request = deposit_hold_release_request(deposit_id=deposit.pk, resolution="refund",
+                                           evidence="reversed on M-Pesa", maker=compliance)
+    dual_control_approve(request_id=request.pk, checker=compliance_two)
+    _later(clock, 11)
+    zenopay_sandbox.fire_webhook(deposit.pk)  # ZenoPay retries its webhook
+    assert deposit_check(deposit_id=deposit.pk, source="webhook") == "duplicate"
+    assert OrphanPayment.objects.get().status == "dismissed"  # remembered, not payable
+
+
+@pytest.mark.django_db
+def test_after_cancel_and_orphan_a_recheck_of_the_old_deposit_holds_nothing(
+        requested, zenopay_sandbox, compliance, compliance_two, clock):
+    from deposits.services.operator import deposit_hold_release_request
+
+    deposit = requested(amount=5_000)
+    zenopay_sandbox.approve(deposit.pk, amount=4_000)
+    deposit_check(deposit_id=deposit.pk, source="webhook")
+    request = deposit_hold_release_request(deposit_id=deposit.pk, resolution="cancel_and_orphan",
+                                           evidence="paid 4,000", maker=compliance)
+    dual_control_approve(request_id=request.pk, checker=compliance_two)
+    _later(clock, 11)
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "duplicate"
+    replacement = OrphanPayment.objects.get().matched_deposit
+    assert replacement.status == "mint_pending" and replacement.hold_reason == ""
+    assert not Alert.objects.filter(kind="psp reference conflict").exists()
+
+
+@pytest.mark.django_db
+def test_manual_confirmation_is_refused_while_zenopay_cannot_be_asked(
+        requested, zenopay_sandbox, compliance, compliance_two):
+    deposit = requested()
+    request = deposit_confirm_manual_request(
+        deposit_id=deposit.pk, transid="TXDASH9", amount_tzs=5_000, phone="",
+        evidence="dashboard", maker=compliance)
+    zenopay_sandbox.knobs(server_error_polls=1)
+    with pytest.raises(ConflictError, match="could not be asked"):
+        dual_control_approve(request_id=request.pk, checker=compliance_two)
+    deposit.refresh_from_db()
+    assert deposit.status == "submitted"
+
+
+@pytest.mark.django_db
+def test_manual_confirmation_cannot_override_the_amount_zenopay_reported(
+        requested, zenopay_sandbox, compliance, compliance_two):
+    deposit = requested(amount=5_000)
+    zenopay_sandbox.approve(deposit.pk, amount=1_000)
+    deposit_check(deposit_id=deposit.pk, source="webhook")  # held: paid 1,000
+    zenopay_sandbox.knobs(empty_data_polls=1)
+    request = deposit_confirm_manual_request(
+        deposit_id=deposit.pk, transid="TXDASH10", amount_tzs=5_000, phone="",
+        evidence="says 5,000", maker=compliance)
+    with pytest.raises(ConflictError, match="earlier order-status answer"):
+        dual_control_approve(request_id=request.pk, checker=compliance_two)
+    deposit.refresh_from_db()
+    assert deposit.status == "submitted" and deposit.hold_reason
