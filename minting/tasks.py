@@ -1,5 +1,6 @@
 """Thin Celery adapters over minting services. Safe to run twice at once: batches are
-serialised by the signer row lock and confirmations take their rows with SKIP LOCKED."""
+serialised by the signer row lock (claims use SKIP LOCKED), and confirmations lock the mint
+rows they record and skip what another run already recorded."""
 
 from celery import shared_task
 

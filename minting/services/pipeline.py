@@ -183,7 +183,7 @@ class Batch:
     deferred: int = 0
 
 
-def _mint_transaction_for(candidate: Candidate, *, contract: str) -> MintTransaction:  # one
+def _mint_transaction_for(candidate: Candidate, *, contract: str) -> MintTransaction:
     mint, _ = MintTransaction.objects.get_or_create(
         deposit_id=candidate.deposit_id,
         defaults={"chain_id": settings.CHAIN_ID, "contract_address": contract,
