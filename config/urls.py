@@ -4,10 +4,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAdminUser
 
+from backstage import views as backstage_views
 from core import views as core_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", backstage_views.readyz, name="readyz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("backstage/", admin.site.urls),
     path("api/", include("deposits.urls_api")),
