@@ -270,8 +270,8 @@ class CircuitBreaker:
         self.trial_lease_s = trial_lease_s
 
     @staticmethod
-    def _open_s() -> float:
-        return float(settings.CIRCUIT_OPEN_S)  # read per call: operators and tests change it
+    def _open_s() -> int:
+        return int(settings.CIRCUIT_OPEN_S)  # whole seconds, read per call (tests change it)
 
     def allow(self) -> bool:
         verdict, wait_s = self.storage.acquire(open_s=self._open_s(), lease_s=self.trial_lease_s)
