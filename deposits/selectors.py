@@ -37,11 +37,7 @@ def user_deposits(*, user):
 
 def user_deposit_get(*, user, deposit_id) -> DepositRequest:
     """A customer sees only their own deposits: another's is "not found"."""
-    try:
-        pk = _uuid(deposit_id)
-    except NotFound:
-        raise
-    deposit = user_deposits(user=user).filter(pk=pk).first()
+    deposit = user_deposits(user=user).filter(pk=_uuid(deposit_id)).first()
     if deposit is None:
         raise NotFound(_("There is no deposit %(id)s.") % {"id": deposit_id})
     return deposit
