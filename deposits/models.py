@@ -188,6 +188,8 @@ class DepositApproval(AppendOnlyModel):
     decision = models.CharField(max_length=16, choices=Decision)
     reason = models.TextField(blank=True)
     bank_reference = models.CharField(max_length=100, blank=True)
+    # Bank type: whole shillings the bank says arrived (a different amount holds the deposit).
+    amount_received_tzs = models.BigIntegerField(null=True, blank=True)
     at = models.DateTimeField(default=now)
 
     class Meta:
@@ -242,6 +244,32 @@ class PaymentNotification(models.Model):
         return f"{self.kind} {self.order_id} {self.payment_status} ({self.outcome})"
 
 
+class WebhookRefusalCount(models.Model):
+    """Anonymous webhook calls refused for rate or size, counted per client and minute.
+
+    Only the first few calls of a minute are stored as ``PaymentNotification`` samples; the
+    rest only raise this count, so an anonymous flood cannot fill the database.
+    """
+
+    class Reason(models.TextChoices):
+        RATE = "rate"
+        SIZE = "size"
+
+    remote_ip = models.CharField(max_length=45, blank=True)  # "" when unknown
+    minute = models.DateTimeField()  # the UTC minute the calls arrived in
+    reason = models.CharField(max_length=8, choices=Reason)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["remote_ip", "minute", "reason"],
+                                    name="webhook_refusal_one_row_per_minute"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remote_ip} {self.minute:%Y-%m-%d %H:%M} {self.reason} x{self.count}"
+
+
 class OrphanPayment(models.Model):
     class Status(models.TextChoices):
         UNMATCHED = "unmatched"
@@ -285,6 +313,7 @@ class LimitEvent(AppendOnlyModel):
         USER_DAILY = "user_daily"
         USER_MONTHLY = "user_monthly"
         RATE = "rate"
+        PAYING_PHONES = "paying_phones"  # distinct paying numbers in 30 days
         RECOVERY = "recovery"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,

@@ -170,6 +170,14 @@ ZENOPAY_WEBHOOK_REQUIRE_KEY = bool(read_bool("ZENOPAY_WEBHOOK_REQUIRE_KEY", Fals
 ZENOPAY_WEBHOOK_ALLOWED_IPS = read_list("ZENOPAY_WEBHOOK_ALLOWED_IPS")
 ZENOPAY_WEBHOOK_MAX_PER_MIN = read_int("ZENOPAY_WEBHOOK_MAX_PER_MIN", 600, minimum=1)
 
+# Staff identity and outside input (DESIGN §9, §10). Per-profile defaults in finalize().
+STAFF_OTP_REQUIRED = read_bool("STAFF_OTP_REQUIRED", None)  # on in production and tests
+TRUSTED_PROXY_HOPS = read_int("TRUSTED_PROXY_HOPS", None, minimum=0)  # 1 in production
+MAX_PAYING_PHONES_PER_30_DAYS = read_int("MAX_PAYING_PHONES_PER_30_DAYS", 3, minimum=1)
+API_TOKEN_TTL_DAYS = read_int("API_TOKEN_TTL_DAYS", 90, minimum=1)
+PASSWORD_RESET_TIMEOUT = 3600  # reset links are valid for one hour
+STAFF_SESSION_IDLE_S = 30 * 60  # staff sessions end after 30 minutes idle
+
 METRICS_TOKEN = read_str("METRICS_TOKEN")
 SENTRY_DSN = read_str("SENTRY_DSN")
 
@@ -258,6 +266,15 @@ def finalize(settings: dict) -> None:
                 f"CHAIN_ID is required in the {profile} profile; set it in the environment."
             )
         settings["CHAIN_ID"] = LOCAL_CHAIN_ID
+    if settings["STAFF_OTP_REQUIRED"] is None:
+        settings["STAFF_OTP_REQUIRED"] = profile != "local"
+    elif profile == "production" and not settings["STAFF_OTP_REQUIRED"]:
+        raise ImproperlyConfigured(
+            "STAFF_OTP_REQUIRED cannot be turned off in the production profile: staff must "
+            "pass a second factor there."
+        )
+    if settings["TRUSTED_PROXY_HOPS"] is None:
+        settings["TRUSTED_PROXY_HOPS"] = 1 if profile == "production" else 0
     if settings["MINT_CONFIRMATIONS"] is None:
         settings["MINT_CONFIRMATIONS"] = 1 if settings["CHAIN_ID"] == LOCAL_CHAIN_ID else 3
     if settings["ZENOPAY_SANDBOX"] and (

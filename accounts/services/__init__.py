@@ -1,4 +1,4 @@
-"""Writes of the accounts app: sign-up, KYC, wallets and their ownership proof.
+"""Writes of the accounts app: KYC, wallets and their ownership proof (sign-up in ``signup``).
 
 Every function is keyword-only and atomic; a refusal raises a ``ServiceError`` whose message
 is one sentence a person can act on. Staff actions write a ``core.AdminAction`` in the same
@@ -11,13 +11,9 @@ import datetime as dt
 import logging
 import re
 import secrets
-import unicodedata
 import uuid
 
 from django.conf import settings
-from django.contrib.auth import password_validation
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from eth_account import Account
@@ -28,16 +24,20 @@ from eth_utils.exceptions import ValidationError as EthValidationError
 
 from accounts.models import KycCase, User, Wallet, WalletChallenge
 from accounts.selectors import user_wallet_get
+from accounts.services.common import InvalidInput, _clean_full_name, _parse_uuid, _require_role
+from accounts.services.signup import user_sign_up
 from core.clock import now
-from core.exceptions import ConflictError, NotFound, PermissionRefused, ServiceError
+from core.exceptions import ConflictError, NotFound, PermissionRefused
 from core.models import DualControlRequest
-from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, user_has_role
+from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN
 from core.services import (
     DualControlAction,
     admin_action_record,
     dual_control_action_register,
     dual_control_request_make,
 )
+
+__all__ = ["InvalidInput", "user_sign_up"]  # re-exported for existing callers
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,6 @@ WALLET_VERIFY_MANUAL_ROLES = (PLATFORM_COMPLIANCE, SUPER_ADMIN)
 WALLET_CHALLENGE_TTL = dt.timedelta(minutes=10)
 
 NIDA_DIGITS = 20
-FULL_NAME_MIN_LENGTH = 2
-FULL_NAME_MAX_LENGTH = 200  # KycCase.full_name max_length
 EVIDENCE_MIN_LENGTH = 10
 
 _NIDA_SEPARATORS = re.compile(r"[\s\-]+")
@@ -56,60 +54,6 @@ _NIDA_FORMAT = re.compile(rf"[0-9]{{{NIDA_DIGITS}}}")  # ASCII digits only, not 
 _ADDRESS_FORMAT = re.compile(r"0x[0-9a-fA-F]{40}")
 _SIGNATURE_FORMAT = re.compile(r"(0x)?[0-9a-fA-F]{130}")
 _ZERO_ADDRESS = "0x" + "0" * 40
-
-
-class InvalidInput(ServiceError):
-    """Input that fails validation; ``field`` names the input a form should mark."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _parse_uuid(value: object, *, what: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(_("There is no %(what)s %(id)s.") % {"what": what, "id": value}) from None
-
-
-def _require_role(actor, roles: tuple[str, ...], doing: str) -> None:
-    if not user_has_role(actor, *roles):
-        raise PermissionRefused(
-            _("%(actor)s may not %(doing)s: it needs one of the roles %(roles)s.")
-            % {"actor": actor, "doing": doing, "roles": ", ".join(roles)}
-        )
-
-
-# --- Sign-up -----------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def user_sign_up(*, email: str, password: str, full_name: str = "") -> User:
-    email = (email or "").strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise InvalidInput(_("Enter a valid email address."), field="email") from None
-    full_name = _clean_full_name(full_name, required=False)
-    if User.objects.filter(email__iexact=email).exists():
-        raise ConflictError(
-            _("An account with this email already exists; log in or reset your password.")
-        )
-    candidate = User(email=email, full_name=full_name)
-    try:
-        password_validation.validate_password(password, user=candidate)
-    except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages), field="password") from None
-    try:
-        with transaction.atomic():
-            user = User.objects.create_user(email=email, password=password, full_name=full_name)
-    except IntegrityError:  # the same email signed up a moment ago
-        raise ConflictError(
-            _("An account with this email already exists; log in or reset your password.")
-        ) from None
-    logger.info("User signed up user=%s", user.pk)
-    return user
 
 
 # --- KYC ---------------------------------------------------------------------------------------
@@ -130,31 +74,6 @@ def kyc_national_id_normalize(value: str) -> str:
             field="national_id",
         )
     return digits
-
-
-def _clean_full_name(value: str, *, required: bool) -> str:
-    value = value or ""
-    # Control and format characters (newlines, NUL, bidi overrides, zero-width marks) have no
-    # place in a name and can make a reviewer read something other than what is stored.
-    if any(unicodedata.category(ch).startswith("C") for ch in value if ch != " "):
-        raise InvalidInput(
-            _("The name contains invisible or control characters; type it again."),
-            field="full_name",
-        )
-    name = " ".join(value.split())
-    if not name:
-        if required:
-            raise InvalidInput(_("Enter your full name as on your ID card."), field="full_name")
-        return ""
-    if len(name) < FULL_NAME_MIN_LENGTH or len(name) > FULL_NAME_MAX_LENGTH:
-        raise InvalidInput(
-            _("A full name has between %(min)d and %(max)d characters.")
-            % {"min": FULL_NAME_MIN_LENGTH, "max": FULL_NAME_MAX_LENGTH},
-            field="full_name",
-        )
-    if not any(ch.isalpha() for ch in name):
-        raise InvalidInput(_("Enter your full name as on your ID card."), field="full_name")
-    return name
 
 
 @transaction.atomic
