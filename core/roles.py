@@ -1,6 +1,9 @@
-"""Staff role names (Django groups created by the accounts app) and the one role check."""
+"""Staff role names (Django groups created by the accounts app), the one role check and the
+one beneficiary rule."""
 
 from __future__ import annotations
+
+from core.exceptions import PermissionRefused
 
 BANK_ADMIN = "bank_admin"
 PLATFORM_COMPLIANCE = "platform_compliance"
@@ -16,3 +19,13 @@ def user_roles(user) -> set[str]:
 
 def user_has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
+
+
+def require_not_beneficiary(actor, beneficiary_id, *, doing: str) -> None:
+    """The beneficiary never acts (DESIGN §9, invariant 12): no approval, maker or checker of
+    an action may be the person it benefits (the deposit's owner, the wallet's owner, the
+    grantee of a role), whatever roles they hold."""
+    if actor is not None and beneficiary_id is not None and actor.pk == beneficiary_id:
+        raise PermissionRefused(
+            f"{actor} may not {doing}: it is their own; another member of staff must do it."
+        )

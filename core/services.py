@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from core.clock import now
 from core.exceptions import ConflictError, NotFound, PermissionRefused, ServiceError
 from core.models import AdminAction, Alert, DualControlRequest, TaskHeartbeat
-from core.roles import user_has_role
+from core.roles import require_not_beneficiary, user_has_role
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ class DualControlAction:
     apply: Callable[[DualControlRequest, object, dict], None]
     validate: Callable[[dict, str], None] | None = None
     prepare: Callable[[DualControlRequest], dict] | None = None
+    # The user id the action benefits (a deposit's or wallet's owner, a role's grantee), or
+    # None; that person may be neither maker nor checker.
+    beneficiary: Callable[[str], object | None] | None = None
 
 
 _ACTIONS: dict[str, DualControlAction] = {}
@@ -73,12 +76,15 @@ def dual_control_action_get(name: str) -> DualControlAction:
         raise ServiceError(f"Unknown four-eyes action {name!r}.") from None
 
 
-def _require_roles(user, action: DualControlAction, verb: str) -> None:
+def _require_roles(user, action: DualControlAction, verb: str, target_id: str) -> None:
     if not user_has_role(user, *action.roles):
         raise PermissionRefused(
             f"{user} may not {verb} {action.name}: it needs one of the roles "
             f"{', '.join(action.roles)}."
         )
+    if action.beneficiary is not None:
+        require_not_beneficiary(user, action.beneficiary(target_id),
+                                doing=f"{verb} {action.name} of {action.target_type} {target_id}")
 
 
 @transaction.atomic
@@ -86,7 +92,7 @@ def dual_control_request_make(
     *, action: str, target_id: object, params: dict, evidence: str, maker
 ) -> DualControlRequest:
     definition = dual_control_action_get(action)
-    _require_roles(maker, definition, "request")
+    _require_roles(maker, definition, "request", str(target_id))
     if definition.validate is not None:
         definition.validate(params, str(target_id))
     try:
@@ -141,7 +147,7 @@ def dual_control_approve(*, request_id, checker, reason: str = "") -> DualContro
     except (DualControlRequest.DoesNotExist, ValueError, ValidationError):
         raise NotFound(f"There is no four-eyes request {request_id}.") from None
     definition = dual_control_action_get(snapshot.action)
-    _require_roles(checker, definition, "approve")
+    _require_roles(checker, definition, "approve", snapshot.target_id)
     if snapshot.maker_id == checker.pk:
         raise PermissionRefused(
             "The checker must be a different person from the maker; ask a colleague to approve."
@@ -156,7 +162,7 @@ def _dual_control_approve_atomic(*, request_id, checker, reason: str,
                                  context: dict) -> DualControlRequest:
     request = _pending_request_locked(request_id)
     definition = dual_control_action_get(request.action)
-    _require_roles(checker, definition, "approve")
+    _require_roles(checker, definition, "approve", request.target_id)
     if request.decision != DualControlRequest.Decision.PENDING:
         raise ConflictError(f"Request {request.pk} was already decided ({request.decision}).")
     if request.maker_id == checker.pk:
@@ -186,7 +192,7 @@ def dual_control_reject(*, request_id, checker, reason: str) -> DualControlReque
         raise ServiceError("A rejection needs a reason.")
     request = _pending_request_locked(request_id)
     definition = dual_control_action_get(request.action)
-    _require_roles(checker, definition, "reject")
+    _require_roles(checker, definition, "reject", request.target_id)
     if request.maker_id == checker.pk:
         raise PermissionRefused(
             "The checker must be a different person from the maker; the maker may withdraw."
