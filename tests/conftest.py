@@ -30,3 +30,23 @@ def chain_settings(chain, settings):
     settings.MINTER_PRIVATE_KEY = chain.minter_key
     settings.SAFE_ADDRESS = ""
     return chain
+
+
+@pytest.fixture
+def staff_otp_login():
+    """Log a test client in as ``user`` with a confirmed TOTP device and an OTP-verified
+    session (what passing the second factor leaves behind). Returns the device."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def login(client, user):
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+        client.force_login(user)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        return device
+
+    return login
