@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup dev dev-check test lint messages contracts contracts-check check-deploy bench
+.PHONY: setup dev dev-check test lint audit messages contracts contracts-check check-deploy bench
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -24,6 +24,10 @@ lint: setup
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	msgfmt --check -o /dev/null locale/sw/LC_MESSAGES/django.po
+
+## Known vulnerabilities in the locked packages (pip-audit); ignore list: .pip-audit-ignore.toml.
+audit: setup
+	$(PY) scripts/audit.py
 
 ## Refresh the Kiswahili catalogue from the code and compile it (needs GNU gettext).
 messages: setup

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from accounts.models import KycCase, User, Wallet
+from accounts.models import KycCase, User
 from accounts.services import (
     kyc_review,
     kyc_submit,
@@ -22,6 +23,20 @@ from accounts.services import (
 )
 from core.roles import BANK_ADMIN, PLATFORM_COMPLIANCE, SUPER_ADMIN
 from deposits.models import Bank, BankStaff
+
+
+def demo_refusal(command: str) -> str | None:
+    """Why a demo command may not run here, or None. The demo tools make users with known
+    passwords and act as Safe owners with a public dev key: only the local or test profile on
+    the local chain (31337) may run them, whatever else is configured."""
+    from config.settings.base import LOCAL_CHAIN_ID
+
+    if settings.PROFILE not in {"local", "test"} or settings.CHAIN_ID != LOCAL_CHAIN_ID:
+        return (f"{command} runs only in the local or test profile on the local chain (CHAIN_ID "
+                f"{LOCAL_CHAIN_ID}); this is the {settings.PROFILE} profile with CHAIN_ID "
+                f"{settings.CHAIN_ID}.")
+    return None
+
 
 # anvil dev account 4 (public mnemonic): the demo customer's wallet.
 DEMO_WALLET_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
@@ -63,8 +78,8 @@ def _customer_onboarding(customer: User, reviewer: User) -> None:
             user=customer, national_id="19900101123450000001", full_name="Demo Customer")
         kyc_review(case_id=case.pk, actor=reviewer, decision=KycCase.Status.APPROVED)
     account = Account.from_key(DEMO_WALLET_KEY)
-    wallet = Wallet.objects.filter(address=account.address).first() or wallet_register(
-        user=customer, address=account.address)
+    # The customer's own registration (verified or open); another account's never counts.
+    wallet = wallet_register(user=customer, address=account.address)
     if wallet.verified_at is None:
         challenge = wallet_challenge_create(user=customer, wallet_id=wallet.pk)
         signed = Account.sign_message(encode_defunct(text=challenge.message), DEMO_WALLET_KEY)

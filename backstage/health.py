@@ -1,19 +1,31 @@
 """Readiness and queue figures for operators (DESIGN §8; runbook "Health Checks"): the
-database and its migrations, the broker, the chain and the minter, the circuit breaker,
-each periodic task's heartbeat, and the last webhook. Read-only."""
+database and its migrations, the cache and the broker, the chain and the minter, the circuit
+breaker, each periodic task's heartbeat, and the last webhook.
+
+Read-only: nothing here writes a row or opens or resolves an alert. The chain figures come
+from the last stored ``check_minter`` result (``MinterCheckRecord``), so a health page costs no
+RPC call; only the operator's ``healthcheck`` command reads the chain live (``minter_read``,
+which writes nothing either)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from core.clock import now
 from core.models import TaskHeartbeat
 from deposits.models import DepositRequest, PaymentNotification
+
+# The anonymous readiness answer is reused for this long (per process), so a flood of
+# /readyz requests costs at most one round of checks per process every 10 seconds.
+READY_CACHE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,15 @@ def _database() -> Check:
     return Check("database", True, f"{connection.vendor}, migrations applied", critical=True)
 
 
+def _cache() -> Check:
+    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    try:
+        cache.get("ntzs:readyz-probe")  # a read: the probe never stores anything
+    except Exception as exc:  # noqa: BLE001
+        return Check("cache", False, f"unreachable ({type(exc).__name__})", critical=True)
+    return Check("cache", True, backend, critical=True)
+
+
 def _broker() -> Check:
     from config.celery_app import app
 
@@ -49,20 +70,43 @@ def _broker() -> Check:
     return Check("broker", True, app.conf.broker_url.split("://", 1)[0], critical=True)
 
 
-def _chain() -> list[Check]:
+def _circuit() -> Check:
     from minting.breaker import rpc_breaker
-    from minting.chain import ChainError
-    from minting.services import minter_check
 
-    checks = [Check("circuit", rpc_breaker().state() == "closed", rpc_breaker().state())]
+    state = rpc_breaker().state()
+    return Check("circuit", state == "closed", state)
+
+
+def _chain_stored() -> list[Check]:
+    """The last ``check_minter`` result; stale when older than twice the task's interval."""
+    from minting.models import MinterCheckRecord
+
+    record = MinterCheckRecord.objects.filter(name="minter").first()
+    if record is None:
+        return [Check("chain", False, "never checked (minting.tasks.check_minter has not run)")]
+    age = int((now() - record.checked_at).total_seconds())
+    every = settings.BEAT_INTERVALS_S.get("minting.tasks.check_minter", 600)
+    checked = f"checked {age} s ago"
+    fresh = age <= 2 * every
+    if not record.reachable:
+        return [Check("chain", False, f"{record.error or 'unreachable'}; {checked}")]
+    return [
+        Check("chain", fresh, f"chain id {record.chain_id}, token {record.contract_address}; "
+                              f"{checked}"),
+        Check("minter", not record.problems,
+              "; ".join(record.problems) or f"MINTER_ROLE, {record.gas_balance_wei} wei"),
+    ]
+
+
+def _chain_live() -> list[Check]:
+    from minting.chain import ChainError
+    from minting.services import minter_read
+
     try:
-        result = minter_check()
+        result = minter_read()
     except ChainError as exc:
-        return [*checks, Check("chain", False, str(exc))]
-    if result is None:
-        return [*checks, Check("chain", False, "the chain or the token could not be read")]
-    return [*checks,
-            Check("chain", True, f"chain id {result.chain_id}, token {result.contract_address}"),
+        return [Check("chain", False, str(exc))]
+    return [Check("chain", True, f"chain id {result.chain_id}, token {result.contract_address}"),
             Check("minter", not result.problems,
                   "; ".join(result.problems) or f"MINTER_ROLE, {result.gas_balance_wei} wei")]
 
@@ -88,14 +132,48 @@ def _webhook() -> Check:
     return Check("webhook", True, f"{url}; last webhook {age} s ago")
 
 
-def health_checks(*, with_chain: bool = True) -> list[Check]:
-    checks = [_database(), _broker()]
+def health_checks(*, chain: str = "stored") -> list[Check]:
+    """Every check. ``chain``: "stored" (the last check_minter result), "live" (read the
+    chain now, for the operator's command) or "none"."""
+    checks = [_database(), _cache(), _broker()]
     if checks[0].ok:
-        if with_chain:
-            checks += _chain()
+        checks.append(_circuit())
+        if chain == "stored":
+            checks += _chain_stored()
+        elif chain == "live":
+            checks += _chain_live()
         checks += _heartbeats()
         checks.append(_webhook())
     return checks
+
+
+def is_ready(checks: list[Check]) -> bool:
+    """The web process can serve: every critical check passes (the chain never decides)."""
+    return all(c.ok for c in checks if c.critical)
+
+
+_ready_lock = threading.Lock()
+_ready_memo: dict[str, float | bool] = {}
+
+
+def readiness() -> bool:
+    """Database (reachable, migrations applied), cache and broker, remembered for
+    READY_CACHE_S in this process. Kept in memory rather than in the cache: the local
+    profile's cache is a database table, and answering /readyz must never write a row."""
+    with _ready_lock:
+        at = _ready_memo.get("at")
+        if at is not None and time.monotonic() - at < READY_CACHE_S:
+            return bool(_ready_memo["ready"])
+    ready = is_ready([_database(), _cache(), _broker()])
+    with _ready_lock:
+        _ready_memo.update(at=time.monotonic(), ready=ready)
+    return ready
+
+
+def readiness_forget() -> None:
+    """Drop the remembered answer (tests that change a dependency between two requests)."""
+    with _ready_lock:
+        _ready_memo.clear()
 
 
 def queue_counts() -> dict[str, int | str]:

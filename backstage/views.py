@@ -1,15 +1,61 @@
-from django.http import JsonResponse
+import hmac
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from backstage.health import health_checks
+from backstage.health import health_checks, is_ready, readiness
+from core.roles import STAFF_ROLES, user_has_role
 
 
+def _is_staff_session(request) -> bool:
+    """A staff role, and the second factor passed when it is required (django_otp)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user_has_role(user, *STAFF_ROLES):
+        return False
+    if settings.STAFF_OTP_REQUIRED:
+        is_verified = getattr(user, "is_verified", None)
+        return bool(is_verified and is_verified())
+    return True
+
+
+def _bearer(request) -> str | None:
+    """The bearer token sent, or None when the request carries none."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def _token_matches(given: str) -> bool:
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        return False  # no token configured: the bearer path is closed
+    # Bytes, so a non-ASCII header compares (and fails) instead of raising.
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+@never_cache
 @require_GET
 def readyz(request):
-    """503 when the process cannot serve (database, broker); chain, tasks and webhook are
-    reported either way. Aggregates only: no personal data."""
-    checks = health_checks()
-    ready = all(c.ok for c in checks if c.critical)
-    body = {"ready": ready,
-            "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}}
-    return JsonResponse(body, status=200 if ready else 503)
+    """Anonymous callers: ``ready`` (200) or ``not ready`` (503) from the database, cache and
+    broker, remembered for 10 s, no figures. Staff sessions and ``Authorization: Bearer
+    <METRICS_TOKEN>`` get every check as JSON, the chain from the last stored check_minter
+    result. Nothing here writes a row or moves an alert (DESIGN §8)."""
+    token = _bearer(request)
+    if _is_staff_session(request) or (token is not None and _token_matches(token)):
+        checks = health_checks(chain="stored")
+        ready = is_ready(checks)
+        body = {"ready": ready,
+                "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}}
+        return JsonResponse(body, status=200 if ready else 503)
+    if token is not None:
+        response = HttpResponse("invalid token", status=401,
+                                content_type="text/plain; charset=utf-8")
+        response["WWW-Authenticate"] = 'Bearer realm="readyz"'
+        return response
+    ready = readiness()
+    return HttpResponse("ready" if ready else "not ready", status=200 if ready else 503,
+                        content_type="text/plain; charset=utf-8")

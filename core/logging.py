@@ -1,36 +1,148 @@
-"""Keeps secrets out of log output whatever code logs them (DESIGN §10)."""
+"""Keeps secrets out of log output and Django's error reports whatever code logs them
+(DESIGN §10: secrets never appear in logs, error pages, the admin or API answers).
+
+Three kinds of secret (named in settings):
+- ``SECRET_SETTING_NAMES``: the whole value is a secret (keys, tokens, the Sentry DSN);
+- ``SECRET_URL_SETTING_NAMES``: URLs whose credentials are secret — the password in the
+  user-info part, and in RPC URLs the API key that providers put in the path or the query —
+  while the scheme and host stay readable, so a log line still says which server failed;
+- ``SECRET_ENV_NAMES``: keys that only management commands read from the environment.
+Database passwords come from ``DATABASES`` (the decoded form of DATABASE_URL's password).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 REDACTED = "[redacted]"
+# Shorter fragments are not treated as secrets: redacting "v2" or "8545" would garble every
+# line while protecting nothing (a real key or password is longer).
+MIN_SECRET_LENGTH = 8
 
 
-def _secret_values() -> list[str]:
+def url_secrets(url: str) -> list[str]:
+    """The secret parts of one URL: the password (and a user name that is really a key, as in
+    a Sentry DSN or ``https://KEY@host``), path segments and query values long enough to be a
+    key. Both the encoded and decoded forms, since either may be logged."""
+    if not url or "://" not in url:
+        return []
+    try:
+        parts = urlsplit(url)
+        password, username = parts.password, parts.username
+    except ValueError:
+        return [url]  # unparseable: the whole value is the only safe answer
+    # A user name without a password is a key (a Sentry DSN, https://KEY@host).
+    found = [password or "", username if username and password is None else ""]
+    found += parts.path.split("/")
+    found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
+    values: set[str] = set()
+    for fragment in found:
+        for form in (fragment, unquote(fragment), quote(unquote(fragment), safe="")):
+            if len(form) >= MIN_SECRET_LENGTH:
+                values.add(form)
+    return sorted(values)
+
+
+def secret_values() -> list[str]:
+    """Every secret value configured in this process, longest first (so a key is replaced
+    whole before any shorter secret that happens to be part of it)."""
     from django.conf import settings
 
     if not settings.configured:
         return []
-    values = []
+    values: set[str] = set()
     for name in getattr(settings, "SECRET_SETTING_NAMES", ()):
+        values.update(_plain_secret(getattr(settings, name, "")))
+    for name in getattr(settings, "SECRET_ENV_NAMES", ()):
+        values.update(_plain_secret(os.environ.get(name, "").strip()))
+    for name in getattr(settings, "SECRET_URL_SETTING_NAMES", ()):
         value = getattr(settings, name, "")
-        if isinstance(value, str) and len(value) >= 8:
-            values.append(value)
-            if value.startswith("0x"):
-                values.append(value[2:])
-    return values
+        if isinstance(value, str):
+            values.update(url_secrets(value))
+    for database in getattr(settings, "DATABASES", {}).values():
+        values.update(_plain_secret(database.get("PASSWORD") or ""))
+    return sorted(values, key=len, reverse=True)
+
+
+def _plain_secret(value) -> list[str]:
+    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+        return []
+    found = [value, quote(value, safe="")]
+    if value.startswith("0x"):
+        found.append(value[2:])
+    return [v for v in found if len(v) >= MIN_SECRET_LENGTH]
+
+
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    for secret in secret_values() if secrets is None else secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 class RedactSecretsFilter(logging.Filter):
+    """Attached to every handler in settings.LOGGING: rewrites the message, and the traceback
+    and stack text (formatters reuse ``exc_text`` when it is set), before any formatter runs."""
+
+    _formatter = logging.Formatter()
+
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = _secret_values()
+        secrets = secret_values()
         if not secrets:
             return True
         message = record.getMessage()
-        redacted = message
-        for secret in secrets:
-            redacted = redacted.replace(secret, REDACTED)
+        redacted = redact(message, secrets)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, secrets)
         return True
+
+
+class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
+    """Django's error pages and error mails (settings.DEFAULT_EXCEPTION_REPORTER_FILTER): the
+    stock filter hides settings whose names look secret (KEY, TOKEN, PASS...); this one also
+    hides the URLs that carry credentials (REDIS_URL, the RPC URLs, the Celery broker, cache
+    locations, the Sentry DSN), and any frame variable whose text contains a secret value."""
+
+    hidden_settings = re.compile(
+        r"API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DSN|DATABASE|REDIS|RPC_URL"
+        r"|BROKER|LOCATION|EMAIL_URL|EMAIL_CONFIG",
+        flags=re.IGNORECASE,
+    )
+
+    def get_traceback_frame_variables(self, request, tb_frame):
+        variables = super().get_traceback_frame_variables(request, tb_frame)
+        secrets = secret_values()
+        if not secrets:
+            return variables
+        cleaned = []
+        for name, value in variables:
+            try:
+                text = repr(value)
+            except Exception:  # noqa: BLE001 - a broken __repr__ must not break the report
+                text = ""
+            if any(secret in text for secret in secrets):
+                value = self.cleansed_substitute
+            cleaned.append((name, value))
+        return cleaned
+
+
+class SecretsExceptionReporter(ExceptionReporter):
+    """Django's error page and error mail text (settings.DEFAULT_EXCEPTION_REPORTER), with any
+    secret value that still got in (an exception message quoting a URL) replaced."""
+
+    def get_traceback_html(self):
+        return redact(str(super().get_traceback_html()))
+
+    def get_traceback_text(self):
+        return redact(str(super().get_traceback_text()))

@@ -4,5 +4,5 @@ from django.views.decorators.http import require_GET
 
 @require_GET
 def healthz(request):
-    """The process is alive. Readiness (database, broker, chain) is /readyz, built later."""
+    """The process is alive. Readiness (database, cache, broker) is /readyz."""
     return JsonResponse({"status": "ok"})

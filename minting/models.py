@@ -221,3 +221,26 @@ class CircuitState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.state}"
+
+
+class MinterCheckRecord(models.Model):
+    """The last result of ``minting.tasks.check_minter`` (one row per check name, replaced by
+    each run). Health pages show it instead of calling the chain on every request, so a page
+    costs no RPC call and a flood of requests cannot reach the provider."""
+
+    name = models.CharField(max_length=32, primary_key=True, default="minter")
+    checked_at = models.DateTimeField(default=now)
+    reachable = models.BooleanField(default=False)  # the chain and the token could be read
+    error = models.TextField(blank=True)  # why not, when unreachable
+    chain_id = models.BigIntegerField(null=True, blank=True)
+    contract_address = models.CharField(max_length=42, blank=True)
+    minter_address = models.CharField(max_length=42, blank=True)
+    has_minter_role = models.BooleanField(default=False)
+    # Wei can exceed a 64-bit integer (9.2 ETH); a whole-number decimal holds any uint256.
+    gas_balance_wei = models.DecimalField(max_digits=78, decimal_places=0, null=True, blank=True)
+    paused = models.BooleanField(default=False)
+    problems = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        state = "ok" if self.reachable and not self.problems else "problem"
+        return f"{self.name} check at {self.checked_at:%Y-%m-%d %H:%M}: {state}"

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.StaffSessionMiddleware",  # staff: idle timeout, second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -117,10 +119,15 @@ DEFAULT_FROM_EMAIL = read_str("DEFAULT_FROM_EMAIL", "nTZS <no-reply@ntzs.local>"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes a refusal a 401, not a 403.
+        "accounts.authentication.ExpiringTokenAuthentication",  # API_TOKEN_TTL_DAYS
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON nesting bounded: a deep body would otherwise crash the worker (core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser",
+                               "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -132,6 +139,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# Content-Security-Policy (django-csp): no inline script or style anywhere, no framing, forms
+# post only to us. Pages load their CSS and JS from our static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
 }
 
 # --- Application settings (DESIGN §10) --------------------------------------------------
@@ -181,11 +203,13 @@ MAX_PAYING_PHONES_PER_30_DAYS = read_int("MAX_PAYING_PHONES_PER_30_DAYS", 3, min
 API_TOKEN_TTL_DAYS = read_int("API_TOKEN_TTL_DAYS", 90, minimum=1)
 PASSWORD_RESET_TIMEOUT = 3600  # reset links are valid for one hour
 STAFF_SESSION_IDLE_S = 30 * 60  # staff sessions end after 30 minutes idle
+OTP_TOTP_ISSUER = "nTZS"  # the name staff see in their authenticator app
 
 METRICS_TOKEN = read_str("METRICS_TOKEN")
 SENTRY_DSN = read_str("SENTRY_DSN")
 
-# Values that must never reach a log line, an error page, the admin or an API answer.
+# Values that must never reach a log line, an error page, the admin or an API answer
+# (core.logging redacts them). Whole values:
 SECRET_SETTING_NAMES = (
     "SECRET_KEY",
     "MINTER_PRIVATE_KEY",
@@ -193,7 +217,21 @@ SECRET_SETTING_NAMES = (
     "ZENOPAY_API_KEY",
     "METRICS_TOKEN",
     "SENTRY_DSN",
+    "EMAIL_HOST_PASSWORD",  # from EMAIL_URL
 )
+# URLs whose password, and API keys in path or query, are secret (the host stays readable);
+# the database password is taken from DATABASES.
+SECRET_URL_SETTING_NAMES = (
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "BASE_SEPOLIA_RPC_URL",
+    "BASE_SEPOLIA_RPC_URL_BACKUP",
+    "SENTRY_DSN",
+)
+# Keys only management commands read, straight from the environment.
+SECRET_ENV_NAMES = ("DEPLOYER_PRIVATE_KEY", "SAFE_OWNER_PRIVATE_KEY")
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.logging.SecretsExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "core.logging.SecretsExceptionReporter"
 
 # Beat intervals in seconds (DESIGN §2); overridable, never below one second.
 BEAT_INTERVALS_S = {

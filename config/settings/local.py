@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 _VAR = Path(os.environ.get("NTZS_VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
 environ.Env.read_env(_VAR / "local.env", overwrite=False)
@@ -20,10 +21,24 @@ for _name, _default in {
     os.environ.setdefault(_name, _default)
 
 from config.settings.base import *  # noqa: E402,F403
-from config.settings.base import VAR_DIR, celery_settings, finalize  # noqa: E402
+from config.settings.base import (  # noqa: E402
+    CHAIN_ID,
+    LOCAL_CHAIN_ID,
+    VAR_DIR,
+    celery_settings,
+    finalize,
+)
 from config.settings.env import raw, read_database  # noqa: E402
 
 PROFILE = "local"
+
+# The local profile (DEBUG, demo tools, sandbox, insecure defaults) belongs on the local chain
+# only, so a host with a real chain configured can never run it by accident (DESIGN §2).
+if CHAIN_ID is not None and CHAIN_ID != LOCAL_CHAIN_ID:
+    raise ImproperlyConfigured(
+        f"The local profile runs only on the local chain (CHAIN_ID {LOCAL_CHAIN_ID}), not on "
+        f"CHAIN_ID {CHAIN_ID}; start with DJANGO_SETTINGS_MODULE=config.settings.production."
+    )
 
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": read_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}

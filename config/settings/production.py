@@ -19,8 +19,26 @@ require(
 )
 
 from config.settings.base import *  # noqa: E402,F403
-from config.settings.base import VAR_DIR, celery_settings, finalize  # noqa: E402
-from config.settings.env import raw, read_database, read_int  # noqa: E402
+from config.settings.base import (  # noqa: E402
+    ALLOWED_HOSTS,
+    SECRET_KEY,
+    VAR_DIR,
+    celery_settings,
+    finalize,
+)
+from config.settings.env import raw, read_database, read_int, refuse  # noqa: E402
+
+# The messages never echo the key: it is a secret.
+if len(SECRET_KEY) < 50:
+    raise refuse("SECRET_KEY", "must be at least 50 characters in the production profile; "
+                 "generate one with `python -c 'import secrets; "
+                 "print(secrets.token_urlsafe(50))'`.")
+if len(set(SECRET_KEY)) < 5:
+    raise refuse("SECRET_KEY", "must contain at least 5 different characters in the production "
+                 "profile; generate a random one.")
+if any("*" in host for host in ALLOWED_HOSTS):
+    raise refuse("ALLOWED_HOSTS", "must not contain '*' in the production profile; list the "
+                 "host names this site answers to.")
 
 DEBUG = False
 DATABASES = {"default": read_database("DATABASE_URL", None)}

@@ -13,5 +13,6 @@ from minting.services.deploy import (  # noqa: F401 - the public names of the fi
     DeployRefused,
     MinterCheck,
     minter_check,
+    minter_read,
     ntzs_deploy,
 )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from eth_utils import to_checksum_address
 
+from core.clock import now
 from core.services import alert_raise, alert_resolve
 from minting.chain import (
     ChainError,
@@ -21,7 +22,7 @@ from minting.chain import (
     web3_connect,
 )
 from minting.contract_artifact import load_ntzs_artifact
-from minting.models import TokenDeployment
+from minting.models import MinterCheckRecord, TokenDeployment
 
 logger = logging.getLogger("minting")
 
@@ -130,17 +131,28 @@ ALERT_KINDS = {
 }
 
 
+def minter_read() -> MinterCheck:
+    """A live read of the minter's state that writes nothing and moves no alert (the
+    operator's ``healthcheck`` command). Raises ChainError when it cannot be read."""
+    if not settings.MINTER_PRIVATE_KEY:
+        raise ChainError("MINTER_PRIVATE_KEY is not set.")
+    return _minter_read(ntzs_from_settings(), account_address(settings.MINTER_PRIVATE_KEY))
+
+
 def minter_check() -> MinterCheck | None:
     """Chain id, contract code, minter role, gas and paused; opens or resolves one alert
-    per condition, so an operator hears of a change once (``minting.tasks.check_minter``)."""
+    per condition, so an operator hears of a change once (``minting.tasks.check_minter``),
+    and stores the result for the health pages (``MinterCheckRecord``)."""
     if not settings.MINTER_PRIVATE_KEY:
         alert_raise(kind=ALERT_KINDS["chain"], detail="MINTER_PRIVATE_KEY is not set.")
+        _minter_record_store(result=None, error="MINTER_PRIVATE_KEY is not set.")
         return None
     minter = account_address(settings.MINTER_PRIVATE_KEY)
     try:
         result = _minter_read(ntzs_from_settings(), minter)
     except ChainError as exc:
         alert_raise(kind=ALERT_KINDS["chain"], detail=str(exc))
+        _minter_record_store(result=None, error=str(exc))
         return None
     alert_resolve(kind=ALERT_KINDS["chain"])
     conditions = {
@@ -154,4 +166,19 @@ def minter_check() -> MinterCheck | None:
             alert_raise(kind=ALERT_KINDS[name], detail=detail)
         else:
             alert_resolve(kind=ALERT_KINDS[name])
+    _minter_record_store(result=result, error="")
     return result
+
+
+def _minter_record_store(*, result: MinterCheck | None, error: str) -> None:
+    fields = {"checked_at": now(), "reachable": result is not None, "error": error[:2000],
+              "chain_id": settings.CHAIN_ID, "contract_address": "", "minter_address": "",
+              "has_minter_role": False, "gas_balance_wei": None, "paused": False,
+              "problems": ["chain unavailable"]}
+    if result is not None:
+        fields.update(chain_id=result.chain_id, contract_address=result.contract_address,
+                      minter_address=result.minter_address,
+                      has_minter_role=result.has_minter_role,
+                      gas_balance_wei=result.gas_balance_wei, paused=result.paused,
+                      problems=result.problems)
+    MinterCheckRecord.objects.update_or_create(name="minter", defaults=fields)

@@ -1,34 +1,72 @@
-"""/readyz, `healthcheck` and `queue_status` (runbook: health checks, DB, broker, queues)."""
+"""/readyz, `healthcheck` and `queue_status` (runbook: health checks, DB, broker, queues).
+
+Anonymous /readyz says only "ready" or "not ready"; staff sessions and the METRICS_TOKEN
+bearer get the detail, read from the last stored check_minter result. No health page writes a
+row or moves an alert."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from backstage.health import readiness_forget
+from core.models import Alert
 from core.services import task_heartbeat_finished
+from minting.models import MinterCheckRecord
+from minting.services import minter_check
+from tests import factories
 from tests.deposits.conftest import amina, settlement_bank  # noqa: F401 - fixtures
 
+TOKEN = "metrics-token-0123456789-abcdefghijklmnop"
+WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_readiness():
+    readiness_forget()
+    yield
+    readiness_forget()
+
+
+def _row_counts() -> dict[str, int]:
+    return {model._meta.label: model.objects.count() for model in apps.get_models()}
+
+
+def _writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
+
 
 @pytest.mark.django_db
-def test_readyz_reports_every_check_and_is_ready_with_database_and_broker(client,
-                                                                       chain_settings):
+def test_anonymous_readyz_says_only_ready_and_writes_nothing(client, chain_settings):
+    minter_check()  # a stored chain check with figures, which must not leak
     task_heartbeat_finished(task_name="deposits.tasks.poll_zenopay")
-    response = client.get("/readyz")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["ready"] is True
-    checks = body["checks"]
-    assert checks["database"]["ok"] and checks["broker"]["ok"]
-    assert checks["chain"]["ok"] and "31337" in checks["chain"]["detail"]
-    assert checks["minter"]["ok"] and checks["circuit"]["detail"] == "closed"
-    assert checks["task deposits.tasks.poll_zenopay"]["ok"] is True
-    assert checks["task minting.tasks.confirm_mints"] == {"ok": False, "detail": "never ran"}
-    assert "/api/webhooks/zenopay" in checks["webhook"]["detail"]
+    before = _row_counts()
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/readyz")
+        again = client.get("/readyz")
+    assert response.status_code == 200 and again.status_code == 200
+    assert response.content == b"ready"
+    assert response["Content-Type"].startswith("text/plain")
+    assert _writes(queries.captured_queries) == []
+    assert _row_counts() == before
 
 
 @pytest.mark.django_db
-def test_readyz_is_503_when_the_broker_is_down(client, settings):
+def test_anonymous_readyz_is_remembered_for_ten_seconds(client):
+    assert client.get("/readyz").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/readyz").content == b"ready"
+    assert queries.captured_queries == []  # answered from memory: no database round trip
+
+
+@pytest.mark.django_db
+def test_anonymous_readyz_is_503_not_ready_when_the_broker_is_down(client):
     from config.celery_app import app
 
     previous = app.conf.broker_url
@@ -38,7 +76,93 @@ def test_readyz_is_503_when_the_broker_is_down(client, settings):
     finally:
         app.conf.broker_url = previous
     assert response.status_code == 503
-    assert response.json()["checks"]["broker"]["ok"] is False
+    assert response.content == b"not ready"
+
+
+@pytest.mark.django_db
+def test_a_customer_session_gets_only_the_plain_answer(client):
+    client.force_login(factories.customer())
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.content == b"ready"
+
+
+@pytest.mark.django_db
+def test_staff_view_shows_every_check_from_the_stored_chain_check(client, chain_settings,
+                                                                  settings, staff_otp_login):
+    minter_check()
+    task_heartbeat_finished(task_name="deposits.tasks.poll_zenopay")
+    staff_otp_login(client, factories.compliance_officer())
+    alerts_before = list(Alert.objects.values_list("pk", "resolved_at"))
+    settings.BASE_SEPOLIA_RPC_URL = "http://127.0.0.1:9"  # no RPC call per request
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ready"] is True
+    checks = body["checks"]
+    assert checks["database"]["ok"] and checks["broker"]["ok"] and checks["cache"]["ok"]
+    assert checks["chain"]["ok"] and "chain id 31337" in checks["chain"]["detail"]
+    assert re.search(r"checked \d+ s ago", checks["chain"]["detail"])
+    assert checks["minter"]["ok"] and "MINTER_ROLE" in checks["minter"]["detail"]
+    assert checks["circuit"]["detail"] == "closed"
+    assert checks["task deposits.tasks.poll_zenopay"]["ok"] is True
+    assert checks["task minting.tasks.confirm_mints"] == {"ok": False, "detail": "never ran"}
+    assert "/api/webhooks/zenopay" in checks["webhook"]["detail"]
+    # Only the staff session's own bookkeeping (its idle clock) may be saved.
+    assert [q for q in _writes(queries.captured_queries) if "django_session" not in q] == []
+    assert list(Alert.objects.values_list("pk", "resolved_at")) == alerts_before
+
+
+@pytest.mark.django_db
+def test_the_staff_view_says_when_the_chain_was_never_checked(client, staff_otp_login):
+    staff_otp_login(client, factories.super_admin())
+    checks = client.get("/readyz").json()["checks"]
+    assert checks["chain"]["ok"] is False
+    assert "never checked" in checks["chain"]["detail"]
+    assert not MinterCheckRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_staff_session_without_the_second_factor_gets_only_the_plain_answer(client,
+                                                                             settings):
+    settings.STAFF_OTP_REQUIRED = True
+    client.force_login(factories.super_admin())
+    response = client.get("/readyz")
+    assert response.content == b"ready"
+
+
+@pytest.mark.django_db
+def test_the_metrics_token_opens_the_detail(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    response = client.get("/readyz", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"]["ok"] is True
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sent", [TOKEN[:-1], TOKEN + "x", "", "tökén-ñ"])
+def test_a_wrong_metrics_token_is_refused_without_figures(client, settings, sent):
+    settings.METRICS_TOKEN = TOKEN
+    response = client.get("/readyz", HTTP_AUTHORIZATION=f"Bearer {sent}")
+    assert response.status_code == 401
+    assert response.content == b"invalid token"
+
+
+@pytest.mark.django_db
+def test_without_a_configured_token_the_bearer_path_is_closed(client, settings):
+    settings.METRICS_TOKEN = ""
+    response = client.get("/readyz", HTTP_AUTHORIZATION="Bearer ")
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_stored_check_records_an_unreachable_chain(settings):
+    settings.BASE_SEPOLIA_RPC_URL = "http://127.0.0.1:9"
+    settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA = "0x" + "7" * 40
+    settings.MINTER_PRIVATE_KEY = "0x" + "1" * 64
+    assert minter_check() is None
+    record = MinterCheckRecord.objects.get(name="minter")
+    assert record.reachable is False and record.error
 
 
 @pytest.mark.django_db
@@ -47,6 +171,17 @@ def test_healthcheck_command_prints_and_exits_zero_when_ready(capsys):
     out = capsys.readouterr().out
     assert "ok   database: postgresql, migrations applied" in out
     assert "ok   broker: redis" in out
+    assert "ok   cache: RedisCache" in out
+
+
+@pytest.mark.django_db
+def test_healthcheck_command_reads_the_chain_live_and_writes_nothing(capsys, chain_settings):
+    before = _row_counts()
+    call_command("healthcheck")
+    out = capsys.readouterr().out
+    assert "ok   chain: chain id 31337" in out
+    assert "ok   minter: MINTER_ROLE" in out
+    assert _row_counts() == before
 
 
 @pytest.mark.django_db

@@ -123,3 +123,91 @@ def test_production_profile_passes_check_deploy(tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+# --- Entry points: production unless told otherwise (DESIGN §2) ---------------------------
+
+ENTRY_POINTS = {
+    "wsgi": "import config.wsgi",
+    "asgi": "import config.asgi",
+    # What `celery -A config worker|beat` does first: import the package's app, then read
+    # its configuration (which loads Django settings).
+    "celery": "from config import celery_app; celery_app.conf.broker_url",
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_entry_points_load_the_production_profile_when_none_is_exported(tmp_path, entry):
+    code = (f"{ENTRY_POINTS[entry]}; import os; from django.conf import settings as s; "
+            "print(os.environ['DJANGO_SETTINGS_MODULE'], s.PROFILE, s.DEBUG, "
+            "s.SESSION_COOKIE_SECURE)")
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+           "NTZS_VAR_DIR": str(tmp_path), **PRODUCTION}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["config.settings.production", "production", "False", "True"]
+
+
+def test_the_celery_app_started_without_production_variables_refuses_to_start(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+           "NTZS_VAR_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", ENTRY_POINTS["celery"]], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "SECRET_KEY is required in the production profile" in result.stderr
+
+
+def test_manage_py_still_defaults_to_the_local_profile(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+           "NTZS_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c",
+         "from django.conf import settings; print(settings.PROFILE)"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["local"]
+
+
+def test_the_local_profile_refuses_a_chain_other_than_the_local_one(start):
+    result = start("local", {"CHAIN_ID": "84532"})
+    assert result.returncode != 0
+    assert ("The local profile runs only on the local chain (CHAIN_ID 31337), not on CHAIN_ID "
+            "84532") in result.stderr
+
+
+def test_the_local_profile_accepts_the_local_chain_id(start):
+    result = start("local", {"CHAIN_ID": "31337"})
+    assert result.returncode == 0, result.stderr
+
+
+# --- Production secrets and hosts ---------------------------------------------------------
+
+
+def test_production_refuses_a_secret_key_shorter_than_50_characters(start):
+    short = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"  # 49 characters
+    result = start("production", {**PRODUCTION, "SECRET_KEY": short})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be at least 50 characters in the production profile" in result.stderr
+    assert short not in result.stderr
+
+
+def test_production_accepts_a_secret_key_of_exactly_50_characters(start):
+    key = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+    assert len(key) == 50
+    result = start("production", {**PRODUCTION, "SECRET_KEY": key})
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_a_secret_key_with_fewer_than_5_distinct_characters(start):
+    result = start("production", {**PRODUCTION, "SECRET_KEY": "abcd" * 20})
+    assert result.returncode != 0
+    assert ("SECRET_KEY must contain at least 5 different characters in the production profile"
+            in result.stderr)
+
+
+@pytest.mark.parametrize("hosts", ["*", "ntzs.example,*", "*.ntzs.example"])
+def test_production_refuses_a_wildcard_in_allowed_hosts(start, hosts):
+    result = start("production", {**PRODUCTION, "ALLOWED_HOSTS": hosts})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must not contain '*' in the production profile" in result.stderr

@@ -1,16 +1,16 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
+from backstage.demo import demo_refusal
 from core.exceptions import ServiceError
 from deposits.models import Bank, DepositRequest
 from deposits.services.intake import DepositInput, deposit_create
 
 
 class Command(BaseCommand):
-    help = ("Local profile only: start a deposit for a customer through the same service as "
-            "the pages, so the ZenoPay sandbox phone (/sandbox/zenopay/phone/) has a push to "
-            "approve.")
+    help = ("Local chain only (local or test profile): start a deposit for a customer through "
+            "the same service as the pages, so the ZenoPay sandbox phone "
+            "(/sandbox/zenopay/phone/) has a push to approve.")
 
     def add_arguments(self, parser):
         parser.add_argument("--email", default="customer@ntzs.local")
@@ -19,8 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--bank", help="bank name: a bank transfer instead of mobile money")
 
     def handle(self, *args, email, amount, phone, bank=None, **options):
-        if settings.PROFILE != "local":
-            raise CommandError("demo_deposit exists only in the local profile.")
+        if refusal := demo_refusal("demo_deposit"):
+            raise CommandError(refusal)
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
             raise CommandError(f"There is no user {email!r}.")

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from backstage.demo import demo_refusal
 from config.settings.env import read_private_key
 from core.exceptions import ServiceError
 from core.management.actor import actor_from_email
@@ -8,17 +9,18 @@ from minting.services.safe import safe_batch_file
 
 
 class Command(BaseCommand):
-    help = ("Local profile only: plays the Safe owners for a Safe-lane deposit — exports the "
-            "exact call (as safe_batch_file does) and executes it through the local 1-of-1 "
-            "Safe with SAFE_OWNER_PRIVATE_KEY. Then record it: safe_mint_record DEPOSIT TX.")
+    help = ("Local chain only (local or test profile): plays the Safe owners for a Safe-lane "
+            "deposit — exports the exact call (as safe_batch_file does) and executes it "
+            "through the local 1-of-1 Safe with SAFE_OWNER_PRIVATE_KEY. Then record it: "
+            "safe_mint_record DEPOSIT TX.")
 
     def add_arguments(self, parser):
         parser.add_argument("deposit_id")
         parser.add_argument("--actor", required=True, help="the operator exporting the call")
 
     def handle(self, *args, deposit_id, actor, **options):
-        if settings.PROFILE != "local":
-            raise CommandError("demo_safe_execute exists only in the local profile.")
+        if refusal := demo_refusal("demo_safe_execute"):
+            raise CommandError(refusal)
         owner_key = read_private_key("SAFE_OWNER_PRIVATE_KEY")
         if not (owner_key and settings.SAFE_ADDRESS):
             raise CommandError("SAFE_ADDRESS and SAFE_OWNER_PRIVATE_KEY must be set "
