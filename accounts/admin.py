@@ -1,9 +1,14 @@
 """Plain admin registrations. KYC decisions and wallet verification go through services
-(commands now, Backstage screens later), so those records are read-only here."""
+(commands now, Backstage screens later), so those records are read-only here. Staff roles
+(groups) and the staff/superuser flags are read-only too: a role is granted by four eyes
+(``staff_role_grant``) and removed with ``staff_role_remove``, so no admin form can hand
+anyone (least of all oneself) a role or a permission."""
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import KycCase, User, Wallet
@@ -31,7 +36,8 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "full_name", "phone", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "full_name", "phone")
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("last_login", "date_joined", "is_staff", "is_superuser", "groups",
+                       "user_permissions")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Personal info"), {"fields": ("full_name", "phone")}),
@@ -93,3 +99,20 @@ class WalletAdmin(ReadOnlyAdmin):
     list_filter = ("chain", "verification_method")
     search_fields = ("address", "user__email")
     list_select_related = ("user",)
+
+
+# Role permissions are granted by the apps' migrations (DESIGN §4); editing them here would
+# widen a role without four eyes.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(DjangoGroupAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -6,6 +6,9 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import services
+        from accounts import services, signals
+        from accounts.services.staff import register_staff_dual_control_actions
 
         services.register_dual_control_actions()
+        register_staff_dual_control_actions()
+        signals.connect()

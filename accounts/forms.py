@@ -4,10 +4,15 @@ whose refusals the views attach to the form (``form_add_service_error``)."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from accounts import throttle
+from accounts.services.passwords import app_url_origin
 from core.exceptions import ServiceError
+from core.http import client_address
 
 
 def form_add_service_error(form: forms.Form, exc: ServiceError) -> None:
@@ -17,10 +22,16 @@ def form_add_service_error(form: forms.Form, exc: ServiceError) -> None:
 
 
 class SignUpForm(forms.Form):
+    """Sign-up asks only who you are; the password is chosen on the page the e-mailed link
+    opens (accounts.services.signup says why)."""
+
     email = forms.EmailField(label=_("Email"), max_length=254)
     full_name = forms.CharField(label=_("Full name"), max_length=200, required=False)
+
+
+class SignUpConfirmForm(forms.Form):
     password = forms.CharField(
-        label=_("Password"),
+        label=_("Choose a password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -38,11 +49,92 @@ class SignUpForm(forms.Form):
         return cleaned
 
 
-class EmailAuthenticationForm(AuthenticationForm):
-    """Log in with the email address, in any letter case (emails are stored lower-case)."""
+class ThrottledLoginMixin:
+    """Login throttling (accounts.throttle) for an AuthenticationForm: a locked (account,
+    client) pair is refused before the password is even checked; every wrong password is
+    counted in the shared cache. Both login pages use it (/login/ and /backstage/login/)."""
 
     def clean_username(self):
         return (self.cleaned_data.get("username") or "").strip().lower()
+
+    def clean(self):
+        account = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if not account or not password:
+            return super().clean()
+        client = client_address(self.request)
+        refusal = throttle.login_refusal(account=account, client=client)
+        if refusal is not None:
+            raise ValidationError(refusal.message, code="throttled")
+        try:
+            cleaned = super().clean()
+        except ValidationError as exc:
+            if getattr(exc, "code", None) == "invalid_login" or self.user_cache is None:
+                throttle.login_failed(account=account, client=client)
+            raise
+        throttle.login_succeeded(account=account, client=client)
+        return cleaned
+
+
+class EmailAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
+    """Log in with the email address, in any letter case (emails are stored lower-case)."""
+
+
+class StaffAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The Backstage login: the same throttle; the second factor comes next
+    (accounts.middleware sends the session to it)."""
+
+
+class AppUrlPasswordResetForm(PasswordResetForm):
+    """Reset links are built from settings.APP_URL, never from the request's Host header
+    (which the requester chooses: a forged one would mail a link to their own site).
+    Requests are throttled per client address and per e-mail address."""
+
+    def __init__(self, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        email = cleaned.get("email")
+        if email and self.request is not None:
+            refusal = throttle.password_reset_request_refusal(
+                client=client_address(self.request), email=email)
+            if refusal is not None:
+                raise ValidationError(refusal.message, code="throttled")
+        return cleaned
+
+    def save(self, **kwargs):
+        protocol, domain = app_url_origin()
+        kwargs["domain_override"] = domain
+        kwargs["use_https"] = protocol == "https"
+        return super().save(**kwargs)
+
+
+class OtpTokenForm(forms.Form):
+    token = forms.CharField(
+        label=_("Code"),
+        max_length=16,
+        help_text=_("The 6-digit code from your authenticator app, or one of your recovery "
+                    "codes."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "autofocus": True, "spellcheck": "false"}),
+    )
+
+    def clean_token(self):
+        return "".join((self.cleaned_data.get("token") or "").split())
+
+
+class OtpEnrolForm(forms.Form):
+    token = forms.CharField(
+        label=_("Code from the app"),
+        max_length=8,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "spellcheck": "false"}),
+    )
+
+    def clean_token(self):
+        return "".join((self.cleaned_data.get("token") or "").split())
 
 
 class KycSubmitForm(forms.Form):

@@ -1,10 +1,12 @@
 """``make dev-check``: start the local stack, check it end to end, stop it, start it again
 and check that the chain, the contract and the database were reused.
 
-Checks: /healthz answers; each demo user logs in through the real login form; a Celery task
-round-trips through the server-less (file-system) broker to the worker, which writes its
-heartbeat; beat is running. Uses its own free ports, and the project's var/ directory (or
-NTZS_VAR_DIR) like `make dev` does.
+Checks: /healthz answers; each demo user logs in through the real login form; sign-up
+answers "check your e-mail", and the confirmation link printed by the console e-mail backend
+creates the account and logs in (on a later run the same address gets the "someone tried to
+sign up" notice instead); a Celery task round-trips through the server-less (file-system)
+broker to the worker, which writes its heartbeat; beat is running. Uses its own free ports,
+and the project's var/ directory (or NTZS_VAR_DIR) like `make dev` does.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ DEMO_LOGINS = [
     ("compliance@ntzs.local", "Kilimanjaro-Peak-2026"),
     ("customer@ntzs.local", "Ngorongoro-Crater-2026"),
 ]
+
+SIGNUP_EMAIL = "newcomer@ntzs.local"
+SIGNUP_PASSWORD = "Mikumi-Zebra-2026"
 
 
 class CheckFailed(Exception):
@@ -103,6 +108,54 @@ def check_login(base: str, email: str, password: str) -> None:
     if "/login/" in landed or "Log out" not in page:
         raise CheckFailed(f"{email} could not log in (landed on {landed})")
     say(f"logged in as {email}")
+
+
+def _submit_form(opener, url: str, fields: dict) -> tuple[str, str]:
+    """GET the page at ``url``, POST its form with ``fields``; (landed URL, page)."""
+    with opener.open(url, timeout=10) as response:
+        page = response.read().decode()
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    if not match:
+        raise CheckFailed(f"{url} has no form with a CSRF token")
+    body = urlencode({"csrfmiddlewaretoken": match.group(1), **fields}).encode()
+    request = Request(url, data=body, headers={"Referer": url})  # noqa: S310 - loopback http
+    with opener.open(request, timeout=10) as response:
+        return response.geturl(), response.read().decode()
+
+
+def _sign_up_mail(log: Path, offset: int) -> str | None:
+    """The sign-up e-mail the console backend printed into the stack's log after ``offset``."""
+    with open(log, encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        text = handle.read()
+    if SIGNUP_EMAIL in text and ("/signup/confirm/" in text or "tried to sign up" in text):
+        return text
+    return None
+
+
+def check_signup(base: str) -> None:
+    """Sign-up answers "check your e-mail"; locally the e-mail is printed by the web process
+    (console backend). A new address gets a link that creates the account and logs in; an
+    address that already has one (a later run) gets the notice instead."""
+    log = VAR / "dev-check.log"
+    offset = log.stat().st_size
+    opener = build_opener(HTTPCookieProcessor(CookieJar()))
+    landed, _page = _submit_form(opener, f"{base}/signup/",
+                                 {"email": SIGNUP_EMAIL, "full_name": "Dev Check Newcomer"})
+    if "/signup/sent/" not in landed:
+        raise CheckFailed(f"sign-up did not answer 'check your e-mail' (landed on {landed})")
+    text = _wait_for("the sign-up e-mail in the console output",
+                     lambda: _sign_up_mail(log, offset), timeout=30)
+    link = re.search(r"(/signup/confirm/[^/\s]+/)", text)
+    if link is None:
+        say(f"sign-up of {SIGNUP_EMAIL} (already registered): same answer, notice e-mailed")
+        return
+    landed, page = _submit_form(opener, base + link.group(1),
+                                {"password": SIGNUP_PASSWORD, "password_confirm": SIGNUP_PASSWORD})
+    if "Log out" not in page:
+        raise CheckFailed(f"the confirmation link did not create and log in {SIGNUP_EMAIL}")
+    say(f"signed up {SIGNUP_EMAIL}: confirmation link from the console, password chosen, "
+        "logged in")
 
 
 def manage(*args: str, env: dict) -> str:
@@ -230,6 +283,7 @@ def run_once(label: str) -> dict:
         say("/healthz answers")
         for email, password in DEMO_LOGINS:
             check_login(base, email, password)
+        check_signup(base)
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local",
                "NTZS_VAR_DIR": str(VAR), **env_file_read(VAR / "local.env")}
         check_worker_round_trip(env)
