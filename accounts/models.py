@@ -1,3 +1,4 @@
+import datetime as dt
 import uuid
 
 from django.conf import settings
@@ -86,10 +87,40 @@ class KycCase(models.Model):
             models.UniqueConstraint(
                 fields=["user"], condition=Q(status="pending"), name="kyc_one_pending_per_user"
             ),
+            # One national ID backs one account (DESIGN §4): among pending and approved cases
+            # a NIDA number (stored as its 20 digits) appears once. A person has at most one
+            # such case (one pending; none submitted once approved), so resubmitting after a
+            # rejection with the same number stays possible.
+            models.UniqueConstraint(
+                fields=["national_id"],
+                condition=Q(status__in=["pending", "approved"]),
+                name="kyc_national_id_one_account",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"KYC {self.full_name} ({self.status})"
+
+
+# An unverified registration blocks nobody and lapses after this long (DESIGN §4): treated
+# as closed when read, not counted against the per-user allowance.
+WALLET_UNVERIFIED_TTL = dt.timedelta(hours=24)
+MAX_OPEN_UNVERIFIED_WALLETS = 3
+
+
+class WalletQuerySet(models.QuerySet):
+    def verified(self):
+        return self.filter(verified_at__isnull=False)
+
+    def open_unverified(self, at: dt.datetime):
+        """Registrations that may still be verified: not verified, not closed, not expired."""
+        return self.filter(verified_at__isnull=True, closed_at__isnull=True,
+                           created_at__gt=at - WALLET_UNVERIFIED_TTL)
+
+    def live(self, at: dt.datetime):
+        """What a person holds: verified wallets and open registrations."""
+        return self.filter(Q(verified_at__isnull=False) | Q(
+            closed_at__isnull=True, created_at__gt=at - WALLET_UNVERIFIED_TTL))
 
 
 class Wallet(models.Model):
@@ -111,11 +142,37 @@ class Wallet(models.Model):
     verification_method = models.CharField(
         max_length=32, choices=VerificationMethod, blank=True
     )
+    # Set once on an unverified registration that can no longer be verified: another account
+    # verified the address first, or the person registered it again after it expired.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=100, blank=True)
+
+    objects = WalletQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["chain", "address"], name="wallet_unique_per_chain"),
+            # An address belongs to the account that proved it first; unverified
+            # registrations of it block nobody (wallet squatting).
+            models.UniqueConstraint(
+                fields=["chain", "address"],
+                condition=Q(verified_at__isnull=False),
+                name="wallet_verified_unique_per_chain",
+            ),
+            # A person has one registration of an address that is not closed.
+            models.UniqueConstraint(
+                fields=["user", "chain", "address"],
+                condition=Q(closed_at__isnull=True),
+                name="wallet_one_live_registration_per_user",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | Q(verified_at__isnull=True),
+                name="wallet_closed_only_unverified",
+            ),
+        ]
+        indexes = [
+            # Every registration of one address: closing the losers when one is verified.
+            models.Index(fields=["chain", "address"], name="wallet_chain_address_idx"),
         ]
 
     def __str__(self) -> str:
@@ -124,6 +181,13 @@ class Wallet(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.verified_at is not None
+
+    def is_expired(self, at: dt.datetime) -> bool:
+        return (self.verified_at is None and self.closed_at is None
+                and self.created_at <= at - WALLET_UNVERIFIED_TTL)
+
+    def is_open(self, at: dt.datetime) -> bool:
+        return self.verified_at is None and self.closed_at is None and not self.is_expired(at)
 
 
 class WalletChallenge(models.Model):

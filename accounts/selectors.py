@@ -36,21 +36,24 @@ def user_kyc_latest(user: User) -> KycCase | None:
 
 
 def user_wallets(user: User) -> QuerySet[Wallet]:
-    return Wallet.objects.filter(user=user).order_by("-created_at")
+    """The person's wallets: verified ones and registrations that may still be verified
+    (closed and lapsed registrations are gone from their view)."""
+    return Wallet.objects.live(now()).filter(user=user).order_by("-created_at")
 
 
 def user_verified_wallets(user: User) -> QuerySet[Wallet]:
     """The wallets nTZS may be minted to for this person."""
-    return user_wallets(user).filter(verified_at__isnull=False)
+    return Wallet.objects.verified().filter(user=user).order_by("-created_at")
 
 
 def user_wallet_get(*, user: User, wallet_id: uuid.UUID | str) -> Wallet:
-    """One of the person's own wallets; another person's wallet is NotFound, like a missing one."""
+    """One of the person's own wallets, verified or still open; another person's wallet, or a
+    registration that was closed or lapsed, is NotFound like a missing one."""
     try:
         pk = wallet_id if isinstance(wallet_id, uuid.UUID) else uuid.UUID(str(wallet_id))
     except ValueError:
         raise NotFound(_("There is no such wallet in your account.")) from None
-    wallet = Wallet.objects.filter(pk=pk, user=user).first()
+    wallet = Wallet.objects.live(now()).filter(pk=pk, user=user).first()
     if wallet is None:
         raise NotFound(_("There is no such wallet in your account."))
     return wallet

@@ -48,7 +48,8 @@ def configure(node, token) -> None:
         "MINT_BATCH_SIZE": "200", "DAILY_ISSUANCE_CAP_TZS": str(10**12),
         "MINT_CONFIRMATIONS": "1", "SAFE_MINT_THRESHOLD_TZS": str(10**9),
         "DEPOSIT_CREATE_MAX_PER_10_MIN": str(10**9), "USER_DAILY_LIMIT_TZS": str(10**12),
-        "USER_MONTHLY_LIMIT_TZS": str(10**12), "LOG_LEVEL": "WARNING",
+        "USER_MONTHLY_LIMIT_TZS": str(10**12), "MAX_PAYING_PHONES_PER_30_DAYS": str(10**9),
+        "LOG_LEVEL": "WARNING",
     })
     import django
 
@@ -71,7 +72,7 @@ def customers(count: int):
     for index in range(count):
         user = get_user_model().objects.create_user(email=f"bench{index}@ntzs.bench",
                                                     password="x")
-        KycCase.objects.create(user=user, national_id="1" * 20, full_name="Bench",
+        KycCase.objects.create(user=user, national_id=f"{index + 1:020d}", full_name="Bench",
                                status="approved")
         user.bench_wallet = Wallet.objects.create(user=user, address=Account.create().address,
                                                   verified_at=now(),

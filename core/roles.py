@@ -3,6 +3,8 @@ one beneficiary rule."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from core.exceptions import PermissionRefused
 
 BANK_ADMIN = "bank_admin"
@@ -25,7 +27,10 @@ def require_not_beneficiary(actor, beneficiary_id, *, doing: str) -> None:
     """The beneficiary never acts (DESIGN §9, invariant 12): no approval, maker or checker of
     an action may be the person it benefits (the deposit's owner, the wallet's owner, the
     grantee of a role), whatever roles they hold."""
-    if actor is not None and beneficiary_id is not None and actor.pk == beneficiary_id:
+    if actor is None or beneficiary_id is None:
+        return
+    if str(actor.pk) == str(beneficiary_id):  # a UUID or its text, as hooks return either
         raise PermissionRefused(
-            f"{actor} may not {doing}: it is their own; another member of staff must do it."
+            _("%(actor)s may not %(doing)s: it is their own; another member of staff must "
+              "do it.") % {"actor": actor, "doing": doing}
         )

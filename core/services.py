@@ -60,6 +60,9 @@ class DualControlAction:
     # The user id the action benefits (a deposit's or wallet's owner, a role's grantee), or
     # None; that person may be neither maker nor checker.
     beneficiary: Callable[[str], object | None] | None = None
+    # The same, for an action whose beneficiary is named by its parameters rather than its
+    # target (an orphan payment attached to a deposit benefits that deposit's owner).
+    params_beneficiary: Callable[[dict], object | None] | None = None
 
 
 _ACTIONS: dict[str, DualControlAction] = {}
@@ -76,15 +79,18 @@ def dual_control_action_get(name: str) -> DualControlAction:
         raise ServiceError(f"Unknown four-eyes action {name!r}.") from None
 
 
-def _require_roles(user, action: DualControlAction, verb: str, target_id: str) -> None:
+def _require_roles(user, action: DualControlAction, verb: str, target_id: str,
+                   params: dict) -> None:
     if not user_has_role(user, *action.roles):
         raise PermissionRefused(
             f"{user} may not {verb} {action.name}: it needs one of the roles "
             f"{', '.join(action.roles)}."
         )
+    doing = f"{verb} {action.name} of {action.target_type} {target_id}"
     if action.beneficiary is not None:
-        require_not_beneficiary(user, action.beneficiary(target_id),
-                                doing=f"{verb} {action.name} of {action.target_type} {target_id}")
+        require_not_beneficiary(user, action.beneficiary(target_id), doing=doing)
+    if action.params_beneficiary is not None:
+        require_not_beneficiary(user, action.params_beneficiary(params), doing=doing)
 
 
 @transaction.atomic
@@ -92,7 +98,7 @@ def dual_control_request_make(
     *, action: str, target_id: object, params: dict, evidence: str, maker
 ) -> DualControlRequest:
     definition = dual_control_action_get(action)
-    _require_roles(maker, definition, "request", str(target_id))
+    _require_roles(maker, definition, "request", str(target_id), params)
     if definition.validate is not None:
         definition.validate(params, str(target_id))
     try:
@@ -147,7 +153,7 @@ def dual_control_approve(*, request_id, checker, reason: str = "") -> DualContro
     except (DualControlRequest.DoesNotExist, ValueError, ValidationError):
         raise NotFound(f"There is no four-eyes request {request_id}.") from None
     definition = dual_control_action_get(snapshot.action)
-    _require_roles(checker, definition, "approve", snapshot.target_id)
+    _require_roles(checker, definition, "approve", snapshot.target_id, snapshot.params)
     if snapshot.maker_id == checker.pk:
         raise PermissionRefused(
             "The checker must be a different person from the maker; ask a colleague to approve."
@@ -162,7 +168,7 @@ def _dual_control_approve_atomic(*, request_id, checker, reason: str,
                                  context: dict) -> DualControlRequest:
     request = _pending_request_locked(request_id)
     definition = dual_control_action_get(request.action)
-    _require_roles(checker, definition, "approve", request.target_id)
+    _require_roles(checker, definition, "approve", request.target_id, request.params)
     if request.decision != DualControlRequest.Decision.PENDING:
         raise ConflictError(f"Request {request.pk} was already decided ({request.decision}).")
     if request.maker_id == checker.pk:
@@ -192,7 +198,7 @@ def dual_control_reject(*, request_id, checker, reason: str) -> DualControlReque
         raise ServiceError("A rejection needs a reason.")
     request = _pending_request_locked(request_id)
     definition = dual_control_action_get(request.action)
-    _require_roles(checker, definition, "reject", request.target_id)
+    _require_roles(checker, definition, "reject", request.target_id, request.params)
     if request.maker_id == checker.pk:
         raise PermissionRefused(
             "The checker must be a different person from the maker; the maker may withdraw."

@@ -15,27 +15,35 @@ import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys.exceptions import BadSignature
 from eth_utils import is_checksum_address, to_checksum_address
 from eth_utils.exceptions import ValidationError as EthValidationError
 
-from accounts.models import KycCase, User, Wallet, WalletChallenge
-from accounts.selectors import user_wallet_get
+from accounts.models import (
+    MAX_OPEN_UNVERIFIED_WALLETS,
+    KycCase,
+    User,
+    Wallet,
+    WalletChallenge,
+)
 from accounts.services.common import InvalidInput, _clean_full_name, _parse_uuid, _require_role
 from accounts.services.signup import user_sign_up
 from core.clock import now
 from core.exceptions import ConflictError, NotFound, PermissionRefused
 from core.models import DualControlRequest
-from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN
+from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, require_not_beneficiary
 from core.services import (
     DualControlAction,
     admin_action_record,
     dual_control_action_register,
     dual_control_request_make,
 )
+from core.text import text_free_storable
 
 __all__ = ["InvalidInput", "user_sign_up"]  # re-exported for existing callers
 
@@ -48,12 +56,17 @@ WALLET_CHALLENGE_TTL = dt.timedelta(minutes=10)
 
 NIDA_DIGITS = 20
 EVIDENCE_MIN_LENGTH = 10
+EVIDENCE_MAX_LENGTH = 4000
+REVIEW_REASON_MAX = 1000
 
 _NIDA_SEPARATORS = re.compile(r"[\s\-]+")
 _NIDA_FORMAT = re.compile(rf"[0-9]{{{NIDA_DIGITS}}}")  # ASCII digits only, not any \d
 _ADDRESS_FORMAT = re.compile(r"0x[0-9a-fA-F]{40}")
 _SIGNATURE_FORMAT = re.compile(r"(0x)?[0-9a-fA-F]{130}")
 _ZERO_ADDRESS = "0x" + "0" * 40
+# Stored in English (closed_reason), shown translated.
+WALLET_CLOSED_TAKEN = gettext_noop("another account verified this address first")
+WALLET_CLOSED_EXPIRED = gettext_noop("lapsed unverified after 24 hours")
 
 
 # --- KYC ---------------------------------------------------------------------------------------
@@ -76,16 +89,41 @@ def kyc_national_id_normalize(value: str) -> str:
     return digits
 
 
+def _national_id_taken(national_id: str, user: User) -> bool:
+    """Another account has a pending or approved case with this number (constraint
+    ``kyc_national_id_one_account``)."""
+    return KycCase.objects.filter(
+        national_id=national_id, status__in=(KycCase.Status.PENDING, KycCase.Status.APPROVED)
+    ).exclude(user=user).exists()
+
+
+def _national_id_taken_error() -> ConflictError:
+    return ConflictError(
+        _(
+            "This NIDA number is already used by another account; one national ID backs one "
+            "account. If it is yours, contact support."
+        )
+    )
+
+
 @transaction.atomic
 def kyc_submit(*, user: User, national_id: str, full_name: str) -> KycCase:
     national_id = kyc_national_id_normalize(national_id)
     full_name = _clean_full_name(full_name, required=True)
     if KycCase.objects.filter(user=user, status=KycCase.Status.APPROVED).exists():
         raise ConflictError(_("Your identity is already verified; there is nothing to submit."))
+    if KycCase.objects.filter(user=user, status=KycCase.Status.PENDING).exists():
+        raise ConflictError(
+            _("Your previous submission is still being reviewed; wait for its result.")
+        )
+    if _national_id_taken(national_id, user):
+        raise _national_id_taken_error()
     try:
         with transaction.atomic():
             case = KycCase.objects.create(user=user, national_id=national_id, full_name=full_name)
-    except IntegrityError:  # kyc_one_pending_per_user
+    except IntegrityError:  # a concurrent submission won one of the two unique constraints
+        if _national_id_taken(national_id, user):
+            raise _national_id_taken_error() from None
         raise ConflictError(
             _("Your previous submission is still being reviewed; wait for its result.")
         ) from None
@@ -101,7 +139,7 @@ def kyc_review(
     _require_role(actor, KYC_REVIEWER_ROLES, _("review KYC cases"))
     if decision not in (KycCase.Status.APPROVED, KycCase.Status.REJECTED):
         raise InvalidInput(_("A KYC decision is either approved or rejected."), field="decision")
-    reason = (reason or "").strip()
+    reason = text_free_storable(reason, max_length=REVIEW_REASON_MAX)
     if decision == KycCase.Status.REJECTED and not reason:
         raise InvalidInput(
             _("A rejection needs a reason the customer can act on; give one with the decision."),
@@ -111,8 +149,7 @@ def kyc_review(
     case = KycCase.objects.filter(pk=pk).only("user_id", "status").first()
     if case is None:
         raise NotFound(_("There is no KYC case %(id)s.") % {"id": pk})
-    if case.user_id == actor.pk:
-        raise PermissionRefused(_("You may not review your own KYC case; ask a colleague."))
+    require_not_beneficiary(actor, case.user_id, doing=_("review KYC case %(id)s") % {"id": pk})
     updated = KycCase.objects.filter(pk=pk, status=KycCase.Status.PENDING).update(
         status=decision, reviewed_by=actor, reviewed_at=now(), review_reason=reason
     )
@@ -166,7 +203,12 @@ def wallet_address_normalize(value: str) -> str:
 
 @transaction.atomic
 def wallet_register(*, user: User, address: str, chain: str = Wallet.Chain.BASE) -> Wallet:
-    """Register a wallet for ``user``; registering one's own wallet again returns it."""
+    """Register a wallet for ``user``; registering one's own wallet again returns it.
+
+    An unverified registration blocks nobody: several accounts may register one address and
+    the first to prove ownership wins (``_wallet_mark_verified``). Only a verified wallet of
+    another account refuses the address. A person holds at most
+    ``MAX_OPEN_UNVERIFIED_WALLETS`` open registrations; one lapses after 24 hours."""
     if chain not in Wallet.Chain.values:
         raise InvalidInput(_("Unknown chain %(chain)s.") % {"chain": chain}, field="chain")
     address = wallet_address_normalize(address)
@@ -181,24 +223,95 @@ def wallet_register(*, user: User, address: str, chain: str = Wallet.Chain.BASE)
             _("This is the nTZS contract address; enter the address of your own wallet."),
             field="address",
         )
-    existing = Wallet.objects.filter(chain=chain, address=address).first()
-    if existing is None:
-        try:
-            with transaction.atomic():
-                wallet = Wallet.objects.create(user=user, chain=chain, address=address)
-        except IntegrityError:  # registered by someone a moment ago
-            existing = Wallet.objects.get(chain=chain, address=address)
-        else:
-            logger.info("Wallet registered wallet=%s user=%s", wallet.pk, user.pk)
-            return wallet
-    if existing.user_id != user.pk:
-        raise ConflictError(
-            _(
-                "This wallet address is already registered to another account; if it is "
-                "yours, contact support."
+    at = now()
+    # Serialise this person's registrations, so two at once cannot pass the allowance.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    verified = Wallet.objects.verified().filter(chain=chain, address=address).first()
+    if verified is not None:
+        if verified.user_id == user.pk:
+            return verified
+        raise ConflictError(_(
+            "This wallet address is already verified by another account; if it is yours, "
+            "contact support."
+        ))
+    mine = Wallet.objects.filter(user=user, chain=chain, address=address,
+                                 closed_at__isnull=True).first()
+    if mine is not None:
+        if mine.is_open(at):
+            return mine
+        # Lapsed: close it, so the new registration starts its own 24 hours.
+        Wallet.objects.filter(pk=mine.pk, verified_at__isnull=True, closed_at__isnull=True) \
+            .update(closed_at=at, closed_reason=WALLET_CLOSED_EXPIRED)
+    if Wallet.objects.open_unverified(at).filter(user=user).count() \
+            >= MAX_OPEN_UNVERIFIED_WALLETS:
+        raise ConflictError(_(
+            "You already have %(n)d wallets waiting for verification; verify one of them, or "
+            "wait until one lapses (24 hours after it was added)."
+        ) % {"n": MAX_OPEN_UNVERIFIED_WALLETS})
+    wallet = Wallet.objects.create(user=user, chain=chain, address=address, created_at=at)
+    logger.info("Wallet registered wallet=%s user=%s", wallet.pk, user.pk)
+    return wallet
+
+
+def _require_open(wallet: Wallet, at) -> None:
+    """Only an open registration can be proven: not closed, not lapsed, not yet verified."""
+    if wallet.is_verified:
+        raise ConflictError(_("This wallet is already verified."))
+    if wallet.closed_at is not None:
+        raise ConflictError(_(
+            "This registration of %(address)s is closed (%(reason)s); it can no longer be "
+            "verified."
+        ) % {"address": wallet.address, "reason": _(wallet.closed_reason)})
+    if wallet.is_expired(at):
+        raise ConflictError(_(
+            "This registration of %(address)s lapsed 24 hours after it was added; add the "
+            "wallet again to verify it."
+        ) % {"address": wallet.address})
+
+
+def _wallet_mark_verified(wallet: Wallet, *, method: str, at) -> None:
+    """The first to verify an address wins: compare-and-set on the open registration (the
+    constraint ``wallet_verified_unique_per_chain`` backs it), then every other open
+    registration of the address is closed."""
+    # Lock every registration of the address, in one order, before writing: two accounts
+    # verifying at once then queue here instead of deadlocking between the unique index and
+    # the closing of each other's row; the second finds its registration closed.
+    list(Wallet.objects.select_for_update().filter(chain=wallet.chain, address=wallet.address)
+         .order_by("pk").values_list("pk", flat=True))
+    try:
+        with transaction.atomic():
+            updated = Wallet.objects.open_unverified(at).filter(pk=wallet.pk).update(
+                verified_at=at, verification_method=method
             )
-        )
-    return existing
+    except IntegrityError:
+        raise ConflictError(_(
+            "The address %(address)s was verified by another account a moment ago; it can "
+            "no longer be verified for this one."
+        ) % {"address": wallet.address}) from None
+    if updated != 1:
+        wallet.refresh_from_db()
+        _require_open(wallet, at)
+        raise ConflictError(_("This wallet is already verified."))
+    closed = Wallet.objects.filter(
+        chain=wallet.chain, address=wallet.address, verified_at__isnull=True,
+        closed_at__isnull=True,
+    ).exclude(pk=wallet.pk).update(closed_at=at, closed_reason=WALLET_CLOSED_TAKEN)
+    if closed:
+        logger.info("Wallet address verified by another account: closed %d registration(s) "
+                    "of %s", closed, wallet.address)
+
+
+def _own_registration(user: User, wallet_id) -> Wallet:
+    """One of the person's registrations, closed and lapsed ones included, so a refusal can
+    say why (pages reach only live ones, through ``accounts.selectors.user_wallet_get``)."""
+    try:
+        pk = _parse_uuid(wallet_id, what=_("wallet"))
+    except NotFound:
+        pk = None
+    wallet = Wallet.objects.filter(pk=pk, user=user).first() if pk else None
+    if wallet is None:
+        raise NotFound(_("There is no such wallet in your account."))
+    return wallet
 
 
 def wallet_challenge_message(
@@ -225,9 +338,8 @@ def wallet_challenge_message(
 
 @transaction.atomic
 def wallet_challenge_create(*, user: User, wallet_id: uuid.UUID | str) -> WalletChallenge:
-    wallet = user_wallet_get(user=user, wallet_id=wallet_id)
-    if wallet.is_verified:
-        raise ConflictError(_("This wallet is already verified."))
+    wallet = _own_registration(user, wallet_id)
+    _require_open(wallet, now())
     nonce = secrets.token_hex(16)
     expires_at = now() + WALLET_CHALLENGE_TTL
     message = wallet_challenge_message(
@@ -274,7 +386,7 @@ def wallet_verify_signature(
     signature: str,
 ) -> Wallet:
     """Prove ownership of ``wallet_id`` by a signature of one of its open challenges."""
-    wallet = user_wallet_get(user=user, wallet_id=wallet_id)
+    wallet = _own_registration(user, wallet_id)
     challenge_pk = _parse_uuid(challenge_id, what=_("message"))
     challenge = (
         WalletChallenge.objects.select_related("wallet").filter(pk=challenge_pk).first()
@@ -295,8 +407,7 @@ def wallet_verify_signature(
         raise ConflictError(
             _("This message has expired; sign the new message shown on this page.")
         )
-    if wallet.is_verified:
-        raise ConflictError(_("This wallet is already verified."))
+    _require_open(wallet, at)
     signer = wallet_signature_recover(message=challenge.message, signature=signature)
     if signer != wallet.address:
         raise InvalidInput(
@@ -315,11 +426,7 @@ def wallet_verify_signature(
         raise ConflictError(
             _("This message has already been used; sign the new message shown on this page.")
         )
-    verified = Wallet.objects.filter(pk=wallet.pk, verified_at__isnull=True).update(
-        verified_at=at, verification_method=Wallet.VerificationMethod.MESSAGE_SIGNATURE
-    )
-    if verified != 1:
-        raise ConflictError(_("This wallet is already verified."))
+    _wallet_mark_verified(wallet, method=Wallet.VerificationMethod.MESSAGE_SIGNATURE, at=at)
     logger.info("Wallet verified by signature wallet=%s user=%s", wallet.pk, user.pk)
     wallet.refresh_from_db()
     return wallet
@@ -329,56 +436,66 @@ def wallet_verify_signature(
 
 
 def _wallet_for_manual_verification(target_id: str) -> Wallet:
-    pk = _parse_uuid(target_id, what=_("wallet"))
-    wallet = Wallet.objects.filter(pk=pk).first()
+    try:
+        pk = _parse_uuid(target_id, what=_("wallet"))
+    except NotFound:
+        pk = None
+    wallet = Wallet.objects.filter(pk=pk).first() if pk else None
     if wallet is None:
-        raise NotFound(_("There is no wallet %(id)s.") % {"id": pk})
+        raise NotFound(_("There is no wallet %(id)s.") % {"id": target_id})
     if wallet.is_verified:
         raise ConflictError(
             _("Wallet %(address)s is already verified.") % {"address": wallet.address}
         )
+    _require_open(wallet, now())
+    if Wallet.objects.verified().filter(chain=wallet.chain, address=wallet.address).exists():
+        raise ConflictError(_(
+            "The address %(address)s is already verified by another account."
+        ) % {"address": wallet.address})
     return wallet
 
 
+def _wallet_owner_id(target_id: str):
+    """The beneficiary of a manual verification: the wallet's owner (None if unknown)."""
+    try:
+        pk = _parse_uuid(target_id, what=_("wallet"))
+    except NotFound:
+        return None
+    return Wallet.objects.filter(pk=pk).values_list("user_id", flat=True).first()
+
+
 def _wallet_verify_manual_validate(params: dict, target_id: str) -> None:
-    _wallet_for_manual_verification(target_id)
+    wallet = _wallet_for_manual_verification(target_id)
+    if params.get("address") not in (None, wallet.address) or \
+            params.get("user_id") not in (None, str(wallet.user_id)):
+        raise ConflictError(_("The request names another account or address than the wallet "
+                              "registration it targets; ask again."))
 
 
 def _wallet_verify_manual_apply(request: DualControlRequest, checker, context: dict) -> None:
     wallet = _wallet_for_manual_verification(request.target_id)
-    if wallet.user_id == checker.pk:
-        raise PermissionRefused(
-            _("You may not approve the verification of your own wallet; ask a colleague.")
-        )
-    updated = Wallet.objects.filter(pk=wallet.pk, verified_at__isnull=True).update(
-        verified_at=now(), verification_method=Wallet.VerificationMethod.MANUAL
-    )
-    if updated != 1:
-        raise ConflictError(
-            _("Wallet %(address)s is already verified.") % {"address": wallet.address}
-        )
+    _wallet_mark_verified(wallet, method=Wallet.VerificationMethod.MANUAL, at=now())
     logger.info("Wallet verified manually wallet=%s request=%s", wallet.pk, request.pk)
 
 
 @transaction.atomic
 def wallet_verify_manual_request(
-    *, address: str, evidence: str, maker: User, chain: str = Wallet.Chain.BASE
+    *, user: User, address: str, evidence: str, maker: User, chain: str = Wallet.Chain.BASE
 ) -> DualControlRequest:
-    """The maker's half of a manual verification; a different person approves it with
-    ``core.services.dual_control_approve``, which marks the wallet verified."""
+    """The maker's half of a manual verification of ``user``'s registration of ``address``
+    (both named: several accounts may have registered one address); a different person
+    approves it with ``core.services.dual_control_approve``, which marks the wallet verified
+    and closes the other registrations of the address. Neither may be the wallet's owner."""
     _require_role(maker, WALLET_VERIFY_MANUAL_ROLES, _("verify wallets manually"))
     address = wallet_address_normalize(address)
-    wallet = Wallet.objects.filter(chain=chain, address=address).first()
+    wallet = (Wallet.objects.filter(user=user, chain=chain, address=address)
+              .order_by(F("closed_at").desc(nulls_first=True), "-created_at").first())
     if wallet is None:
         raise NotFound(
-            _("No account has registered the wallet %(address)s on %(chain)s.")
-            % {"address": address, "chain": chain}
+            _("%(user)s has not registered the wallet %(address)s on %(chain)s.")
+            % {"user": user, "address": address, "chain": chain}
         )
-    if wallet.user_id == maker.pk:
-        raise PermissionRefused(
-            _("You may not request the verification of your own wallet; ask a colleague.")
-        )
-    evidence = (evidence or "").strip()
+    evidence = text_free_storable(evidence, max_length=EVIDENCE_MAX_LENGTH)
     if len(evidence) < EVIDENCE_MIN_LENGTH:
         raise InvalidInput(
             _(
@@ -398,7 +515,8 @@ def wallet_verify_manual_request(
 
 
 def register_dual_control_actions() -> None:
-    """Register the four-eyes actions this app owns with core (manual wallet verification)."""
+    """Register the four-eyes actions this app owns with core (manual wallet verification);
+    the wallet's owner is neither maker nor checker (core.roles.require_not_beneficiary)."""
     dual_control_action_register(
         DualControlAction(
             name=WALLET_VERIFY_MANUAL,
@@ -406,5 +524,6 @@ def register_dual_control_actions() -> None:
             roles=WALLET_VERIFY_MANUAL_ROLES,
             apply=_wallet_verify_manual_apply,
             validate=_wallet_verify_manual_validate,
+            beneficiary=_wallet_owner_id,
         )
     )

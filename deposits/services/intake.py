@@ -162,6 +162,32 @@ def _check_period_limits(user: User, amount: int, at: dt.datetime) -> LimitRefus
     return None
 
 
+PAYING_PHONES_WINDOW = dt.timedelta(days=30)
+
+
+def _check_paying_phones(user: User, amount: int, phone: str,
+                         at: dt.datetime) -> LimitRefused | None:
+    """At most MAX_PAYING_PHONES_PER_30_DAYS distinct numbers receive this user's payment
+    prompts in 30 days, counting every mobile-money deposit created (paid or not: the prompt
+    went out either way), so one account cannot aim prompts at strangers' phones.
+
+    Its LimitEvent counts numbers, not shillings: ``subject`` is the refused number,
+    ``limit_tzs`` the number of phones allowed, ``used_tzs`` the distinct numbers already
+    used in the window, ``requested_tzs`` the amount of the refused deposit."""
+    limit = settings.MAX_PAYING_PHONES_PER_30_DAYS
+    used = set(DepositRequest.objects.filter(
+        user=user, payment_provider=Provider.ZENOPAY, created_at__gt=at - PAYING_PHONES_WINDOW)
+        .exclude(buyer_phone="").values_list("buyer_phone", flat=True).distinct())
+    if phone in used or len(used) < limit:
+        return None
+    LimitEvent.objects.create(user=user, kind=LimitEvent.Kind.PAYING_PHONES, subject=phone,
+                              requested_tzs=amount, limit_tzs=limit, used_tzs=len(used))
+    return LimitRefused(
+        _("You have paid from %(limit)d different phone numbers in the last 30 days; pay from "
+          "one of them, or wait until the oldest drops out of the 30 days.") % {"limit": limit},
+        kind=LimitEvent.Kind.PAYING_PHONES)
+
+
 def _check_rate(user: User, amount: int) -> LimitRefused | None:
     """Per-user creation rate on the shared cache (Redis; the database cache locally)."""
     window = int(now().timestamp()) // RATE_WINDOW_S
@@ -210,10 +236,13 @@ def _create_locked(*, user: User, data: DepositInput, amount: int, phone: str,
         identical = _identical_recent(user, amount, phone, at)
         if identical is not None:
             return identical, False
-    refusal = _check_period_limits(user, amount, at)
+    zenopay = data.payment_provider == Provider.ZENOPAY
+    # Checked under the same user lock as the amounts, so concurrent creates cannot together
+    # bring in a fourth number; the refusal is returned, so its LimitEvent commits.
+    refusal = (_check_paying_phones(user, amount, phone, at) if zenopay else None) \
+        or _check_period_limits(user, amount, at)
     if refusal is not None:
         return refusal, False
-    zenopay = data.payment_provider == Provider.ZENOPAY
     deposit = DepositRequest.objects.create(
         user=user, bank=bank, wallet=wallet, chain=wallet.chain, amount_tzs=amount,
         payment_provider=data.payment_provider, buyer_phone=phone,

@@ -18,11 +18,18 @@ from core.services import (
     dual_control_action_register,
     dual_control_request_make,
 )
+from core.text import text_free_storable, text_identifier_fits
 from deposits.models import DepositRequest, DepositTransition, LimitEvent, OrphanPayment
 from deposits.phones import phone_last9
-from deposits.selectors import deposit_get
+from deposits.selectors import deposit_get, deposit_owner_id
 from deposits.services.payments import _notification_store, notification_decide
+from deposits.services.references import (
+    orphan_refusal_reason,
+    reference_confirmed_deposit,
+    reference_orphan,
+)
 from deposits.services.transitions import (
+    AMOUNT_MISMATCH,
     deposit_cancel,
     deposit_hold_clear,
     deposit_payment_confirm,
@@ -36,7 +43,9 @@ S = DepositRequest.Status
 ZENOPAY = DepositRequest.Provider.ZENOPAY
 OPERATOR_ROLES = (PLATFORM_COMPLIANCE, SUPER_ADMIN)
 UNPAID_REFUNDABLE = (S.SUBMITTED, S.CANCELLED, S.REJECTED)
-MISMATCH_PREFIX = "amount mismatch"
+REASON_MAX = 1000
+EVIDENCE_MAX = 4000
+PHONE_MAX = 32  # as typed from the dashboard, spaces and all; compared on its last 9 digits
 
 
 def _require_operator(actor, doing: str) -> None:
@@ -47,10 +56,16 @@ def _require_operator(actor, doing: str) -> None:
 
 
 def _clean_reason(reason: str, what: str) -> str:
-    reason = (reason or "").strip()
+    reason = text_free_storable(reason, max_length=REASON_MAX)
     if not reason:
         raise ServiceError(_("%(what)s needs a reason.") % {"what": what})
-    return reason[:1000]
+    return reason
+
+
+def _clean_evidence(evidence: str) -> str:
+    """Evidence comes from a form or a command line: made storable (no NUL or control
+    characters) and clipped, as free text may be."""
+    return text_free_storable(evidence, max_length=EVIDENCE_MAX)
 
 
 @transaction.atomic(durable=True)
@@ -99,12 +114,25 @@ def _manual_confirm_validate(params: dict, target_id: str) -> None:
                              "another amount.") % {"seen": params.get("amount_tzs"),
                                                    "amount": deposit.amount_tzs})
     phone = str(params.get("phone", ""))
+    if phone and not text_identifier_fits(phone, max_length=PHONE_MAX):
+        raise ServiceError(_("Enter the phone number as the dashboard shows it (%(n)d characters "
+                             "at most, no control characters).") % {"n": PHONE_MAX})
     if phone and phone_last9(phone) != phone_last9(deposit.buyer_phone):
         raise ServiceError(_("The phone on the dashboard is not the deposit's phone."))
-    if DepositRequest.objects.filter(payment_provider=ZENOPAY, psp_reference=transid) \
-            .exclude(pk=deposit.pk).exists():
+    _require_reference_unused(deposit, transid)
+
+
+def _require_reference_unused(deposit: DepositRequest, transid: str) -> None:
+    """A payment credits one deposit: not one another deposit holds, nor an orphan payment
+    (refunded, dismissed, attached or waiting to be attached) — as on the automatic path."""
+    if reference_confirmed_deposit(provider=ZENOPAY, reference=transid,
+                                   exclude_deposit_id=deposit.pk) is not None:
         raise ConflictError(_("Transaction %(ref)s already confirmed another deposit.") % {
             "ref": transid})
+    orphan = reference_orphan(provider=ZENOPAY, reference=transid)
+    if orphan is not None:
+        raise ConflictError(_("Transaction %(ref)s cannot be credited to this deposit: "
+                              "%(why)s.") % {"ref": transid, "why": orphan_refusal_reason(orphan)})
 
 
 def _manual_confirm_prepare(request) -> dict:
@@ -117,10 +145,23 @@ def _manual_confirm_prepare(request) -> dict:
     return {"status": status, "notification_id": notification.pk}
 
 
+# HTTP answers that say nothing about the payment: ZenoPay refused our key (401, 403), timed
+# out (408) or throttled us (429). Like no answer, a redirect or a 5xx, they refuse the
+# approval (DESIGN §5.1); only an answer with no data ("not found") lets the evidence stand.
+NOT_AN_ANSWER_HTTP = frozenset({401, 403, 408, 429})
+
+
+def _not_an_answer(status) -> bool:
+    if status.known:
+        return False
+    http = status.http_status
+    return http is None or http in NOT_AN_ANSWER_HTTP or http >= 500 or 300 <= http < 400
+
+
 def _manual_confirm_apply(request, checker, context: dict) -> None:
     status = context["status"]
     transid = request.params["transid"]
-    if not status.known and (status.http_status is None or status.http_status >= 500):
+    if _not_an_answer(status):
         raise ConflictError(_("ZenoPay could not be asked about this payment just now (%(why)s); "
                               "approve again in a moment.") % {"why": status.reason})
     seen = deposit_get(deposit_id=request.target_id).hold_details
@@ -164,14 +205,15 @@ def deposit_confirm_manual_request(*, deposit_id, transid: str, amount_tzs, phon
     """The maker's half: what the ZenoPay dashboard shows, and the evidence."""
     if isinstance(amount_tzs, str) and amount_tzs.strip().isdigit():
         amount_tzs = int(amount_tzs.strip())
-    if not (evidence or "").strip():
+    evidence = _clean_evidence(evidence)
+    if not evidence:
         raise ServiceError(_("Describe the evidence (e.g. the dashboard entry) for the checker."))
     deposit = deposit_get(deposit_id=deposit_id)
     return dual_control_request_make(
         action="deposit_confirm_manual", target_id=deposit.pk,
         params={"transid": (transid or "").strip(), "amount_tzs": amount_tzs,
                 "phone": (phone or "").strip()},
-        evidence=evidence.strip(), maker=maker)
+        evidence=evidence, maker=maker)
 
 
 # --- Hold release ----------------------------------------------------------------------------
@@ -187,7 +229,7 @@ def _hold_release_validate(params: dict, target_id: str) -> None:
     if resolution not in RESOLUTIONS:
         raise ServiceError(_("Choose how to release the hold: clear, cancel_and_orphan or "
                              "refund."))
-    mismatch = deposit.hold_reason.startswith(MISMATCH_PREFIX)
+    mismatch = deposit.hold_reason.startswith(AMOUNT_MISMATCH)
     if mismatch and resolution == "clear":
         raise ServiceError(_("An amount mismatch is never released as is: cancel it into an "
                              "orphan payment for the paid amount, or record a refund."))
@@ -261,7 +303,7 @@ def deposit_hold_release_request(*, deposit_id, resolution: str, evidence: str, 
     deposit = deposit_get(deposit_id=deposit_id)
     return dual_control_request_make(action="deposit_hold_release", target_id=deposit.pk,
                                      params={"resolution": resolution},
-                                     evidence=(evidence or "").strip(), maker=maker)
+                                     evidence=_clean_evidence(evidence), maker=maker)
 
 
 # --- Orphan attach ---------------------------------------------------------------------------
@@ -305,7 +347,7 @@ def orphan_attach_request(*, orphan_id, deposit_id, evidence: str, maker):
     deposit = deposit_get(deposit_id=deposit_id)
     return dual_control_request_make(action="orphan_attach", target_id=orphan_id,
                                      params={"deposit_id": str(deposit.pk)},
-                                     evidence=(evidence or "").strip(), maker=maker)
+                                     evidence=_clean_evidence(evidence), maker=maker)
 
 
 # --- Refund record (unpaid states; the mint states go through minting) -------------------------
@@ -326,25 +368,32 @@ def _refund_apply(request, checker, context: dict) -> None:
 
 
 def deposit_refund_record_request(*, deposit_id, evidence: str, maker):
-    if not (evidence or "").strip():
+    evidence = _clean_evidence(evidence)
+    if not evidence:
         raise ServiceError(_("Describe the refund (how, when, reference) for the checker."))
     deposit = deposit_get(deposit_id=deposit_id)
     return dual_control_request_make(action="deposit_refund_record", target_id=deposit.pk,
-                                     params={}, evidence=evidence.strip(), maker=maker)
+                                     params={}, evidence=evidence, maker=maker)
 
 
 def register_dual_control_actions() -> None:
+    # The beneficiary (the deposit's owner; for an orphan attach, the owner of the deposit
+    # it credits) is neither maker nor checker, whatever their roles (core.roles).
     for action in (
         DualControlAction(name="deposit_confirm_manual", target_type="deposit",
                           roles=OPERATOR_ROLES, apply=_manual_confirm_apply,
-                          validate=_manual_confirm_validate, prepare=_manual_confirm_prepare),
+                          validate=_manual_confirm_validate, prepare=_manual_confirm_prepare,
+                          beneficiary=deposit_owner_id),
         DualControlAction(name="deposit_hold_release", target_type="deposit",
                           roles=OPERATOR_ROLES, apply=_hold_release_apply,
-                          validate=_hold_release_validate),
+                          validate=_hold_release_validate, beneficiary=deposit_owner_id),
         DualControlAction(name="orphan_attach", target_type="orphan", roles=OPERATOR_ROLES,
-                          apply=_orphan_attach_apply, validate=_orphan_attach_validate),
+                          apply=_orphan_attach_apply, validate=_orphan_attach_validate,
+                          params_beneficiary=lambda params: deposit_owner_id(
+                              params.get("deposit_id"))),
         DualControlAction(name="deposit_refund_record", target_type="deposit",
-                          roles=OPERATOR_ROLES, apply=_refund_apply, validate=_refund_validate),
+                          roles=OPERATOR_ROLES, apply=_refund_apply, validate=_refund_validate,
+                          beneficiary=deposit_owner_id),
     ):
         dual_control_action_register(action)
 

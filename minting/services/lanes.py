@@ -33,7 +33,7 @@ from core.services import (
     dual_control_request_make,
 )
 from deposits.models import DepositRequest
-from deposits.selectors import deposit_get
+from deposits.selectors import deposit_get, deposit_owner_id
 from deposits.services.transitions import (
     deposit_refund,
     deposit_route_to_safe,
@@ -466,9 +466,9 @@ def register_dual_control_actions() -> None:
     for action in (
         DualControlAction(name=REFUND_RECORD, target_type="deposit", roles=OPERATOR_ROLES,
                           apply=_refund_apply, validate=_refund_validate,
-                          prepare=_refund_prepare),
+                          prepare=_refund_prepare, beneficiary=deposit_owner_id),
         DualControlAction(name=NONCE_RECORD, target_type="deposit", roles=OPERATOR_ROLES,
                           apply=_nonce_record_apply, validate=_nonce_record_validate,
-                          prepare=_nonce_record_prepare),
+                          prepare=_nonce_record_prepare, beneficiary=deposit_owner_id),
     ):
         dual_control_action_register(action)

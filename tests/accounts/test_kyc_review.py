@@ -86,7 +86,7 @@ def test_an_officer_may_not_review_their_own_case():
     neema = compliance_officer()
     own = KycCaseFactory(user=neema)
 
-    with pytest.raises(PermissionRefused, match="your own"):
+    with pytest.raises(PermissionRefused, match="it is their own"):
         kyc_review(case_id=own.pk, actor=neema, decision="approved")
 
 

@@ -91,6 +91,58 @@ def test_kyc_is_not_submitted_again_once_approved():
         kyc_submit(user=amina, national_id=NIDA, full_name="Amina Juma")
 
 
+@pytest.mark.parametrize("status", ["pending", "approved"])
+def test_a_second_account_with_the_same_nida_number_in_another_format_is_refused(status):
+    KycCaseFactory(
+        user=customer(email="juma@ntzs.test"), national_id="19900101111110000123", status=status
+    )
+
+    with pytest.raises(ConflictError, match="already used by another account"):
+        kyc_submit(user=customer(), national_id="1990 0101 1111 1000 0123", full_name="Amina")
+
+    assert KycCase.objects.count() == 1
+
+
+def test_a_nida_number_of_a_rejected_case_may_back_another_account():
+    KycCaseFactory(
+        user=customer(email="juma@ntzs.test"), national_id="19900101111110000123", rejected=True
+    )
+
+    case = kyc_submit(user=customer(), national_id=NIDA, full_name="Amina Juma")
+
+    assert case.status == KycCase.Status.PENDING
+
+
+def test_the_person_rejected_may_submit_the_same_number_again():
+    amina = customer()
+    KycCaseFactory(user=amina, national_id="19900101111110000123", rejected=True)
+
+    case = kyc_submit(user=amina, national_id=NIDA, full_name="Amina Juma")
+
+    assert case.national_id == "19900101111110000123"
+
+
+def test_the_database_refuses_one_nida_number_on_two_open_cases():
+    from django.db import IntegrityError, transaction
+
+    KycCaseFactory(user=customer(email="juma@ntzs.test"), national_id="19900101111110000123")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        KycCaseFactory(user=customer(), national_id="19900101111110000123", approved=True)
+
+
+def test_kyc_page_shows_a_nida_number_of_another_account_as_an_error(client):
+    KycCaseFactory(user=customer(email="juma@ntzs.test"), national_id="19900101111110000123")
+    client.force_login(customer())
+
+    response = client.post(
+        reverse("accounts:kyc_submit"), {"national_id": NIDA, "full_name": "Amina Juma"}
+    )
+
+    assert response.status_code == 200
+    assert "already used by another account" in response.content.decode()
+    assert KycCase.objects.count() == 1
+
+
 def test_kyc_page_submits_and_goes_home(client):
     amina = customer()
     client.force_login(amina)
@@ -160,3 +212,37 @@ def test_kyc_form_without_csrf_token_is_forbidden():
 
     assert response.status_code == 403
     assert not KycCase.objects.exists()
+
+
+def test_the_migration_lists_duplicate_nida_numbers_instead_of_failing_silently():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("accounts.migrations.0003_hardening_identity")
+    # Spelled differently (older rows, short enough for the column with their dashes), so
+    # the constraint alone would let both stand.
+    first = KycCaseFactory(user=customer(email="juma@ntzs.test"),
+                           national_id="1990-0101-1111-1000")
+    second = KycCaseFactory(user=customer(), national_id="1990010111111000", approved=True)
+
+    with pytest.raises(RuntimeError, match="share a number") as exc:
+        migration.refuse_duplicate_national_ids(apps, None)
+
+    assert str(first.pk) in str(exc.value) and str(second.pk) in str(exc.value)
+    first.refresh_from_db()
+    assert first.national_id == "1990-0101-1111-1000"  # refused before any write
+
+
+def test_the_migration_stores_nida_numbers_as_digits_only():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("accounts.migrations.0003_hardening_identity")
+    case = KycCaseFactory(user=customer(), national_id="1990 0101 1111 1000")
+
+    migration.refuse_duplicate_national_ids(apps, None)
+
+    case.refresh_from_db()
+    assert case.national_id == "1990010111111000"

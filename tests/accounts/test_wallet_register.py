@@ -60,10 +60,10 @@ def test_zero_address_is_refused():
         wallet_register(user=customer(), address="0x" + "0" * 40)
 
 
-def test_wallet_of_another_user_is_refused():
-    WalletFactory(user=customer(email="juma@ntzs.test"), address=ADDRESS)
+def test_a_wallet_verified_by_another_user_is_refused():
+    WalletFactory(user=customer(email="juma@ntzs.test"), address=ADDRESS, verified=True)
 
-    with pytest.raises(ConflictError, match="another account"):
+    with pytest.raises(ConflictError, match="already verified by another account"):
         wallet_register(user=customer(), address=ADDRESS.lower())
 
     assert Wallet.objects.count() == 1
@@ -107,7 +107,7 @@ def test_wallet_page_shows_bad_addresses_as_form_errors(client, address, message
 
 
 def test_wallet_page_shows_a_wallet_of_another_user_as_a_form_error(client):
-    WalletFactory(user=customer(email="juma@ntzs.test"), address=ADDRESS)
+    WalletFactory(user=customer(email="juma@ntzs.test"), address=ADDRESS, verified=True)
     client.force_login(customer())
 
     response = client.post(reverse("accounts:wallet_register"), {"address": ADDRESS})

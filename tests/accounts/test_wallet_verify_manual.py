@@ -36,7 +36,9 @@ def salim():
 
 
 def test_maker_then_a_different_checker_verifies_the_wallet(wallet, neema, salim):
-    request = wallet_verify_manual_request(address=wallet.address, evidence=EVIDENCE, maker=neema)
+    request = wallet_verify_manual_request(
+        user=wallet.user, address=wallet.address, evidence=EVIDENCE, maker=neema
+    )
     wallet.refresh_from_db()
     assert not wallet.is_verified
 
@@ -54,7 +56,9 @@ def test_maker_then_a_different_checker_verifies_the_wallet(wallet, neema, salim
 
 
 def test_the_maker_may_not_approve_their_own_request(wallet, neema):
-    request = wallet_verify_manual_request(address=wallet.address, evidence=EVIDENCE, maker=neema)
+    request = wallet_verify_manual_request(
+        user=wallet.user, address=wallet.address, evidence=EVIDENCE, maker=neema
+    )
 
     with pytest.raises(PermissionRefused, match="different person"):
         dual_control_approve(request_id=request.pk, checker=neema)
@@ -65,7 +69,9 @@ def test_the_maker_may_not_approve_their_own_request(wallet, neema):
 
 @pytest.mark.parametrize("make_checker", [bank_admin, customer], ids=["bank_admin", "customer"])
 def test_a_checker_without_the_role_is_refused(wallet, neema, make_checker):
-    request = wallet_verify_manual_request(address=wallet.address, evidence=EVIDENCE, maker=neema)
+    request = wallet_verify_manual_request(
+        user=wallet.user, address=wallet.address, evidence=EVIDENCE, maker=neema
+    )
 
     with pytest.raises(PermissionRefused):
         dual_control_approve(request_id=request.pk, checker=make_checker(email="x@ntzs.test"))
@@ -77,15 +83,21 @@ def test_a_checker_without_the_role_is_refused(wallet, neema, make_checker):
 @pytest.mark.parametrize("make_maker", [bank_admin, customer], ids=["bank_admin", "customer"])
 def test_a_maker_without_the_role_is_refused(wallet, make_maker):
     with pytest.raises(PermissionRefused, match="platform_compliance"):
-        wallet_verify_manual_request(address=wallet.address, evidence=EVIDENCE,
-                                     maker=make_maker(email="x@ntzs.test"))
+        wallet_verify_manual_request(
+            user=wallet.user,
+            address=wallet.address,
+            evidence=EVIDENCE,
+            maker=make_maker(email="x@ntzs.test"),
+        )
 
     assert not DualControlRequest.objects.exists()
     assert not AdminAction.objects.exists()
 
 
 def test_a_rejected_request_leaves_the_wallet_unverified(wallet, neema, salim):
-    request = wallet_verify_manual_request(address=wallet.address, evidence=EVIDENCE, maker=neema)
+    request = wallet_verify_manual_request(
+        user=wallet.user, address=wallet.address, evidence=EVIDENCE, maker=neema
+    )
 
     dual_control_reject(request_id=request.pk, checker=salim, reason="Video call was not live.")
 
@@ -96,48 +108,64 @@ def test_a_rejected_request_leaves_the_wallet_unverified(wallet, neema, salim):
 
 def test_the_request_needs_evidence(wallet, neema):
     with pytest.raises(InvalidInput, match="evidence"):
-        wallet_verify_manual_request(address=wallet.address, evidence="  ", maker=neema)
+        wallet_verify_manual_request(
+            user=wallet.user, address=wallet.address, evidence="  ", maker=neema
+        )
 
     assert not DualControlRequest.objects.exists()
 
 
 def test_an_unknown_wallet_is_refused(neema):
-    with pytest.raises(NotFound, match="No account has registered"):
-        wallet_verify_manual_request(address="0x" + "ab" * 20, evidence=EVIDENCE, maker=neema)
+    with pytest.raises(NotFound, match="has not registered the wallet"):
+        wallet_verify_manual_request(
+            user=customer(), address="0x" + "ab" * 20, evidence=EVIDENCE, maker=neema
+        )
 
 
 def test_an_already_verified_wallet_is_refused(neema):
     verified = WalletFactory(user=customer(), verified=True)
 
     with pytest.raises(ConflictError, match="already verified"):
-        wallet_verify_manual_request(address=verified.address, evidence=EVIDENCE, maker=neema)
+        wallet_verify_manual_request(
+            user=verified.user, address=verified.address, evidence=EVIDENCE, maker=neema
+        )
 
 
 def test_one_pending_request_per_wallet(wallet, neema, salim):
-    wallet_verify_manual_request(address=wallet.address, evidence=EVIDENCE, maker=neema)
+    wallet_verify_manual_request(
+        user=wallet.user, address=wallet.address, evidence=EVIDENCE, maker=neema
+    )
 
     with pytest.raises(ConflictError, match="already waiting"):
-        wallet_verify_manual_request(address=wallet.address, evidence=EVIDENCE, maker=salim)
+        wallet_verify_manual_request(
+            user=wallet.user, address=wallet.address, evidence=EVIDENCE, maker=salim
+        )
 
 
 def test_staff_may_not_verify_their_own_wallet_manually(neema, salim):
     own = WalletFactory(user=neema)
-    with pytest.raises(PermissionRefused, match="your own wallet"):
-        wallet_verify_manual_request(address=own.address, evidence=EVIDENCE, maker=neema)
+    with pytest.raises(PermissionRefused, match="it is their own"):
+        wallet_verify_manual_request(
+            user=own.user, address=own.address, evidence=EVIDENCE, maker=neema
+        )
 
     other_own = WalletFactory(user=salim)
-    request = wallet_verify_manual_request(address=other_own.address, evidence=EVIDENCE,
-                                           maker=neema)
-    with pytest.raises(PermissionRefused, match="your own wallet"):
+    request = wallet_verify_manual_request(
+        user=other_own.user, address=other_own.address, evidence=EVIDENCE, maker=neema
+    )
+    with pytest.raises(PermissionRefused, match="it is their own"):
         dual_control_approve(request_id=request.pk, checker=salim)
     other_own.refresh_from_db()
     assert not other_own.is_verified
 
 
 def test_approval_fails_cleanly_if_the_wallet_was_verified_meanwhile(wallet, neema, salim):
-    request = wallet_verify_manual_request(address=wallet.address, evidence=EVIDENCE, maker=neema)
+    request = wallet_verify_manual_request(
+        user=wallet.user, address=wallet.address, evidence=EVIDENCE, maker=neema
+    )
     Wallet.objects.filter(pk=wallet.pk).update(
-        verified_at="2026-03-01T09:00:00Z", verification_method="message_signature")
+        verified_at="2026-03-01T09:00:00Z", verification_method="message_signature"
+    )
 
     with pytest.raises(ConflictError, match="already verified"):
         dual_control_approve(request_id=request.pk, checker=salim)
@@ -150,18 +178,34 @@ def test_approval_fails_cleanly_if_the_wallet_was_verified_meanwhile(wallet, nee
 
 def test_generic_maker_call_is_validated_by_the_registered_action(neema):
     with pytest.raises(NotFound):
-        dual_control_request_make(action="wallet_verify_manual", target_id="not-a-wallet",
-                                  params={}, evidence=EVIDENCE, maker=neema)
+        dual_control_request_make(
+            action="wallet_verify_manual",
+            target_id="not-a-wallet",
+            params={},
+            evidence=EVIDENCE,
+            maker=neema,
+        )
 
 
 def test_command_creates_the_request_and_prints_its_id(wallet, neema, salim, capsys):
-    call_command("wallet_verify_manual", wallet.address.lower(), "--evidence", EVIDENCE,
-                 "--actor", "neema@ntzs.test")
+    call_command(
+        "wallet_verify_manual",
+        wallet.address.lower(),
+        "--user",
+        wallet.user.email,
+        "--evidence",
+        EVIDENCE,
+        "--actor",
+        "neema@ntzs.test",
+    )
 
     request = DualControlRequest.objects.get()
     assert capsys.readouterr().out.strip() == str(request.pk)
     assert (request.action, request.target_id, request.maker) == (
-        "wallet_verify_manual", str(wallet.pk), neema)
+        "wallet_verify_manual",
+        str(wallet.pk),
+        neema,
+    )
     assert request.evidence == EVIDENCE
 
     dual_control_approve(request_id=request.pk, checker=salim)
@@ -173,8 +217,16 @@ def test_command_refuses_the_wrong_role(wallet):
     bank_admin(email="baraka@bank.ntzs.test")
 
     with pytest.raises(CommandError, match="may not verify wallets manually") as exc:
-        call_command("wallet_verify_manual", wallet.address, "--evidence", EVIDENCE,
-                     "--actor", "baraka@bank.ntzs.test")
+        call_command(
+            "wallet_verify_manual",
+            wallet.address,
+            "--user",
+            wallet.user.email,
+            "--evidence",
+            EVIDENCE,
+            "--actor",
+            "baraka@bank.ntzs.test",
+        )
 
     assert exc.value.returncode != 0
     assert not DualControlRequest.objects.exists()
@@ -182,11 +234,37 @@ def test_command_refuses_the_wrong_role(wallet):
 
 def test_command_refuses_an_unknown_actor(wallet):
     with pytest.raises(CommandError, match="no active user"):
-        call_command("wallet_verify_manual", wallet.address, "--evidence", EVIDENCE,
-                     "--actor", "ghost@ntzs.test")
+        call_command(
+            "wallet_verify_manual",
+            wallet.address,
+            "--user",
+            wallet.user.email,
+            "--evidence",
+            EVIDENCE,
+            "--actor",
+            "ghost@ntzs.test",
+        )
 
 
 def test_command_refuses_a_malformed_address(neema):
     with pytest.raises(CommandError, match="40 hexadecimal characters"):
-        call_command("wallet_verify_manual", "0x1234", "--evidence", EVIDENCE,
-                     "--actor", "neema@ntzs.test")
+        call_command(
+            "wallet_verify_manual",
+            "0x1234",
+            "--user",
+            "neema@ntzs.test",
+            "--evidence",
+            EVIDENCE,
+            "--actor",
+            "neema@ntzs.test",
+        )
+
+
+def test_command_names_the_account_and_refuses_another_accounts_address(wallet, neema):
+    other = customer(email="juma@ntzs.test")
+
+    with pytest.raises(CommandError, match="juma@ntzs.test has not registered the wallet"):
+        call_command("wallet_verify_manual", wallet.address, "--user", other.email,
+                     "--evidence", EVIDENCE, "--actor", "neema@ntzs.test")
+
+    assert not DualControlRequest.objects.exists()

@@ -153,3 +153,43 @@ def test_commands_approve_and_refuse_with_a_sentence(maker, checker):
         call_command("dual_control_approve", "not-a-uuid", actor=checker.email)
     call_command("dual_control_approve", str(request.pk), actor=checker.email)
     assert APPLIED == ["t1"]
+
+
+@pytest.fixture
+def _action_with_beneficiaries():
+    """A registered action whose target benefits ``OWNERS[target]`` and whose ``for`` param
+    names another beneficiary (like an orphan attached to someone's deposit)."""
+    dual_control_action_register(DualControlAction(
+        name="test_owned", target_type="thing", roles=("platform_compliance",), apply=_apply,
+        beneficiary=lambda target_id: OWNERS.get(target_id),
+        params_beneficiary=lambda params: params.get("for"),
+    ))
+
+
+OWNERS: dict[str, object] = {}
+
+
+@pytest.mark.usefixtures("_action_with_beneficiaries")
+@pytest.mark.parametrize("via", ["target", "params"])
+def test_the_beneficiary_is_neither_maker_nor_checker(maker, checker, via):
+    owner = _officer("owner@ntzs.test", role="super_admin")
+    owner.groups.add(Group.objects.get(name="platform_compliance"))
+    OWNERS.clear()
+    params = {}
+    if via == "target":
+        OWNERS["t9"] = owner.pk
+    else:
+        params = {"for": str(owner.pk)}
+
+    with pytest.raises(PermissionRefused, match="it is their own"):
+        dual_control_request_make(action="test_owned", target_id="t9", params=params,
+                                  evidence="x", maker=owner)
+    request = dual_control_request_make(action="test_owned", target_id="t9", params=params,
+                                        evidence="x", maker=maker)
+    with pytest.raises(PermissionRefused, match="it is their own"):
+        dual_control_approve(request_id=request.pk, checker=owner)
+    with pytest.raises(PermissionRefused, match="it is their own"):
+        dual_control_reject(request_id=request.pk, checker=owner, reason="no")
+    assert APPLIED == []
+    dual_control_approve(request_id=request.pk, checker=checker)
+    assert APPLIED == ["t9"]

@@ -3,14 +3,17 @@ concurrency), idempotency, the 5-minute identical rule and the rate limit."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
+import time_machine
 from django.db import connection
 
 from deposits.exceptions import IdempotencyConflict, InvalidDeposit, LimitRefused
-from deposits.models import DepositRequest, DepositTransition, LimitEvent
+from deposits.models import Bank, DepositRequest, DepositTransition, LimitEvent
 from deposits.services.intake import DepositInput, deposit_create
+from deposits.services.transitions import deposit_cancel
 from tests.deposits.conftest import PHONE
 from tests.factories import UserFactory, WalletFactory
 
@@ -154,6 +157,7 @@ def test_the_30_day_limit_counts_a_rolling_window(amina, settings):
 def test_twenty_concurrent_creations_cannot_together_exceed_the_daily_limit(amina, settings):
     settings.USER_DAILY_LIMIT_TZS = 10_000
     settings.DEPOSIT_CREATE_MAX_PER_10_MIN = 100
+    settings.MAX_PAYING_PHONES_PER_30_DAYS = 100  # one phone per thread; not the point here
     results: list[str] = []
     barrier = threading.Barrier(20)
 
@@ -215,3 +219,80 @@ def test_the_creation_rate_is_limited_per_user_on_the_shared_cache(amina, baraka
         deposit_create(user=amina, data=_input(amina, amount_tzs=2_000))
     assert LimitEvent.objects.get().kind == "rate"
     deposit_create(user=baraka, data=_input(baraka))  # another customer is not affected
+
+
+PAYING_PHONES = ["+255712000001", "+255713000002", "+255754000003", "+255765000004"]
+
+
+@pytest.mark.django_db
+def test_a_fourth_distinct_paying_number_in_30_days_is_refused_until_the_window_frees(
+        amina, settings):
+    settings.DEPOSIT_CREATE_MAX_PER_10_MIN = 100
+    start = dt.datetime(2027, 1, 10, 9, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        first, _ = deposit_create(user=amina, data=_input(amina, buyer_phone=PAYING_PHONES[0]))
+        # Unpaid deposits count too: the prompt reached that phone either way.
+        deposit_cancel(deposit_id=first.pk, reason="declined on the phone", source="poll")
+    with time_machine.travel(start + dt.timedelta(days=1), tick=False):
+        for i, phone in enumerate(PAYING_PHONES[1:3]):
+            deposit_create(user=amina, data=_input(amina, buyer_phone=phone,
+                                                   amount_tzs=2_000 + i))
+        with pytest.raises(LimitRefused, match="3 different phone numbers"):
+            deposit_create(user=amina, data=_input(amina, buyer_phone=PAYING_PHONES[3],
+                                                   amount_tzs=3_000))
+        event = LimitEvent.objects.get()
+        assert (event.kind, event.user, event.subject, event.requested_tzs, event.limit_tzs,
+                event.used_tzs, event.deposit) == (
+            "paying_phones", amina, PAYING_PHONES[3], 3_000, 3, 3, None)
+        # A number already used in the window is fine, in any spelling.
+        again, created = deposit_create(user=amina, data=_input(
+            amina, buyer_phone="0754 000 003", amount_tzs=4_000))
+        assert created and again.buyer_phone == PAYING_PHONES[2]
+        # A bank transfer sends no prompt: not a paying phone.
+        deposit_create(user=amina, data=_input(
+            amina, payment_provider=BANK, bank_id=Bank.objects.create(name="NMB").pk,
+            buyer_phone=PAYING_PHONES[3], amount_tzs=4_500))
+    assert DepositRequest.objects.filter(buyer_phone=PAYING_PHONES[3], payment_provider=ZENOPAY) \
+        .count() == 0
+    with time_machine.travel(start + dt.timedelta(days=30, minutes=1), tick=False):
+        fourth, created = deposit_create(user=amina, data=_input(
+            amina, buyer_phone=PAYING_PHONES[3], amount_tzs=5_500))
+    assert created and fourth.buyer_phone == PAYING_PHONES[3]
+    assert LimitEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_paying_phone_allowance_follows_the_setting(amina, settings):
+    settings.MAX_PAYING_PHONES_PER_30_DAYS = 1
+    deposit_create(user=amina, data=_input(amina, buyer_phone=PAYING_PHONES[0]))
+    with pytest.raises(LimitRefused, match="1 different phone numbers"):
+        deposit_create(user=amina, data=_input(amina, buyer_phone=PAYING_PHONES[1]))
+    assert LimitEvent.objects.get().kind == "paying_phones"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_creations_cannot_together_bring_in_a_fourth_paying_number(amina,
+                                                                                  settings):
+    settings.DEPOSIT_CREATE_MAX_PER_10_MIN = 100
+    results: list[str] = []
+    barrier = threading.Barrier(10)
+
+    def create(i: int) -> None:
+        barrier.wait()
+        try:
+            deposit_create(user=amina, data=_input(amina, amount_tzs=1_000 + i,
+                                                   buyer_phone=f"+2557120000{i:02d}"))
+            results.append("ok")
+        except LimitRefused:
+            results.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (results.count("ok"), results.count("refused")) == (3, 7)
+    assert DepositRequest.objects.values("buyer_phone").distinct().count() == 3
+    assert LimitEvent.objects.filter(kind="paying_phones").count() == 7
