@@ -12,6 +12,8 @@ hold) are escaped, not dropped.
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 
 _KEEP_CONTROLS = {"\n", "\t"}
@@ -19,8 +21,13 @@ _KEEP_CONTROLS = {"\n", "\t"}
 
 def text_raw_storable(data: bytes | str, *, max_chars: int) -> str:
     """A faithful, storable copy of a raw body: invalid UTF-8 as ``\\xNN``, NUL as ``\\x00``,
-    capped at ``max_chars`` characters."""
-    text = data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else str(data)
+    capped at ``max_chars`` characters.
+
+    A ``str`` may hold lone surrogates (JSON's ``"\\ud800"`` decodes to one), which no UTF-8
+    database column accepts: they are written as ``\\udNNN``, like the bytes above."""
+    if not isinstance(data, bytes):
+        data = str(data).encode("utf-8", "backslashreplace")
+    text = data.decode("utf-8", "backslashreplace")
     return text.replace("\x00", "\\x00")[:max_chars]
 
 
@@ -52,3 +59,34 @@ def text_identifier_fits(value: str, *, max_length: int) -> bool:
     return len(value) <= max_length and not any(
         unicodedata.category(ch).startswith("C") for ch in value
     )
+
+
+JSON_MAX_DEPTH = 64
+_JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+def text_json_loads(data: bytes | str, *, max_depth: int = JSON_MAX_DEPTH, **options):
+    """``json.loads`` for outside input: a document nested deeper than ``max_depth`` is a
+    ValueError before it reaches the decoder. The decoder recurses once per level, and a
+    library in this project raises the interpreter's recursion limit to 100,000 (py_ecc), so
+    a few kilobytes of ``[`` could otherwise overflow the C stack and kill the process."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    depth = 0
+    for token in _JSON_TOKENS.finditer(raw):
+        char = token.group()[:1]
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                raise ValueError(f"the document is nested more than {max_depth} levels deep")
+        elif char in (b"]", b"}"):
+            depth -= 1
+    try:
+        return json.loads(data, **options)
+    except RecursionError:
+        raise ValueError("the document is nested too deeply") from None
+
+
+def text_storable_as_is(value: str) -> bool:
+    """Whether a text can be stored without any change: no NUL (PostgreSQL text refuses it)
+    and no lone surrogate (what Python makes of bytes that are not UTF-8, e.g. in argv)."""
+    return "\x00" not in value and not any("\ud800" <= ch <= "\udfff" for ch in value)

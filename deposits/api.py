@@ -4,6 +4,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.http import client_address
 from deposits.services.payments import BODY_CAP, zenopay_webhook_receive
 
 
@@ -23,13 +24,13 @@ def _body_capped(request) -> bytes:
 class ZenoPayWebhookApi(APIView):
     authentication_classes: list = []  # ZenoPay is not a user; the x-api-key is checked below
     permission_classes = [AllowAny]
-    throttle_classes: list = []  # per-IP throttling happens in the service, after storing
+    throttle_classes: list = []  # per-client throttling happens in the service (it counts)
 
     def post(self, request):
         result = zenopay_webhook_receive(
             body=_body_capped(request),
             headers=dict(request.headers),
-            remote_ip=request.META.get("REMOTE_ADDR"),
+            remote_ip=client_address(request._request),  # through TRUSTED_PROXY_HOPS
             token=request.query_params.get("t"),
         )
         ok = result.http_status == 200

@@ -5,6 +5,7 @@ attach to the form."""
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 
 from django import forms
@@ -37,6 +38,21 @@ def phone_local_display(e164: str) -> str:
 
 def short_address(address: str) -> str:
     return f"{address[:6]}…{address[-4:]}" if len(address) > 12 else address
+
+
+def _ascii_digits(text: str) -> str:
+    """Decimal digits of any script as ASCII ("٥٠٠٠" → "5000"); a character that only looks
+    like a digit ("²", "①") is refused here, as Python's int() would refuse it later."""
+    out = []
+    for char in text:
+        if char.isdecimal():
+            out.append(str(unicodedata.decimal(char)))
+        elif char.isdigit() or char.isnumeric():
+            raise forms.ValidationError(_("Enter the amount in whole shillings, for example "
+                                          "5000."))
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _uuid_or_none(value) -> str | None:
@@ -94,7 +110,7 @@ class DepositForm(forms.Form):
                 self.initial.setdefault("wallet", self.fields["wallet"].choices[0][0])
 
     def clean_amount_tzs(self) -> str:
-        text = self.cleaned_data["amount_tzs"].strip()
+        text = _ascii_digits(self.cleaned_data["amount_tzs"].strip())
         digits = re.sub(r"[\s,._]", "", text)
         if digits.isdigit() and len(digits.lstrip("0")) > AMOUNT_MAX_DIGITS:
             raise forms.ValidationError(_("The largest single deposit is TSh %(max)s.") % {

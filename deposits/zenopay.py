@@ -8,7 +8,9 @@ Two calls, one exception hierarchy:
   never retried here; the caller decides.
 - ``zenopay_order_status`` never raises for a bad answer: anything we cannot read as a
   definite payment state comes back as ``known=False`` with a reason ("try later, never
-  cancel on it").
+  cancel on it"). A COMPLETED answer whose payment fields cannot be read stays known, with
+  ``unreadable`` saying which: the customer may have paid, so the caller holds the deposit.
+  Identifiers come back whole, never clipped; the raw body comes back storable.
 
 The API key travels only in the ``x-api-key`` header; it is never put in a log line or an
 exception message, and we never follow redirects (requests re-sends custom headers such as
@@ -17,7 +19,6 @@ exception message, and we never follow redirects (requests re-sends custom heade
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -27,10 +28,19 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from core.text import (
+    text_free_storable,
+    text_identifier_fits,
+    text_json_loads,
+    text_raw_storable,
+)
+
 logger = logging.getLogger(__name__)
 
 RAW_BODY_CAP = 16 * 1024  # characters of an answer we keep (stored in PaymentNotification)
 MESSAGE_CAP = 500
+PAYMENT_STATUS_CAP = 32  # a payment status is a short word (PaymentNotification.payment_status)
+AMOUNT_MAX_DIGITS = 18  # more digits than any amount a BigIntegerField holds can have
 CONNECT_TIMEOUT_CAP_S = 10  # a connect that takes longer than this will not succeed later
 REDACTED = "[redacted]"
 
@@ -89,8 +99,13 @@ class OrderStatus:
     channel: str | None
     msisdn: str | None
     reason: str
-    raw_body: str  # the answer's text, at most RAW_BODY_CAP characters
+    raw_body: str  # the answer's text, storable (NUL, bad UTF-8 escaped), at most RAW_BODY_CAP
     http_status: int | None
+    # A payment field present in a known answer that cannot be read (an amount that is not
+    # whole shillings, a transid that is an object...): its name and why; "" when all are
+    # readable. Identifiers are never clipped here: whether they fit a column is the caller's
+    # judgement (deposits.services.payments holds a paid deposit as "unreadable reference").
+    unreadable: str = ""
 
 
 # --- Helpers -------------------------------------------------------------------------------
@@ -137,19 +152,30 @@ def _reject_constant(name: str):
 
 
 def _json(response: requests.Response):
-    """The decoded answer, floats as Decimal (money never goes through a float)."""
-    return json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
+    """The decoded answer, floats as Decimal (money never goes through a float). Any answer
+    json cannot decode, or nested absurdly deep, is a ValueError."""
+    return text_json_loads(response.content, parse_float=Decimal, parse_int=_int_or_decimal,
+                           parse_constant=_reject_constant)
+
+
+def _int_or_decimal(digits: str) -> int | Decimal:
+    # int() refuses more than 4,300 digits (ValueError: the whole answer unreadable); as a
+    # Decimal the one absurd number stays in an answer that can still be read and held.
+    return int(digits) if len(digits) <= 40 else Decimal(digits)
 
 
 def _raw_body(response: requests.Response) -> str:
-    return _redact(response.content.decode("utf-8", errors="replace")[:RAW_BODY_CAP])
+    # Redacted before it is capped, so a key cut in half at the cap cannot survive.
+    whole = text_raw_storable(response.content, max_chars=4 * len(response.content) + 16)
+    return _redact(whole)[:RAW_BODY_CAP]
 
 
 def _message_of(payload: dict) -> str:
     for key in ("message", "detail", "error"):
         value = payload.get(key)
         if isinstance(value, str) and value.strip():
-            return _redact(value.strip())[:MESSAGE_CAP]
+            # Free text: it ends up in initiation_error, a cancellation reason, a log line.
+            return text_free_storable(_redact(value), max_length=MESSAGE_CAP)
     return ""
 
 
@@ -164,7 +190,20 @@ def _text(value) -> str | None:
     return value.strip() or None
 
 
-_AMOUNT = re.compile(r"(\d+)(?:\.(\d+))?")
+def _identifier(entry: dict, key: str) -> tuple[str | None, str]:
+    """(text, "") of an identifier field; (None, "") when missing; (None, why) when present
+    but not text or a number (an object, a list, a boolean)."""
+    value = entry.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, ""
+    text = _text(value)
+    if text is None:
+        return None, f"{key} is a {type(value).__name__}, not text"
+    return text, ""
+
+
+# ASCII digits only: "\d" would also read Arabic-Indic or superscript digits as shillings.
+_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 
 def _amount_tzs(value) -> tuple[int | None, str]:
@@ -178,10 +217,14 @@ def _amount_tzs(value) -> tuple[int | None, str]:
     text = str(value).strip() if isinstance(value, str | Decimal) else ""
     match = _AMOUNT.fullmatch(text)
     if not match:
-        return None, f"amount {str(value)[:40]!r} is not a whole number of shillings"
+        shown = text_free_storable(repr(str(value)[:40]), max_length=60)
+        return None, f"amount {shown} is not a whole number of shillings"
     if match.group(2) and match.group(2).strip("0"):
         return None, f"amount {text[:40]} has a fraction of a shilling"
-    return int(match.group(1)), ""
+    whole = match.group(1).lstrip("0") or "0"
+    if len(whole) > AMOUNT_MAX_DIGITS:  # int() of thousands of digits even raises
+        return None, f"amount of {len(whole)} digits is not a payment amount"
+    return int(whole), ""
 
 
 # --- Create --------------------------------------------------------------------------------
@@ -244,8 +287,11 @@ def _create_answer(order_id: str, response: requests.Response) -> CreateAccepted
     answered_for = _text(payload.get("order_id"))
     if answered_for is not None and answered_for != order_id:
         raise ZenoPayUnavailable("ZenoPay's answer to the create names another order")
-    return CreateAccepted(order_id=order_id, resultcode=resultcode, message=message,
-                          raw=_plain(payload))
+    try:
+        raw = _plain(payload)
+    except RecursionError:  # json decoded it, but too deep to copy: keep the top level only
+        raw = {key: value for key, value in payload.items() if isinstance(value, str | int)}
+    return CreateAccepted(order_id=order_id, resultcode=resultcode, message=message, raw=raw)
 
 
 def _plain(payload):
@@ -271,7 +317,13 @@ def zenopay_order_status(*, order_id: str) -> OrderStatus:
     except ZenoPayUnavailable as exc:
         status = _unknown(order_id, str(exc), raw_body="", http_status=None)
     else:
-        status = _status_answer(order_id, response)
+        try:
+            status = _status_answer(order_id, response)
+        except Exception as exc:  # a shape the reader did not foresee: say so, never raise
+            logger.exception("ZenoPay order-status order=%s: the answer could not be read",
+                             order_id)
+            status = _unknown(order_id, f"the answer could not be read ({type(exc).__name__})",
+                              raw_body=_raw_body(response), http_status=response.status_code)
     logger.info("ZenoPay order-status order=%s http=%s known=%s payment_status=%s%s",
                 order_id, status.http_status, status.known, status.payment_status,
                 "" if status.known else f" reason={status.reason}")
@@ -320,11 +372,22 @@ def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
     payment_status = (_text(entry.get("payment_status")) or "").upper()
     if not payment_status:
         return unknown("the answer's data has no payment_status")
+    if not text_identifier_fits(payment_status, max_length=PAYMENT_STATUS_CAP):
+        # Not one of the short words ZenoPay uses, so certainly not COMPLETED: nothing definite.
+        return unknown(f"the answer's payment_status ({len(payment_status)} characters) "
+                       f"is not a payment status")
     amount_tzs, amount_problem = _amount_tzs(entry.get("amount"))
-    if amount_problem:
+    if amount_problem and payment_status != "COMPLETED":
         return unknown(amount_problem)
+    # A COMPLETED answer stays known even when a payment field is unreadable: the customer
+    # may have paid, so the deposit must be held for a person, not polled until it expires.
+    transid, transid_problem = _identifier(entry, "transid")
+    reference, reference_problem = _identifier(entry, "reference")
+    msisdn, msisdn_problem = _identifier(entry, "msisdn")
+    problems = [p for p in (amount_problem, transid_problem, reference_problem, msisdn_problem)
+                if p]
     return OrderStatus(
         known=True, payment_status=payment_status, order_id=order_id, amount_tzs=amount_tzs,
-        transid=_text(entry.get("transid")), reference=_text(entry.get("reference")),
-        channel=_text(entry.get("channel")), msisdn=_text(entry.get("msisdn")), reason="",
-        raw_body=raw_body, http_status=http)
+        transid=transid, reference=reference, channel=_text(entry.get("channel")),
+        msisdn=msisdn, reason="", raw_body=raw_body, http_status=http,
+        unreadable="; ".join(problems))

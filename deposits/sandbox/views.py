@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from django.conf import settings
@@ -12,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core.text import text_json_loads
 from deposits.sandbox.forms import KnobsForm, OrderActionForm
 from deposits.sandbox.selectors import (
     sandbox_knobs_get,
@@ -58,7 +58,7 @@ def create(request: HttpRequest) -> HttpResponse:
         return JsonResponse(SandboxRefusal(401, "Missing API key (x-api-key header)").body,
                             status=401)
     try:
-        payload = json.loads(request.body)
+        payload = text_json_loads(request.body)
     except ValueError:
         return JsonResponse(SandboxRefusal(400, "Invalid JSON body").body, status=400)
     if not isinstance(payload, dict):

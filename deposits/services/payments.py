@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
+import ipaddress
 import logging
 import uuid
 from dataclasses import dataclass
@@ -19,12 +19,26 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, TextField, Value, When
+from django.db.models.functions import Concat
 
 from core.clock import now
 from core.services import alert_raise, task_enqueue_on_commit
+from core.text import (
+    text_free_storable,
+    text_identifier,
+    text_identifier_fits,
+    text_json_loads,
+    text_raw_storable,
+)
 from deposits.exceptions import TransitionRefused
-from deposits.models import DepositRequest, LimitEvent, OrphanPayment, PaymentNotification
+from deposits.models import (
+    DepositRequest,
+    LimitEvent,
+    OrphanPayment,
+    PaymentNotification,
+    WebhookRefusalCount,
+)
 from deposits.phones import phone_last9, phone_local_form
 from deposits.services.intake import period_starts, user_deposit_usage
 from deposits.services.transitions import (
@@ -59,14 +73,38 @@ CANCELLED_CHECK_EVERY = dt.timedelta(days=1)
 ADVANCED = (S.MINT_PENDING, S.MINT_PROCESSING, S.MINTED, S.MINT_FAILED, S.MINT_REQUIRES_SAFE,
             S.REFUNDED)
 
+# Columns outside values land in. Identifiers that do not fit are never clipped (DESIGN §14
+# invariant 13): clipping could merge two payments or change the digits phones are compared on.
+ORDER_ID_MAX = PaymentNotification._meta.get_field("order_id").max_length
+PAYMENT_STATUS_MAX = PaymentNotification._meta.get_field("payment_status").max_length
+REFERENCE_MAX = DepositRequest._meta.get_field("psp_reference").max_length
+PHONE_MAX = OrphanPayment._meta.get_field("phone").max_length
+CHANNEL_MAX = DepositRequest._meta.get_field("psp_channel").max_length
+AMOUNT_MAX_TZS = 2**63 - 1  # BigIntegerField
+# An accepted body is at most BODY_CAP bytes; escaped (\xNN) it is at most four times longer.
+STORED_BODY_MAX = 4 * BODY_CAP
+UNREADABLE = "unreadable reference"
+# Anonymous calls refused for rate or size: only this many per client, minute and reason are
+# stored as PaymentNotification samples; the rest only raise a WebhookRefusalCount.
+REFUSAL_SAMPLES_PER_MINUTE = 5
+
 
 # --- The webhook token ------------------------------------------------------------------------
 
 
 def webhook_token(order_id: str) -> str:
     """32 hex characters: HMAC of the order id with SECRET_KEY, carried in webhook_url."""
-    return hmac.new(settings.SECRET_KEY.encode(), str(order_id).encode(),
+    return hmac.new(settings.SECRET_KEY.encode(),
+                    str(order_id).encode("utf-8", "backslashreplace"),
                     hashlib.sha256).hexdigest()[:32]
+
+
+def webhook_token_valid(token: str | None, order_id: str) -> bool:
+    """Constant-time, on bytes: ``hmac.compare_digest`` refuses a str holding non-ASCII."""
+    if not token or len(token) > 64:
+        return False
+    presented = str(token).encode("utf-8", "backslashreplace")
+    return hmac.compare_digest(presented, webhook_token(order_id).encode())
 
 
 def webhook_url_for(deposit_id) -> str:
@@ -121,12 +159,21 @@ def _initiation_refused(deposit_id, message: str) -> None:
 
 
 def payments_initiate_due(*, limit: int = 100) -> int:
-    """Re-drive creates whose initiation is still pending after a minute (lost messages)."""
+    """Re-drive creates whose initiation is still pending after a minute (lost messages).
+
+    Each deposit on its own: one that fails is logged and left for the next run (still
+    pending, or requested and then polled), and the others go ahead."""
     due = list(DepositRequest.objects.filter(
         payment_provider=ZENOPAY, status=S.SUBMITTED, initiation=Initiation.PENDING,
         hold_reason="", created_at__lt=now() - INITIATION_REDRIVE_AFTER)
         .order_by("created_at").values_list("pk", flat=True)[:limit])
-    return sum(payment_initiate(deposit_id=pk) == "requested" for pk in due)
+    requested = 0
+    for pk in due:
+        try:
+            requested += payment_initiate(deposit_id=pk) == "requested"
+        except Exception:
+            logger.exception("ZenoPay initiation failed deposit=%s; the others go on", pk)
+    return requested
 
 
 # --- Storing what ZenoPay said ---------------------------------------------------------------
@@ -138,11 +185,19 @@ def _notification_store(**fields) -> PaymentNotification:
         return PaymentNotification.objects.create(**fields)
 
 
+def _note_appended(note: str):
+    """``outcome_note`` plus ``note``: a note written when the call was stored (a field that
+    did not fit its column) survives the decision."""
+    note = text_free_storable(note, max_length=1000)
+    return Case(When(outcome_note="", then=Value(note)),
+                default=Concat(F("outcome_note"), Value(f"; {note}")), output_field=TextField())
+
+
 def notification_decide(*, notification_id, outcome: str, note: str = "") -> bool:
     """Set the outcome once, by compare-and-set."""
     return bool(PaymentNotification.objects.filter(
         pk=notification_id, outcome=Outcome.PENDING).update(
-        outcome=outcome, outcome_note=note[:1000], decided_at=now()))
+        outcome=outcome, outcome_note=_note_appended(note), decided_at=now()))
 
 
 # --- Applying an order-status answer (DESIGN §5.1) -------------------------------------------
@@ -158,17 +213,60 @@ def _reference_of(status: OrderStatus) -> str:
     return (status.transid or status.reference or "").strip()
 
 
+def _channel_of(status: OrderStatus) -> str:
+    """The channel is free text: cleaned and clipped to its column."""
+    return text_free_storable(status.channel, max_length=CHANNEL_MAX)
+
+
+def _unreadable(status: OrderStatus) -> str:
+    """Why a COMPLETED answer's payment cannot be stored and compared as it is; "" when it
+    can. Nothing is clipped to make it fit."""
+    if status.unreadable:
+        return status.unreadable
+    for name, value, max_length in (("reference", _reference_of(status), REFERENCE_MAX),
+                                    ("msisdn", status.msisdn, PHONE_MAX)):
+        if value and not text_identifier_fits(value, max_length=max_length):
+            return (f"{name} of {len(value)} characters does not fit its column "
+                    f"({max_length}) or holds control characters")
+    if status.amount_tzs is not None and not 0 < status.amount_tzs <= AMOUNT_MAX_TZS:
+        return f"amount {status.amount_tzs} is not a payment amount"
+    return ""
+
+
 def _orphan_record(*, deposit: DepositRequest, status: OrderStatus, reason: str) -> None:
     OrphanPayment.objects.get_or_create(
         provider=ZENOPAY, psp_reference=_reference_of(status),
         defaults={"amount_tzs": status.amount_tzs, "phone": status.msisdn or "",
-                  "channel": status.channel or "", "source_deposit": deposit,
+                  "channel": _channel_of(status), "source_deposit": deposit,
                   "reason": reason})
 
 
 def _payment_details(status: OrderStatus) -> dict:
     return {"paid_amount_tzs": status.amount_tzs, "psp_reference": _reference_of(status),
-            "msisdn": status.msisdn, "channel": status.channel}
+            "msisdn": status.msisdn, "channel": _channel_of(status)}
+
+
+def _unreadable_held(deposit: DepositRequest, status: OrderStatus, source: str,
+                     why: str) -> Applied:
+    """A paid deposit whose payment we cannot read is held for a person, with an alert; the
+    raw answer stays in its PaymentNotification. On a deposit already past payment it is a
+    second payment that no OrphanPayment row can hold: the alert is its record, and the
+    deposit, rightly paid, goes on."""
+    detail = (f"ZenoPay reported a completed payment for deposit {deposit.pk} that cannot be "
+              f"read: {why}. The raw answer is kept in its payment notification.")
+    # Only storable previews go into JSON (PostgreSQL's jsonb refuses NUL).
+    details = {"unreadable": why, "channel": _channel_of(status),
+               "reference_preview": text_raw_storable(_reference_of(status), max_chars=120),
+               "msisdn_preview": text_raw_storable(status.msisdn or "", max_chars=40),
+               "paid_amount_tzs": status.amount_tzs}
+    alert_raise(kind="unreadable payment", key=str(deposit.pk), detail=detail)
+    if deposit.status in ADVANCED or deposit.status not in HOLDABLE:
+        return Applied(Outcome.IGNORED, f"unreadable second payment on a {deposit.status} "
+                                        f"deposit, alert opened: {why}")
+    if deposit.hold_reason:
+        return Applied(Outcome.HELD, f"deposit on hold ({deposit.hold_reason}); {why}")
+    deposit_hold_set(deposit_id=deposit.pk, reason=UNREADABLE, source=source, details=details)
+    return Applied(Outcome.HELD, f"{UNREADABLE}: {why}")
 
 
 def _mismatch(deposit: DepositRequest, status: OrderStatus) -> str:
@@ -219,18 +317,19 @@ def _recovery_limit_events(deposit: DepositRequest) -> None:
 
 def _confirm(deposit: DepositRequest, status: OrderStatus, source: str) -> Applied:
     ref = _reference_of(status)
-    metadata = {"psp_reference": ref, "channel": status.channel, "msisdn": status.msisdn}
+    channel = _channel_of(status)
+    metadata = {"psp_reference": ref, "channel": channel, "msisdn": status.msisdn}
     try:
         with transaction.atomic():
             if deposit.status == S.CANCELLED:
                 target = deposit_recover(deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs,
-                                         psp_reference=ref, psp_channel=status.channel or "",
+                                         psp_reference=ref, psp_channel=channel,
                                          source=source, metadata=metadata)
                 _recovery_limit_events(DepositRequest.objects.get(pk=deposit.pk))
             else:
                 target = deposit_payment_confirm(
                     deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs, psp_reference=ref,
-                    psp_channel=status.channel or "", source=source, metadata=metadata)
+                    psp_channel=channel, source=source, metadata=metadata)
     except IntegrityError:  # the unique reference: another deposit took it concurrently
         return _reference_conflict(deposit, status, source)
     if source == "poll":
@@ -240,10 +339,20 @@ def _confirm(deposit: DepositRequest, status: OrderStatus, source: str) -> Appli
 
 def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) -> Applied:
     ref = _reference_of(status)
-    if not ref or status.amount_tzs is None:
-        return Applied(Outcome.IGNORED, "COMPLETED without a reference or an amount")
-    if deposit.psp_reference == ref:
+    # A payment handled before is recognised by its reference even when another field of
+    # this answer is unreadable; a reference that does not fit is never looked up (NUL).
+    known_ref = ref if text_identifier_fits(ref, max_length=REFERENCE_MAX) else ""
+    if known_ref and deposit.psp_reference == known_ref:
         return Applied(Outcome.DUPLICATE, "this payment already confirmed this deposit")
+    if known_ref and OrphanPayment.objects.filter(provider=ZENOPAY,
+                                                  psp_reference=known_ref).exists():
+        return Applied(Outcome.DUPLICATE, f"payment {ref} is already an orphan payment")
+    unreadable = _unreadable(status)
+    if unreadable:
+        return _unreadable_held(deposit, status, source, unreadable)
+    if not ref or status.amount_tzs is None:
+        # Not yet: ZenoPay sometimes completes before it knows the transaction id.
+        return Applied(Outcome.IGNORED, "COMPLETED without a reference or an amount")
     if OrphanPayment.objects.filter(provider=ZENOPAY, psp_reference=ref).exists():
         # Already an orphan (moved to a new deposit, attached, dismissed or refunded):
         # one payment is handled once.
@@ -293,6 +402,8 @@ def payment_status_apply(*, deposit_id, status: OrderStatus, source: str) -> App
 def _reschedule(deposit_id) -> None:
     deposit = DepositRequest.objects.filter(pk=deposit_id).values(
         "status", "poll_attempts", "cancelled_at").first()
+    if deposit is None:
+        return
     if deposit["status"] == S.SUBMITTED:
         attempts = deposit["poll_attempts"]
         wait = POLL_BACKOFF_S[attempts] if attempts < len(POLL_BACKOFF_S) \
@@ -317,11 +428,21 @@ def deposit_check(*, deposit_id, source: str) -> str:
     if not claimed:
         return "debounced"
     status = zenopay_order_status(order_id=str(deposit_id))
+    payment_status, status_note = _field_storable(
+        "payment_status", status.payment_status or "", PAYMENT_STATUS_MAX)
     notification = _notification_store(
         kind=PaymentNotification.Kind.ORDER_STATUS, order_id=str(deposit_id),
-        deposit_id=deposit_id, payment_status=status.payment_status or "",
-        body=status.raw_body[:BODY_CAP], http_status=status.http_status)
-    applied = payment_status_apply(deposit_id=deposit_id, status=status, source=source)
+        deposit_id=deposit_id, payment_status=payment_status,
+        body=text_raw_storable(status.raw_body, max_chars=STORED_BODY_MAX),
+        http_status=status.http_status, outcome_note=status_note)
+    try:
+        applied = payment_status_apply(deposit_id=deposit_id, status=status, source=source)
+    except Exception as exc:
+        # The answer stays stored and decided; the caller logs, reschedules and goes on.
+        notification_decide(notification_id=notification.pk, outcome=Outcome.IGNORED,
+                            note=f"could not be applied ({type(exc).__name__}); "
+                                 f"the deposit is checked again later")
+        raise
     notification_decide(notification_id=notification.pk, outcome=applied.outcome,
                         note=applied.note)
     _webhook_hints_decide(deposit_id, applied, before=notification.received_at)
@@ -333,8 +454,18 @@ def _webhook_hints_decide(deposit_id, applied: Applied, *, before) -> None:
     """The webhooks that asked for this check learn what it found."""
     PaymentNotification.objects.filter(
         deposit_id=deposit_id, kind=PaymentNotification.Kind.WEBHOOK, outcome=Outcome.PENDING,
-        received_at__lte=before).update(outcome=applied.outcome, decided_at=now(),
-                                        outcome_note=f"order-status check: {applied.note}"[:1000])
+        received_at__lte=before).update(
+        outcome=applied.outcome, decided_at=now(),
+        outcome_note=_note_appended(f"order-status check: {applied.note}"))
+
+
+def _reschedule_after_error(deposit_id) -> None:
+    """A deposit whose check raised: next time later (the usual backoff), never first in
+    every run; a failure here too is only logged, so the run goes on."""
+    try:
+        _reschedule(deposit_id)
+    except Exception:
+        logger.exception("could not reschedule deposit=%s after an error", deposit_id)
 
 
 # --- Polling and expiry ------------------------------------------------------------------------
@@ -359,7 +490,13 @@ def payments_poll(*, limit: int = 50, deposit_id=None) -> dict[str, int]:
     ids = [deposit_id] if deposit_id else _due_for_poll(limit)
     counts: dict[str, int] = {}
     for pk in ids:
-        outcome = deposit_check(deposit_id=pk, source="poll")
+        # One deposit's failure never stops the run (DESIGN §14 invariant 13).
+        try:
+            outcome = deposit_check(deposit_id=pk, source="poll")
+        except Exception:
+            logger.exception("ZenoPay poll failed deposit=%s; rescheduled, the run goes on", pk)
+            _reschedule_after_error(pk)
+            outcome = "error"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
@@ -372,7 +509,14 @@ def deposits_expire_stale(*, limit: int = 200) -> int:
         .values_list("pk", flat=True)[:limit])
     expired = 0
     for pk in stale:
-        deposit_check(deposit_id=pk, source="system")
+        try:
+            deposit_check(deposit_id=pk, source="system")
+        except Exception:
+            # Without its last check it may have been paid: not cancelled, tried next run.
+            logger.exception("ZenoPay last check before expiry failed deposit=%s; not "
+                             "cancelled, the run goes on", pk)
+            _reschedule_after_error(pk)
+            continue
         try:
             deposit_cancel(deposit_id=pk, source="system",
                            reason="No payment arrived within 72 hours.",
@@ -380,6 +524,8 @@ def deposits_expire_stale(*, limit: int = 200) -> int:
             expired += 1
         except TransitionRefused:
             continue  # paid, held or moved on during the last check
+        except Exception:
+            logger.exception("expiry failed deposit=%s; the run goes on", pk)
     return expired
 
 
@@ -392,46 +538,96 @@ class WebhookResult:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One webhook call as received, made storable."""
+
+    body: bytes
+    headers: dict
+    remote_ip: str | None  # a valid IP address, or None
+    key_status: str
+
+
+def _storable_ip(address: str | None) -> str | None:
+    """The address as the database's inet column takes it, or None ("unknown", garbage)."""
+    try:
+        return str(ipaddress.ip_address(str(address or "").strip()))
+    except ValueError:
+        return None
+
+
 def _header_snapshot(headers: dict) -> dict:
     keep = ("content-type", "user-agent", "content-length", "x-forwarded-for")
-    snapshot = {k: v[:200] for k, v in headers.items() if k.lower() in keep}
-    if any(k.lower() == "x-api-key" for k in headers):
+    snapshot = {str(k): text_raw_storable(str(v), max_chars=200)
+                for k, v in headers.items() if str(k).lower() in keep}
+    if any(str(k).lower() == "x-api-key" for k in headers):
         snapshot["x-api-key"] = "[present]"  # never the value
     return snapshot
 
 
-def _webhook_rate_exceeded(remote_ip: str) -> bool:
+def _webhook_rate_exceeded(remote_ip: str | None) -> bool:
     window = int(now().timestamp()) // 60
-    key = f"zenopay-webhook-rate:{remote_ip}:{window}"
+    key = f"zenopay-webhook-rate:{remote_ip or 'unknown'}:{window}"
     cache.add(key, 0, timeout=120)
     return cache.incr(key) > settings.ZENOPAY_WEBHOOK_MAX_PER_MIN
 
 
 def _key_status(headers: dict) -> str:
-    presented = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None)
+    presented = next((v for k, v in headers.items() if str(k).lower() == "x-api-key"), None)
     if presented is None:
         return "absent"
     expected = settings.ZENOPAY_API_KEY or ""
-    ok = bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+    # Bytes on both sides: compare_digest refuses a str holding non-ASCII characters.
+    ok = bool(expected) and hmac.compare_digest(
+        str(presented).encode("utf-8", "backslashreplace"), expected.encode())
     return "valid" if ok else "invalid"
 
 
-def _refusal(body: bytes, headers: dict, remote_ip, key_status: str, status: int,
-             reason: str) -> WebhookResult:
+def _refusal(call: _Call, status: int, reason: str) -> WebhookResult:
     _notification_store(kind=PaymentNotification.Kind.WEBHOOK,
-                        body=body[:BODY_CAP].decode("utf-8", "replace"),
-                        headers=_header_snapshot(headers), remote_ip=remote_ip,
-                        key_status=key_status, http_status=status, outcome=Outcome.REJECTED,
-                        outcome_note=reason, decided_at=now())
+                        body=text_raw_storable(call.body[:BODY_CAP], max_chars=STORED_BODY_MAX),
+                        headers=_header_snapshot(call.headers), remote_ip=call.remote_ip,
+                        key_status=call.key_status, http_status=status,
+                        outcome=Outcome.REJECTED, outcome_note=reason, decided_at=now())
     logger.warning("ZenoPay webhook rejected status=%s reason=%s ip=%s", status, reason,
-                   remote_ip)
+                   call.remote_ip)
+    return WebhookResult(status, reason)
+
+
+def webhook_refusal_count_add(*, remote_ip: str, reason: str) -> int:
+    """Add one to this client's refusals of this minute; returns the new count.
+
+    The update (or the insert) locks the row until commit, so the count read back is this
+    call's own, whatever runs concurrently; an insert that lost the race updates instead."""
+    minute = now().replace(second=0, microsecond=0)
+    rows = WebhookRefusalCount.objects.filter(remote_ip=remote_ip, minute=minute, reason=reason)
+    with transaction.atomic():
+        if not rows.update(count=F("count") + 1):
+            try:
+                with transaction.atomic():
+                    WebhookRefusalCount.objects.create(remote_ip=remote_ip, minute=minute,
+                                                       reason=reason, count=1)
+            except IntegrityError:
+                rows.update(count=F("count") + 1)
+        return rows.values_list("count", flat=True).get()
+
+
+def _refusal_counted(call: _Call, status: int, reason: str, kind: str) -> WebhookResult:
+    """An anonymous call refused for rate or size: counted, and stored only as one of the
+    first few samples of its client's minute, so a flood cannot fill the database."""
+    count = webhook_refusal_count_add(remote_ip=call.remote_ip or "", reason=kind)
+    if count <= REFUSAL_SAMPLES_PER_MINUTE:
+        return _refusal(call, status, f"{reason} (sample {count} of this minute)")
+    if count == REFUSAL_SAMPLES_PER_MINUTE + 1:
+        logger.warning("ZenoPay webhook rejected status=%s reason=%s ip=%s: further calls "
+                       "this minute are only counted", status, reason, call.remote_ip)
     return WebhookResult(status, reason)
 
 
 def _parse_webhook(body: bytes) -> dict | None:
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        payload = text_json_loads(body.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("order_id"), str) \
             or not payload["order_id"].strip():
@@ -447,33 +643,55 @@ def _our_deposit(order_id: str) -> DepositRequest | None:
     return DepositRequest.objects.filter(pk=pk, payment_provider=ZENOPAY).first()
 
 
+def _field_storable(name: str, value: str, max_length: int) -> tuple[str, str]:
+    """(value, "") when it fits its column; ("", a note) when not — never clipped: the
+    raw body, stored whole, is the faithful record."""
+    if text_identifier_fits(value, max_length=max_length):
+        return value, ""
+    return "", (f"{name} of {len(value)} characters not stored in its column "
+                f"({max_length}); see the body")
+
+
 def zenopay_webhook_receive(*, body: bytes, headers: dict, remote_ip: str | None,
                             token: str | None) -> WebhookResult:
-    """Store the call, refuse what must be refused, and turn a hint into a check."""
-    allowed_ips = settings.ZENOPAY_WEBHOOK_ALLOWED_IPS
-    key_status = _key_status(headers)
+    """Store the call, refuse what must be refused, and turn a hint into a check.
+
+    ``remote_ip`` is the real client (core.http.client_address). Calls with a valid URL token
+    or from an allowlisted address are never throttled; anonymous calls refused for rate or
+    size are counted and only sampled."""
+    call = _Call(body=body, headers=headers, remote_ip=_storable_ip(remote_ip),
+                 key_status=_key_status(headers))
+    allowed_ips = {_storable_ip(ip) or ip for ip in settings.ZENOPAY_WEBHOOK_ALLOWED_IPS}
+    allowlisted = bool(allowed_ips) and call.remote_ip in allowed_ips
     if len(body) > BODY_CAP:
-        return _refusal(body, headers, remote_ip, key_status, 413, "body over 16 KB")
-    if allowed_ips and remote_ip not in allowed_ips:
-        return _refusal(body, headers, remote_ip, key_status, 403, "source IP not allowed")
-    if remote_ip and _webhook_rate_exceeded(remote_ip):
-        return _refusal(body, headers, remote_ip, key_status, 429, "too many calls")
-    if key_status == "invalid":
-        return _refusal(body, headers, remote_ip, key_status, 401, "wrong x-api-key")
-    if key_status == "absent" and settings.ZENOPAY_WEBHOOK_REQUIRE_KEY:
-        return _refusal(body, headers, remote_ip, key_status, 401, "missing x-api-key")
+        if allowlisted:
+            return _refusal(call, 413, "body over 16 KB")
+        return _refusal_counted(call, 413, "body over 16 KB", WebhookRefusalCount.Reason.SIZE)
     payload = _parse_webhook(body)
+    order_id = payload["order_id"].strip() if payload else ""
+    stored_order_id, order_note = _field_storable("order_id", order_id, ORDER_ID_MAX)
+    authenticated = bool(stored_order_id) and webhook_token_valid(token, stored_order_id)
+    if not (authenticated or allowlisted) and _webhook_rate_exceeded(call.remote_ip):
+        return _refusal_counted(call, 429, "too many calls", WebhookRefusalCount.Reason.RATE)
+    if allowed_ips and not allowlisted:
+        return _refusal(call, 403, "source IP not allowed")
+    if call.key_status == "invalid":
+        return _refusal(call, 401, "wrong x-api-key")
+    if call.key_status == "absent" and settings.ZENOPAY_WEBHOOK_REQUIRE_KEY:
+        return _refusal(call, 401, "missing x-api-key")
     if payload is None:
-        return _refusal(body, headers, remote_ip, key_status, 400, "malformed body")
-    order_id = payload["order_id"].strip()
-    authenticated = bool(token) and hmac.compare_digest(str(token), webhook_token(order_id))
-    deposit = _our_deposit(order_id)
+        return _refusal(call, 400, "malformed body")
+    payment_status, status_note = _field_storable(
+        "payment_status", text_identifier(payload.get("payment_status")).upper(),
+        PAYMENT_STATUS_MAX)
+    deposit = _our_deposit(stored_order_id) if stored_order_id else None
     notification = _notification_store(
-        kind=PaymentNotification.Kind.WEBHOOK, order_id=order_id[:100], deposit=deposit,
-        payment_status=str(payload.get("payment_status", ""))[:32].upper(),
-        body=body.decode("utf-8", "replace"), headers=_header_snapshot(headers),
-        remote_ip=remote_ip, key_status=key_status, authenticated=authenticated,
-        http_status=200)
+        kind=PaymentNotification.Kind.WEBHOOK, order_id=stored_order_id, deposit=deposit,
+        payment_status=payment_status,
+        body=text_raw_storable(body, max_chars=STORED_BODY_MAX),
+        headers=_header_snapshot(headers), remote_ip=call.remote_ip,
+        key_status=call.key_status, authenticated=authenticated, http_status=200,
+        outcome_note="; ".join(note for note in (order_note, status_note) if note))
     if deposit is None:
         notification_decide(notification_id=notification.pk, outcome=Outcome.IGNORED,
                             note="an order id we never created: stored, not queried")
@@ -490,4 +708,3 @@ def deposit_check_soon(*, deposit_id) -> None:
         DepositRequest.objects.filter(pk=deposit_id, status__in=(S.SUBMITTED, S.CANCELLED)) \
             .update(next_poll_at=now())
         task_enqueue_on_commit("deposits.tasks.check_deposit", str(deposit_id))
-

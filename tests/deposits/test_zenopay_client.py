@@ -261,18 +261,21 @@ def _scripted(fake, kind, payload):
     ("json", ["SUCCESS"], "unexpected shape"),
     ("json", {**_status_answer(), "data": {"payment_status": "COMPLETED"}},
      "unexpected shape"),
-    ("json", _status_answer(amount="1000.50"), "fraction of a shilling"),
-    ("json", _status_answer(amount="1,000"), "not a whole number"),
-    ("json", _status_answer(amount="abc"), "not a whole number"),
-    ("json", _status_answer(amount=True), "not a number"),
+    ("json", _status_answer(amount="1000.50", payment_status="PENDING"),
+     "fraction of a shilling"),
+    ("json", _status_answer(amount="1,000", payment_status="PENDING"), "not a whole number"),
+    ("json", _status_answer(amount="abc", payment_status="FAILED"), "not a whole number"),
+    ("json", _status_answer(amount=True, payment_status="PENDING"), "not a number"),
+    ("json", _status_answer(payment_status="COMPLETED" * 4), "not a payment status"),
+    ("json", _status_answer(payment_status="COMPLETED\x00"), "not a payment status"),
     ("json", _status_answer(order_id="another-order"), "another order"),
     ("json", _status_answer(payment_status=None), "no payment_status"),
     ("fail", requests.ReadTimeout, "did not answer within 45 s"),
     ("fail", requests.ConnectionError, "could not reach ZenoPay"),
 ], ids=["empty-data", "missing-data", "fail-not-found", "failed-not-found", "404-json", "500",
         "503-with-data", "html-200", "nan", "json-list", "data-not-a-list", "fractional-amount",
-        "comma-amount", "garbage-amount", "bool-amount", "other-order", "no-payment-status",
-        "timeout", "connection-error"])
+        "comma-amount", "garbage-amount", "bool-amount", "overlong-status", "nul-status",
+        "other-order", "no-payment-status", "timeout", "connection-error"])
 def test_an_answer_that_says_nothing_definite_is_unknown(zenopay_fake, kind, payload, why):
     _scripted(zenopay_fake, kind, payload)
     status = zenopay_order_status(order_id=ORDER)
@@ -280,6 +283,42 @@ def test_an_answer_that_says_nothing_definite_is_unknown(zenopay_fake, kind, pay
     assert why in status.reason
     assert (status.payment_status, status.amount_tzs, status.transid) == (None, None, None)
     assert status.order_id == ORDER
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    ({"amount": "1000.50"}, "fraction of a shilling"),
+    ({"amount": "abc"}, "not a whole number"),
+    ({"amount": "\u0665\u0660\u0660\u0660"}, "not a whole number"),  # Arabic-Indic 5000
+    ({"amount": "9" * 5000}, "5000 digits"),
+    ({"transid": {"nested": ["deep"]}}, "transid is a dict"),
+    ({"msisdn": ["255712345678"]}, "msisdn is a list"),
+], ids=["fraction", "garbage", "non-ascii-digits", "huge", "object-transid", "list-msisdn"])
+def test_a_completed_answer_with_an_unreadable_field_stays_known_and_says_why(
+        zenopay_fake, entry, why):
+    zenopay_fake.reply(json=_status_answer(**entry))
+    status = zenopay_order_status(order_id=ORDER)
+    assert (status.known, status.payment_status) == (True, "COMPLETED")
+    assert why in status.unreadable
+
+
+def test_identifiers_are_never_clipped_and_bodies_are_stored_escaped(zenopay_fake):
+    transid = "T" * 300
+    zenopay_fake.reply(body=json.dumps(_status_answer(transid=transid, msisdn="2557" * 10))
+                       .encode() + b"\xff\x00", headers={"Content-Type": "application/json"})
+    zenopay_fake.reply(json=_status_answer(transid=transid, msisdn="2557" * 10))
+    garbled = zenopay_order_status(order_id=ORDER)
+    assert garbled.known is False  # not JSON with the stray bytes
+    assert garbled.raw_body.endswith("\\xff\\x00") and "\x00" not in garbled.raw_body
+    status = zenopay_order_status(order_id=ORDER)
+    assert (status.transid, status.msisdn, status.unreadable) == (transid, "2557" * 10, "")
+
+
+def test_an_answer_nested_too_deeply_is_unknown_not_an_error(zenopay_fake):
+    zenopay_fake.reply(200, body="[" * 100_000 + "]" * 100_000,
+                       headers={"Content-Type": "application/json"})
+    status = zenopay_order_status(order_id=ORDER)
+    assert (status.known, status.http_status) == (False, 200)
+    assert "not JSON" in status.reason
 
 
 def test_an_unknown_answer_keeps_its_body_and_http_status(zenopay_fake):

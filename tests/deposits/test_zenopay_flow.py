@@ -466,3 +466,114 @@ def test_manual_confirmation_cannot_override_the_amount_zenopay_reported(
         dual_control_approve(request_id=request.pk, checker=compliance_two)
     deposit.refresh_from_db()
     assert deposit.status == "submitted" and deposit.hold_reason
+
+
+# --- Outside values that do not fit (DESIGN §14 invariant 13) ---------------------------------
+
+
+def _completed(deposit, **entry):
+    return {"result": "SUCCESS", "data": [{
+        "order_id": str(deposit.pk), "amount": str(deposit.amount_tzs),
+        "payment_status": "COMPLETED", "transid": "TX-OK", "channel": "MPESA-TZ",
+        "reference": "R1", "msisdn": "255712345678", **entry}]}
+
+
+@pytest.mark.django_db
+def test_an_overlong_transid_holds_the_paid_deposit_as_unreadable_with_an_alert(
+        make_deposit, zenopay_fake):
+    deposit = make_deposit()
+    transid = "T" * 150
+    zenopay_fake.reply(json=_completed(deposit, transid=transid))
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "held"
+    deposit.refresh_from_db()
+    assert (deposit.status, deposit.hold_reason, deposit.psp_reference) == (
+        "submitted", "unreadable reference", "")
+    assert "reference of 150 characters" in deposit.hold_details["unreadable"]
+    answer = PaymentNotification.objects.get(kind="order_status")
+    assert transid in answer.body and answer.outcome == "held"  # the raw answer is kept
+    assert Alert.objects.filter(kind="unreadable payment", key=str(deposit.pk),
+                                resolved_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_two_transids_sharing_their_first_100_characters_stay_two_payments(
+        make_deposit, baraka, zenopay_fake, clock):
+    first = make_deposit(amount=3_000)
+    second = make_deposit(user=baraka, amount=3_000, phone="0754111222")
+    shared = "X" * 100
+    zenopay_fake.reply(json=_completed(first, transid=shared))
+    zenopay_fake.reply(json=_completed(second, transid=shared + "2", msisdn="255754111222"))
+    assert deposit_check(deposit_id=first.pk, source="poll") == "applied"
+    assert deposit_check(deposit_id=second.pk, source="poll") == "held"
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.psp_reference, first.hold_reason) == ("mint_pending", shared, "")
+    assert second.hold_reason == "unreadable reference"  # never "conflicting PSP reference"
+    assert not Alert.objects.filter(kind="psp reference conflict").exists()
+    # A second payment on the first deposit sharing 99 characters is its own orphan.
+    _later(clock)
+    zenopay_fake.reply(json=_completed(first, transid="X" * 99 + "3"))
+    assert deposit_check(deposit_id=first.pk, source="poll") == "orphan"
+    assert OrphanPayment.objects.get().psp_reference == "X" * 99 + "3"
+
+
+@pytest.mark.django_db
+def test_an_overlong_channel_is_clipped_and_the_payment_confirmed(make_deposit, zenopay_fake):
+    deposit = make_deposit()
+    zenopay_fake.reply(json=_completed(deposit, channel="M-PESA\x00 " + "é" * 300))
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "applied"
+    deposit.refresh_from_db()
+    assert deposit.status == "mint_pending" and deposit.psp_reference == "TX-OK"
+    assert deposit.psp_channel == ("M-PESA " + "é" * 300)[:40]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("entry", [{"msisdn": "2557" * 10}, {"transid": "TX\x00NUL"},
+                                   {"amount": "12.5"}, {"transid": {"id": ["TX"]}}],
+                         ids=["overlong-msisdn", "nul-transid", "fraction", "object-transid"])
+def test_an_unreadable_completed_payment_holds_the_deposit(make_deposit, zenopay_fake, entry):
+    deposit = make_deposit()
+    zenopay_fake.reply(json=_completed(deposit, **entry))
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "held"
+    deposit.refresh_from_db()
+    assert (deposit.status, deposit.hold_reason) == ("submitted", "unreadable reference")
+
+
+@pytest.mark.django_db
+def test_an_overlong_payment_status_is_stored_and_the_deposit_polled_again(make_deposit,
+                                                                           zenopay_fake):
+    deposit = make_deposit()
+    zenopay_fake.reply(json=_completed(deposit, payment_status="COMPLETED" + "!" * 40))
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "ignored"
+    answer = PaymentNotification.objects.get(kind="order_status")
+    assert (answer.payment_status, answer.outcome) == ("", "ignored")
+    assert "COMPLETED!!!!" in answer.body
+    deposit.refresh_from_db()
+    assert deposit.status == "submitted" and deposit.next_poll_at > START
+
+
+@pytest.mark.django_db
+def test_a_second_payment_with_an_overlong_channel_is_still_an_orphan(make_deposit,
+                                                                      zenopay_fake, clock):
+    deposit = make_deposit()
+    zenopay_fake.reply(json=_completed(deposit))
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "applied"
+    _later(clock)
+    zenopay_fake.reply(json=_completed(deposit, transid="TX-TWO", channel="C" * 500))
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "orphan"
+    orphan = OrphanPayment.objects.get()
+    assert (orphan.psp_reference, orphan.channel) == ("TX-TWO", "C" * 40)
+
+
+@pytest.mark.django_db
+def test_an_unreadable_second_payment_on_an_advanced_deposit_opens_an_alert(
+        make_deposit, zenopay_fake, clock):
+    deposit = make_deposit()
+    zenopay_fake.reply(json=_completed(deposit))
+    deposit_check(deposit_id=deposit.pk, source="poll")
+    _later(clock)
+    zenopay_fake.reply(json=_completed(deposit, transid="Y" * 101))
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "ignored"
+    assert Alert.objects.filter(kind="unreadable payment", key=str(deposit.pk)).exists()
+    deposit.refresh_from_db()
+    assert deposit.status == "mint_pending" and deposit.psp_reference == "TX-OK"
