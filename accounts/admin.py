@@ -36,8 +36,14 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "full_name", "phone", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "full_name", "phone")
-    readonly_fields = ("last_login", "date_joined", "is_staff", "is_superuser", "groups",
-                       "user_permissions")
+    readonly_fields = (
+        "last_login",
+        "date_joined",
+        "is_staff",
+        "is_superuser",
+        "groups",
+        "user_permissions",
+    )
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Personal info"), {"fields": ("full_name", "phone")}),

@@ -99,7 +99,8 @@ class AppUrlPasswordResetForm(PasswordResetForm):
         email = cleaned.get("email")
         if email and self.request is not None:
             refusal = throttle.password_reset_request_refusal(
-                client=client_address(self.request), email=email)
+                client=client_address(self.request), email=email
+            )
             if refusal is not None:
                 raise ValidationError(refusal.message, code="throttled")
         return cleaned
@@ -115,10 +116,15 @@ class OtpTokenForm(forms.Form):
     token = forms.CharField(
         label=_("Code"),
         max_length=16,
-        help_text=_("The 6-digit code from your authenticator app, or one of your recovery "
-                    "codes."),
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
-                                      "autofocus": True, "spellcheck": "false"}),
+        help_text=_("The 6-digit code from your authenticator app, or one of your recovery codes."),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+                "spellcheck": "false",
+            }
+        ),
     )
 
     def clean_token(self):
@@ -129,8 +135,9 @@ class OtpEnrolForm(forms.Form):
     token = forms.CharField(
         label=_("Code from the app"),
         max_length=8,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
-                                      "spellcheck": "false"}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}
+        ),
     )
 
     def clean_token(self):

@@ -31,8 +31,12 @@ def staff_path(path: str) -> bool:
 
 def _otp_exempt(path: str) -> bool:
     """The pages a staff member uses to pass the second factor (or to leave)."""
-    return path in {reverse("admin:login"), reverse("admin:logout"),
-                    reverse("staff_otp_verify"), reverse("staff_otp_enrol")}
+    return path in {
+        reverse("admin:login"),
+        reverse("admin:logout"),
+        reverse("staff_otp_verify"),
+        reverse("staff_otp_enrol"),
+    }
 
 
 def staff_session_verified(request) -> bool:
@@ -88,6 +92,5 @@ class StaffSessionMiddleware:
             return None
         if _otp_exempt(request.path) or request.user.is_verified():
             return None
-        target = ("staff_otp_verify" if user_has_otp_device(request.user)
-                  else "staff_otp_enrol")
+        target = "staff_otp_verify" if user_has_otp_device(request.user) else "staff_otp_enrol"
         return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")

@@ -114,13 +114,18 @@ class WalletQuerySet(models.QuerySet):
 
     def open_unverified(self, at: dt.datetime):
         """Registrations that may still be verified: not verified, not closed, not expired."""
-        return self.filter(verified_at__isnull=True, closed_at__isnull=True,
-                           created_at__gt=at - WALLET_UNVERIFIED_TTL)
+        return self.filter(
+            verified_at__isnull=True,
+            closed_at__isnull=True,
+            created_at__gt=at - WALLET_UNVERIFIED_TTL,
+        )
 
     def live(self, at: dt.datetime):
         """What a person holds: verified wallets and open registrations."""
-        return self.filter(Q(verified_at__isnull=False) | Q(
-            closed_at__isnull=True, created_at__gt=at - WALLET_UNVERIFIED_TTL))
+        return self.filter(
+            Q(verified_at__isnull=False)
+            | Q(closed_at__isnull=True, created_at__gt=at - WALLET_UNVERIFIED_TTL)
+        )
 
 
 class Wallet(models.Model):
@@ -139,9 +144,7 @@ class Wallet(models.Model):
     address = models.CharField(max_length=42)  # EIP-55 checksummed
     created_at = models.DateTimeField(default=now)
     verified_at = models.DateTimeField(null=True, blank=True)
-    verification_method = models.CharField(
-        max_length=32, choices=VerificationMethod, blank=True
-    )
+    verification_method = models.CharField(max_length=32, choices=VerificationMethod, blank=True)
     # Set once on an unverified registration that can no longer be verified: another account
     # verified the address first, or the person registered it again after it expired.
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -183,8 +186,11 @@ class Wallet(models.Model):
         return self.verified_at is not None
 
     def is_expired(self, at: dt.datetime) -> bool:
-        return (self.verified_at is None and self.closed_at is None
-                and self.created_at <= at - WALLET_UNVERIFIED_TTL)
+        return (
+            self.verified_at is None
+            and self.closed_at is None
+            and self.created_at <= at - WALLET_UNVERIFIED_TTL
+        )
 
     def is_open(self, at: dt.datetime) -> bool:
         return self.verified_at is None and self.closed_at is None and not self.is_expired(at)

@@ -12,8 +12,9 @@ def _password_before_save(sender, instance, raw=False, update_fields=None, **kwa
         return
     if update_fields is not None and "password" not in update_fields:
         return
-    stored = sender._default_manager.filter(pk=instance.pk).values_list(
-        "password", flat=True).first()
+    stored = (
+        sender._default_manager.filter(pk=instance.pk).values_list("password", flat=True).first()
+    )
     if stored is None or stored == instance.password:
         return
     # Django re-hashes a password on login when its hasher settings changed: the same
@@ -41,4 +42,3 @@ def connect() -> None:
 
     pre_save.connect(_password_before_save, sender=User, dispatch_uid="ntzs_password_before")
     post_save.connect(_password_after_save, sender=User, dispatch_uid="ntzs_password_after")
-

@@ -121,8 +121,8 @@ def login_refusal(*, account: str, client: str) -> Refusal | None:
     wait = _remaining(keys["pair_wait"])
     if wait:
         return Refusal(
-            _("Too many failed attempts for this account; wait %(seconds)d seconds and try "
-              "again.") % {"seconds": wait},
+            _("Too many failed attempts for this account; wait %(seconds)d seconds and try again.")
+            % {"seconds": wait},
             wait,
         )
     return None
@@ -153,8 +153,9 @@ def account_unlock(*, account: str) -> None:
     cache.set(f"{_PREFIX}:gen:{_digest(account)}", f"{_ts():.6f}", timeout=_GENERATION_TIMEOUT)
 
 
-def _request_refusal(kind: str, *, client: str, email: str, per_client: int,
-                     per_email: int) -> Refusal | None:
+def _request_refusal(
+    kind: str, *, client: str, email: str, per_client: int, per_email: int
+) -> Refusal | None:
     window = int(_ts() // REQUEST_WINDOW_S)
     client_key = f"{_PREFIX}:{kind}:client:{window}:{_digest(client)}"
     email_key = f"{_PREFIX}:{kind}:email:{window}:{_digest(email)}"
@@ -174,12 +175,21 @@ def _request_refusal(kind: str, *, client: str, email: str, per_client: int,
 
 def signup_request_refusal(*, client: str, email: str) -> Refusal | None:
     """Count a sign-up request; a refusal means: show the message, send nothing."""
-    return _request_refusal("signup", client=client, email=email,
-                            per_client=SIGNUP_MAX_PER_CLIENT, per_email=SIGNUP_MAX_PER_EMAIL)
+    return _request_refusal(
+        "signup",
+        client=client,
+        email=email,
+        per_client=SIGNUP_MAX_PER_CLIENT,
+        per_email=SIGNUP_MAX_PER_EMAIL,
+    )
 
 
 def password_reset_request_refusal(*, client: str, email: str) -> Refusal | None:
     """Count a password-reset request; a refusal means: show the message, send nothing."""
-    return _request_refusal("reset", client=client, email=email,
-                            per_client=PASSWORD_RESET_MAX_PER_CLIENT,
-                            per_email=PASSWORD_RESET_MAX_PER_EMAIL)
+    return _request_refusal(
+        "reset",
+        client=client,
+        email=email,
+        per_client=PASSWORD_RESET_MAX_PER_CLIENT,
+        per_email=PASSWORD_RESET_MAX_PER_EMAIL,
+    )

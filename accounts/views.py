@@ -51,14 +51,16 @@ def signup(request):
         return redirect("accounts:home")
     form = SignUpForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        refusal = throttle.signup_request_refusal(client=client_address(request),
-                                                  email=form.cleaned_data["email"])
+        refusal = throttle.signup_request_refusal(
+            client=client_address(request), email=form.cleaned_data["email"]
+        )
         if refusal is not None:
             form.add_error(None, refusal.message)
         else:
             try:
                 signup_services.user_sign_up_request(
-                    email=form.cleaned_data["email"], full_name=form.cleaned_data["full_name"])
+                    email=form.cleaned_data["email"], full_name=form.cleaned_data["full_name"]
+                )
             except ServiceError as exc:  # input only (the address, the name): never "taken"
                 form_add_service_error(form, exc)
             else:
@@ -77,25 +79,28 @@ def signup_confirm(request, token):
     try:
         claim = signup_services.user_sign_up_claim(token=token)
     except signup_services.SignUpAlreadyConfirmed as exc:
-        return render(request, "accounts/signup_confirm.html", {"refusal": str(exc),
-                                                                "already": True})
+        return render(
+            request, "accounts/signup_confirm.html", {"refusal": str(exc), "already": True}
+        )
     except ServiceError as exc:
-        return render(request, "accounts/signup_confirm.html", {"refusal": str(exc)},
-                      status=400)
+        return render(request, "accounts/signup_confirm.html", {"refusal": str(exc)}, status=400)
     form = SignUpConfirmForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             user = signup_services.user_sign_up_confirm(
-                token=token, password=form.cleaned_data["password"])
+                token=token, password=form.cleaned_data["password"]
+            )
         except signup_services.SignUpAlreadyConfirmed as exc:  # a second tab, a moment ago
-            return render(request, "accounts/signup_confirm.html", {"refusal": str(exc),
-                                                                    "already": True})
+            return render(
+                request, "accounts/signup_confirm.html", {"refusal": str(exc), "already": True}
+            )
         except ServiceError as exc:
             form_add_service_error(form, exc)
         else:
             login(request, user, backend=LOGIN_BACKEND)
-            messages.success(request, _("Welcome! Your e-mail is confirmed and your account is "
-                                        "ready."))
+            messages.success(
+                request, _("Welcome! Your e-mail is confirmed and your account is ready.")
+            )
             return redirect("accounts:home")
     return render(request, "accounts/signup_confirm.html", {"form": form, "claim": claim})
 
@@ -130,9 +135,7 @@ def kyc_submit(request):
         except ServiceError as exc:
             form_add_service_error(form, exc)
         else:
-            messages.success(
-                request, _("Thank you. We will review your details and let you know.")
-            )
+            messages.success(request, _("Thank you. We will review your details and let you know."))
             return redirect("accounts:home")
     return render(request, "accounts/kyc_submit.html", {"form": form, "state": state})
 
@@ -209,8 +212,9 @@ def wallet_verify(request, wallet_id):
 
 def _staff_next(request) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return reverse("admin:index")
 
@@ -220,9 +224,12 @@ def _to(name: str, request) -> str:
 
 
 def _staff_page(request, template: str, context: dict, status: int = 200):
-    response = render(request, template, {**admin.site.each_context(request),
-                                          "next": _staff_next(request), **context},
-                      status=status)
+    response = render(
+        request,
+        template,
+        {**admin.site.each_context(request), "next": _staff_next(request), **context},
+        status=status,
+    )
     add_never_cache_headers(response)
     return response
 
@@ -258,8 +265,13 @@ def staff_otp_verify(request):
             device = otp_services.otp_verify(user=request.user, token=form.cleaned_data["token"])
             if device is None:
                 throttle.login_failed(account=account, client=client)
-                form.add_error("token", _("That code is not valid (or was used already); enter "
-                                          "the code your app shows now, or a recovery code."))
+                form.add_error(
+                    "token",
+                    _(
+                        "That code is not valid (or was used already); enter "
+                        "the code your app shows now, or a recovery code."
+                    ),
+                )
             else:
                 otp_login(request, device)
                 request.session.cycle_key()
@@ -279,21 +291,25 @@ def staff_otp_enrol(request):
     form = OtpEnrolForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            device, codes = otp_services.otp_enrol_confirm(user=request.user,
-                                                           token=form.cleaned_data["token"])
+            device, codes = otp_services.otp_enrol_confirm(
+                user=request.user, token=form.cleaned_data["token"]
+            )
         except ServiceError as exc:
             form_add_service_error(form, exc)
         else:
             otp_login(request, device)
             request.session.cycle_key()
-            return _staff_page(request, "accounts/staff_otp_recovery_codes.html",
-                               {"codes": codes})
+            return _staff_page(request, "accounts/staff_otp_recovery_codes.html", {"codes": codes})
     # segno draws the QR code as SVG markup with presentation attributes only (no style=,
     # no script), so it is safe to inline under a strict Content-Security-Policy; the
     # markup is generated here from our own secret, never from input.
     qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=4, border=2)
-    return _staff_page(request, "accounts/staff_otp_enrol.html", {
-        "form": form,
-        "qr_svg": mark_safe(qr_svg),  # noqa: S308 - generated markup, see above
-        "secret": otp_services.otp_secret_text(device),
-    })
+    return _staff_page(
+        request,
+        "accounts/staff_otp_enrol.html",
+        {
+            "form": form,
+            "qr_svg": mark_safe(qr_svg),  # noqa: S308 - generated markup, see above
+            "secret": otp_services.otp_secret_text(device),
+        },
+    )

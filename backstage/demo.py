@@ -32,9 +32,11 @@ def demo_refusal(command: str) -> str | None:
     from config.settings.base import LOCAL_CHAIN_ID
 
     if settings.PROFILE not in {"local", "test"} or settings.CHAIN_ID != LOCAL_CHAIN_ID:
-        return (f"{command} runs only in the local or test profile on the local chain (CHAIN_ID "
-                f"{LOCAL_CHAIN_ID}); this is the {settings.PROFILE} profile with CHAIN_ID "
-                f"{settings.CHAIN_ID}.")
+        return (
+            f"{command} runs only in the local or test profile on the local chain (CHAIN_ID "
+            f"{LOCAL_CHAIN_ID}); this is the {settings.PROFILE} profile with CHAIN_ID "
+            f"{settings.CHAIN_ID}."
+        )
     return None
 
 
@@ -53,18 +55,22 @@ class DemoUser:
 DEMO_USERS = (
     DemoUser("super@ntzs.local", "Serengeti-Lion-2026", SUPER_ADMIN, "super admin"),
     DemoUser("bank@ntzs.local", "Zanzibar-Dhow-2026", BANK_ADMIN, "bank admin"),
-    DemoUser("compliance@ntzs.local", "Kilimanjaro-Peak-2026", PLATFORM_COMPLIANCE,
-             "compliance officer"),
-    DemoUser("customer@ntzs.local", "Ngorongoro-Crater-2026", None,
-             "customer (KYC approved, wallet verified)"),
+    DemoUser(
+        "compliance@ntzs.local", "Kilimanjaro-Peak-2026", PLATFORM_COMPLIANCE, "compliance officer"
+    ),
+    DemoUser(
+        "customer@ntzs.local",
+        "Ngorongoro-Crater-2026",
+        None,
+        "customer (KYC approved, wallet verified)",
+    ),
 )
 
 
 def _user(demo: DemoUser) -> User:
     user = User.objects.filter(email=demo.email).first()
     if user is None:
-        user = user_sign_up(email=demo.email, password=demo.password,
-                            full_name=demo.label.title())
+        user = user_sign_up(email=demo.email, password=demo.password, full_name=demo.label.title())
     if demo.role:
         user.groups.add(Group.objects.get(name=demo.role))
         if not user.is_staff:
@@ -75,7 +81,8 @@ def _user(demo: DemoUser) -> User:
 def _customer_onboarding(customer: User, reviewer: User) -> None:
     if not customer.kyc_cases.filter(status=KycCase.Status.APPROVED).exists():
         case = customer.kyc_cases.filter(status=KycCase.Status.PENDING).first() or kyc_submit(
-            user=customer, national_id="19900101123450000001", full_name="Demo Customer")
+            user=customer, national_id="19900101123450000001", full_name="Demo Customer"
+        )
         kyc_review(case_id=case.pk, actor=reviewer, decision=KycCase.Status.APPROVED)
     account = Account.from_key(DEMO_WALLET_KEY)
     # The customer's own registration (verified or open); another account's never counts.
@@ -83,17 +90,23 @@ def _customer_onboarding(customer: User, reviewer: User) -> None:
     if wallet.verified_at is None:
         challenge = wallet_challenge_create(user=customer, wallet_id=wallet.pk)
         signed = Account.sign_message(encode_defunct(text=challenge.message), DEMO_WALLET_KEY)
-        wallet_verify_signature(user=customer, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                signature="0x" + signed.signature.hex().removeprefix("0x"))
+        wallet_verify_signature(
+            user=customer,
+            wallet_id=wallet.pk,
+            challenge_id=challenge.pk,
+            signature="0x" + signed.signature.hex().removeprefix("0x"),
+        )
 
 
 def _banks(bank_admin: User) -> None:
     """ZenoPay settles at one bank; the demo bank admin acts for another (bank transfers)."""
-    Bank.objects.get_or_create(name="CRDB Bank (ZenoPay settlement)",
-                               defaults={"is_zenopay_settlement": True})
+    Bank.objects.get_or_create(
+        name="CRDB Bank (ZenoPay settlement)", defaults={"is_zenopay_settlement": True}
+    )
     nmb, _ = Bank.objects.get_or_create(
         name="NMB Bank",
-        defaults={"transfer_instructions": "Account nTZS Ltd, 2040 1234 567, Dar es Salaam"})
+        defaults={"transfer_instructions": "Account nTZS Ltd, 2040 1234 567, Dar es Salaam"},
+    )
     BankStaff.objects.get_or_create(user=bank_admin, defaults={"bank": nmb})
 
 

@@ -45,8 +45,7 @@ def _database() -> Check:
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
         return Check("database", False, f"unreachable ({type(exc).__name__})", critical=True)
     if pending:
-        return Check("database", False, f"{len(pending)} migration(s) not applied",
-                     critical=True)
+        return Check("database", False, f"{len(pending)} migration(s) not applied", critical=True)
     return Check("database", True, f"{connection.vendor}, migrations applied", critical=True)
 
 
@@ -91,10 +90,16 @@ def _chain_stored() -> list[Check]:
     if not record.reachable:
         return [Check("chain", False, f"{record.error or 'unreachable'}; {checked}")]
     return [
-        Check("chain", fresh, f"chain id {record.chain_id}, token {record.contract_address}; "
-                              f"{checked}"),
-        Check("minter", not record.problems,
-              "; ".join(record.problems) or f"MINTER_ROLE, {record.gas_balance_wei} wei"),
+        Check(
+            "chain",
+            fresh,
+            f"chain id {record.chain_id}, token {record.contract_address}; {checked}",
+        ),
+        Check(
+            "minter",
+            not record.problems,
+            "; ".join(record.problems) or f"MINTER_ROLE, {record.gas_balance_wei} wei",
+        ),
     ]
 
 
@@ -106,9 +111,14 @@ def _chain_live() -> list[Check]:
         result = minter_read()
     except ChainError as exc:
         return [Check("chain", False, str(exc))]
-    return [Check("chain", True, f"chain id {result.chain_id}, token {result.contract_address}"),
-            Check("minter", not result.problems,
-                  "; ".join(result.problems) or f"MINTER_ROLE, {result.gas_balance_wei} wei")]
+    return [
+        Check("chain", True, f"chain id {result.chain_id}, token {result.contract_address}"),
+        Check(
+            "minter",
+            not result.problems,
+            "; ".join(result.problems) or f"MINTER_ROLE, {result.gas_balance_wei} wei",
+        ),
+    ]
 
 
 def _heartbeats() -> list[Check]:
@@ -178,9 +188,10 @@ def readiness_forget() -> None:
 
 def queue_counts() -> dict[str, int | str]:
     """Counts of the deposit queues and the broker's ``mint`` queue depth."""
-    counts: dict[str, int | str] = {status: DepositRequest.objects.filter(status=status).count()
-                                    for status in ("mint_pending", "mint_processing",
-                                                   "mint_failed", "mint_requires_safe")}
+    counts: dict[str, int | str] = {
+        status: DepositRequest.objects.filter(status=status).count()
+        for status in ("mint_pending", "mint_processing", "mint_failed", "mint_requires_safe")
+    }
     counts["held"] = DepositRequest.objects.exclude(hold_reason="").count()
     counts["broker mint queue"] = _mint_queue_depth()
     return counts

@@ -48,14 +48,20 @@ def readyz(request):
     if _is_staff_session(request) or (token is not None and _token_matches(token)):
         checks = health_checks(chain="stored")
         ready = is_ready(checks)
-        body = {"ready": ready,
-                "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}}
+        body = {
+            "ready": ready,
+            "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+        }
         return JsonResponse(body, status=200 if ready else 503)
     if token is not None:
-        response = HttpResponse("invalid token", status=401,
-                                content_type="text/plain; charset=utf-8")
+        response = HttpResponse(
+            "invalid token", status=401, content_type="text/plain; charset=utf-8"
+        )
         response["WWW-Authenticate"] = 'Bearer realm="readyz"'
         return response
     ready = readiness()
-    return HttpResponse("ready" if ready else "not ready", status=200 if ready else 503,
-                        content_type="text/plain; charset=utf-8")
+    return HttpResponse(
+        "ready" if ready else "not ready",
+        status=200 if ready else 503,
+        content_type="text/plain; charset=utf-8",
+    )

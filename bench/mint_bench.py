@@ -40,17 +40,25 @@ def start_chain():
 
 
 def configure(node, token) -> None:
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "BASE_SEPOLIA_RPC_URL": node.url, "CHAIN_ID": "31337",
-        "NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA": token.address,
-        "MINTER_PRIVATE_KEY": token.minter_key, "MINT_MAX_IN_FLIGHT": "512",
-        "MINT_BATCH_SIZE": "200", "DAILY_ISSUANCE_CAP_TZS": str(10**12),
-        "MINT_CONFIRMATIONS": "1", "SAFE_MINT_THRESHOLD_TZS": str(10**9),
-        "DEPOSIT_CREATE_MAX_PER_10_MIN": str(10**9), "USER_DAILY_LIMIT_TZS": str(10**12),
-        "USER_MONTHLY_LIMIT_TZS": str(10**12), "MAX_PAYING_PHONES_PER_30_DAYS": str(10**9),
-        "LOG_LEVEL": "WARNING",
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "BASE_SEPOLIA_RPC_URL": node.url,
+            "CHAIN_ID": "31337",
+            "NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA": token.address,
+            "MINTER_PRIVATE_KEY": token.minter_key,
+            "MINT_MAX_IN_FLIGHT": "512",
+            "MINT_BATCH_SIZE": "200",
+            "DAILY_ISSUANCE_CAP_TZS": str(10**12),
+            "MINT_CONFIRMATIONS": "1",
+            "SAFE_MINT_THRESHOLD_TZS": str(10**9),
+            "DEPOSIT_CREATE_MAX_PER_10_MIN": str(10**9),
+            "USER_DAILY_LIMIT_TZS": str(10**12),
+            "USER_MONTHLY_LIMIT_TZS": str(10**12),
+            "MAX_PAYING_PHONES_PER_30_DAYS": str(10**9),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     import django
 
     django.setup()
@@ -70,13 +78,16 @@ def customers(count: int):
     Bank.objects.get_or_create(name="Settlement", defaults={"is_zenopay_settlement": True})
     people = []
     for index in range(count):
-        user = get_user_model().objects.create_user(email=f"bench{index}@ntzs.bench",
-                                                    password="x")
-        KycCase.objects.create(user=user, national_id=f"{index + 1:020d}", full_name="Bench",
-                               status="approved")
-        user.bench_wallet = Wallet.objects.create(user=user, address=Account.create().address,
-                                                  verified_at=now(),
-                                                  verification_method="manual")
+        user = get_user_model().objects.create_user(email=f"bench{index}@ntzs.bench", password="x")
+        KycCase.objects.create(
+            user=user, national_id=f"{index + 1:020d}", full_name="Bench", status="approved"
+        )
+        user.bench_wallet = Wallet.objects.create(
+            user=user,
+            address=Account.create().address,
+            verified_at=now(),
+            verification_method="manual",
+        )
         people.append(user)
     return people
 
@@ -87,9 +98,15 @@ def submitted(people, count: int, start: int) -> list:
     made = []
     for index in range(count):
         user = people[index % len(people)]
-        deposit, _ = deposit_create(user=user, data=DepositInput(
-            amount_tzs=1_000 + (start + index) % 7_000, payment_provider="zenopay",
-            wallet_id=user.bench_wallet.pk, buyer_phone=f"07{(start + index) % 10**8:08d}"))
+        deposit, _ = deposit_create(
+            user=user,
+            data=DepositInput(
+                amount_tzs=1_000 + (start + index) % 7_000,
+                payment_provider="zenopay",
+                wallet_id=user.bench_wallet.pk,
+                buyer_phone=f"07{(start + index) % 10**8:08d}",
+            ),
+        )
         made.append(deposit)
     return made
 
@@ -97,8 +114,9 @@ def submitted(people, count: int, start: int) -> list:
 def confirm_payment(deposit, ref: str) -> None:
     from deposits.services.transitions import deposit_payment_confirm
 
-    deposit_payment_confirm(deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs,
-                            psp_reference=ref, source="poll")
+    deposit_payment_confirm(
+        deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs, psp_reference=ref, source="poll"
+    )
 
 
 class WorkerProcesses:
@@ -107,8 +125,10 @@ class WorkerProcesses:
 
     def __init__(self, count: int, extra_env: dict | None = None):
         env = {**os.environ, **(extra_env or {})}
-        self.procs = [subprocess.Popen([sys.executable, __file__, "--worker"], cwd=REPO,
-                                       env=env) for _ in range(count)]
+        self.procs = [
+            subprocess.Popen([sys.executable, __file__, "--worker"], cwd=REPO, env=env)
+            for _ in range(count)
+        ]
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -176,8 +196,12 @@ def throughput(people) -> dict:
     elapsed = wait_all_minted([d.pk for d in deposits], timeout=900)
     workers.stop()
     assert books_balanced(), "the books did not balance after the throughput run"
-    return {"deposits": N_DEPOSITS, "seconds": elapsed, "per_s": N_DEPOSITS / elapsed,
-            "wall": time.monotonic() - start}
+    return {
+        "deposits": N_DEPOSITS,
+        "seconds": elapsed,
+        "per_s": N_DEPOSITS / elapsed,
+        "wall": time.monotonic() - start,
+    }
 
 
 def raw_ceiling(token, count: int) -> dict:
@@ -189,20 +213,29 @@ def raw_ceiling(token, count: int) -> dict:
     from tests.support.anvil import DEV_ADDRESSES, DEV_PRIVATE_KEYS
 
     key, address = DEV_PRIVATE_KEYS[5], DEV_ADDRESSES[5]
-    token.transact(token.admin_key, token.contract.functions.grantRole(role_id("MINTER_ROLE"),
-                                                                       address))
+    token.transact(
+        token.admin_key, token.contract.functions.grantRole(role_id("MINTER_ROLE"), address)
+    )
     w3 = token.w3
     nonce = w3.eth.get_transaction_count(address, "pending")
-    fees = fees_from(base_fee=w3.eth.get_block("pending")["baseFeePerGas"],
-                     tip=w3.eth.max_priority_fee)
+    fees = fees_from(
+        base_fee=w3.eth.get_block("pending")["baseFeePerGas"], tip=w3.eth.max_priority_fee
+    )
     recipients = [Account.create().address for _ in range(50)]
     start = time.monotonic()
     last = None
     for index in range(count):
-        signed = sign(private_key=key, chain_id=31337, nonce=nonce + index, to=token.address,
-                      data=mint_calldata(to=recipients[index % 50], amount_units=10**18,
-                                         deposit_ref=os.urandom(32)),
-                      gas=MINT_GAS_LIMIT, fees=fees)
+        signed = sign(
+            private_key=key,
+            chain_id=31337,
+            nonce=nonce + index,
+            to=token.address,
+            data=mint_calldata(
+                to=recipients[index % 50], amount_units=10**18, deposit_ref=os.urandom(32)
+            ),
+            gas=MINT_GAS_LIMIT,
+            fees=fees,
+        )
         last = w3.eth.send_raw_transaction(signed.raw_hex)
     w3.eth.wait_for_transaction_receipt(last, timeout=600, poll_latency=0.1)
     elapsed = time.monotonic() - start
@@ -226,18 +259,22 @@ def latency(people) -> dict:
     wait_all_minted([d.pk for d in deposits], timeout=600)
     workers.stop()
     rows = DepositRequest.objects.filter(pk__in=[d.pk for d in deposits]).values_list(
-        "fiat_confirmed_at", "minted_at")
+        "fiat_confirmed_at", "minted_at"
+    )
     waits = sorted((minted - paid).total_seconds() for paid, minted in rows)
-    return {"deposits": total, "p50": statistics.median(waits),
-            "p95": waits[int(len(waits) * 0.95) - 1], "max": waits[-1]}
+    return {
+        "deposits": total,
+        "p50": statistics.median(waits),
+        "p95": waits[int(len(waits) * 0.95) - 1],
+        "max": waits[-1],
+    }
 
 
 def one_at_a_time(people) -> dict:
     deposits = submitted(people, SERIAL, 2 * 10**6)
     for index, deposit in enumerate(deposits):
         confirm_payment(deposit, f"S{index:08d}")
-    workers = run_workers(workers=1, extra_env={"MINT_MAX_IN_FLIGHT": "1",
-                                                "MINT_BATCH_SIZE": "1"})
+    workers = run_workers(workers=1, extra_env={"MINT_MAX_IN_FLIGHT": "1", "MINT_BATCH_SIZE": "1"})
     elapsed = wait_all_minted([d.pk for d in deposits], timeout=900)
     workers.stop()
     return {"deposits": SERIAL, "seconds": elapsed, "per_s": SERIAL / elapsed}
@@ -251,26 +288,43 @@ def main() -> None:
     try:
         configure(node, token)
         people = customers(40)
-        print(f"anvil block time 1 s; workers {WORKERS}; MINT_MAX_IN_FLIGHT 512; batch 200",
-              flush=True)
+        print(
+            f"anvil block time 1 s; workers {WORKERS}; MINT_MAX_IN_FLIGHT 512; batch 200",
+            flush=True,
+        )
         ceiling = raw_ceiling(token, N_DEPOSITS)
-        print(f"raw ceiling     {ceiling['count']} mints in {ceiling['seconds']:.1f} s = "
-              f"{ceiling['per_s']:.0f} mints/s (sign+send, no database)", flush=True)
+        print(
+            f"raw ceiling     {ceiling['count']} mints in {ceiling['seconds']:.1f} s = "
+            f"{ceiling['per_s']:.0f} mints/s (sign+send, no database)",
+            flush=True,
+        )
         result = throughput(people)
-        print(f"(a) throughput  {result['deposits']} deposits minted in "
-              f"{result['seconds']:.1f} s = {result['per_s']:.0f} mints/s = "
-              f"{result['per_s'] / ceiling['per_s']:.2f} x the raw ceiling "
-              "(target >= 100/s and >= 0.5 x)", flush=True)
+        print(
+            f"(a) throughput  {result['deposits']} deposits minted in "
+            f"{result['seconds']:.1f} s = {result['per_s']:.0f} mints/s = "
+            f"{result['per_s'] / ceiling['per_s']:.2f} x the raw ceiling "
+            "(target >= 100/s and >= 0.5 x)",
+            flush=True,
+        )
         lat = latency(people)
-        print(f"(b) latency     {lat['deposits']} deposits at {RATE}/s for {SECONDS} s: "
-              f"p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s, max {lat['max']:.2f} s "
-              "(target p50 <= 2 s, p95 <= 3 s)", flush=True)
+        print(
+            f"(b) latency     {lat['deposits']} deposits at {RATE}/s for {SECONDS} s: "
+            f"p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s, max {lat['max']:.2f} s "
+            "(target p50 <= 2 s, p95 <= 3 s)",
+            flush=True,
+        )
         serial = one_at_a_time(people)
-        print(f"(c) one at a time {serial['deposits']} deposits in {serial['seconds']:.1f} s = "
-              f"{serial['per_s']:.2f} mints/s; batching is {result['per_s'] / serial['per_s']:.0f}"
-              " x faster", flush=True)
-        print("per-key ceiling on Base: MINT_MAX_IN_FLIGHT / block time = 64 / 2 s = 32 mints/s "
-              "at the default, 512 / 2 s = 256 mints/s at the benchmark's setting", flush=True)
+        print(
+            f"(c) one at a time {serial['deposits']} deposits in {serial['seconds']:.1f} s = "
+            f"{serial['per_s']:.2f} mints/s; batching is {result['per_s'] / serial['per_s']:.0f}"
+            " x faster",
+            flush=True,
+        )
+        print(
+            "per-key ceiling on Base: MINT_MAX_IN_FLIGHT / block time = 64 / 2 s = 32 mints/s "
+            "at the default, 512 / 2 s = 256 mints/s at the benchmark's setting",
+            flush=True,
+        )
     finally:
         node.stop()
         services.stop()

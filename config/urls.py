@@ -23,13 +23,22 @@ urlpatterns = [
     path("backstage/", admin.site.urls),
     path("api/", include("deposits.urls_api")),
     path("api/v1/", include("deposits.urls_api_v1")),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsAdminUser]),
-         name="api-schema"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[IsAdminUser]),
+        name="api-schema",
+    ),
     # The split view serves its script as a separate file (no inline script), and our
     # template drops its inline style: the page runs under the same CSP as every other.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(
-        url_name="api-schema", permission_classes=[IsAdminUser],
-        template_name="api/swagger_ui.html"), name="api-docs"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema",
+            permission_classes=[IsAdminUser],
+            template_name="api/swagger_ui.html",
+        ),
+        name="api-docs",
+    ),
     path("deposits/", include("deposits.urls")),
     path("", include("accounts.urls")),
 ]

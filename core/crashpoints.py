@@ -13,6 +13,5 @@ class SimulatedCrash(BaseException):
 
 
 def crash_point(name: str) -> None:
-    if getattr(settings, "PROFILE", "") == "test" and name in getattr(settings, "CRASH_POINTS",
-                                                                        ()):
+    if getattr(settings, "PROFILE", "") == "test" and name in getattr(settings, "CRASH_POINTS", ()):
         raise SimulatedCrash(name)

@@ -21,7 +21,7 @@ def _parse_address(value: str) -> str | None:
         return None
     candidates = [value]
     if value.startswith("[") and "]" in value:
-        candidates.append(value[1:value.index("]")])
+        candidates.append(value[1 : value.index("]")])
     elif value.count(":") == 1:
         candidates.append(value.split(":", 1)[0])
     for candidate in candidates:

@@ -31,6 +31,6 @@ def require_not_beneficiary(actor, beneficiary_id, *, doing: str) -> None:
         return
     if str(actor.pk) == str(beneficiary_id):  # a UUID or its text, as hooks return either
         raise PermissionRefused(
-            _("%(actor)s may not %(doing)s: it is their own; another member of staff must "
-              "do it.") % {"actor": actor, "doing": doing}
+            _("%(actor)s may not %(doing)s: it is their own; another member of staff must do it.")
+            % {"actor": actor, "doing": doing}
         )

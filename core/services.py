@@ -79,8 +79,9 @@ def dual_control_action_get(name: str) -> DualControlAction:
         raise ServiceError(f"Unknown four-eyes action {name!r}.") from None
 
 
-def _require_roles(user, action: DualControlAction, verb: str, target_id: str,
-                   params: dict) -> None:
+def _require_roles(
+    user, action: DualControlAction, verb: str, target_id: str, params: dict
+) -> None:
     if not user_has_role(user, *action.roles):
         raise PermissionRefused(
             f"{user} may not {verb} {action.name}: it needs one of the roles "
@@ -159,13 +160,15 @@ def dual_control_approve(*, request_id, checker, reason: str = "") -> DualContro
             "The checker must be a different person from the maker; ask a colleague to approve."
         )
     context = definition.prepare(snapshot) if definition.prepare else {}
-    return _dual_control_approve_atomic(request_id=request_id, checker=checker, reason=reason,
-                                        context=context)
+    return _dual_control_approve_atomic(
+        request_id=request_id, checker=checker, reason=reason, context=context
+    )
 
 
 @transaction.atomic(durable=True)
-def _dual_control_approve_atomic(*, request_id, checker, reason: str,
-                                 context: dict) -> DualControlRequest:
+def _dual_control_approve_atomic(
+    *, request_id, checker, reason: str, context: dict
+) -> DualControlRequest:
     request = _pending_request_locked(request_id)
     definition = dual_control_action_get(request.action)
     _require_roles(checker, definition, "approve", request.target_id, request.params)
@@ -177,8 +180,7 @@ def _dual_control_approve_atomic(*, request_id, checker, reason: str,
         )
     if definition.validate is not None:  # the target may have moved since the request
         definition.validate(request.params, request.target_id)
-    _decide(request, decision=DualControlRequest.Decision.APPROVED, checker=checker,
-            reason=reason)
+    _decide(request, decision=DualControlRequest.Decision.APPROVED, checker=checker, reason=reason)
     definition.apply(request, checker, context)
     admin_action_record(
         actor=checker,
@@ -203,8 +205,7 @@ def dual_control_reject(*, request_id, checker, reason: str) -> DualControlReque
         raise PermissionRefused(
             "The checker must be a different person from the maker; the maker may withdraw."
         )
-    _decide(request, decision=DualControlRequest.Decision.REJECTED, checker=checker,
-            reason=reason)
+    _decide(request, decision=DualControlRequest.Decision.REJECTED, checker=checker, reason=reason)
     admin_action_record(
         actor=checker,
         action=f"{request.action}.reject",
@@ -274,15 +275,11 @@ def alert_resolve(*, kind: str, key: str = "") -> bool:
 
 
 def task_heartbeat_started(*, task_name: str) -> None:
-    TaskHeartbeat.objects.update_or_create(
-        task_name=task_name, defaults={"last_started": now()}
-    )
+    TaskHeartbeat.objects.update_or_create(task_name=task_name, defaults={"last_started": now()})
 
 
 def task_heartbeat_finished(*, task_name: str) -> None:
-    TaskHeartbeat.objects.update_or_create(
-        task_name=task_name, defaults={"last_finished": now()}
-    )
+    TaskHeartbeat.objects.update_or_create(task_name=task_name, defaults={"last_finished": now()})
 
 
 def task_heartbeat_failed(*, task_name: str, error: str) -> None:
@@ -311,7 +308,10 @@ def task_enqueue_on_commit(name: str, *args, countdown: float | None = None) -> 
         try:
             app.send_task(name, args=list(args), countdown=countdown)
         except Exception as exc:  # noqa: BLE001 - the broker is a hint, the row is the work
-            logger.warning("could not enqueue %s (%s); the beat sweep will pick it up",
-                           name, type(exc).__name__)
+            logger.warning(
+                "could not enqueue %s (%s); the beat sweep will pick it up",
+                name,
+                type(exc).__name__,
+            )
 
     transaction.on_commit(_send)

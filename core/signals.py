@@ -32,6 +32,5 @@ def _task_finished(sender=None, state=None, **_kwargs) -> None:
 
 @signals.task_failure.connect
 def _task_failed(sender=None, exception=None, **_kwargs) -> None:
-    logger.error("Worker error: task=%s %s: %s", sender.name, type(exception).__name__,
-                 exception)
+    logger.error("Worker error: task=%s %s: %s", sender.name, type(exception).__name__, exception)
     task_heartbeat_failed(task_name=sender.name, error=f"{type(exception).__name__}: {exception}")

@@ -36,8 +36,7 @@ def text_free_storable(value: object, *, max_length: int) -> str:
     (newline and tab kept), surrounding space trimmed, clipped to the column."""
     text = "" if value is None else str(value)
     cleaned = "".join(
-        ch for ch in text
-        if ch in _KEEP_CONTROLS or not unicodedata.category(ch).startswith("C")
+        ch for ch in text if ch in _KEEP_CONTROLS or not unicodedata.category(ch).startswith("C")
     )
     return cleaned.strip()[:max_length]
 

@@ -34,5 +34,7 @@ class ZenoPayWebhookApi(APIView):
             token=request.query_params.get("t"),
         )
         ok = result.http_status == 200
-        return Response({"status": "received" if ok else "rejected", "reason": result.reason},
-                        status=result.http_status)
+        return Response(
+            {"status": "received" if ok else "rejected", "reason": result.reason},
+            status=result.http_status,
+        )

@@ -81,11 +81,13 @@ def _from_service_error(exc: ServiceError) -> ApiError:
             return ApiError(message, code="rate_limited", status_code=429)
         return ApiError(message, code=f"limit_{exc.kind}", status_code=422, field="amount_tzs")
     if isinstance(exc, IdempotencyConflict):
-        return ApiError(message, code="idempotency_conflict", status_code=422,
-                        field=IDEMPOTENCY_HEADER)
+        return ApiError(
+            message, code="idempotency_conflict", status_code=422, field=IDEMPOTENCY_HEADER
+        )
     if isinstance(exc, NotFound):
-        return ApiError(_("There is no such deposit in your account."), code="not_found",
-                        status_code=404)
+        return ApiError(
+            _("There is no such deposit in your account."), code="not_found", status_code=404
+        )
     if isinstance(exc, PermissionRefused):
         return ApiError(message, code="permission_denied", status_code=403)
     if isinstance(exc, ConflictError):
@@ -163,8 +165,9 @@ class HasApprovedKyc(BasePermission):
     code = "kyc_required"
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated
-                    and user_kyc_approved(request.user))
+        return bool(
+            request.user and request.user.is_authenticated and user_kyc_approved(request.user)
+        )
 
 
 class DepositsApiBase(APIView):
@@ -183,19 +186,22 @@ class WholeShillingsField(serializers.IntegerField):
     """An integer number of shillings: never a float, a boolean or a decimal string."""
 
     default_error_messages = {
-        "invalid": gettext_lazy("Send the amount as a whole number of shillings, for "
-                                "example 5000."),
+        "invalid": gettext_lazy(
+            "Send the amount as a whole number of shillings, for example 5000."
+        ),
     }
 
     def to_internal_value(self, data):
-        if isinstance(data, bool | float) or (isinstance(data, str)
-                                               and not data.strip().lstrip("-").isdigit()):
+        if isinstance(data, bool | float) or (
+            isinstance(data, str) and not data.strip().lstrip("-").isdigit()
+        ):
             self.fail("invalid")
         value = super().to_internal_value(data)
         if len(str(abs(value))) > AMOUNT_MAX_DIGITS:
             raise serializers.ValidationError(
-                _("The largest single deposit is TSh %(max)s.") % {
-                    "max": tsh(settings.MAX_DEPOSIT_TZS)})
+                _("The largest single deposit is TSh %(max)s.")
+                % {"max": tsh(settings.MAX_DEPOSIT_TZS)}
+            )
         return value
 
 
@@ -204,12 +210,16 @@ class DepositOutputSerializer(serializers.Serializer):
 
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=DepositRequest.Status.choices)
-    stage = serializers.CharField(help_text="Where the deposit is on the customer's journey: "
-                                  "sending, awaiting_payment, prompt_uncertain, "
-                                  "awaiting_transfer, held, payment_received, safe, "
-                                  "mint_delayed, minting, minted, failed, refunded.")
-    failure = serializers.CharField(help_text="Why it ended without a mint: declined, "
-                                    "cancelled, timed_out, refused, rejected, or empty.")
+    stage = serializers.CharField(
+        help_text="Where the deposit is on the customer's journey: "
+        "sending, awaiting_payment, prompt_uncertain, "
+        "awaiting_transfer, held, payment_received, safe, "
+        "mint_delayed, minting, minted, failed, refunded."
+    )
+    failure = serializers.CharField(
+        help_text="Why it ended without a mint: declined, "
+        "cancelled, timed_out, refused, rejected, or empty."
+    )
     status_reason = serializers.CharField()
     on_hold = serializers.BooleanField()
     can_check = serializers.BooleanField(help_text="Whether POST …/check makes sense now.")
@@ -234,19 +244,30 @@ class DepositOutputSerializer(serializers.Serializer):
 def deposit_out(deposit: DepositRequest) -> dict:
     progress = deposit_progress(deposit=deposit)
     bank_transfer = deposit.payment_provider == DepositRequest.Provider.BANK_TRANSFER
-    return DepositOutputSerializer({
-        "id": deposit.pk, "status": deposit.status, "stage": progress.stage,
-        "failure": progress.failure, "status_reason": deposit.status_reason,
-        "on_hold": bool(deposit.hold_reason), "can_check": deposit_checkable(deposit=deposit),
-        "amount_tzs": deposit.amount_tzs, "payment_provider": deposit.payment_provider,
-        "buyer_phone_masked": phone_mask(deposit.buyer_phone) if deposit.buyer_phone else "",
-        "chain": deposit.chain, "wallet_address": deposit.wallet.address,
-        "bank": deposit.bank.name, "transfer_reference": deposit.transfer_reference,
-        "transfer_instructions": deposit.bank.transfer_instructions if bank_transfer else "",
-        "psp_reference": deposit.psp_reference, "mint_tx_hash": deposit.mint_tx_hash,
-        "explorer_url": tx_explorer_url(deposit.mint_tx_hash),
-        "created_at": deposit.created_at, "minted_at": deposit.minted_at,
-    }).data
+    return DepositOutputSerializer(
+        {
+            "id": deposit.pk,
+            "status": deposit.status,
+            "stage": progress.stage,
+            "failure": progress.failure,
+            "status_reason": deposit.status_reason,
+            "on_hold": bool(deposit.hold_reason),
+            "can_check": deposit_checkable(deposit=deposit),
+            "amount_tzs": deposit.amount_tzs,
+            "payment_provider": deposit.payment_provider,
+            "buyer_phone_masked": phone_mask(deposit.buyer_phone) if deposit.buyer_phone else "",
+            "chain": deposit.chain,
+            "wallet_address": deposit.wallet.address,
+            "bank": deposit.bank.name,
+            "transfer_reference": deposit.transfer_reference,
+            "transfer_instructions": deposit.bank.transfer_instructions if bank_transfer else "",
+            "psp_reference": deposit.psp_reference,
+            "mint_tx_hash": deposit.mint_tx_hash,
+            "explorer_url": tx_explorer_url(deposit.mint_tx_hash),
+            "created_at": deposit.created_at,
+            "minted_at": deposit.minted_at,
+        }
+    ).data
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -283,10 +304,18 @@ class DepositsApi(DepositsApiBase):
         payment_provider = serializers.ChoiceField(choices=DepositRequest.Provider.choices)
         wallet_id = serializers.UUIDField(help_text="One of your verified wallets.")
         buyer_phone = serializers.CharField(
-            required=False, allow_blank=True, max_length=32, default="",
-            help_text="The Tanzanian mobile number that pays (zenopay only).")
-        bank_id = serializers.UUIDField(required=False, allow_null=True, default=None,
-                                        help_text="The bank you transfer from (bank_transfer).")
+            required=False,
+            allow_blank=True,
+            max_length=32,
+            default="",
+            help_text="The Tanzanian mobile number that pays (zenopay only).",
+        )
+        bank_id = serializers.UUIDField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="The bank you transfer from (bank_transfer).",
+        )
 
         class Meta:
             ref_name = "DepositCreateInput"
@@ -318,23 +347,37 @@ class DepositsApi(DepositsApiBase):
     @extend_schema(
         operation_id="deposits_create",
         request=CreateInputSerializer,
-        parameters=[OpenApiParameter(
-            IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER,
-            description="Any unique string (≤ 100 characters). Sending the same key again "
-                        "returns the same deposit (200); the same key with another body is "
-                        "refused (422).")],
-        responses={201: DepositOutputSerializer, 200: DepositOutputSerializer,
-                   **_errors(400, 401, 403, 422, 429)},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="Any unique string (≤ 100 characters). Sending the same key again "
+                "returns the same deposit (200); the same key with another body is "
+                "refused (422).",
+            )
+        ],
+        responses={
+            201: DepositOutputSerializer,
+            200: DepositOutputSerializer,
+            **_errors(400, 401, 403, 422, 429),
+        },
     )
     def post(self, request):
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        deposit, created = deposit_create(user=request.user, data=DepositInput(
-            **serializer.validated_data,
-            idempotency_key=request.headers.get(IDEMPOTENCY_HEADER)))
+        deposit, created = deposit_create(
+            user=request.user,
+            data=DepositInput(
+                **serializer.validated_data, idempotency_key=request.headers.get(IDEMPOTENCY_HEADER)
+            ),
+        )
         location = reverse("api-deposit-detail", kwargs={"deposit_id": deposit.pk})
-        return Response(deposit_out(deposit), headers={"Location": location},
-                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            deposit_out(deposit),
+            headers={"Location": location},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 class DepositDetailApi(DepositsApiBase):
@@ -342,8 +385,11 @@ class DepositDetailApi(DepositsApiBase):
 
     throttle_scopes = {"GET": "deposits_read"}
 
-    @extend_schema(operation_id="deposits_retrieve", parameters=[DEPOSIT_ID],
-                   responses={200: DepositOutputSerializer, **_errors(401, 403, 404, 429)})
+    @extend_schema(
+        operation_id="deposits_retrieve",
+        parameters=[DEPOSIT_ID],
+        responses={200: DepositOutputSerializer, **_errors(401, 403, 404, 429)},
+    )
     def get(self, request, deposit_id):
         deposit = user_deposit_get(user=request.user, deposit_id=deposit_id)
         return Response(deposit_out(deposit))
@@ -365,8 +411,12 @@ class DepositCheckApi(DepositsApiBase):
 
     throttle_scopes = {"POST": "deposits_check"}
 
-    @extend_schema(operation_id="deposits_check", parameters=[DEPOSIT_ID], request=None,
-                   responses={202: DepositOutputSerializer, **_errors(401, 403, 404, 409, 429)})
+    @extend_schema(
+        operation_id="deposits_check",
+        parameters=[DEPOSIT_ID],
+        request=None,
+        responses={202: DepositOutputSerializer, **_errors(401, 403, 404, 409, 429)},
+    )
     def post(self, request, deposit_id):
         deposit = user_deposit_get(user=request.user, deposit_id=deposit_id)
         if not deposit_checkable(deposit=deposit):
@@ -385,27 +435,36 @@ class ZenoPayWebhookSchema(OpenApiViewExtension):
     target_class = "deposits.api.ZenoPayWebhookApi"
 
     def view_replacement(self):
-        answer = inline_serializer("ZenoPayWebhookAnswer", fields={
-            "status": serializers.ChoiceField(choices=["received", "rejected"]),
-            "reason": serializers.CharField(),
-        })
-        hint = inline_serializer("ZenoPayWebhookHint", fields={
-            "order_id": serializers.CharField(),
-            "payment_status": serializers.CharField(),
-            "reference": serializers.CharField(required=False),
-            "transid": serializers.CharField(required=False),
-            "channel": serializers.CharField(required=False),
-            "amount": serializers.CharField(required=False),
-            "metadata": serializers.JSONField(required=False),
-        })
+        answer = inline_serializer(
+            "ZenoPayWebhookAnswer",
+            fields={
+                "status": serializers.ChoiceField(choices=["received", "rejected"]),
+                "reason": serializers.CharField(),
+            },
+        )
+        hint = inline_serializer(
+            "ZenoPayWebhookHint",
+            fields={
+                "order_id": serializers.CharField(),
+                "payment_status": serializers.CharField(),
+                "reference": serializers.CharField(required=False),
+                "transid": serializers.CharField(required=False),
+                "channel": serializers.CharField(required=False),
+                "amount": serializers.CharField(required=False),
+                "metadata": serializers.JSONField(required=False),
+            },
+        )
 
         class Documented(self.target_class):
             @extend_schema(
-                operation_id="zenopay_webhook", request=hint, auth=[],
+                operation_id="zenopay_webhook",
+                request=hint,
+                auth=[],
                 description="A hint from ZenoPay; the payment is confirmed only by our own "
-                            "order-status query.",
+                "order-status query.",
                 parameters=[OpenApiParameter("t", str, description="Token of the order.")],
-                responses={code: answer for code in (200, 400, 401, 403, 413, 429)})
+                responses={code: answer for code in (200, 400, 401, 403, 413, 429)},
+            )
             def post(self, request):
                 return super().post(request)
 

@@ -48,8 +48,7 @@ def _ascii_digits(text: str) -> str:
         if char.isdecimal():
             out.append(str(unicodedata.decimal(char)))
         elif char.isdigit() or char.isnumeric():
-            raise forms.ValidationError(_("Enter the amount in whole shillings, for example "
-                                          "5000."))
+            raise forms.ValidationError(_("Enter the amount in whole shillings, for example 5000."))
         else:
             out.append(char)
     return "".join(out)
@@ -66,14 +65,21 @@ class DepositForm(forms.Form):
     amount_tzs = forms.CharField(
         label=_("Amount (TSh)"),
         max_length=24,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off",
-                                      "data-amount": "", "placeholder": "10,000"}),
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "autocomplete": "off",
+                "data-amount": "",
+                "placeholder": "10,000",
+            }
+        ),
     )
     payment_provider = forms.ChoiceField(
         label=_("How will you pay?"),
-        choices=[(Provider.ZENOPAY, _("Mobile money (M-Pesa, Mixx by Yas, Airtel Money, "
-                                       "Halopesa)")),
-                 (Provider.BANK_TRANSFER, _("Bank transfer"))],
+        choices=[
+            (Provider.ZENOPAY, _("Mobile money (M-Pesa, Mixx by Yas, Airtel Money, Halopesa)")),
+            (Provider.BANK_TRANSFER, _("Bank transfer")),
+        ],
         initial=Provider.ZENOPAY,
         widget=forms.RadioSelect(attrs={"data-provider": ""}),
     )
@@ -82,8 +88,14 @@ class DepositForm(forms.Form):
         required=False,
         max_length=32,
         help_text=_("For mobile money: the payment request goes to this phone."),
-        widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel",
-                                      "placeholder": "0712 345 678"}),
+        widget=forms.TextInput(
+            attrs={
+                "type": "tel",
+                "inputmode": "tel",
+                "autocomplete": "tel",
+                "placeholder": "0712 345 678",
+            }
+        ),
     )
     bank = forms.ChoiceField(
         label=_("Bank you will transfer from"),
@@ -97,12 +109,15 @@ class DepositForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["wallet"].choices = [
-            (str(w.pk), short_address(w.address)) for w in user_verified_wallets(user)]
+            (str(w.pk), short_address(w.address)) for w in user_verified_wallets(user)
+        ]
         self.fields["bank"].choices = [("", _("Choose a bank"))] + [
-            (str(b.pk), b.name) for b in banks_for_transfer()]
-        self.fields["amount_tzs"].help_text = _(
-            "From TSh %(min)s to TSh %(max)s per deposit.") % {
-            "min": tsh(settings.MIN_DEPOSIT_TZS), "max": tsh(settings.MAX_DEPOSIT_TZS)}
+            (str(b.pk), b.name) for b in banks_for_transfer()
+        ]
+        self.fields["amount_tzs"].help_text = _("From TSh %(min)s to TSh %(max)s per deposit.") % {
+            "min": tsh(settings.MIN_DEPOSIT_TZS),
+            "max": tsh(settings.MAX_DEPOSIT_TZS),
+        }
         if not self.is_bound:
             self.initial.setdefault("idempotency_key", str(uuid.uuid4()))
             self.initial.setdefault("buyer_phone", phone_local_display(user.phone))
@@ -113,8 +128,10 @@ class DepositForm(forms.Form):
         text = _ascii_digits(self.cleaned_data["amount_tzs"].strip())
         digits = re.sub(r"[\s,._]", "", text)
         if digits.isdigit() and len(digits.lstrip("0")) > AMOUNT_MAX_DIGITS:
-            raise forms.ValidationError(_("The largest single deposit is TSh %(max)s.") % {
-                "max": tsh(settings.MAX_DEPOSIT_TZS)})
+            raise forms.ValidationError(
+                _("The largest single deposit is TSh %(max)s.")
+                % {"max": tsh(settings.MAX_DEPOSIT_TZS)}
+            )
         return text
 
     def clean_idempotency_key(self) -> str | None:

@@ -24,9 +24,11 @@ class Bank(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["is_zenopay_settlement"],
-                                    condition=Q(is_zenopay_settlement=True),
-                                    name="bank_one_zenopay_settlement"),
+            models.UniqueConstraint(
+                fields=["is_zenopay_settlement"],
+                condition=Q(is_zenopay_settlement=True),
+                name="bank_one_zenopay_settlement",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -36,8 +38,9 @@ class Bank(models.Model):
 class BankStaff(models.Model):
     """Which bank a ``bank_admin`` acts for."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                related_name="bank_staff")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bank_staff"
+    )
     bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="staff")
 
     def __str__(self) -> str:
@@ -45,8 +48,15 @@ class BankStaff(models.Model):
 
 
 DEPOSIT_STATUSES = [
-    "submitted", "cancelled", "rejected", "mint_pending", "mint_processing", "minted",
-    "mint_failed", "mint_requires_safe", "refunded",
+    "submitted",
+    "cancelled",
+    "rejected",
+    "mint_pending",
+    "mint_processing",
+    "minted",
+    "mint_failed",
+    "mint_requires_safe",
+    "refunded",
 ]
 
 
@@ -74,11 +84,13 @@ class DepositRequest(models.Model):
 
     # The id is also the ZenoPay order_id.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                             related_name="deposits")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deposits"
+    )
     bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="deposits")
-    wallet = models.ForeignKey("accounts.Wallet", on_delete=models.PROTECT,
-                               related_name="deposits")  # never changes
+    wallet = models.ForeignKey(
+        "accounts.Wallet", on_delete=models.PROTECT, related_name="deposits"
+    )  # never changes
     chain = models.CharField(max_length=16, default="base")
     amount_tzs = models.BigIntegerField()  # whole shillings; > 0 (check constraint)
     status = models.CharField(max_length=24, choices=Status, default=Status.SUBMITTED)
@@ -93,8 +105,9 @@ class DepositRequest(models.Model):
     psp_reference = models.CharField(max_length=100, blank=True)
     psp_channel = models.CharField(max_length=40, blank=True)
     fiat_confirmed_at = models.DateTimeField(null=True, blank=True)
-    fiat_confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                          null=True, blank=True, related_name="+")
+    fiat_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)  # of the create body
     # A flag: while set nothing claims, polls or expires the deposit, and no payment is
@@ -115,19 +128,24 @@ class DepositRequest(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount_tzs__gt=0), name="deposit_amount_positive"),
             models.CheckConstraint(
-                condition=Q(status__in=DEPOSIT_STATUSES), name="deposit_status_valid"),
+                condition=Q(status__in=DEPOSIT_STATUSES), name="deposit_status_valid"
+            ),
             # One payment credits one deposit (DESIGN §4, invariant 7).
             models.UniqueConstraint(
                 fields=["payment_provider", "psp_reference"],
                 condition=Q(payment_provider="zenopay") & ~Q(psp_reference=""),
-                name="deposit_unique_zenopay_reference"),
+                name="deposit_unique_zenopay_reference",
+            ),
             models.UniqueConstraint(
                 fields=["bank", "psp_reference"],
                 condition=Q(payment_provider="bank_transfer") & ~Q(psp_reference=""),
-                name="deposit_unique_bank_reference"),
-            models.UniqueConstraint(fields=["user", "idempotency_key"],
-                                    condition=Q(idempotency_key__isnull=False),
-                                    name="deposit_unique_idempotency_key"),
+                name="deposit_unique_bank_reference",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="deposit_unique_idempotency_key",
+            ),
         ]
         indexes = [
             models.Index(fields=["status"]),  # queues by status
@@ -153,13 +171,15 @@ class DepositTransition(AppendOnlyModel):
         SAFE = "safe"
         SYSTEM = "system"
 
-    deposit = models.ForeignKey(DepositRequest, on_delete=models.PROTECT,
-                                related_name="transitions")
+    deposit = models.ForeignKey(
+        DepositRequest, on_delete=models.PROTECT, related_name="transitions"
+    )
     from_status = models.CharField(max_length=24, blank=True)  # blank: created
     to_status = models.CharField(max_length=24)  # equal to from_status for a hold set/clear
     source = models.CharField(max_length=16, choices=Source)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                              blank=True, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     note = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(default=now)
@@ -180,10 +200,10 @@ class DepositApproval(AppendOnlyModel):
         APPROVED = "approved"
         REJECTED = "rejected"
 
-    deposit = models.ForeignKey(DepositRequest, on_delete=models.PROTECT,
-                                related_name="approvals")
-    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                 related_name="+")
+    deposit = models.ForeignKey(DepositRequest, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     type = models.CharField(max_length=16, choices=Type)
     decision = models.CharField(max_length=16, choices=Decision)
     reason = models.TextField(blank=True)
@@ -222,8 +242,13 @@ class PaymentNotification(models.Model):
     provider = models.CharField(max_length=16, default="zenopay")
     kind = models.CharField(max_length=16, choices=Kind)
     order_id = models.CharField(max_length=100, blank=True)
-    deposit = models.ForeignKey(DepositRequest, on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="notifications")
+    deposit = models.ForeignKey(
+        DepositRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
     payment_status = models.CharField(max_length=32, blank=True)
     body = models.TextField(blank=True)  # raw, capped at 16 KB
     headers = models.JSONField(default=dict, blank=True)  # without secrets
@@ -262,8 +287,9 @@ class WebhookRefusalCount(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["remote_ip", "minute", "reason"],
-                                    name="webhook_refusal_one_row_per_minute"),
+            models.UniqueConstraint(
+                fields=["remote_ip", "minute", "reason"], name="webhook_refusal_one_row_per_minute"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -282,23 +308,31 @@ class OrphanPayment(models.Model):
     amount_tzs = models.BigIntegerField()  # whole shillings, as the PSP reported
     phone = models.CharField(max_length=16, blank=True)
     channel = models.CharField(max_length=40, blank=True)
-    source_deposit = models.ForeignKey(DepositRequest, on_delete=models.PROTECT, null=True,
-                                       blank=True, related_name="orphans_seen")
+    source_deposit = models.ForeignKey(
+        DepositRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="orphans_seen"
+    )
     reason = models.CharField(max_length=100)
     status = models.CharField(max_length=16, choices=Status, default=Status.UNMATCHED)
-    matched_deposit = models.OneToOneField(DepositRequest, on_delete=models.PROTECT, null=True,
-                                           blank=True, related_name="orphan_attached")
+    matched_deposit = models.OneToOneField(
+        DepositRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orphan_attached",
+    )
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=now)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                    null=True, blank=True, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["provider", "psp_reference"],
-                                    name="orphan_unique_reference"),
+            models.UniqueConstraint(
+                fields=["provider", "psp_reference"], name="orphan_unique_reference"
+            ),
             models.CheckConstraint(condition=Q(amount_tzs__gt=0), name="orphan_amount_positive"),
         ]
 
@@ -316,15 +350,17 @@ class LimitEvent(AppendOnlyModel):
         PAYING_PHONES = "paying_phones"  # distinct paying numbers in 30 days
         RECOVERY = "recovery"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                             related_name="limit_events")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="limit_events"
+    )
     kind = models.CharField(max_length=16, choices=Kind)
     subject = models.CharField(max_length=100)  # what the limit applies to (user id)
     requested_tzs = models.BigIntegerField()
     limit_tzs = models.BigIntegerField()
     used_tzs = models.BigIntegerField(default=0)  # already used in the period
-    deposit = models.ForeignKey(DepositRequest, on_delete=models.PROTECT, null=True,
-                                blank=True, related_name="limit_events")
+    deposit = models.ForeignKey(
+        DepositRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="limit_events"
+    )
     at = models.DateTimeField(default=now)
 
     class Meta:

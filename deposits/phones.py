@@ -22,8 +22,9 @@ def phone_normalize_tz(raw: str) -> str:
         raise InvalidDeposit(_("Enter the mobile number that will pay."), field="buyer_phone")
     compact = re.sub(r"[\s\-().]", "", text)
     if not re.fullmatch(r"\+?\d{9,15}", compact):
-        raise InvalidDeposit(_("Enter a Tanzanian mobile number such as 0712 345 678."),
-                             field="buyer_phone")
+        raise InvalidDeposit(
+            _("Enter a Tanzanian mobile number such as 0712 345 678."), field="buyer_phone"
+        )
     if re.fullmatch(r"\d{9}", compact):
         compact = "0" + compact
     if compact.startswith("255"):
@@ -31,18 +32,25 @@ def phone_normalize_tz(raw: str) -> str:
     try:
         number = phonenumbers.parse(compact, "TZ")
     except phonenumbers.NumberParseException:
-        raise InvalidDeposit(_("Enter a Tanzanian mobile number such as 0712 345 678."),
-                             field="buyer_phone") from None
+        raise InvalidDeposit(
+            _("Enter a Tanzanian mobile number such as 0712 345 678."), field="buyer_phone"
+        ) from None
     if number.country_code != 255:
-        raise InvalidDeposit(_("Only Tanzanian mobile numbers (+255) can pay with mobile money."),
-                             field="buyer_phone")
+        raise InvalidDeposit(
+            _("Only Tanzanian mobile numbers (+255) can pay with mobile money."),
+            field="buyer_phone",
+        )
     national = str(number.national_number)
     kind = phonenumbers.number_type(number)
     library_mobile = phonenumbers.is_valid_number(number) and kind in (
-        phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
     if not (library_mobile or _MOBILE_NATIONAL.fullmatch(national)) or len(national) != 9:
-        raise InvalidDeposit(_("That is not a Tanzanian mobile number; mobile numbers start "
-                               "with 06 or 07."), field="buyer_phone")
+        raise InvalidDeposit(
+            _("That is not a Tanzanian mobile number; mobile numbers start with 06 or 07."),
+            field="buyer_phone",
+        )
     return f"+255{national}"
 
 

@@ -65,16 +65,22 @@ _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 # Where a deposit is on the customer's journey: 1 payment requested, 2 payment received,
 # 3 minting, 4 minted (0: off the journey, e.g. cancelled).
 _STEP_OF_STAGE = {
-    "sending": 1, "awaiting_payment": 1, "prompt_uncertain": 1, "awaiting_transfer": 1,
-    "payment_received": 2, "safe": 2, "mint_delayed": 2, "minting": 3, "minted": 4,
+    "sending": 1,
+    "awaiting_payment": 1,
+    "prompt_uncertain": 1,
+    "awaiting_transfer": 1,
+    "payment_received": 2,
+    "safe": 2,
+    "mint_delayed": 2,
+    "minting": 3,
+    "minted": 4,
 }
 # A hold on a cancelled or rejected deposit means a payment arrived and is being reviewed:
 # the customer sees "under review", never "try again".
 _HOLD_SHOWN_UNLESS = (S.MINTED, S.REFUNDED)
 # Stages that change within seconds are polled often; the others (people or a multisig
 # must act) rarely.
-_FAST_STAGES = ("sending", "awaiting_payment", "prompt_uncertain", "payment_received",
-                "minting")
+_FAST_STAGES = ("sending", "awaiting_payment", "prompt_uncertain", "payment_received", "minting")
 
 
 @dataclass(frozen=True)
@@ -115,10 +121,17 @@ def deposit_failure_kind(*, deposit: DepositRequest) -> str:
         return ""
     if deposit.initiation == DepositRequest.Initiation.REFUSED:
         return "refused"
-    refusal = (PaymentNotification.objects.filter(
-        deposit=deposit, kind=PaymentNotification.Kind.ORDER_STATUS,
-        outcome=PaymentNotification.Outcome.APPLIED, payment_status__in=("FAILED", "CANCELLED"))
-        .order_by("-received_at").values_list("payment_status", flat=True).first())
+    refusal = (
+        PaymentNotification.objects.filter(
+            deposit=deposit,
+            kind=PaymentNotification.Kind.ORDER_STATUS,
+            outcome=PaymentNotification.Outcome.APPLIED,
+            payment_status__in=("FAILED", "CANCELLED"),
+        )
+        .order_by("-received_at")
+        .values_list("payment_status", flat=True)
+        .first()
+    )
     if refusal == "FAILED":
         return "declined"
     if refusal == "CANCELLED":
@@ -131,8 +144,11 @@ def deposit_failure_kind(*, deposit: DepositRequest) -> str:
 
 def deposit_checkable(*, deposit: DepositRequest) -> bool:
     """Whether asking ZenoPay about this deposit again can change anything."""
-    return (deposit.payment_provider == ZENOPAY and not deposit.hold_reason
-            and deposit.status in (S.SUBMITTED, S.CANCELLED))
+    return (
+        deposit.payment_provider == ZENOPAY
+        and not deposit.hold_reason
+        and deposit.status in (S.SUBMITTED, S.CANCELLED)
+    )
 
 
 def _submitted_stage(deposit: DepositRequest) -> str:
@@ -149,9 +165,13 @@ def _stage(deposit: DepositRequest) -> str:
     if deposit.hold_reason and deposit.status not in _HOLD_SHOWN_UNLESS:
         return "held"
     return {
-        S.SUBMITTED: _submitted_stage(deposit), S.MINT_PENDING: "payment_received",
-        S.MINT_REQUIRES_SAFE: "safe", S.MINT_FAILED: "mint_delayed",
-        S.MINT_PROCESSING: "minting", S.MINTED: "minted", S.REFUNDED: "refunded",
+        S.SUBMITTED: _submitted_stage(deposit),
+        S.MINT_PENDING: "payment_received",
+        S.MINT_REQUIRES_SAFE: "safe",
+        S.MINT_FAILED: "mint_delayed",
+        S.MINT_PROCESSING: "minting",
+        S.MINTED: "minted",
+        S.REFUNDED: "refunded",
     }.get(deposit.status, "failed")
 
 
@@ -165,10 +185,14 @@ def deposit_progress(*, deposit: DepositRequest) -> DepositProgress:
     waiting = stage in ("awaiting_payment", "prompt_uncertain", "sending")
     slow = waiting and now() - deposit.created_at >= PAYMENT_SLOW_AFTER
     checkable = deposit_checkable(deposit=deposit)
-    can_check = checkable and ((slow and stage == "awaiting_payment")
-                               or stage == "prompt_uncertain" or failure == "timed_out")
-    return DepositProgress(stage=stage, failure=failure, slow=slow, can_check=can_check,
-                           can_retry=stage == "failed")
+    can_check = checkable and (
+        (slow and stage == "awaiting_payment")
+        or stage == "prompt_uncertain"
+        or failure == "timed_out"
+    )
+    return DepositProgress(
+        stage=stage, failure=failure, slow=slow, can_check=can_check, can_retry=stage == "failed"
+    )
 
 
 def user_unresolved_payments(*, user):

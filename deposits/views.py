@@ -98,8 +98,13 @@ def deposit_new(request):
             deposit, _created = deposit_create(user=request.user, data=form.deposit_input())
         except IdempotencyConflict:
             form.renew_idempotency_key()
-            form.add_error(None, _("This form was already sent for another deposit. Check the "
-                                   "details and send it again."))
+            form.add_error(
+                None,
+                _(
+                    "This form was already sent for another deposit. Check the "
+                    "details and send it again."
+                ),
+            )
         except ServiceError as exc:
             form_add_service_error(form, exc)
         else:
@@ -140,11 +145,14 @@ def deposit_check_again(request, deposit_id):
     if checking:
         _check_soon_once(deposit)
     if _wants_fragment(request):
-        return render(request, "deposits/_status.html",
-                      {"card": _card(deposit), "checking": checking})
+        return render(
+            request, "deposits/_status.html", {"card": _card(deposit), "checking": checking}
+        )
     if checking:
-        messages.info(request, _("We are checking with your mobile money provider. This page "
-                                 "updates by itself."))
+        messages.info(
+            request,
+            _("We are checking with your mobile money provider. This page updates by itself."),
+        )
     else:
         messages.info(request, _("There is no payment to check on this deposit."))
     return redirect("deposits:detail", deposit_id=deposit.pk)

@@ -134,17 +134,21 @@ def _send(method: str, url: str, **kwargs) -> requests.Response:
     """One HTTP exchange; every transport failure becomes ZenoPayUnavailable."""
     host = urlsplit(url).netloc
     try:
-        return _session.request(method, url, headers=_headers(), timeout=_timeout(),
-                                allow_redirects=False, **kwargs)
+        return _session.request(
+            method, url, headers=_headers(), timeout=_timeout(), allow_redirects=False, **kwargs
+        )
     except requests.Timeout:
         raise ZenoPayUnavailable(
-            f"ZenoPay at {host} did not answer within {settings.ZENOPAY_TIMEOUT} s") from None
+            f"ZenoPay at {host} did not answer within {settings.ZENOPAY_TIMEOUT} s"
+        ) from None
     except requests.ConnectionError as exc:
         raise ZenoPayUnavailable(
-            f"could not reach ZenoPay at {host} ({type(exc).__name__})") from None
+            f"could not reach ZenoPay at {host} ({type(exc).__name__})"
+        ) from None
     except requests.RequestException as exc:
         raise ZenoPayUnavailable(
-            f"the call to ZenoPay at {host} failed ({type(exc).__name__})") from None
+            f"the call to ZenoPay at {host} failed ({type(exc).__name__})"
+        ) from None
 
 
 def _reject_constant(name: str):
@@ -154,8 +158,12 @@ def _reject_constant(name: str):
 def _json(response: requests.Response):
     """The decoded answer, floats as Decimal (money never goes through a float). Any answer
     json cannot decode, or nested absurdly deep, is a ValueError."""
-    return text_json_loads(response.content, parse_float=Decimal, parse_int=_int_or_decimal,
-                           parse_constant=_reject_constant)
+    return text_json_loads(
+        response.content,
+        parse_float=Decimal,
+        parse_int=_int_or_decimal,
+        parse_constant=_reject_constant,
+    )
 
 
 def _int_or_decimal(digits: str) -> int | Decimal:
@@ -230,8 +238,15 @@ def _amount_tzs(value) -> tuple[int | None, str]:
 # --- Create --------------------------------------------------------------------------------
 
 
-def zenopay_create(*, order_id: str, buyer_email: str, buyer_name: str, buyer_phone: str,
-                   amount_tzs: int, webhook_url: str) -> CreateAccepted:
+def zenopay_create(
+    *,
+    order_id: str,
+    buyer_email: str,
+    buyer_name: str,
+    buyer_phone: str,
+    amount_tzs: int,
+    webhook_url: str,
+) -> CreateAccepted:
     """Ask ZenoPay to push the USSD prompt for ``order_id``. Never retried.
 
     ``buyer_phone`` is in the local 0XXXXXXXXX form; ``amount_tzs`` whole shillings."""
@@ -249,14 +264,18 @@ def zenopay_create(*, order_id: str, buyer_email: str, buyer_name: str, buyer_ph
         response = _send("POST", _url(settings.ZENOPAY_CREATE_PATH), json=body)
         accepted = _create_answer(order_id, response)
     except ZenoPayRefused as exc:
-        logger.info("ZenoPay create order=%s refused http=%s resultcode=%s: %s",
-                    order_id, exc.http_status, exc.resultcode, exc.message)
+        logger.info(
+            "ZenoPay create order=%s refused http=%s resultcode=%s: %s",
+            order_id,
+            exc.http_status,
+            exc.resultcode,
+            exc.message,
+        )
         raise
     except ZenoPayUnavailable as exc:
         logger.info("ZenoPay create order=%s outcome unknown: %s", order_id, exc)
         raise
-    logger.info("ZenoPay create order=%s accepted resultcode=%s", order_id,
-                accepted.resultcode)
+    logger.info("ZenoPay create order=%s accepted resultcode=%s", order_id, accepted.resultcode)
     return accepted
 
 
@@ -268,10 +287,12 @@ def _create_answer(order_id: str, response: requests.Response) -> CreateAccepted
         payload = _json(response)
     except ValueError:
         raise ZenoPayUnavailable(
-            f"ZenoPay's answer to the create is not JSON (HTTP {http})") from None
+            f"ZenoPay's answer to the create is not JSON (HTTP {http})"
+        ) from None
     if not isinstance(payload, dict):
-        raise ZenoPayUnavailable(f"ZenoPay's answer to the create has an unexpected shape "
-                                 f"(HTTP {http})")
+        raise ZenoPayUnavailable(
+            f"ZenoPay's answer to the create has an unexpected shape (HTTP {http})"
+        )
     message = _message_of(payload)
     resultcode = _text(payload.get("resultcode")) or ""
     status = (_text(payload.get("status")) or "").lower()
@@ -279,11 +300,15 @@ def _create_answer(order_id: str, response: requests.Response) -> CreateAccepted
         # "Too slow" and "too many": ZenoPay has not said no to this order; try to learn later.
         raise ZenoPayUnavailable(f"ZenoPay answered the create with HTTP {http}")
     if http >= 400 or status == "error":
-        raise ZenoPayRefused(message or f"ZenoPay refused the create (HTTP {http})",
-                             resultcode=resultcode, http_status=http)
+        raise ZenoPayRefused(
+            message or f"ZenoPay refused the create (HTTP {http})",
+            resultcode=resultcode,
+            http_status=http,
+        )
     if status != "success":
         raise ZenoPayUnavailable(
-            f"ZenoPay's answer to the create has no success or error status (HTTP {http})")
+            f"ZenoPay's answer to the create has no success or error status (HTTP {http})"
+        )
     answered_for = _text(payload.get("order_id"))
     if answered_for is not None and answered_for != order_id:
         raise ZenoPayUnavailable("ZenoPay's answer to the create names another order")
@@ -312,29 +337,47 @@ def zenopay_order_status(*, order_id: str) -> OrderStatus:
     """What ZenoPay says about ``order_id``; ``known=False`` with a reason when it says
     nothing definite. Never raises for a bad or missing answer."""
     try:
-        response = _send("GET", _url(settings.ZENOPAY_STATUS_PATH),
-                         params={"order_id": order_id})
+        response = _send("GET", _url(settings.ZENOPAY_STATUS_PATH), params={"order_id": order_id})
     except ZenoPayUnavailable as exc:
         status = _unknown(order_id, str(exc), raw_body="", http_status=None)
     else:
         try:
             status = _status_answer(order_id, response)
         except Exception as exc:  # a shape the reader did not foresee: say so, never raise
-            logger.exception("ZenoPay order-status order=%s: the answer could not be read",
-                             order_id)
-            status = _unknown(order_id, f"the answer could not be read ({type(exc).__name__})",
-                              raw_body=_raw_body(response), http_status=response.status_code)
-    logger.info("ZenoPay order-status order=%s http=%s known=%s payment_status=%s%s",
-                order_id, status.http_status, status.known, status.payment_status,
-                "" if status.known else f" reason={status.reason}")
+            logger.exception(
+                "ZenoPay order-status order=%s: the answer could not be read", order_id
+            )
+            status = _unknown(
+                order_id,
+                f"the answer could not be read ({type(exc).__name__})",
+                raw_body=_raw_body(response),
+                http_status=response.status_code,
+            )
+    logger.info(
+        "ZenoPay order-status order=%s http=%s known=%s payment_status=%s%s",
+        order_id,
+        status.http_status,
+        status.known,
+        status.payment_status,
+        "" if status.known else f" reason={status.reason}",
+    )
     return status
 
 
-def _unknown(order_id: str, reason: str, *, raw_body: str, http_status: int | None
-             ) -> OrderStatus:
-    return OrderStatus(known=False, payment_status=None, order_id=order_id, amount_tzs=None,
-                       transid=None, reference=None, channel=None, msisdn=None,
-                       reason=_redact(reason), raw_body=raw_body, http_status=http_status)
+def _unknown(order_id: str, reason: str, *, raw_body: str, http_status: int | None) -> OrderStatus:
+    return OrderStatus(
+        known=False,
+        payment_status=None,
+        order_id=order_id,
+        amount_tzs=None,
+        transid=None,
+        reference=None,
+        channel=None,
+        msisdn=None,
+        reason=_redact(reason),
+        raw_body=raw_body,
+        http_status=http_status,
+    )
 
 
 def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
@@ -374,8 +417,10 @@ def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
         return unknown("the answer's data has no payment_status")
     if not text_identifier_fits(payment_status, max_length=PAYMENT_STATUS_CAP):
         # Not one of the short words ZenoPay uses, so certainly not COMPLETED: nothing definite.
-        return unknown(f"the answer's payment_status ({len(payment_status)} characters) "
-                       f"is not a payment status")
+        return unknown(
+            f"the answer's payment_status ({len(payment_status)} characters) "
+            f"is not a payment status"
+        )
     amount_tzs, amount_problem = _amount_tzs(entry.get("amount"))
     if amount_problem and payment_status != "COMPLETED":
         return unknown(amount_problem)
@@ -384,10 +429,20 @@ def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
     transid, transid_problem = _identifier(entry, "transid")
     reference, reference_problem = _identifier(entry, "reference")
     msisdn, msisdn_problem = _identifier(entry, "msisdn")
-    problems = [p for p in (amount_problem, transid_problem, reference_problem, msisdn_problem)
-                if p]
+    problems = [
+        p for p in (amount_problem, transid_problem, reference_problem, msisdn_problem) if p
+    ]
     return OrderStatus(
-        known=True, payment_status=payment_status, order_id=order_id, amount_tzs=amount_tzs,
-        transid=transid, reference=reference, channel=_text(entry.get("channel")),
-        msisdn=msisdn, reason="", raw_body=raw_body, http_status=http,
-        unreadable="; ".join(problems))
+        known=True,
+        payment_status=payment_status,
+        order_id=order_id,
+        amount_tzs=amount_tzs,
+        transid=transid,
+        reference=reference,
+        channel=_text(entry.get("channel")),
+        msisdn=msisdn,
+        reason="",
+        raw_body=raw_body,
+        http_status=http,
+        unreadable="; ".join(problems),
+    )

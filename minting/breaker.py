@@ -182,8 +182,9 @@ class DatabaseCircuitStorage:
     @staticmethod
     def _trial_window(moment: dt.datetime, open_s: float) -> Q:
         """HALF_OPEN, or OPEN with its period over (nobody has asked for the trial yet)."""
-        return Q(state=HALF_OPEN) | Q(state=OPEN, opened_at__lte=moment - dt.timedelta(
-            seconds=open_s))
+        return Q(state=HALF_OPEN) | Q(
+            state=OPEN, opened_at__lte=moment - dt.timedelta(seconds=open_s)
+        )
 
     def acquire(self, *, open_s: float, lease_s: float) -> tuple[str, float]:
         row = self._rows().values("state", "opened_at", "trial_until").first()
@@ -211,23 +212,29 @@ class DatabaseCircuitStorage:
         if row["state"] == CLOSED:
             self._rows().filter(state=CLOSED).update(failures=0)
             return None
-        closed = self._rows().filter(self._trial_window(now(), open_s)).update(
-            state=CLOSED, failures=0, opened_at=None, trial_until=None
+        closed = (
+            self._rows()
+            .filter(self._trial_window(now(), open_s))
+            .update(state=CLOSED, failures=0, opened_at=None, trial_until=None)
         )
         return HALF_OPEN if closed else None
 
     def failure(self, *, open_s: float, threshold: int) -> tuple[str, int]:
         CircuitState.objects.get_or_create(name=self.name)
         moment = now()
-        if self._rows().filter(self._trial_window(moment, open_s)).update(
-            state=OPEN, opened_at=moment, trial_until=None, failures=F("failures") + 1
+        if (
+            self._rows()
+            .filter(self._trial_window(moment, open_s))
+            .update(state=OPEN, opened_at=moment, trial_until=None, failures=F("failures") + 1)
         ):
             outcome = REOPENED
         else:
             self._rows().update(failures=F("failures") + 1)
             # Of all the workers whose failure reaches the threshold, one makes this update.
-            opened = self._rows().filter(state=CLOSED, failures__gte=threshold).update(
-                state=OPEN, opened_at=moment, trial_until=None
+            opened = (
+                self._rows()
+                .filter(state=CLOSED, failures__gte=threshold)
+                .update(state=OPEN, opened_at=moment, trial_until=None)
             )
             outcome = OPENED if opened else COUNTED
         return outcome, self._rows().values_list("failures", flat=True).get()
@@ -261,9 +268,14 @@ class CircuitBreaker:
     not close it: only a success in HALF_OPEN does, after the trial re-checked the chain.
     """
 
-    def __init__(self, name: str = "rpc", *, storage: CircuitStorage | None = None,
-                 failure_threshold: int = FAILURE_THRESHOLD,
-                 trial_lease_s: float = TRIAL_LEASE_S):
+    def __init__(
+        self,
+        name: str = "rpc",
+        *,
+        storage: CircuitStorage | None = None,
+        failure_threshold: int = FAILURE_THRESHOLD,
+        trial_lease_s: float = TRIAL_LEASE_S,
+    ):
         self.name = name
         self.storage = storage if storage is not None else circuit_storage_default(name)
         self.failure_threshold = failure_threshold
@@ -281,11 +293,14 @@ class CircuitBreaker:
             logger.warning("Circuit breaker HALF_OPEN: %s gets the one trial call", self.name)
             return True
         if verdict == REFUSED_OPEN:
-            logger.warning("Circuit breaker OPEN, delaying batch (%s, half-open in %.0f s)",
-                           self.name, wait_s)
+            logger.warning(
+                "Circuit breaker OPEN, delaying batch (%s, half-open in %.0f s)", self.name, wait_s
+            )
         else:
-            logger.info("circuit breaker %s: the trial call runs in another worker, "
-                        "delaying batch", self.name)
+            logger.info(
+                "circuit breaker %s: the trial call runs in another worker, delaying batch",
+                self.name,
+            )
         return False
 
     def record_success(self) -> None:
@@ -293,14 +308,23 @@ class CircuitBreaker:
             logger.warning("Circuit breaker CLOSED: the %s trial call succeeded", self.name)
 
     def record_failure(self) -> None:
-        outcome, failures = self.storage.failure(open_s=self._open_s(),
-                                                 threshold=self.failure_threshold)
+        outcome, failures = self.storage.failure(
+            open_s=self._open_s(), threshold=self.failure_threshold
+        )
         if outcome == OPENED:
-            logger.error("Circuit breaker OPEN: %s failed %d times in a row; calls wait %g s",
-                         self.name, failures, self._open_s())
+            logger.error(
+                "Circuit breaker OPEN: %s failed %d times in a row; calls wait %g s",
+                self.name,
+                failures,
+                self._open_s(),
+            )
         elif outcome == REOPENED:
-            logger.error("Circuit breaker OPEN: the %s trial call failed (%d failures); "
-                         "calls wait %g s", self.name, failures, self._open_s())
+            logger.error(
+                "Circuit breaker OPEN: the %s trial call failed (%d failures); calls wait %g s",
+                self.name,
+                failures,
+                self._open_s(),
+            )
 
     def state(self) -> str:
         return self.storage.state(open_s=self._open_s())

@@ -18,8 +18,14 @@ from web3.exceptions import Web3Exception
 from minting.contract_artifact import DEPOSIT_REF_INTERFACE_ID, NTZS_ABI
 
 RPC_TIMEOUT_S = 10
-ROLE_NAMES = ("MINTER_ROLE", "BURNER_ROLE", "PAUSER_ROLE", "FREEZER_ROLE", "BLACKLISTER_ROLE",
-              "WIPER_ROLE")
+ROLE_NAMES = (
+    "MINTER_ROLE",
+    "BURNER_ROLE",
+    "PAUSER_ROLE",
+    "FREEZER_ROLE",
+    "BLACKLISTER_ROLE",
+    "WIPER_ROLE",
+)
 TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
 DEPOSIT_MINTED_TOPIC = keccak(text="DepositMinted(bytes32,address,uint256)")
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -111,19 +117,23 @@ def receipt_token_logs(receipt, *, token_address: str) -> list[TransferLog | Dep
         topic0 = bytes(log["topics"][0])
         data = bytes(log["data"])
         if topic0 == TRANSFER_TOPIC and len(log["topics"]) == 3:
-            decoded.append(TransferLog(
-                log_index=log["logIndex"],
-                from_address=_topic_address(log["topics"][1]),
-                to_address=_topic_address(log["topics"][2]),
-                amount_units=int.from_bytes(data[:32], "big"),
-            ))
+            decoded.append(
+                TransferLog(
+                    log_index=log["logIndex"],
+                    from_address=_topic_address(log["topics"][1]),
+                    to_address=_topic_address(log["topics"][2]),
+                    amount_units=int.from_bytes(data[:32], "big"),
+                )
+            )
         elif topic0 == DEPOSIT_MINTED_TOPIC and len(log["topics"]) == 3:
-            decoded.append(DepositMintedLog(
-                log_index=log["logIndex"],
-                deposit_ref=bytes(log["topics"][1]),
-                to_address=_topic_address(log["topics"][2]),
-                amount_units=int.from_bytes(data[:32], "big"),
-            ))
+            decoded.append(
+                DepositMintedLog(
+                    log_index=log["logIndex"],
+                    deposit_ref=bytes(log["topics"][1]),
+                    to_address=_topic_address(log["topics"][2]),
+                    amount_units=int.from_bytes(data[:32], "big"),
+                )
+            )
     return decoded
 
 
@@ -151,8 +161,9 @@ class NtzsClient:
         return self._call(self.contract.functions.paused())
 
     def has_role(self, role_name: str, account: str) -> bool:
-        return self._call(self.contract.functions.hasRole(role_id(role_name),
-                                                          to_checksum_address(account)))
+        return self._call(
+            self.contract.functions.hasRole(role_id(role_name), to_checksum_address(account))
+        )
 
     def is_frozen(self, account: str) -> bool:
         return self._call(self.contract.functions.isFrozen(to_checksum_address(account)))
@@ -188,8 +199,10 @@ def ntzs_connect(*, rpc_url: str, chain_id: int, contract_address: str) -> NtzsC
     if not rpc_url:
         raise ChainError("BASE_SEPOLIA_RPC_URL is not set; the chain cannot be reached.")
     if not contract_address:
-        raise ContractMissing("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA is not set; deploy the token "
-                              "with `python manage.py deploy_ntzs` or configure its address.")
+        raise ContractMissing(
+            "NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA is not set; deploy the token "
+            "with `python manage.py deploy_ntzs` or configure its address."
+        )
     w3 = web3_connect(rpc_url)
     chain_id_check(w3, expected=chain_id, rpc_url=rpc_url)
     if not contract_code_present(w3, contract_address):
@@ -215,8 +228,15 @@ def account_address(private_key: str) -> str:
     return Account.from_key(private_key).address
 
 
-def transact(w3: Web3, *, private_key: str, to: str | None = None, data: bytes = b"",
-             value: int = 0, timeout_s: int = 120):
+def transact(
+    w3: Web3,
+    *,
+    private_key: str,
+    to: str | None = None,
+    data: bytes = b"",
+    value: int = 0,
+    timeout_s: int = 120,
+):
     """Sign and send one administrative transaction (deploy, role grant) and wait for its
     receipt. Not the mint path: mints are signed inside the batch transaction and their
     bytes persisted before sending (DESIGN §7.1)."""

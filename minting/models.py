@@ -25,8 +25,9 @@ class TokenDeployment(models.Model):
     class Meta:
         ordering = ["-deployed_at"]
         constraints = [
-            models.UniqueConstraint(fields=["chain_id", "contract_address"],
-                                    name="token_deployment_unique_address"),
+            models.UniqueConstraint(
+                fields=["chain_id", "contract_address"], name="token_deployment_unique_address"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -51,9 +52,10 @@ class SignerAccount(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["chain_id", "address"], name="signer_unique"),
-            models.CheckConstraint(condition=models.Q(next_nonce__gte=0)
-                                   & models.Q(last_mined_nonce__gte=0),
-                                   name="signer_nonces_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(next_nonce__gte=0) & models.Q(last_mined_nonce__gte=0),
+                name="signer_nonces_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -75,8 +77,9 @@ class MintTransaction(models.Model):
         SAFE = "safe"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    deposit = models.OneToOneField("deposits.DepositRequest", on_delete=models.PROTECT,
-                                   related_name="mint_transaction")
+    deposit = models.OneToOneField(
+        "deposits.DepositRequest", on_delete=models.PROTECT, related_name="mint_transaction"
+    )
     chain_id = models.BigIntegerField()
     contract_address = models.CharField(max_length=42)
     to_address = models.CharField(max_length=42)
@@ -99,8 +102,9 @@ class MintTransaction(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(reserved_tzs__gte=0),
-                                   name="mint_reserved_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(reserved_tzs__gte=0), name="mint_reserved_non_negative"
+            ),
         ]
         indexes = [models.Index(fields=["status"])]  # confirm_mints' work and mint_status
 
@@ -126,8 +130,9 @@ class MintAttempt(models.Model):
         REJECTED = "rejected"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    mint_transaction = models.ForeignKey(MintTransaction, on_delete=models.PROTECT, null=True,
-                                         blank=True, related_name="attempts")
+    mint_transaction = models.ForeignKey(
+        MintTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="attempts"
+    )
     signer = models.ForeignKey(SignerAccount, on_delete=models.PROTECT, related_name="attempts")
     nonce = models.BigIntegerField()
     tx_hash = models.CharField(max_length=66, unique=True)
@@ -158,15 +163,21 @@ class MintLogClaim(models.Model):
     chain_id = models.BigIntegerField()
     tx_hash = models.CharField(max_length=66)
     log_index = models.IntegerField()
-    deposit = models.OneToOneField("deposits.DepositRequest", on_delete=models.PROTECT,
-                                   null=True, blank=True, related_name="mint_log_claim")
+    deposit = models.OneToOneField(
+        "deposits.DepositRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mint_log_claim",
+    )
     reconciliation_entry_id = models.UUIDField(null=True, blank=True)  # no FK upward
     claimed_at = models.DateTimeField(default=now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["chain_id", "tx_hash", "log_index"],
-                                    name="mint_log_claimed_once"),
+            models.UniqueConstraint(
+                fields=["chain_id", "tx_hash", "log_index"], name="mint_log_claimed_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -186,8 +197,11 @@ class DailyIssuance(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(reserved_tzs__gte=0) & models.Q(issued_tzs__gte=0)
-                & models.Q(safe_issued_tzs__gte=0), name="daily_issuance_non_negative"),
+                condition=models.Q(reserved_tzs__gte=0)
+                & models.Q(issued_tzs__gte=0)
+                & models.Q(safe_issued_tzs__gte=0),
+                name="daily_issuance_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -201,8 +215,7 @@ class SafeBatchExport(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     deposits = models.ManyToManyField("deposits.DepositRequest", related_name="safe_exports")
     safe_nonce = models.BigIntegerField(null=True, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                              related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     payload = models.JSONField(default=dict)
     at = models.DateTimeField(default=now)
 

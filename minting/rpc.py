@@ -61,9 +61,15 @@ class FailoverHTTPProvider(JSONBaseProvider):
 
     logger = logger
 
-    def __init__(self, *, primary_url: str, backup_url: str = "",
-                 verify_backup: Callable[[str], None] | None = None,
-                 timeout_s: float = RPC_TIMEOUT_S, primary_retry_s: float = PRIMARY_RETRY_S):
+    def __init__(
+        self,
+        *,
+        primary_url: str,
+        backup_url: str = "",
+        verify_backup: Callable[[str], None] | None = None,
+        timeout_s: float = RPC_TIMEOUT_S,
+        primary_retry_s: float = PRIMARY_RETRY_S,
+    ):
         super().__init__()
         self.primary_url = primary_url
         self.backup_url = backup_url
@@ -80,8 +86,9 @@ class FailoverHTTPProvider(JSONBaseProvider):
 
     def _post(self, url: str, payload: bytes) -> bytes:
         try:
-            response = self._session.post(url, data=payload, headers=_HEADERS,
-                                          timeout=self.timeout_s)
+            response = self._session.post(
+                url, data=payload, headers=_HEADERS, timeout=self.timeout_s
+            )
         except requests.Timeout:
             raise _EndpointDown(f"no answer within {self.timeout_s:g} s") from None
         except requests.RequestException as exc:  # refused, reset, DNS: the text has the URL
@@ -107,12 +114,18 @@ class FailoverHTTPProvider(JSONBaseProvider):
                     ) from None
                 self._primary_down_until = time.monotonic() + self.primary_retry_s
                 self._primary_down_reason = str(down)
-                logger.warning("Primary RPC %s failed (%s); using the backup RPC %s",
-                               redact_url(self.primary_url), down, redact_url(self.backup_url))
+                logger.warning(
+                    "Primary RPC %s failed (%s); using the backup RPC %s",
+                    redact_url(self.primary_url),
+                    down,
+                    redact_url(self.backup_url),
+                )
             else:
                 if self._primary_down_reason:
-                    logger.warning("Primary RPC %s answers again; leaving the backup",
-                                   redact_url(self.primary_url))
+                    logger.warning(
+                        "Primary RPC %s answers again; leaving the backup",
+                        redact_url(self.primary_url),
+                    )
                     self._primary_down_reason = ""
                 return raw
         try:
@@ -167,8 +180,14 @@ def _backup_reject(backup_url: str, sentence: str) -> WrongChain:
     return WrongChain(sentence)
 
 
-def rpc_backup_verify(backup_url: str, *, chain_id: int, contract_address: str,
-                      deploy_block: int | None, timeout_s: float = RPC_TIMEOUT_S) -> None:
+def rpc_backup_verify(
+    backup_url: str,
+    *,
+    chain_id: int,
+    contract_address: str,
+    deploy_block: int | None,
+    timeout_s: float = RPC_TIMEOUT_S,
+) -> None:
     """Prove that ``backup_url`` serves the chain the token was deployed on, once per
     process; raise ``WrongChain`` (and open the alert) when it does not, ``ChainUnavailable``
     when it cannot be asked."""
@@ -176,59 +195,83 @@ def rpc_backup_verify(backup_url: str, *, chain_id: int, contract_address: str,
     if cache_key in _verified_backups:
         return
     shown = redact_url(backup_url)
-    deployment = TokenDeployment.objects.filter(
-        chain_id=chain_id, contract_address__iexact=contract_address
-    ).first() if contract_address else None
+    deployment = (
+        TokenDeployment.objects.filter(
+            chain_id=chain_id, contract_address__iexact=contract_address
+        ).first()
+        if contract_address
+        else None
+    )
     if deployment is None:
-        raise _backup_reject(backup_url, (
-            f"The backup RPC node at {shown} cannot be verified because no deployment of "
-            f"NTZS {contract_address or '(no address configured)'} on chain {chain_id} is "
-            "recorded; record the deployment or remove BASE_SEPOLIA_RPC_URL_BACKUP."
-        ))
+        raise _backup_reject(
+            backup_url,
+            (
+                f"The backup RPC node at {shown} cannot be verified because no deployment of "
+                f"NTZS {contract_address or '(no address configured)'} on chain {chain_id} is "
+                "recorded; record the deployment or remove BASE_SEPOLIA_RPC_URL_BACKUP."
+            ),
+        )
     if deploy_block is None:
         deploy_block = deployment.deploy_block
     if deploy_block != deployment.deploy_block:
-        raise _backup_reject(backup_url, (
-            f"NTZS_DEPLOY_BLOCK is {deploy_block} but NTZS was recorded as deployed at block "
-            f"{deployment.deploy_block}, so the backup RPC node at {shown} cannot be verified "
-            "until they agree."
-        ))
+        raise _backup_reject(
+            backup_url,
+            (
+                f"NTZS_DEPLOY_BLOCK is {deploy_block} but NTZS was recorded as deployed at block "
+                f"{deployment.deploy_block}, so the backup RPC node at {shown} cannot be verified "
+                "until they agree."
+            ),
+        )
     probe = Web3(FailoverHTTPProvider(primary_url=backup_url, timeout_s=timeout_s))
     try:
         actual_chain_id = probe.eth.chain_id
         if actual_chain_id != chain_id:
-            raise _backup_reject(backup_url, (
-                f"The backup RPC node at {shown} is chain {actual_chain_id}, but CHAIN_ID is "
-                f"{chain_id}; it is never used."
-            ))
+            raise _backup_reject(
+                backup_url,
+                (
+                    f"The backup RPC node at {shown} is chain {actual_chain_id}, but CHAIN_ID is "
+                    f"{chain_id}; it is never used."
+                ),
+            )
         block_hash = probe.eth.get_block(deploy_block)["hash"].to_0x_hex()
     except BlockNotFound:
-        raise _backup_reject(backup_url, (
-            f"The backup RPC node at {shown} has no block {deploy_block}, where NTZS was "
-            "deployed, so it serves another chain and is never used."
-        )) from None
+        raise _backup_reject(
+            backup_url,
+            (
+                f"The backup RPC node at {shown} has no block {deploy_block}, where NTZS was "
+                "deployed, so it serves another chain and is never used."
+            ),
+        ) from None
     except ChainUnavailable:
         raise ChainUnavailable(
             f"The backup RPC node at {shown} did not answer, so it could not be verified."
         ) from None
     if block_hash.lower() != deployment.deploy_block_hash.lower():
-        raise _backup_reject(backup_url, (
-            f"The backup RPC node at {shown} has hash {block_hash} at block {deploy_block}, "
-            f"not {deployment.deploy_block_hash} as recorded when NTZS was deployed, so it "
-            "serves another chain and is never used."
-        ))
+        raise _backup_reject(
+            backup_url,
+            (
+                f"The backup RPC node at {shown} has hash {block_hash} at block {deploy_block}, "
+                f"not {deployment.deploy_block_hash} as recorded when NTZS was deployed, so it "
+                "serves another chain and is never used."
+            ),
+        )
     with _verified_lock:
         _verified_backups.add(cache_key)
     alert_resolve(kind=BACKUP_REJECTED_ALERT, key=shown)
-    logger.info("Backup RPC %s verified: chain %d, block %d hash matches the NTZS deployment",
-                shown, chain_id, deploy_block)
+    logger.info(
+        "Backup RPC %s verified: chain %d, block %d hash matches the NTZS deployment",
+        shown,
+        chain_id,
+        deploy_block,
+    )
 
 
 # --- Public entry points ----------------------------------------------------------------------
 
 
-def rpc_connect(*, timeout_s: float = RPC_TIMEOUT_S,
-                primary_retry_s: float = PRIMARY_RETRY_S) -> Web3:
+def rpc_connect(
+    *, timeout_s: float = RPC_TIMEOUT_S, primary_retry_s: float = PRIMARY_RETRY_S
+) -> Web3:
     """A Web3 on the configured primary node with failover to the verified backup."""
     if not settings.BASE_SEPOLIA_RPC_URL:
         raise ChainError("BASE_SEPOLIA_RPC_URL is not set; the chain cannot be reached.")
@@ -239,13 +282,15 @@ def rpc_connect(*, timeout_s: float = RPC_TIMEOUT_S,
         deploy_block=settings.NTZS_DEPLOY_BLOCK,
         timeout_s=timeout_s,
     )
-    return Web3(FailoverHTTPProvider(
-        primary_url=settings.BASE_SEPOLIA_RPC_URL,
-        backup_url=settings.BASE_SEPOLIA_RPC_URL_BACKUP or "",
-        verify_backup=verify,
-        timeout_s=timeout_s,
-        primary_retry_s=primary_retry_s,
-    ))
+    return Web3(
+        FailoverHTTPProvider(
+            primary_url=settings.BASE_SEPOLIA_RPC_URL,
+            backup_url=settings.BASE_SEPOLIA_RPC_URL_BACKUP or "",
+            verify_backup=verify,
+            timeout_s=timeout_s,
+            primary_retry_s=primary_retry_s,
+        )
+    )
 
 
 def _transient(exc: BaseException) -> bool:
@@ -254,12 +299,20 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else 0
         return status >= 500 or status == 429
-    return isinstance(exc, ChainUnavailable | requests.ConnectionError | requests.Timeout
-                      | ProviderConnectionError | ConnectionError | TimeoutError)
+    return isinstance(
+        exc,
+        ChainUnavailable
+        | requests.ConnectionError
+        | requests.Timeout
+        | ProviderConnectionError
+        | ConnectionError
+        | TimeoutError,
+    )
 
 
-def rpc_read(fn: Callable[[], T], *, attempts: int = 3,
-             backoff_s: Sequence[float] = (0.2, 0.5)) -> T:
+def rpc_read(
+    fn: Callable[[], T], *, attempts: int = 3, backoff_s: Sequence[float] = (0.2, 0.5)
+) -> T:
     """``fn()``, tried up to ``attempts`` times when the node is unreachable, slow or answers
     5xx, sleeping ``backoff_s[i]`` before retry i+1 (the last value repeats).
 
@@ -282,7 +335,12 @@ def rpc_read(fn: Callable[[], T], *, attempts: int = 3,
                     f"The chain read failed {attempts} times ({type(exc).__name__})."
                 ) from None
             delay = backoff_s[min(attempt - 1, len(backoff_s) - 1)] if backoff_s else 0.0
-            logger.warning("RPC read failed (%s), attempt %d of %d; retrying in %g s",
-                           type(exc).__name__, attempt, attempts, delay)
+            logger.warning(
+                "RPC read failed (%s), attempt %d of %d; retrying in %g s",
+                type(exc).__name__,
+                attempt,
+                attempts,
+                delay,
+            )
             time.sleep(delay)
     raise AssertionError("unreachable: the last attempt returns or raises")

@@ -21,6 +21,7 @@ def mint_gas_limit() -> int:
 
     return getattr(settings, "MINT_GAS_LIMIT", MINT_GAS_LIMIT)
 
+
 _calldata_contract = Web3().eth.contract(abi=NTZS_ABI)
 
 
@@ -47,8 +48,7 @@ def mint_calldata(*, to: str, amount_units: int, deposit_ref: bytes | None) -> b
     if deposit_ref is None:
         data = _calldata_contract.encode_abi("mint", args=[to, amount_units])
     else:
-        data = _calldata_contract.encode_abi("mintForDeposit", args=[to, amount_units,
-                                                                     deposit_ref])
+        data = _calldata_contract.encode_abi("mintForDeposit", args=[to, amount_units, deposit_ref])
     return bytes.fromhex(data[2:])
 
 
@@ -58,13 +58,31 @@ class SignedTx:
     tx_hash: str
 
 
-def sign(*, private_key: str, chain_id: int, nonce: int, to: str, data: bytes, gas: int,
-         fees: Fees, value: int = 0) -> SignedTx:
-    signed = Account.sign_transaction({
-        "type": 2, "chainId": chain_id, "nonce": nonce, "to": to_checksum_address(to),
-        "data": data, "value": value, "gas": gas,
-        "maxFeePerGas": fees.max_fee_per_gas,
-        "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-    }, private_key)
-    return SignedTx(raw_hex="0x" + bytes(signed.raw_transaction).hex(),
-                    tx_hash="0x" + bytes(signed.hash).hex())
+def sign(
+    *,
+    private_key: str,
+    chain_id: int,
+    nonce: int,
+    to: str,
+    data: bytes,
+    gas: int,
+    fees: Fees,
+    value: int = 0,
+) -> SignedTx:
+    signed = Account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": to_checksum_address(to),
+            "data": data,
+            "value": value,
+            "gas": gas,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        },
+        private_key,
+    )
+    return SignedTx(
+        raw_hex="0x" + bytes(signed.raw_transaction).hex(), tx_hash="0x" + bytes(signed.hash).hex()
+    )

@@ -75,10 +75,18 @@ def ignores_load(text: str, *, source: str = ".pip-audit-ignore.toml") -> list[I
         if not isinstance(reason, str) or not reason.strip():
             raise AuditError(f"{source}: ignore entry {vid} needs a reason.")
         if not isinstance(review_by, dt.date) or isinstance(review_by, dt.datetime):
-            raise AuditError(f"{source}: ignore entry {vid} needs review_by, a date such as "
-                             "2027-01-31 (unquoted).")
-        ignores.append(Ignore(id=vid.strip(), reason=reason.strip(), review_by=review_by,
-                              package=str(entry.get("package", "")).strip().lower()))
+            raise AuditError(
+                f"{source}: ignore entry {vid} needs review_by, a date such as "
+                "2027-01-31 (unquoted)."
+            )
+        ignores.append(
+            Ignore(
+                id=vid.strip(),
+                reason=reason.strip(),
+                review_by=review_by,
+                package=str(entry.get("package", "")).strip().lower(),
+            )
+        )
     return ignores
 
 
@@ -92,8 +100,10 @@ def _matching_ignore(ignores: list[Ignore], package: str, ids: set[str]) -> Igno
 def audit_decide(report: dict, ignores: list[Ignore], *, today: dt.date) -> Decision:
     """What a pip-audit JSON report means for CI (see the module docstring)."""
     if not isinstance(report, dict) or not isinstance(report.get("dependencies"), list):
-        raise AuditError("the pip-audit report has no 'dependencies' list; is it pip-audit's "
-                         "JSON output (-f json)?")
+        raise AuditError(
+            "the pip-audit report has no 'dependencies' list; is it pip-audit's "
+            "JSON output (-f json)?"
+        )
     decision = Decision()
     used: set[str] = set()
     for dependency in report["dependencies"]:
@@ -114,20 +124,25 @@ def audit_decide(report: dict, ignores: list[Ignore], *, today: dt.date) -> Deci
                 if ignore.review_by < today:
                     decision.failures.append(
                         f"{what} is ignored only until {ignore.review_by} ({ignore.reason}); "
-                        "review it: upgrade, or extend review_by in .pip-audit-ignore.toml.")
+                        "review it: upgrade, or extend review_by in .pip-audit-ignore.toml."
+                    )
                 else:
-                    decision.notices.append(f"{what} ignored until {ignore.review_by}: "
-                                            f"{ignore.reason}")
+                    decision.notices.append(
+                        f"{what} ignored until {ignore.review_by}: {ignore.reason}"
+                    )
             elif fixes:
-                decision.failures.append(f"{what} is fixed in {', '.join(fixes)}; upgrade "
-                                         "(uv lock --upgrade-package) or add it to "
-                                         ".pip-audit-ignore.toml with a reason and a review date.")
+                decision.failures.append(
+                    f"{what} is fixed in {', '.join(fixes)}; upgrade "
+                    "(uv lock --upgrade-package) or add it to "
+                    ".pip-audit-ignore.toml with a reason and a review date."
+                )
             else:
                 decision.notices.append(f"{what} has no fixed version yet (not failed).")
     for ignore in ignores:
         if ignore.id not in used:
-            decision.notices.append(f"ignore entry {ignore.id} matched nothing; remove it if the "
-                                    "package was upgraded.")
+            decision.notices.append(
+                f"ignore entry {ignore.id} matched nothing; remove it if the package was upgraded."
+            )
     return decision
 
 
@@ -141,47 +156,67 @@ def pip_audit_run() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         requirements = Path(tmp) / "requirements.txt"
         exported = subprocess.run(
-            [_uv(), "export", "--frozen", "--no-emit-project", "--format", "requirements-txt",
-             "--output-file", str(requirements)],
-            cwd=REPO, capture_output=True, text=True)
+            [
+                _uv(),
+                "export",
+                "--frozen",
+                "--no-emit-project",
+                "--format",
+                "requirements-txt",
+                "--output-file",
+                str(requirements),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
         if exported.returncode != 0:
             raise AuditError(f"uv export failed: {exported.stderr.strip()}")
         audited = subprocess.run(
-            [str(PIP_AUDIT), "-r", str(requirements), "--no-deps", "--disable-pip",
-             "-f", "json"],
-            cwd=REPO, capture_output=True, text=True)
+            [str(PIP_AUDIT), "-r", str(requirements), "--no-deps", "--disable-pip", "-f", "json"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
     # pip-audit exits 1 when it finds vulnerabilities: the report decides, not the code.
     try:
         return json.loads(audited.stdout)
     except json.JSONDecodeError:
-        raise AuditError(f"pip-audit did not produce a JSON report (exit {audited.returncode})"
-                         f": {audited.stderr.strip()[-2000:]}") from None
+        raise AuditError(
+            f"pip-audit did not produce a JSON report (exit {audited.returncode})"
+            f": {audited.stderr.strip()[-2000:]}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", type=Path, help="decide from this pip-audit JSON report")
     parser.add_argument("--ignore-file", type=Path, default=IGNORE_FILE)
-    parser.add_argument("--today", type=dt.date.fromisoformat,
-                        default=dt.datetime.now(dt.UTC).date())
+    parser.add_argument(
+        "--today", type=dt.date.fromisoformat, default=dt.datetime.now(dt.UTC).date()
+    )
     args = parser.parse_args(argv)
     try:
         ignore_text = args.ignore_file.read_text() if args.ignore_file.exists() else ""
         ignores = ignores_load(ignore_text, source=args.ignore_file.name)
-        report = (json.loads(args.report.read_text()) if args.report else pip_audit_run())
+        report = json.loads(args.report.read_text()) if args.report else pip_audit_run()
         decision = audit_decide(report, ignores, today=args.today)
     except (AuditError, OSError, json.JSONDecodeError) as exc:
         print(f"audit: {exc}", file=sys.stderr)
         return 2
     if decision.skipped and not decision.audited:
-        decision.notices.append("no package could be looked up (an index without "
-                                "vulnerability data?): nothing was checked.")
+        decision.notices.append(
+            "no package could be looked up (an index without "
+            "vulnerability data?): nothing was checked."
+        )
     for line in decision.notices:
         print(f"audit: note: {line}")
     for line in decision.failures:
         print(f"audit: FAIL: {line}")
-    print(f"audit: {decision.audited} package(s) audited, {decision.skipped} could not be "
-          f"looked up (skipped), {len(decision.failures)} failing finding(s).")
+    print(
+        f"audit: {decision.audited} package(s) audited, {decision.skipped} could not be "
+        f"looked up (skipped), {len(decision.failures)} failing finding(s)."
+    )
     return 0 if decision.ok else 1
 
 

@@ -70,8 +70,13 @@ def stop_all(*_args) -> None:
 
 
 def manage(*args: str, env: dict | None = None, capture: bool = False) -> str:
-    result = subprocess.run([PYTHON, "manage.py", *args], cwd=REPO, env=env or stack_env(),
-                            capture_output=capture, text=True)
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=REPO,
+        env=env or stack_env(),
+        capture_output=capture,
+        text=True,
+    )
     if result.returncode != 0:
         if capture:
             sys.stderr.write(result.stdout + result.stderr)
@@ -98,8 +103,21 @@ def start_anvil() -> None:
     state = VAR / "anvil-state.json"
     # --state loads the chain at start and dumps it at exit; --state-interval also dumps it
     # every few seconds so a killed stack loses at most that much.
-    start("anvil", [ANVIL, "--port", str(ANVIL_PORT), "--chain-id", "31337", "--state",
-                    str(state), "--state-interval", "5", "--silent"])
+    start(
+        "anvil",
+        [
+            ANVIL,
+            "--port",
+            str(ANVIL_PORT),
+            "--chain-id",
+            "31337",
+            "--state",
+            str(state),
+            "--state-interval",
+            "5",
+            "--silent",
+        ],
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -116,15 +134,18 @@ def has_code(address: str) -> bool:
 
 
 def write_static_env() -> None:
-    env_file_update(LOCAL_ENV, {
-        "CHAIN_ID": "31337",
-        "BASE_SEPOLIA_RPC_URL": RPC_URL,
-        "APP_URL": f"http://127.0.0.1:{WEB_PORT}",
-        "DEPLOYER_PRIVATE_KEY": DEV_PRIVATE_KEYS[DEPLOYER],
-        "MINTER_PRIVATE_KEY": DEV_PRIVATE_KEYS[MINTER],
-        "OPERATOR_PRIVATE_KEY": DEV_PRIVATE_KEYS[OPERATOR],
-        "SAFE_OWNER_PRIVATE_KEY": DEV_PRIVATE_KEYS[SAFE_OWNER],
-    })
+    env_file_update(
+        LOCAL_ENV,
+        {
+            "CHAIN_ID": "31337",
+            "BASE_SEPOLIA_RPC_URL": RPC_URL,
+            "APP_URL": f"http://127.0.0.1:{WEB_PORT}",
+            "DEPLOYER_PRIVATE_KEY": DEV_PRIVATE_KEYS[DEPLOYER],
+            "MINTER_PRIVATE_KEY": DEV_PRIVATE_KEYS[MINTER],
+            "OPERATOR_PRIVATE_KEY": DEV_PRIVATE_KEYS[OPERATOR],
+            "SAFE_OWNER_PRIVATE_KEY": DEV_PRIVATE_KEYS[SAFE_OWNER],
+        },
+    )
 
 
 def ensure_safe() -> str:
@@ -173,10 +194,40 @@ def main() -> None:
     demo = manage("demo_users", capture=True)
     env = stack_env()
     start("web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}", "--noreload"], env)
-    start("worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "default,mint",
-                     "--concurrency", "2", "--loglevel", "INFO"], env)
-    start("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
-                   "--schedule", str(VAR / "celerybeat-schedule")], env)
+    start(
+        "worker",
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "default,mint",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+        ],
+        env,
+    )
+    start(
+        "beat",
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(VAR / "celerybeat-schedule"),
+        ],
+        env,
+    )
     wait_for_web()
     print(
         "\n"

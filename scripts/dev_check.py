@@ -57,12 +57,22 @@ def say(message: str) -> None:
 
 
 def start_stack(web_port: int, anvil_port: int) -> subprocess.Popen:
-    env = {**os.environ, "WEB_PORT": str(web_port), "ANVIL_PORT": str(anvil_port),
-           "NTZS_VAR_DIR": str(VAR), "BEAT_CHECK_MINTER_S": "3"}
+    env = {
+        **os.environ,
+        "WEB_PORT": str(web_port),
+        "ANVIL_PORT": str(anvil_port),
+        "NTZS_VAR_DIR": str(VAR),
+        "BEAT_CHECK_MINTER_S": "3",
+    }
     log = open(VAR / "dev-check.log", "a")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, str(REPO / "scripts" / "dev.py")], cwd=REPO,
-                            env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "dev.py")],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop_stack(proc: subprocess.Popen) -> None:
@@ -98,10 +108,14 @@ def check_login(base: str, email: str, password: str) -> None:
     match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     if not match:
         raise CheckFailed("the login page has no CSRF token")
-    body = urlencode({"csrfmiddlewaretoken": match.group(1), "username": email,
-                      "password": password}).encode()
-    request = Request(f"{base}/login/", data=body,  # noqa: S310 - loopback http only
-                      headers={"Referer": f"{base}/login/"})
+    body = urlencode(
+        {"csrfmiddlewaretoken": match.group(1), "username": email, "password": password}
+    ).encode()
+    request = Request(  # noqa: S310 - loopback http only
+        f"{base}/login/",
+        data=body,
+        headers={"Referer": f"{base}/login/"},
+    )
     with opener.open(request, timeout=10) as response:
         landed = response.geturl()
         page = response.read().decode()
@@ -140,27 +154,37 @@ def check_signup(base: str) -> None:
     log = VAR / "dev-check.log"
     offset = log.stat().st_size
     opener = build_opener(HTTPCookieProcessor(CookieJar()))
-    landed, _page = _submit_form(opener, f"{base}/signup/",
-                                 {"email": SIGNUP_EMAIL, "full_name": "Dev Check Newcomer"})
+    landed, _page = _submit_form(
+        opener, f"{base}/signup/", {"email": SIGNUP_EMAIL, "full_name": "Dev Check Newcomer"}
+    )
     if "/signup/sent/" not in landed:
         raise CheckFailed(f"sign-up did not answer 'check your e-mail' (landed on {landed})")
-    text = _wait_for("the sign-up e-mail in the console output",
-                     lambda: _sign_up_mail(log, offset), timeout=30)
+    text = _wait_for(
+        "the sign-up e-mail in the console output", lambda: _sign_up_mail(log, offset), timeout=30
+    )
     link = re.search(r"(/signup/confirm/[^/\s]+/)", text)
     if link is None:
         say(f"sign-up of {SIGNUP_EMAIL} (already registered): same answer, notice e-mailed")
         return
-    landed, page = _submit_form(opener, base + link.group(1),
-                                {"password": SIGNUP_PASSWORD, "password_confirm": SIGNUP_PASSWORD})
+    landed, page = _submit_form(
+        opener,
+        base + link.group(1),
+        {"password": SIGNUP_PASSWORD, "password_confirm": SIGNUP_PASSWORD},
+    )
     if "Log out" not in page:
         raise CheckFailed(f"the confirmation link did not create and log in {SIGNUP_EMAIL}")
-    say(f"signed up {SIGNUP_EMAIL}: confirmation link from the console, password chosen, "
-        "logged in")
+    say(f"signed up {SIGNUP_EMAIL}: confirmation link from the console, password chosen, logged in")
 
 
 def manage(*args: str, env: dict) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise CheckFailed(f"manage.py {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout
@@ -179,9 +203,12 @@ def check_beat_drives_check_minter(since: str, timeout: float = 90) -> None:
         with sqlite3.connect(VAR / "db.sqlite3") as db:
             row = db.execute(
                 "SELECT last_finished FROM core_taskheartbeat WHERE task_name = ? "
-                "AND last_finished > ?", ("minting.tasks.check_minter", since)).fetchone()
-            alerts = db.execute("SELECT kind, detail FROM core_alert "
-                                "WHERE resolved_at IS NULL").fetchall()
+                "AND last_finished > ?",
+                ("minting.tasks.check_minter", since),
+            ).fetchone()
+            alerts = db.execute(
+                "SELECT kind, detail FROM core_alert WHERE resolved_at IS NULL"
+            ).fetchall()
         if row:
             if alerts:
                 raise CheckFailed(f"check_minter found problems: {alerts}")
@@ -193,8 +220,10 @@ def check_beat_drives_check_minter(since: str, timeout: float = 90) -> None:
 
 def _deposit_row(deposit_id: str):
     with sqlite3.connect(VAR / "db.sqlite3") as db:
-        return db.execute("SELECT status, initiation FROM deposits_depositrequest WHERE id = ?",
-                          (deposit_id.replace("-", ""),)).fetchone()
+        return db.execute(
+            "SELECT status, initiation FROM deposits_depositrequest WHERE id = ?",
+            (deposit_id.replace("-", ""),),
+        ).fetchone()
 
 
 def _wait_for(what: str, predicate, timeout: float = 90):
@@ -215,10 +244,14 @@ def _approve_on_phone(base: str, deposit_id: str) -> None:
     if deposit_id not in page:
         raise CheckFailed("the sandbox phone does not show the USSD push")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    body = urlencode({"csrfmiddlewaretoken": token, "order_id": deposit_id,
-                      "action": "approve"}).encode()
-    request = Request(f"{base}/sandbox/zenopay/phone/orders/", data=body,  # noqa: S310
-                      headers={"Referer": f"{base}/sandbox/zenopay/phone/"})
+    body = urlencode(
+        {"csrfmiddlewaretoken": token, "order_id": deposit_id, "action": "approve"}
+    ).encode()
+    request = Request(  # noqa: S310 - loopback http only
+        f"{base}/sandbox/zenopay/phone/orders/",
+        data=body,
+        headers={"Referer": f"{base}/sandbox/zenopay/phone/"},
+    )
     with opener.open(request, timeout=10):
         pass
 
@@ -230,13 +263,19 @@ def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
     confirms the mint on the local chain: the deposit reaches minted."""
     out = manage("demo_deposit", "--amount", str(amount), env=env)
     deposit_id = re.search(r"deposit ([0-9a-f-]{36})", out).group(1)
-    _wait_for("the worker to request the payment",
-              lambda: (_deposit_row(deposit_id) or (None, None))[1] == "requested")
+    _wait_for(
+        "the worker to request the payment",
+        lambda: (_deposit_row(deposit_id) or (None, None))[1] == "requested",
+    )
     _approve_on_phone(base, deposit_id)
-    _wait_for("the payment to be confirmed and minted",
-              lambda: (_deposit_row(deposit_id) or ("",))[0] == "minted")
-    say(f"sandbox deposit {deposit_id}: approved on the phone, webhook, check, mint "
-        "batch, receipt: minted")
+    _wait_for(
+        "the payment to be confirmed and minted",
+        lambda: (_deposit_row(deposit_id) or ("",))[0] == "minted",
+    )
+    say(
+        f"sandbox deposit {deposit_id}: approved on the phone, webhook, check, mint "
+        "batch, receipt: minted"
+    )
 
 
 def check_safe_lane_deposit(base: str, env: dict, amount: int) -> None:
@@ -245,19 +284,20 @@ def check_safe_lane_deposit(base: str, env: dict, amount: int) -> None:
     the hash: minted."""
     out = manage("demo_deposit", "--amount", str(amount), env=env)
     deposit_id = re.search(r"deposit ([0-9a-f-]{36})", out).group(1)
-    _wait_for("the worker to request the payment",
-              lambda: (_deposit_row(deposit_id) or (None, None))[1] == "requested")
+    _wait_for(
+        "the worker to request the payment",
+        lambda: (_deposit_row(deposit_id) or (None, None))[1] == "requested",
+    )
     _approve_on_phone(base, deposit_id)
-    _wait_for("the Safe lane", lambda: (_deposit_row(deposit_id) or ("",))[0]
-              == "mint_requires_safe")
-    executed = manage("demo_safe_execute", deposit_id, "--actor", "compliance@ntzs.local",
-                      env=env)
+    _wait_for(
+        "the Safe lane", lambda: (_deposit_row(deposit_id) or ("",))[0] == "mint_requires_safe"
+    )
+    executed = manage("demo_safe_execute", deposit_id, "--actor", "compliance@ntzs.local", env=env)
     tx_hash = re.search(r"executed through the Safe: (0x[0-9a-f]{64})", executed).group(1)
     manage("safe_mint_record", deposit_id, tx_hash, "--actor", "super@ntzs.local", env=env)
     if (_deposit_row(deposit_id) or ("",))[0] != "minted":
         raise CheckFailed("the recorded Safe mint did not mark the deposit minted")
-    say(f"Safe-lane deposit {deposit_id}: exported, executed by the local Safe, recorded: "
-        "minted")
+    say(f"Safe-lane deposit {deposit_id}: exported, executed by the local Safe, recorded: minted")
 
 
 def snapshot() -> dict:
@@ -267,9 +307,12 @@ def snapshot() -> dict:
         # A lost chain redeployed by the same key could land at the same address again:
         # the deployment rows tell a reuse from a redeploy.
         deployments = db.execute("SELECT count(*) FROM minting_tokendeployment").fetchone()[0]
-    return {"token": local_env.get("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA"),
-            "safe": local_env.get("SAFE_ADDRESS"), "users": users,
-            "token_deployments": deployments}
+    return {
+        "token": local_env.get("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA"),
+        "safe": local_env.get("SAFE_ADDRESS"),
+        "users": users,
+        "token_deployments": deployments,
+    }
 
 
 def run_once(label: str) -> dict:
@@ -284,8 +327,12 @@ def run_once(label: str) -> dict:
         for email, password in DEMO_LOGINS:
             check_login(base, email, password)
         check_signup(base)
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local",
-               "NTZS_VAR_DIR": str(VAR), **env_file_read(VAR / "local.env")}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "NTZS_VAR_DIR": str(VAR),
+            **env_file_read(VAR / "local.env"),
+        }
         check_worker_round_trip(env)
         check_sandbox_deposit(base, env, amount=5_000 if label == "first run" else 5_100)
         check_safe_lane_deposit(base, env, amount=9_000 if label == "first run" else 9_100)

@@ -12,21 +12,24 @@ def refuse_duplicate_national_ids(apps, schema_editor):
     silently: compliance decides which case stands and the migration is run again. The
     migration is atomic, so a refusal leaves the database as it was."""
     KycCase = apps.get_model("accounts", "KycCase")
-    cases = list(KycCase.objects.order_by("submitted_at").values_list("id", "national_id",
-                                                                      "status"))
+    cases = list(
+        KycCase.objects.order_by("submitted_at").values_list("id", "national_id", "status")
+    )
     by_number: dict[str, list[str]] = {}
     for pk, national_id, status in cases:
         if status in NIDA_CONSTRAINT_STATUSES:
             by_number.setdefault(_digits(national_id), []).append(str(pk))
     duplicates = {number: ids for number, ids in by_number.items() if len(ids) > 1}
     if duplicates:
-        listing = "; ".join(f"NIDA {number}: cases {', '.join(ids)}"
-                            for number, ids in sorted(duplicates.items()))
+        listing = "; ".join(
+            f"NIDA {number}: cases {', '.join(ids)}" for number, ids in sorted(duplicates.items())
+        )
         raise RuntimeError(
             "One national ID must back one account, but these pending or approved KYC cases "
             f"share a number ({listing}); compliance must decide which case stands (a "
             "pending one is rejected with `manage.py kyc_review CASE_ID --reject --reason ... "
-            "--actor EMAIL`), then migrate again.")
+            "--actor EMAIL`), then migrate again."
+        )
     for pk, national_id, _status in cases:
         if _digits(national_id) and _digits(national_id) != national_id:
             KycCase.objects.filter(pk=pk).update(national_id=_digits(national_id))
@@ -37,45 +40,61 @@ def _digits(value: str) -> str:
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_role_groups'),
+        ("accounts", "0002_role_groups"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='wallet',
-            name='wallet_unique_per_chain',
+            model_name="wallet",
+            name="wallet_unique_per_chain",
         ),
         migrations.AddField(
-            model_name='wallet',
-            name='closed_at',
+            model_name="wallet",
+            name="closed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='wallet',
-            name='closed_reason',
+            model_name="wallet",
+            name="closed_reason",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddIndex(
-            model_name='wallet',
-            index=models.Index(fields=['chain', 'address'], name='wallet_chain_address_idx'),
+            model_name="wallet",
+            index=models.Index(fields=["chain", "address"], name="wallet_chain_address_idx"),
         ),
         migrations.RunPython(refuse_duplicate_national_ids, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='kyccase',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['pending', 'approved'])), fields=('national_id',), name='kyc_national_id_one_account'),
+            model_name="kyccase",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["pending", "approved"])),
+                fields=("national_id",),
+                name="kyc_national_id_one_account",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wallet',
-            constraint=models.UniqueConstraint(condition=models.Q(('verified_at__isnull', False)), fields=('chain', 'address'), name='wallet_verified_unique_per_chain'),
+            model_name="wallet",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("verified_at__isnull", False)),
+                fields=("chain", "address"),
+                name="wallet_verified_unique_per_chain",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wallet',
-            constraint=models.UniqueConstraint(condition=models.Q(('closed_at__isnull', True)), fields=('user', 'chain', 'address'), name='wallet_one_live_registration_per_user'),
+            model_name="wallet",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("closed_at__isnull", True)),
+                fields=("user", "chain", "address"),
+                name="wallet_one_live_registration_per_user",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wallet',
-            constraint=models.CheckConstraint(condition=models.Q(('closed_at__isnull', True), ('verified_at__isnull', True), _connector='OR'), name='wallet_closed_only_unverified'),
+            model_name="wallet",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("closed_at__isnull", True), ("verified_at__isnull", True), _connector="OR"
+                ),
+                name="wallet_closed_only_unverified",
+            ),
         ),
     ]

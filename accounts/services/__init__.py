@@ -92,9 +92,13 @@ def kyc_national_id_normalize(value: str) -> str:
 def _national_id_taken(national_id: str, user: User) -> bool:
     """Another account has a pending or approved case with this number (constraint
     ``kyc_national_id_one_account``)."""
-    return KycCase.objects.filter(
-        national_id=national_id, status__in=(KycCase.Status.PENDING, KycCase.Status.APPROVED)
-    ).exclude(user=user).exists()
+    return (
+        KycCase.objects.filter(
+            national_id=national_id, status__in=(KycCase.Status.PENDING, KycCase.Status.APPROVED)
+        )
+        .exclude(user=user)
+        .exists()
+    )
 
 
 def _national_id_taken_error() -> ConflictError:
@@ -230,24 +234,30 @@ def wallet_register(*, user: User, address: str, chain: str = Wallet.Chain.BASE)
     if verified is not None:
         if verified.user_id == user.pk:
             return verified
-        raise ConflictError(_(
-            "This wallet address is already verified by another account; if it is yours, "
-            "contact support."
-        ))
-    mine = Wallet.objects.filter(user=user, chain=chain, address=address,
-                                 closed_at__isnull=True).first()
+        raise ConflictError(
+            _(
+                "This wallet address is already verified by another account; if it is yours, "
+                "contact support."
+            )
+        )
+    mine = Wallet.objects.filter(
+        user=user, chain=chain, address=address, closed_at__isnull=True
+    ).first()
     if mine is not None:
         if mine.is_open(at):
             return mine
         # Lapsed: close it, so the new registration starts its own 24 hours.
-        Wallet.objects.filter(pk=mine.pk, verified_at__isnull=True, closed_at__isnull=True) \
-            .update(closed_at=at, closed_reason=WALLET_CLOSED_EXPIRED)
-    if Wallet.objects.open_unverified(at).filter(user=user).count() \
-            >= MAX_OPEN_UNVERIFIED_WALLETS:
-        raise ConflictError(_(
-            "You already have %(n)d wallets waiting for verification; verify one of them, or "
-            "wait until one lapses (24 hours after it was added)."
-        ) % {"n": MAX_OPEN_UNVERIFIED_WALLETS})
+        Wallet.objects.filter(pk=mine.pk, verified_at__isnull=True, closed_at__isnull=True).update(
+            closed_at=at, closed_reason=WALLET_CLOSED_EXPIRED
+        )
+    if Wallet.objects.open_unverified(at).filter(user=user).count() >= MAX_OPEN_UNVERIFIED_WALLETS:
+        raise ConflictError(
+            _(
+                "You already have %(n)d wallets waiting for verification; verify one of them, or "
+                "wait until one lapses (24 hours after it was added)."
+            )
+            % {"n": MAX_OPEN_UNVERIFIED_WALLETS}
+        )
     wallet = Wallet.objects.create(user=user, chain=chain, address=address, created_at=at)
     logger.info("Wallet registered wallet=%s user=%s", wallet.pk, user.pk)
     return wallet
@@ -258,15 +268,21 @@ def _require_open(wallet: Wallet, at) -> None:
     if wallet.is_verified:
         raise ConflictError(_("This wallet is already verified."))
     if wallet.closed_at is not None:
-        raise ConflictError(_(
-            "This registration of %(address)s is closed (%(reason)s); it can no longer be "
-            "verified."
-        ) % {"address": wallet.address, "reason": _(wallet.closed_reason)})
+        raise ConflictError(
+            _(
+                "This registration of %(address)s is closed (%(reason)s); it can no longer be "
+                "verified."
+            )
+            % {"address": wallet.address, "reason": _(wallet.closed_reason)}
+        )
     if wallet.is_expired(at):
-        raise ConflictError(_(
-            "This registration of %(address)s lapsed 24 hours after it was added; add the "
-            "wallet again to verify it."
-        ) % {"address": wallet.address})
+        raise ConflictError(
+            _(
+                "This registration of %(address)s lapsed 24 hours after it was added; add the "
+                "wallet again to verify it."
+            )
+            % {"address": wallet.address}
+        )
 
 
 def _wallet_mark_verified(wallet: Wallet, *, method: str, at) -> None:
@@ -276,29 +292,47 @@ def _wallet_mark_verified(wallet: Wallet, *, method: str, at) -> None:
     # Lock every registration of the address, in one order, before writing: two accounts
     # verifying at once then queue here instead of deadlocking between the unique index and
     # the closing of each other's row; the second finds its registration closed.
-    list(Wallet.objects.select_for_update().filter(chain=wallet.chain, address=wallet.address)
-         .order_by("pk").values_list("pk", flat=True))
+    list(
+        Wallet.objects.select_for_update()
+        .filter(chain=wallet.chain, address=wallet.address)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     try:
         with transaction.atomic():
-            updated = Wallet.objects.open_unverified(at).filter(pk=wallet.pk).update(
-                verified_at=at, verification_method=method
+            updated = (
+                Wallet.objects.open_unverified(at)
+                .filter(pk=wallet.pk)
+                .update(verified_at=at, verification_method=method)
             )
     except IntegrityError:
-        raise ConflictError(_(
-            "The address %(address)s was verified by another account a moment ago; it can "
-            "no longer be verified for this one."
-        ) % {"address": wallet.address}) from None
+        raise ConflictError(
+            _(
+                "The address %(address)s was verified by another account a moment ago; it can "
+                "no longer be verified for this one."
+            )
+            % {"address": wallet.address}
+        ) from None
     if updated != 1:
         wallet.refresh_from_db()
         _require_open(wallet, at)
         raise ConflictError(_("This wallet is already verified."))
-    closed = Wallet.objects.filter(
-        chain=wallet.chain, address=wallet.address, verified_at__isnull=True,
-        closed_at__isnull=True,
-    ).exclude(pk=wallet.pk).update(closed_at=at, closed_reason=WALLET_CLOSED_TAKEN)
+    closed = (
+        Wallet.objects.filter(
+            chain=wallet.chain,
+            address=wallet.address,
+            verified_at__isnull=True,
+            closed_at__isnull=True,
+        )
+        .exclude(pk=wallet.pk)
+        .update(closed_at=at, closed_reason=WALLET_CLOSED_TAKEN)
+    )
     if closed:
-        logger.info("Wallet address verified by another account: closed %d registration(s) "
-                    "of %s", closed, wallet.address)
+        logger.info(
+            "Wallet address verified by another account: closed %d registration(s) of %s",
+            closed,
+            wallet.address,
+        )
 
 
 def _own_registration(user: User, wallet_id) -> Wallet:
@@ -388,9 +422,7 @@ def wallet_verify_signature(
     """Prove ownership of ``wallet_id`` by a signature of one of its open challenges."""
     wallet = _own_registration(user, wallet_id)
     challenge_pk = _parse_uuid(challenge_id, what=_("message"))
-    challenge = (
-        WalletChallenge.objects.select_related("wallet").filter(pk=challenge_pk).first()
-    )
+    challenge = WalletChallenge.objects.select_related("wallet").filter(pk=challenge_pk).first()
     if challenge is None or challenge.wallet_id != wallet.pk or challenge.wallet.user_id != user.pk:
         raise PermissionRefused(
             _(
@@ -404,9 +436,7 @@ def wallet_verify_signature(
         )
     at = now()
     if challenge.expires_at <= at:
-        raise ConflictError(
-            _("This message has expired; sign the new message shown on this page.")
-        )
+        raise ConflictError(_("This message has expired; sign the new message shown on this page."))
     _require_open(wallet, at)
     signer = wallet_signature_recover(message=challenge.message, signature=signature)
     if signer != wallet.address:
@@ -449,9 +479,10 @@ def _wallet_for_manual_verification(target_id: str) -> Wallet:
         )
     _require_open(wallet, now())
     if Wallet.objects.verified().filter(chain=wallet.chain, address=wallet.address).exists():
-        raise ConflictError(_(
-            "The address %(address)s is already verified by another account."
-        ) % {"address": wallet.address})
+        raise ConflictError(
+            _("The address %(address)s is already verified by another account.")
+            % {"address": wallet.address}
+        )
     return wallet
 
 
@@ -466,10 +497,16 @@ def _wallet_owner_id(target_id: str):
 
 def _wallet_verify_manual_validate(params: dict, target_id: str) -> None:
     wallet = _wallet_for_manual_verification(target_id)
-    if params.get("address") not in (None, wallet.address) or \
-            params.get("user_id") not in (None, str(wallet.user_id)):
-        raise ConflictError(_("The request names another account or address than the wallet "
-                              "registration it targets; ask again."))
+    if params.get("address") not in (None, wallet.address) or params.get("user_id") not in (
+        None,
+        str(wallet.user_id),
+    ):
+        raise ConflictError(
+            _(
+                "The request names another account or address than the wallet "
+                "registration it targets; ask again."
+            )
+        )
 
 
 def _wallet_verify_manual_apply(request: DualControlRequest, checker, context: dict) -> None:
@@ -488,8 +525,11 @@ def wallet_verify_manual_request(
     and closes the other registrations of the address. Neither may be the wallet's owner."""
     _require_role(maker, WALLET_VERIFY_MANUAL_ROLES, _("verify wallets manually"))
     address = wallet_address_normalize(address)
-    wallet = (Wallet.objects.filter(user=user, chain=chain, address=address)
-              .order_by(F("closed_at").desc(nulls_first=True), "-created_at").first())
+    wallet = (
+        Wallet.objects.filter(user=user, chain=chain, address=address)
+        .order_by(F("closed_at").desc(nulls_first=True), "-created_at")
+        .first()
+    )
     if wallet is None:
         raise NotFound(
             _("%(user)s has not registered the wallet %(address)s on %(chain)s.")

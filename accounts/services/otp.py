@@ -37,8 +37,10 @@ def otp_enrolment_device(*, user) -> TOTPDevice:
     code scanned a moment ago stays valid)."""
     if otp_confirmed_devices(user):
         raise ConflictError(
-            _("Your authenticator is already set up; enter a code from it (or a recovery "
-              "code). Lost it? Ask a super admin to reset it.")
+            _(
+                "Your authenticator is already set up; enter a code from it (or a recovery "
+                "code). Lost it? Ask a super admin to reset it."
+            )
         )
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
     if device is None:
@@ -49,7 +51,7 @@ def otp_enrolment_device(*, user) -> TOTPDevice:
 def otp_secret_text(device: TOTPDevice) -> str:
     """The secret as people type it into an authenticator app (base32, in groups of four)."""
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def otp_enrol_confirm(*, user, token: str) -> tuple[TOTPDevice, list[str]]:
@@ -58,20 +60,26 @@ def otp_enrol_confirm(*, user, token: str) -> tuple[TOTPDevice, list[str]]:
     device = otp_enrolment_device(user=user)
     if not verify_token(user, device.persistent_id, token):
         raise ServiceError(
-            _("That code did not match; check the time on your phone and enter the code the app "
-              "shows now.")
+            _(
+                "That code did not match; check the time on your phone and enter the code the app "
+                "shows now."
+            )
         )
     with transaction.atomic():
         TOTPDevice.objects.filter(pk=device.pk, confirmed=False).update(confirmed=True)
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         StaticDevice.objects.filter(user=user).delete()
-        recovery = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME,
-                                               confirmed=True)
+        recovery = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
         codes = [StaticToken.random_token() for _i in range(RECOVERY_CODE_COUNT)]
         StaticToken.objects.bulk_create(StaticToken(device=recovery, token=c) for c in codes)
-        admin_action_record(actor=user, action="staff_otp.enrol", target_type="user",
-                            target_id=user.pk, params={"recovery_codes": RECOVERY_CODE_COUNT},
-                            outcome="enrolled")
+        admin_action_record(
+            actor=user,
+            action="staff_otp.enrol",
+            target_type="user",
+            target_id=user.pk,
+            params={"recovery_codes": RECOVERY_CODE_COUNT},
+            outcome="enrolled",
+        )
     device.refresh_from_db()
     logger.info("Staff second factor enrolled user=%s", user.pk)
     return device, codes

@@ -41,8 +41,11 @@ def app_url_origin() -> tuple[str, str]:
 def password_reset_link(*, user) -> str:
     """A one-hour (PASSWORD_RESET_TIMEOUT) link that lets ``user`` choose a new password."""
     protocol, domain = app_url_origin()
-    path = reverse("accounts:password_reset_confirm", kwargs={
-        "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-        "token": default_token_generator.make_token(user),
-    })
+    path = reverse(
+        "accounts:password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
     return f"{protocol}://{domain}{path}"

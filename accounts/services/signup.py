@@ -104,32 +104,42 @@ def user_sign_up_request(*, email: str, full_name: str = "") -> None:
     if User.objects.filter(email__iexact=email).exists():
         login_url = _link(reverse("accounts:login"))
         reset_url = _link(reverse("accounts:password_reset"))
-        body = "\n".join([
-            _("Hello,"),
-            "",
-            _("Someone tried to sign up for nTZS with your address, %(email)s, which already "
-              "has an account. If it was you, log in or reset your password:") % {"email": email},
-            "",
-            login_url,
-            reset_url,
-            "",
-            _("If it was not you, ignore this e-mail: nothing has changed."),
-        ])
+        body = "\n".join(
+            [
+                _("Hello,"),
+                "",
+                _(
+                    "Someone tried to sign up for nTZS with your address, %(email)s, which already "
+                    "has an account. If it was you, log in or reset your password:"
+                )
+                % {"email": email},
+                "",
+                login_url,
+                reset_url,
+                "",
+                _("If it was not you, ignore this e-mail: nothing has changed."),
+            ]
+        )
         send_mail(_("nTZS: someone tried to sign up with your address"), body, None, [email])
         logger.info("Sign-up attempted for a registered address; notice sent")
         return
     token = signing.dumps({"e": email, "n": full_name}, salt=_SIGNUP_SALT, compress=True)
     link = _link(reverse("accounts:signup_confirm", kwargs={"token": token}))
-    body = "\n".join([
-        _("Hello,"),
-        "",
-        _("To finish creating your nTZS account (%(email)s), open this link within 24 hours "
-          "and choose your password:") % {"email": email},
-        "",
-        link,
-        "",
-        _("If you did not sign up, ignore this e-mail: no account is created without it."),
-    ])
+    body = "\n".join(
+        [
+            _("Hello,"),
+            "",
+            _(
+                "To finish creating your nTZS account (%(email)s), open this link within 24 hours "
+                "and choose your password:"
+            )
+            % {"email": email},
+            "",
+            link,
+            "",
+            _("If you did not sign up, ignore this e-mail: no account is created without it."),
+        ]
+    )
     send_mail(_("nTZS: confirm your e-mail address"), body, None, [email])
     logger.info("Sign-up confirmation link sent")
 
@@ -140,21 +150,27 @@ def user_sign_up_claim(*, token: str) -> SignUpClaim:
         data = signing.loads(token or "", salt=_SIGNUP_SALT, max_age=SIGNUP_LINK_MAX_AGE_S)
     except signing.SignatureExpired:
         raise SignUpLinkInvalid(
-            _("This confirmation link has expired (links work for 24 hours); sign up again to "
-              "get a new one.")
+            _(
+                "This confirmation link has expired (links work for 24 hours); sign up again to "
+                "get a new one."
+            )
         ) from None
     except (signing.BadSignature, ValueError, TypeError):
         raise SignUpLinkInvalid(
-            _("This confirmation link is not valid; copy the whole link from the e-mail, or "
-              "sign up again.")
+            _(
+                "This confirmation link is not valid; copy the whole link from the e-mail, or "
+                "sign up again."
+            )
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("e"), str):
         raise SignUpLinkInvalid(_("This confirmation link is not valid; sign up again."))
     claim = SignUpClaim(email=data["e"], full_name=str(data.get("n") or ""))
     if User.objects.filter(email__iexact=claim.email).exists():
         raise SignUpAlreadyConfirmed(
-            _("This address is already confirmed and its account exists; log in (or reset "
-              "your password).")
+            _(
+                "This address is already confirmed and its account exists; log in (or reset "
+                "your password)."
+            )
         )
     return claim
 

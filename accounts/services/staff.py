@@ -103,25 +103,39 @@ def _grant_apply(request: DualControlRequest, checker, context: dict) -> None:
         params={"role": role, "request_id": str(request.pk), "maker": str(request.maker)},
         outcome="granted",
     )
-    logger.warning("Staff role granted user=%s role=%s maker=%s checker=%s", grantee.pk, role,
-                   request.maker_id, checker.pk)
+    logger.warning(
+        "Staff role granted user=%s role=%s maker=%s checker=%s",
+        grantee.pk,
+        role,
+        request.maker_id,
+        checker.pk,
+    )
 
 
-def staff_role_grant_request(*, email: str, role: str, evidence: str,
-                             maker: User) -> DualControlRequest:
+def staff_role_grant_request(
+    *, email: str, role: str, evidence: str, maker: User
+) -> DualControlRequest:
     """Ask for ``role`` to be granted to the user with ``email``; a second super admin (not
     the grantee) approves it with ``dual_control_approve``."""
     _check_role(role)
     evidence = (evidence or "").strip()
     if len(evidence) < EVIDENCE_MIN_LENGTH:
         raise InvalidInput(
-            _("Say why this person needs the role (a ticket or an approval reference, at least "
-              "%(n)d characters).") % {"n": EVIDENCE_MIN_LENGTH},
+            _(
+                "Say why this person needs the role (a ticket or an approval reference, at least "
+                "%(n)d characters)."
+            )
+            % {"n": EVIDENCE_MIN_LENGTH},
             field="evidence",
         )
     grantee = _user_by_email(email)
-    return dual_control_request_make(action=STAFF_ROLE_GRANT, target_id=grantee.pk,
-                                     params={"role": role}, evidence=evidence, maker=maker)
+    return dual_control_request_make(
+        action=STAFF_ROLE_GRANT,
+        target_id=grantee.pk,
+        params={"role": role},
+        evidence=evidence,
+        maker=maker,
+    )
 
 
 # --- Remove (one person) -----------------------------------------------------------------------
@@ -141,12 +155,18 @@ def staff_role_remove(*, email: str, role: str, actor: User, reason: str) -> Use
         raise ConflictError(
             _("%(user)s does not hold the role %(role)s.") % {"user": holder, "role": role}
         )
-    if role == SUPER_ADMIN and not User.objects.filter(
-        groups__name=SUPER_ADMIN, is_active=True
-    ).exclude(pk=holder.pk).exists():
+    if (
+        role == SUPER_ADMIN
+        and not User.objects.filter(groups__name=SUPER_ADMIN, is_active=True)
+        .exclude(pk=holder.pk)
+        .exists()
+    ):
         raise ConflictError(
-            _("%(user)s is the last super admin; grant the role to someone else first, or no "
-              "one could grant roles any more.") % {"user": holder}
+            _(
+                "%(user)s is the last super admin; grant the role to someone else first, or no "
+                "one could grant roles any more."
+            )
+            % {"user": holder}
         )
     holder.groups.remove(Group.objects.get(name=role))
     still_staff = holder.groups.filter(name__in=STAFF_ROLES).exists()
@@ -173,20 +193,23 @@ def _bootstrap_notice(user: User, *, created: bool) -> None:
     lines = [
         _("Hello,"),
         "",
-        _("You are now a super admin of the nTZS back office (%(email)s).") % {
-            "email": user.email},
+        _("You are now a super admin of the nTZS back office (%(email)s).") % {"email": user.email},
     ]
     if created:
         lines += [
             "",
-            _("Choose your password with this link (valid for one hour; afterwards use "
-              "\"Forgot your password?\" on the login page):"),
+            _(
+                "Choose your password with this link (valid for one hour; afterwards use "
+                '"Forgot your password?" on the login page):'
+            ),
             password_reset_link(user=user),
         ]
     lines += [
         "",
-        _("At your first Backstage login you will set up an authenticator app (a one-time "
-          "code) and receive recovery codes; keep them somewhere safe."),
+        _(
+            "At your first Backstage login you will set up an authenticator app (a one-time "
+            "code) and receive recovery codes; keep them somewhere safe."
+        ),
     ]
     send_mail(_("nTZS: you are a super admin"), "\n".join(lines), None, [user.email])
 
@@ -202,22 +225,29 @@ def staff_bootstrap(*, emails: list[str]) -> list[tuple[User, bool]]:
     normalized = [_normalize_email(email) for email in emails]
     if len(normalized) != STAFF_BOOTSTRAP_COUNT or len(set(normalized)) != STAFF_BOOTSTRAP_COUNT:
         raise InvalidInput(
-            _("Give exactly two different e-mail addresses: the first two super admins must be "
-              "two people, so each can check the other."),
+            _(
+                "Give exactly two different e-mail addresses: the first two super admins must be "
+                "two people, so each can check the other."
+            ),
             field="email",
         )
     for email in normalized:
         if "@" not in email:
-            raise InvalidInput(_("%(email)s is not an e-mail address.") % {"email": email},
-                               field="email")
+            raise InvalidInput(
+                _("%(email)s is not an e-mail address.") % {"email": email}, field="email"
+            )
     # Locking the role groups makes two bootstraps at once run one after the other.
-    groups = {g.name: g for g in Group.objects.select_for_update().filter(
-        name__in=STAFF_ROLES).order_by("name")}
+    groups = {
+        g.name: g
+        for g in Group.objects.select_for_update().filter(name__in=STAFF_ROLES).order_by("name")
+    }
     holders = User.objects.filter(groups__name__in=STAFF_ROLES).distinct().count()
     if holders:
         raise ConflictError(
-            _("staff_bootstrap only works while no one holds a staff role, and %(n)d people "
-              "already do; a super admin grants roles with staff_role_grant (two people).")
+            _(
+                "staff_bootstrap only works while no one holds a staff role, and %(n)d people "
+                "already do; a super admin grants roles with staff_role_grant (two people)."
+            )
             % {"n": holders}
         )
     result = []
@@ -225,12 +255,13 @@ def staff_bootstrap(*, emails: list[str]) -> list[tuple[User, bool]]:
         user = User.objects.filter(email__iexact=email).first()
         created = user is None
         if created:
-            user = User.objects.create_user(email=email, password=secrets.token_urlsafe(32),
-                                            is_staff=True)
+            user = User.objects.create_user(
+                email=email, password=secrets.token_urlsafe(32), is_staff=True
+            )
         elif not user.is_active:
             raise ConflictError(
-                _("The account %(email)s is deactivated; reactivate it or choose another "
-                  "person.") % {"email": email}
+                _("The account %(email)s is deactivated; reactivate it or choose another person.")
+                % {"email": email}
             )
         user.groups.add(groups[SUPER_ADMIN])
         if not user.is_staff:
@@ -244,8 +275,12 @@ def staff_bootstrap(*, emails: list[str]) -> list[tuple[User, bool]]:
             action="staff_role.bootstrap",
             target_type="user",
             target_id=user.pk,
-            params={"role": SUPER_ADMIN, "email": user.email, "with": other.email,
-                    "account_created": created},
+            params={
+                "role": SUPER_ADMIN,
+                "email": user.email,
+                "with": other.email,
+                "account_created": created,
+            },
             outcome="granted",
             reason="staff_bootstrap: the first two super admins (no staff role was held)",
         )

@@ -30,22 +30,34 @@ from config.settings.env import raw, read_database, read_int, refuse  # noqa: E4
 
 # The messages never echo the key: it is a secret.
 if len(SECRET_KEY) < 50:
-    raise refuse("SECRET_KEY", "must be at least 50 characters in the production profile; "
-                 "generate one with `python -c 'import secrets; "
-                 "print(secrets.token_urlsafe(50))'`.")
+    raise refuse(
+        "SECRET_KEY",
+        "must be at least 50 characters in the production profile; "
+        "generate one with `python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))'`.",
+    )
 if len(set(SECRET_KEY)) < 5:
-    raise refuse("SECRET_KEY", "must contain at least 5 different characters in the production "
-                 "profile; generate a random one.")
+    raise refuse(
+        "SECRET_KEY",
+        "must contain at least 5 different characters in the production "
+        "profile; generate a random one.",
+    )
 if any("*" in host for host in ALLOWED_HOSTS):
-    raise refuse("ALLOWED_HOSTS", "must not contain '*' in the production profile; list the "
-                 "host names this site answers to.")
+    raise refuse(
+        "ALLOWED_HOSTS",
+        "must not contain '*' in the production profile; list the host names this site answers to.",
+    )
 
 DEBUG = False
 DATABASES = {"default": read_database("DATABASE_URL", None)}
 DATABASES["default"]["CONN_MAX_AGE"] = read_int("CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                      "LOCATION": raw("REDIS_URL")}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": raw("REDIS_URL"),
+    }
+}
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = True

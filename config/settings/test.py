@@ -23,8 +23,12 @@ from config.settings.env import raw, read_database  # noqa: E402
 PROFILE = "test"
 
 DATABASES = {"default": read_database("DATABASE_URL", None)}
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                      "LOCATION": raw("REDIS_URL")}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": raw("REDIS_URL"),
+    }
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed, tests only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {

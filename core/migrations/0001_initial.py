@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,68 +16,148 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='TaskHeartbeat',
+            name="TaskHeartbeat",
             fields=[
-                ('task_name', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('last_started', models.DateTimeField(blank=True, null=True)),
-                ('last_finished', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('last_error_at', models.DateTimeField(blank=True, null=True)),
+                ("task_name", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("last_started", models.DateTimeField(blank=True, null=True)),
+                ("last_finished", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("last_error_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=64)),
-                ('key', models.CharField(blank=True, max_length=200)),
-                ('detail', models.TextField(blank=True)),
-                ('first_seen', models.DateTimeField(default=core.clock.now)),
-                ('last_seen', models.DateTimeField(default=core.clock.now)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=64)),
+                ("key", models.CharField(blank=True, max_length=200)),
+                ("detail", models.TextField(blank=True)),
+                ("first_seen", models.DateTimeField(default=core.clock.now)),
+                ("last_seen", models.DateTimeField(default=core.clock.now)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-last_seen'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('resolved_at__isnull', True)), fields=('kind', 'key'), name='alert_one_open_per_kind_key')],
+                "ordering": ["-last_seen"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("resolved_at__isnull", True)),
+                        fields=("kind", "key"),
+                        name="alert_one_open_per_kind_key",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AdminAction',
+            name="AdminAction",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('action', models.CharField(max_length=64)),
-                ('target_type', models.CharField(max_length=64)),
-                ('target_id', models.CharField(max_length=64)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('outcome', models.CharField(max_length=32)),
-                ('reason', models.TextField(blank=True)),
-                ('at', models.DateTimeField(default=core.clock.now)),
-                ('actor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='admin_actions', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("action", models.CharField(max_length=64)),
+                ("target_type", models.CharField(max_length=64)),
+                ("target_id", models.CharField(max_length=64)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("outcome", models.CharField(max_length=32)),
+                ("reason", models.TextField(blank=True)),
+                ("at", models.DateTimeField(default=core.clock.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="admin_actions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at'],
-                'indexes': [models.Index(fields=['target_type', 'target_id'], name='core_admina_target__eb79bd_idx')],
+                "ordering": ["-at"],
+                "indexes": [
+                    models.Index(
+                        fields=["target_type", "target_id"], name="core_admina_target__eb79bd_idx"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DualControlRequest',
+            name="DualControlRequest",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('action', models.CharField(max_length=64)),
-                ('target_type', models.CharField(max_length=64)),
-                ('target_id', models.CharField(max_length=64)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('evidence', models.TextField(blank=True)),
-                ('made_at', models.DateTimeField(default=core.clock.now)),
-                ('checked_at', models.DateTimeField(blank=True, null=True)),
-                ('decision', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('withdrawn', 'Withdrawn')], default='pending', max_length=16)),
-                ('reason', models.TextField(blank=True)),
-                ('checker', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='dual_control_checked', to=settings.AUTH_USER_MODEL)),
-                ('maker', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='dual_control_made', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("action", models.CharField(max_length=64)),
+                ("target_type", models.CharField(max_length=64)),
+                ("target_id", models.CharField(max_length=64)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("evidence", models.TextField(blank=True)),
+                ("made_at", models.DateTimeField(default=core.clock.now)),
+                ("checked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "checker",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="dual_control_checked",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "maker",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="dual_control_made",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-made_at'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('checker__isnull', True), models.Q(('checker', models.F('maker')), _negated=True), _connector='OR'), name='dual_control_checker_is_not_maker'), models.CheckConstraint(condition=models.Q(('decision__in', ['pending', 'approved', 'rejected', 'withdrawn'])), name='dual_control_decision_valid'), models.UniqueConstraint(condition=models.Q(('decision', 'pending')), fields=('action', 'target_type', 'target_id'), name='dual_control_one_pending_per_target')],
+                "ordering": ["-made_at"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("checker__isnull", True),
+                            models.Q(("checker", models.F("maker")), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="dual_control_checker_is_not_maker",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("decision__in", ["pending", "approved", "rejected", "withdrawn"])
+                        ),
+                        name="dual_control_decision_valid",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("decision", "pending")),
+                        fields=("action", "target_type", "target_id"),
+                        name="dual_control_one_pending_per_target",
+                    ),
+                ],
             },
         ),
     ]

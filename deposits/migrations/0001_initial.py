@@ -8,213 +8,546 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_role_groups'),
+        ("accounts", "0002_role_groups"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Bank',
+            name="Bank",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('inactive', 'Inactive')], default='active', max_length=16)),
-                ('is_zenopay_settlement', models.BooleanField(default=False)),
-                ('transfer_instructions', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("inactive", "Inactive")],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("is_zenopay_settlement", models.BooleanField(default=False)),
+                ("transfer_instructions", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_zenopay_settlement', True)), fields=('is_zenopay_settlement',), name='bank_one_zenopay_settlement')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_zenopay_settlement", True)),
+                        fields=("is_zenopay_settlement",),
+                        name="bank_one_zenopay_settlement",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='BankStaff',
+            name="BankStaff",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bank', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='staff', to='deposits.bank')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='bank_staff', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "bank",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="staff",
+                        to="deposits.bank",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="bank_staff",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DepositRequest',
+            name="DepositRequest",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('chain', models.CharField(default='base', max_length=16)),
-                ('amount_tzs', models.BigIntegerField()),
-                ('status', models.CharField(choices=[('submitted', 'Submitted'), ('cancelled', 'Cancelled'), ('rejected', 'Rejected'), ('mint_pending', 'Mint Pending'), ('mint_processing', 'Mint Processing'), ('minted', 'Minted'), ('mint_failed', 'Mint Failed'), ('mint_requires_safe', 'Mint Requires Safe'), ('refunded', 'Refunded')], default='submitted', max_length=24)),
-                ('status_reason', models.TextField(blank=True)),
-                ('payment_provider', models.CharField(choices=[('zenopay', 'Zenopay'), ('bank_transfer', 'Bank Transfer')], max_length=16)),
-                ('buyer_phone', models.CharField(blank=True, max_length=16)),
-                ('initiation', models.CharField(blank=True, choices=[('pending', 'Pending'), ('requested', 'Requested'), ('uncertain', 'Uncertain'), ('refused', 'Refused')], max_length=16, null=True)),
-                ('initiation_error', models.TextField(blank=True)),
-                ('transfer_reference', models.CharField(blank=True, max_length=20, null=True, unique=True)),
-                ('psp_reference', models.CharField(blank=True, max_length=100)),
-                ('psp_channel', models.CharField(blank=True, max_length=40)),
-                ('fiat_confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('idempotency_key', models.CharField(blank=True, max_length=100, null=True)),
-                ('request_fingerprint', models.CharField(blank=True, max_length=64)),
-                ('hold_reason', models.CharField(blank=True, max_length=200)),
-                ('hold_details', models.JSONField(blank=True, default=dict)),
-                ('next_poll_at', models.DateTimeField(blank=True, null=True)),
-                ('last_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('poll_attempts', models.PositiveIntegerField(default=0)),
-                ('mint_tx_hash', models.CharField(blank=True, max_length=66)),
-                ('minted_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=core.clock.now)),
-                ('updated_at', models.DateTimeField(default=core.clock.now)),
-                ('bank', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deposits', to='deposits.bank')),
-                ('fiat_confirmed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deposits', to=settings.AUTH_USER_MODEL)),
-                ('wallet', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deposits', to='accounts.wallet')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("chain", models.CharField(default="base", max_length=16)),
+                ("amount_tzs", models.BigIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("submitted", "Submitted"),
+                            ("cancelled", "Cancelled"),
+                            ("rejected", "Rejected"),
+                            ("mint_pending", "Mint Pending"),
+                            ("mint_processing", "Mint Processing"),
+                            ("minted", "Minted"),
+                            ("mint_failed", "Mint Failed"),
+                            ("mint_requires_safe", "Mint Requires Safe"),
+                            ("refunded", "Refunded"),
+                        ],
+                        default="submitted",
+                        max_length=24,
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True)),
+                (
+                    "payment_provider",
+                    models.CharField(
+                        choices=[("zenopay", "Zenopay"), ("bank_transfer", "Bank Transfer")],
+                        max_length=16,
+                    ),
+                ),
+                ("buyer_phone", models.CharField(blank=True, max_length=16)),
+                (
+                    "initiation",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pending", "Pending"),
+                            ("requested", "Requested"),
+                            ("uncertain", "Uncertain"),
+                            ("refused", "Refused"),
+                        ],
+                        max_length=16,
+                        null=True,
+                    ),
+                ),
+                ("initiation_error", models.TextField(blank=True)),
+                (
+                    "transfer_reference",
+                    models.CharField(blank=True, max_length=20, null=True, unique=True),
+                ),
+                ("psp_reference", models.CharField(blank=True, max_length=100)),
+                ("psp_channel", models.CharField(blank=True, max_length=40)),
+                ("fiat_confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("idempotency_key", models.CharField(blank=True, max_length=100, null=True)),
+                ("request_fingerprint", models.CharField(blank=True, max_length=64)),
+                ("hold_reason", models.CharField(blank=True, max_length=200)),
+                ("hold_details", models.JSONField(blank=True, default=dict)),
+                ("next_poll_at", models.DateTimeField(blank=True, null=True)),
+                ("last_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("poll_attempts", models.PositiveIntegerField(default=0)),
+                ("mint_tx_hash", models.CharField(blank=True, max_length=66)),
+                ("minted_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=core.clock.now)),
+                ("updated_at", models.DateTimeField(default=core.clock.now)),
+                (
+                    "bank",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deposits",
+                        to="deposits.bank",
+                    ),
+                ),
+                (
+                    "fiat_confirmed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deposits",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "wallet",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deposits",
+                        to="accounts.wallet",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='DepositApproval',
+            name="DepositApproval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('bank', 'Bank'), ('platform', 'Platform')], max_length=16)),
-                ('decision', models.CharField(choices=[('approved', 'Approved'), ('rejected', 'Rejected')], max_length=16)),
-                ('reason', models.TextField(blank=True)),
-                ('bank_reference', models.CharField(blank=True, max_length=100)),
-                ('at', models.DateTimeField(default=core.clock.now)),
-                ('approver', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deposit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='approvals', to='deposits.depositrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[("bank", "Bank"), ("platform", "Platform")], max_length=16
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[("approved", "Approved"), ("rejected", "Rejected")], max_length=16
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("bank_reference", models.CharField(blank=True, max_length=100)),
+                ("at", models.DateTimeField(default=core.clock.now)),
+                (
+                    "approver",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deposit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="approvals",
+                        to="deposits.depositrequest",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DepositTransition',
+            name="DepositTransition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, max_length=24)),
-                ('to_status', models.CharField(max_length=24)),
-                ('source', models.CharField(choices=[('user', 'User'), ('webhook', 'Webhook'), ('poll', 'Poll'), ('admin', 'Admin'), ('worker', 'Worker'), ('safe', 'Safe'), ('system', 'System')], max_length=16)),
-                ('note', models.TextField(blank=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('at', models.DateTimeField(default=core.clock.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deposit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transitions', to='deposits.depositrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("from_status", models.CharField(blank=True, max_length=24)),
+                ("to_status", models.CharField(max_length=24)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("user", "User"),
+                            ("webhook", "Webhook"),
+                            ("poll", "Poll"),
+                            ("admin", "Admin"),
+                            ("worker", "Worker"),
+                            ("safe", "Safe"),
+                            ("system", "System"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("at", models.DateTimeField(default=core.clock.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deposit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transitions",
+                        to="deposits.depositrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='LimitEvent',
+            name="LimitEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('min_deposit', 'Min Deposit'), ('max_deposit', 'Max Deposit'), ('user_daily', 'User Daily'), ('user_monthly', 'User Monthly'), ('rate', 'Rate'), ('recovery', 'Recovery')], max_length=16)),
-                ('subject', models.CharField(max_length=100)),
-                ('requested_tzs', models.BigIntegerField()),
-                ('limit_tzs', models.BigIntegerField()),
-                ('used_tzs', models.BigIntegerField(default=0)),
-                ('at', models.DateTimeField(default=core.clock.now)),
-                ('deposit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='limit_events', to='deposits.depositrequest')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='limit_events', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("min_deposit", "Min Deposit"),
+                            ("max_deposit", "Max Deposit"),
+                            ("user_daily", "User Daily"),
+                            ("user_monthly", "User Monthly"),
+                            ("rate", "Rate"),
+                            ("recovery", "Recovery"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=100)),
+                ("requested_tzs", models.BigIntegerField()),
+                ("limit_tzs", models.BigIntegerField()),
+                ("used_tzs", models.BigIntegerField(default=0)),
+                ("at", models.DateTimeField(default=core.clock.now)),
+                (
+                    "deposit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="limit_events",
+                        to="deposits.depositrequest",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="limit_events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at'],
+                "ordering": ["-at"],
             },
         ),
         migrations.CreateModel(
-            name='OrphanPayment',
+            name="OrphanPayment",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('provider', models.CharField(default='zenopay', max_length=16)),
-                ('psp_reference', models.CharField(max_length=100)),
-                ('amount_tzs', models.BigIntegerField()),
-                ('phone', models.CharField(blank=True, max_length=16)),
-                ('channel', models.CharField(blank=True, max_length=40)),
-                ('reason', models.CharField(max_length=100)),
-                ('status', models.CharField(choices=[('unmatched', 'Unmatched'), ('matched', 'Matched'), ('dismissed', 'Dismissed')], default='unmatched', max_length=16)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=core.clock.now)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('matched_deposit', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orphan_attached', to='deposits.depositrequest')),
-                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('source_deposit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orphans_seen', to='deposits.depositrequest')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("provider", models.CharField(default="zenopay", max_length=16)),
+                ("psp_reference", models.CharField(max_length=100)),
+                ("amount_tzs", models.BigIntegerField()),
+                ("phone", models.CharField(blank=True, max_length=16)),
+                ("channel", models.CharField(blank=True, max_length=40)),
+                ("reason", models.CharField(max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("unmatched", "Unmatched"),
+                            ("matched", "Matched"),
+                            ("dismissed", "Dismissed"),
+                        ],
+                        default="unmatched",
+                        max_length=16,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=core.clock.now)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "matched_deposit",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orphan_attached",
+                        to="deposits.depositrequest",
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "source_deposit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orphans_seen",
+                        to="deposits.depositrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='PaymentNotification',
+            name="PaymentNotification",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('provider', models.CharField(default='zenopay', max_length=16)),
-                ('kind', models.CharField(choices=[('webhook', 'Webhook'), ('order_status', 'Order Status')], max_length=16)),
-                ('order_id', models.CharField(blank=True, max_length=100)),
-                ('payment_status', models.CharField(blank=True, max_length=32)),
-                ('body', models.TextField(blank=True)),
-                ('headers', models.JSONField(blank=True, default=dict)),
-                ('remote_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('key_status', models.CharField(blank=True, max_length=16)),
-                ('authenticated', models.BooleanField(default=False)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('outcome', models.CharField(choices=[('pending', 'Pending'), ('applied', 'Applied'), ('duplicate', 'Duplicate'), ('ignored', 'Ignored'), ('rejected', 'Rejected'), ('orphan', 'Orphan'), ('held', 'Held')], default='pending', max_length=16)),
-                ('outcome_note', models.TextField(blank=True)),
-                ('received_at', models.DateTimeField(default=core.clock.now)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('deposit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='deposits.depositrequest')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("provider", models.CharField(default="zenopay", max_length=16)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("webhook", "Webhook"), ("order_status", "Order Status")],
+                        max_length=16,
+                    ),
+                ),
+                ("order_id", models.CharField(blank=True, max_length=100)),
+                ("payment_status", models.CharField(blank=True, max_length=32)),
+                ("body", models.TextField(blank=True)),
+                ("headers", models.JSONField(blank=True, default=dict)),
+                ("remote_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("key_status", models.CharField(blank=True, max_length=16)),
+                ("authenticated", models.BooleanField(default=False)),
+                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("applied", "Applied"),
+                            ("duplicate", "Duplicate"),
+                            ("ignored", "Ignored"),
+                            ("rejected", "Rejected"),
+                            ("orphan", "Orphan"),
+                            ("held", "Held"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("outcome_note", models.TextField(blank=True)),
+                ("received_at", models.DateTimeField(default=core.clock.now)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "deposit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notifications",
+                        to="deposits.depositrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='depositrequest',
-            index=models.Index(fields=['status'], name='deposits_de_status_5e78f4_idx'),
+            model_name="depositrequest",
+            index=models.Index(fields=["status"], name="deposits_de_status_5e78f4_idx"),
         ),
         migrations.AddIndex(
-            model_name='depositrequest',
-            index=models.Index(fields=['next_poll_at'], name='deposits_de_next_po_51b1df_idx'),
+            model_name="depositrequest",
+            index=models.Index(fields=["next_poll_at"], name="deposits_de_next_po_51b1df_idx"),
         ),
         migrations.AddIndex(
-            model_name='depositrequest',
-            index=models.Index(fields=['user', 'created_at'], name='deposits_de_user_id_67388b_idx'),
+            model_name="depositrequest",
+            index=models.Index(
+                fields=["user", "created_at"], name="deposits_de_user_id_67388b_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='depositrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_tzs__gt', 0)), name='deposit_amount_positive'),
+            model_name="depositrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_tzs__gt", 0)), name="deposit_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='depositrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['submitted', 'cancelled', 'rejected', 'mint_pending', 'mint_processing', 'minted', 'mint_failed', 'mint_requires_safe', 'refunded'])), name='deposit_status_valid'),
+            model_name="depositrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "submitted",
+                            "cancelled",
+                            "rejected",
+                            "mint_pending",
+                            "mint_processing",
+                            "minted",
+                            "mint_failed",
+                            "mint_requires_safe",
+                            "refunded",
+                        ],
+                    )
+                ),
+                name="deposit_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='depositrequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('payment_provider', 'zenopay'), models.Q(('psp_reference', ''), _negated=True)), fields=('payment_provider', 'psp_reference'), name='deposit_unique_zenopay_reference'),
+            model_name="depositrequest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("payment_provider", "zenopay"), models.Q(("psp_reference", ""), _negated=True)
+                ),
+                fields=("payment_provider", "psp_reference"),
+                name="deposit_unique_zenopay_reference",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='depositrequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('payment_provider', 'bank_transfer'), models.Q(('psp_reference', ''), _negated=True)), fields=('bank', 'psp_reference'), name='deposit_unique_bank_reference'),
+            model_name="depositrequest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("payment_provider", "bank_transfer"),
+                    models.Q(("psp_reference", ""), _negated=True),
+                ),
+                fields=("bank", "psp_reference"),
+                name="deposit_unique_bank_reference",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='depositrequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('user', 'idempotency_key'), name='deposit_unique_idempotency_key'),
+            model_name="depositrequest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("user", "idempotency_key"),
+                name="deposit_unique_idempotency_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='depositapproval',
-            constraint=models.UniqueConstraint(fields=('deposit', 'type'), name='approval_one_per_type'),
+            model_name="depositapproval",
+            constraint=models.UniqueConstraint(
+                fields=("deposit", "type"), name="approval_one_per_type"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orphanpayment',
-            constraint=models.UniqueConstraint(fields=('provider', 'psp_reference'), name='orphan_unique_reference'),
+            model_name="orphanpayment",
+            constraint=models.UniqueConstraint(
+                fields=("provider", "psp_reference"), name="orphan_unique_reference"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orphanpayment',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_tzs__gt', 0)), name='orphan_amount_positive'),
+            model_name="orphanpayment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_tzs__gt", 0)), name="orphan_amount_positive"
+            ),
         ),
         migrations.AddIndex(
-            model_name='paymentnotification',
-            index=models.Index(fields=['deposit', 'outcome'], name='deposits_pa_deposit_2c10ce_idx'),
+            model_name="paymentnotification",
+            index=models.Index(
+                fields=["deposit", "outcome"], name="deposits_pa_deposit_2c10ce_idx"
+            ),
         ),
     ]

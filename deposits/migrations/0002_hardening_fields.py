@@ -4,33 +4,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deposits', '0001_initial'),
+        ("deposits", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='depositapproval',
-            name='amount_received_tzs',
+            model_name="depositapproval",
+            name="amount_received_tzs",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='limitevent',
-            name='kind',
-            field=models.CharField(choices=[('min_deposit', 'Min Deposit'), ('max_deposit', 'Max Deposit'), ('user_daily', 'User Daily'), ('user_monthly', 'User Monthly'), ('rate', 'Rate'), ('paying_phones', 'Paying Phones'), ('recovery', 'Recovery')], max_length=16),
+            model_name="limitevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("min_deposit", "Min Deposit"),
+                    ("max_deposit", "Max Deposit"),
+                    ("user_daily", "User Daily"),
+                    ("user_monthly", "User Monthly"),
+                    ("rate", "Rate"),
+                    ("paying_phones", "Paying Phones"),
+                    ("recovery", "Recovery"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.CreateModel(
-            name='WebhookRefusalCount',
+            name="WebhookRefusalCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('remote_ip', models.CharField(blank=True, max_length=45)),
-                ('minute', models.DateTimeField()),
-                ('reason', models.CharField(choices=[('rate', 'Rate'), ('size', 'Size')], max_length=8)),
-                ('count', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("remote_ip", models.CharField(blank=True, max_length=45)),
+                ("minute", models.DateTimeField()),
+                (
+                    "reason",
+                    models.CharField(choices=[("rate", "Rate"), ("size", "Size")], max_length=8),
+                ),
+                ("count", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('remote_ip', 'minute', 'reason'), name='webhook_refusal_one_row_per_minute')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("remote_ip", "minute", "reason"),
+                        name="webhook_refusal_one_row_per_minute",
+                    )
+                ],
             },
         ),
     ]

@@ -12,12 +12,14 @@ class OrderActionForm(forms.Form):
     APPROVE_OTHER_AMOUNT = "approve_other_amount"
 
     order_id = forms.CharField(max_length=128)
-    action = forms.ChoiceField(choices=[
-        (APPROVE, "Approve"),
-        (DECLINE, "Decline"),
-        (APPROVE_DROP_WEBHOOK, "Approve, drop the webhook"),
-        (APPROVE_OTHER_AMOUNT, "Approve another amount"),
-    ])
+    action = forms.ChoiceField(
+        choices=[
+            (APPROVE, "Approve"),
+            (DECLINE, "Decline"),
+            (APPROVE_DROP_WEBHOOK, "Approve, drop the webhook"),
+            (APPROVE_OTHER_AMOUNT, "Approve another amount"),
+        ]
+    )
     amount_tzs = forms.IntegerField(min_value=1, required=False, label="Amount (TZS)")
 
     def clean(self):
@@ -29,14 +31,20 @@ class OrderActionForm(forms.Form):
 
 class KnobsForm(forms.Form):
     empty_data_polls = forms.IntegerField(
-        min_value=0, label="Empty data for the next N status answers")
+        min_value=0, label="Empty data for the next N status answers"
+    )
     not_found_polls = forms.IntegerField(
-        min_value=0, label="\u201cOrder not found\u201d for the next N status answers")
+        min_value=0, label="\u201cOrder not found\u201d for the next N status answers"
+    )
     server_error_polls = forms.IntegerField(
-        min_value=0, label="HTTP 500 for the next N status answers")
+        min_value=0, label="HTTP 500 for the next N status answers"
+    )
     create_times_out = forms.BooleanField(
-        required=False, label="Creates record the order, then time out")
+        required=False, label="Creates record the order, then time out"
+    )
     reuse_transid = forms.CharField(
-        max_length=64, required=False, label="Next approval reuses this transid")
+        max_length=64, required=False, label="Next approval reuses this transid"
+    )
     webhook_with_api_key = forms.BooleanField(
-        required=False, label="Send the x-api-key header with webhooks")
+        required=False, label="Send the x-api-key header with webhooks"
+    )

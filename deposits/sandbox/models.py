@@ -38,14 +38,17 @@ class SandboxOrder(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=["pending", "completed", "failed",
-                                                          "cancelled"]),
-                                   name="sandbox_order_state_valid"),
-            models.CheckConstraint(condition=Q(amount_tzs__gt=0),
-                                   name="sandbox_order_amount_positive"),
-            models.CheckConstraint(condition=Q(paid_amount_tzs__isnull=True)
-                                   | Q(paid_amount_tzs__gt=0),
-                                   name="sandbox_order_paid_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "completed", "failed", "cancelled"]),
+                name="sandbox_order_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_tzs__gt=0), name="sandbox_order_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(paid_amount_tzs__isnull=True) | Q(paid_amount_tzs__gt=0),
+                name="sandbox_order_paid_amount_positive",
+            ),
         ]
         indexes = [
             # The phone page: pending pushes, newest first.

@@ -20,14 +20,18 @@ def sandbox_order_get(*, order_id: str) -> SandboxOrder | None:
 
 def sandbox_orders_pending() -> list[SandboxOrder]:
     """USSD pushes waiting on the phone, newest first."""
-    return list(SandboxOrder.objects.filter(state=SandboxOrder.State.PENDING)
-                .order_by("-created_at"))
+    return list(
+        SandboxOrder.objects.filter(state=SandboxOrder.State.PENDING).order_by("-created_at")
+    )
 
 
 def sandbox_orders_recent(*, limit: int = RECENT_LIMIT) -> list[SandboxOrder]:
     """The latest answered pushes, newest decision first."""
-    return list(SandboxOrder.objects.exclude(state=SandboxOrder.State.PENDING)
-                .order_by("-decided_at")[:limit])
+    return list(
+        SandboxOrder.objects.exclude(state=SandboxOrder.State.PENDING).order_by("-decided_at")[
+            :limit
+        ]
+    )
 
 
 def sandbox_orders_all() -> list[SandboxOrder]:

@@ -88,8 +88,9 @@ def _validated(payload: Mapping) -> dict:
         raise SandboxRefusal(400, f"Missing required field(s): {', '.join(missing)}")
     text_fields = ("order_id", "buyer_email", "buyer_name", "buyer_phone")
     if not all(isinstance(payload[name], str) for name in text_fields):
-        raise SandboxRefusal(400, "order_id, buyer_email, buyer_name and buyer_phone must be "
-                                  "strings")
+        raise SandboxRefusal(
+            400, "order_id, buyer_email, buyer_name and buyer_phone must be strings"
+        )
     amount = payload["amount"]
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise SandboxRefusal(400, "amount must be an integer number of shillings")
@@ -97,20 +98,28 @@ def _validated(payload: Mapping) -> dict:
         raise SandboxRefusal(400, "amount must be greater than zero")
     phone = payload["buyer_phone"].strip()
     if not _LOCAL_MOBILE.fullmatch(phone):
-        raise SandboxRefusal(400, "Invalid buyer_phone: use a Tanzanian mobile number in the "
-                                  "form 07XXXXXXXX")
+        raise SandboxRefusal(
+            400, "Invalid buyer_phone: use a Tanzanian mobile number in the form 07XXXXXXXX"
+        )
     if "@" not in payload["buyer_email"]:
         raise SandboxRefusal(400, "Invalid buyer_email")
     webhook_url = payload.get("webhook_url") or ""
     if not isinstance(webhook_url, str) or (
-            webhook_url and not webhook_url.startswith(("http://", "https://"))):
+        webhook_url and not webhook_url.startswith(("http://", "https://"))
+    ):
         raise SandboxRefusal(400, "Invalid webhook_url")
     metadata = payload.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise SandboxRefusal(400, "metadata must be an object")
-    return {"order_id": payload["order_id"].strip(), "buyer_email": payload["buyer_email"],
-            "buyer_name": payload["buyer_name"], "buyer_phone": phone, "amount_tzs": amount,
-            "webhook_url": webhook_url, "metadata": metadata}
+    return {
+        "order_id": payload["order_id"].strip(),
+        "buyer_email": payload["buyer_email"],
+        "buyer_name": payload["buyer_name"],
+        "buyer_phone": phone,
+        "amount_tzs": amount,
+        "webhook_url": webhook_url,
+        "metadata": metadata,
+    }
 
 
 def sandbox_order_create(*, payload: Mapping) -> SandboxOrder:
@@ -120,15 +129,19 @@ def sandbox_order_create(*, payload: Mapping) -> SandboxOrder:
     try:
         with transaction.atomic():
             return SandboxOrder.objects.create(
-                **fields, reference="".join(secrets.choice(string.digits) for _ in range(10)))
+                **fields, reference="".join(secrets.choice(string.digits) for _ in range(10))
+            )
     except IntegrityError:
         raise SandboxRefusal(409, f"Duplicate order_id {fields['order_id']}") from None
 
 
 def sandbox_create_answer(order: SandboxOrder) -> dict:
-    return {"status": "success", "resultcode": "000",
-            "message": "Request in progress. You will receive a callback shortly",
-            "order_id": order.order_id}
+    return {
+        "status": "success",
+        "resultcode": "000",
+        "message": "Request in progress. You will receive a callback shortly",
+        "order_id": order.order_id,
+    }
 
 
 # --- Order status -----------------------------------------------------------------------------
@@ -136,13 +149,22 @@ def sandbox_create_answer(order: SandboxOrder) -> dict:
 
 def _knob_consume(field: str) -> bool:
     """Take one from a counter knob; compare-and-set, so two answers never share one."""
-    return bool(SandboxKnobs.objects.filter(pk=1, **{f"{field}__gt": 0})
-                .update(**{field: F(field) - 1}))
+    return bool(
+        SandboxKnobs.objects.filter(pk=1, **{f"{field}__gt": 0}).update(**{field: F(field) - 1})
+    )
 
 
 def _not_found() -> SandboxAnswer:
-    return SandboxAnswer(200, {"result": "FAIL", "resultcode": "404",
-                               "message": "Order not found", "reference": None, "data": []})
+    return SandboxAnswer(
+        200,
+        {
+            "result": "FAIL",
+            "resultcode": "404",
+            "message": "Order not found",
+            "reference": None,
+            "data": [],
+        },
+    )
 
 
 SERVER_ERROR_PAGE = "<html><body><h1>500 Internal Server Error</h1></body></html>"
@@ -155,15 +177,29 @@ def sandbox_status_answer(*, order_id: str) -> SandboxAnswer:
     if _knob_consume("not_found_polls"):
         return _not_found()
     if _knob_consume("empty_data_polls"):
-        return SandboxAnswer(200, {"result": "SUCCESS", "resultcode": "000",
-                                   "message": "Order fetch successful", "reference": None,
-                                   "data": []})
+        return SandboxAnswer(
+            200,
+            {
+                "result": "SUCCESS",
+                "resultcode": "000",
+                "message": "Order fetch successful",
+                "reference": None,
+                "data": [],
+            },
+        )
     order = sandbox_order_get(order_id=order_id)
     if order is None:
         return _not_found()
-    return SandboxAnswer(200, {"reference": order.reference, "resultcode": "000",
-                               "result": "SUCCESS", "message": "Order fetch successful",
-                               "data": [sandbox_order_data(order)]})
+    return SandboxAnswer(
+        200,
+        {
+            "reference": order.reference,
+            "resultcode": "000",
+            "result": "SUCCESS",
+            "message": "Order fetch successful",
+            "data": [sandbox_order_data(order)],
+        },
+    )
 
 
 # --- The phone ------------------------------------------------------------------------------
@@ -176,8 +212,7 @@ def _channel_for(phone: str) -> str:
 def _transid_next() -> str:
     """The reuse_transid knob, taken once by compare-and-set, or a fresh SBX id."""
     wanted = sandbox_knobs_get().reuse_transid
-    if wanted and SandboxKnobs.objects.filter(pk=1, reuse_transid=wanted).update(
-            reuse_transid=""):
+    if wanted and SandboxKnobs.objects.filter(pk=1, reuse_transid=wanted).update(reuse_transid=""):
         return wanted
     return "SBX" + "".join(secrets.choice(_ALNUM) for _ in range(10))
 
@@ -187,10 +222,12 @@ def _decide(order_id: str, **changes) -> SandboxOrder:
     if order is None:
         raise SandboxError(f"There is no sandbox order {order_id}.")
     updated = SandboxOrder.objects.filter(pk=order.pk, state=State.PENDING).update(
-        decided_at=now(), **changes)
+        decided_at=now(), **changes
+    )
     if updated != 1:
-        raise SandboxError(f"Order {order_id} is already {order.state}; only a pending push "
-                           "can be answered.")
+        raise SandboxError(
+            f"Order {order_id} is already {order.state}; only a pending push can be answered."
+        )
     order.refresh_from_db()
     if not order.drop_webhook and order.webhook_url:
         task_enqueue_on_commit(WEBHOOK_TASK, order.order_id)
@@ -198,20 +235,27 @@ def _decide(order_id: str, **changes) -> SandboxOrder:
 
 
 @transaction.atomic
-def sandbox_order_approve(*, order_id: str, amount_tzs: int | None = None,
-                          drop_webhook: bool = False) -> SandboxOrder:
+def sandbox_order_approve(
+    *, order_id: str, amount_tzs: int | None = None, drop_webhook: bool = False
+) -> SandboxOrder:
     """The customer enters the PIN: paid (``amount_tzs`` when they paid another amount).
     The webhook is fired by a task after commit, unless ``drop_webhook``."""
-    if amount_tzs is not None and (isinstance(amount_tzs, bool)
-                                   or not isinstance(amount_tzs, int) or amount_tzs <= 0):
+    if amount_tzs is not None and (
+        isinstance(amount_tzs, bool) or not isinstance(amount_tzs, int) or amount_tzs <= 0
+    ):
         raise SandboxError("The paid amount must be a whole number of shillings above zero.")
     order = sandbox_order_get(order_id=order_id)
     if order is None:
         raise SandboxError(f"There is no sandbox order {order_id}.")
-    return _decide(order_id, state=State.COMPLETED,
-                   paid_amount_tzs=amount_tzs or order.amount_tzs, transid=_transid_next(),
-                   channel=_channel_for(order.buyer_phone),
-                   msisdn="255" + order.buyer_phone[1:], drop_webhook=drop_webhook)
+    return _decide(
+        order_id,
+        state=State.COMPLETED,
+        paid_amount_tzs=amount_tzs or order.amount_tzs,
+        transid=_transid_next(),
+        channel=_channel_for(order.buyer_phone),
+        msisdn="255" + order.buyer_phone[1:],
+        drop_webhook=drop_webhook,
+    )
 
 
 @transaction.atomic
@@ -220,16 +264,28 @@ def sandbox_order_decline(*, order_id: str) -> SandboxOrder:
     return _decide(order_id, state=State.FAILED)
 
 
-def sandbox_knobs_set(*, empty_data_polls: int | None = None, not_found_polls: int | None = None,
-                      server_error_polls: int | None = None,
-                      create_times_out: bool | None = None, reuse_transid: str | None = None,
-                      webhook_with_api_key: bool | None = None) -> SandboxKnobs:
+def sandbox_knobs_set(
+    *,
+    empty_data_polls: int | None = None,
+    not_found_polls: int | None = None,
+    server_error_polls: int | None = None,
+    create_times_out: bool | None = None,
+    reuse_transid: str | None = None,
+    webhook_with_api_key: bool | None = None,
+) -> SandboxKnobs:
     """Set the given knobs (None leaves a knob as it is)."""
-    changes = {name: value for name, value in {
-        "empty_data_polls": empty_data_polls, "not_found_polls": not_found_polls,
-        "server_error_polls": server_error_polls, "create_times_out": create_times_out,
-        "reuse_transid": reuse_transid, "webhook_with_api_key": webhook_with_api_key,
-    }.items() if value is not None}
+    changes = {
+        name: value
+        for name, value in {
+            "empty_data_polls": empty_data_polls,
+            "not_found_polls": not_found_polls,
+            "server_error_polls": server_error_polls,
+            "create_times_out": create_times_out,
+            "reuse_transid": reuse_transid,
+            "webhook_with_api_key": webhook_with_api_key,
+        }.items()
+        if value is not None
+    }
     for name in ("empty_data_polls", "not_found_polls", "server_error_polls"):
         if name in changes and (not isinstance(changes[name], int) or changes[name] < 0):
             raise SandboxError(f"{name} must be a whole number, zero or more.")
@@ -243,11 +299,15 @@ def sandbox_knobs_set(*, empty_data_polls: int | None = None, not_found_polls: i
 
 
 def sandbox_webhook_payload(order: SandboxOrder) -> dict:
-    return {"order_id": order.order_id, "payment_status": order.state.upper(),
-            "reference": order.reference, "transid": order.transid or None,
-            "channel": order.channel or None,
-            "amount": str(order.paid_amount_tzs or order.amount_tzs),
-            "metadata": order.metadata or {}}
+    return {
+        "order_id": order.order_id,
+        "payment_status": order.state.upper(),
+        "reference": order.reference,
+        "transid": order.transid or None,
+        "channel": order.channel or None,
+        "amount": str(order.paid_amount_tzs or order.amount_tzs),
+        "metadata": order.metadata or {},
+    }
 
 
 def sandbox_webhook_fire(*, order_id: str) -> int | None:
@@ -256,22 +316,32 @@ def sandbox_webhook_fire(*, order_id: str) -> int | None:
     Called from the task, never inline: no database transaction is open around the network
     call."""
     order = sandbox_order_get(order_id=order_id)
-    if (order is None or order.state == State.PENDING or order.drop_webhook
-            or not order.webhook_url):
+    if order is None or order.state == State.PENDING or order.drop_webhook or not order.webhook_url:
         return None
     headers = {}
     if sandbox_knobs_get().webhook_with_api_key:
         headers["x-api-key"] = settings.ZENOPAY_API_KEY or ""
     try:
-        response = _http.post(order.webhook_url, json=sandbox_webhook_payload(order),
-                              headers=headers, timeout=WEBHOOK_TIMEOUT_S, allow_redirects=False)
+        response = _http.post(
+            order.webhook_url,
+            json=sandbox_webhook_payload(order),
+            headers=headers,
+            timeout=WEBHOOK_TIMEOUT_S,
+            allow_redirects=False,
+        )
         http_status = response.status_code
     except requests.RequestException as exc:
-        logger.info("sandbox webhook order=%s did not get through (%s)", order_id,
-                    type(exc).__name__)
+        logger.info(
+            "sandbox webhook order=%s did not get through (%s)", order_id, type(exc).__name__
+        )
         http_status = None
-    SandboxOrder.objects.filter(pk=order.pk).update(webhook_fired_at=now(),
-                                                     webhook_response_status=http_status)
-    logger.info("sandbox webhook order=%s payment_status=%s answered %s", order_id,
-                order.state.upper(), http_status)
+    SandboxOrder.objects.filter(pk=order.pk).update(
+        webhook_fired_at=now(), webhook_response_status=http_status
+    )
+    logger.info(
+        "sandbox webhook order=%s payment_status=%s answered %s",
+        order_id,
+        order.state.upper(),
+        http_status,
+    )
     return http_status

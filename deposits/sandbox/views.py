@@ -55,8 +55,9 @@ def _key_missing(request: HttpRequest) -> bool:
 @require_POST
 def create(request: HttpRequest) -> HttpResponse:
     if _key_missing(request):
-        return JsonResponse(SandboxRefusal(401, "Missing API key (x-api-key header)").body,
-                            status=401)
+        return JsonResponse(
+            SandboxRefusal(401, "Missing API key (x-api-key header)").body, status=401
+        )
     try:
         payload = text_json_loads(request.body)
     except ValueError:
@@ -80,25 +81,35 @@ def create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def order_status(request: HttpRequest) -> HttpResponse:
     if _key_missing(request):
-        return JsonResponse({"result": "FAIL", "resultcode": "401",
-                             "message": "Missing API key (x-api-key header)"}, status=401)
+        return JsonResponse(
+            {
+                "result": "FAIL",
+                "resultcode": "401",
+                "message": "Missing API key (x-api-key header)",
+            },
+            status=401,
+        )
     order_id = request.GET.get("order_id", "").strip()
     if not order_id:
-        return JsonResponse({"result": "FAIL", "resultcode": "400",
-                             "message": "order_id is required"}, status=400)
+        return JsonResponse(
+            {"result": "FAIL", "resultcode": "400", "message": "order_id is required"}, status=400
+        )
     return _answer(sandbox_status_answer(order_id=order_id))
 
 
 @require_GET
 def phone(request: HttpRequest) -> HttpResponse:
     knobs = sandbox_knobs_get()
-    knobs_form = KnobsForm(initial={
-        name: getattr(knobs, name) for name in KnobsForm.base_fields})
-    return render(request, "sandbox/phone.html", {
-        "pending": sandbox_orders_pending(),
-        "recent": sandbox_orders_recent(),
-        "knobs_form": knobs_form,
-    })
+    knobs_form = KnobsForm(initial={name: getattr(knobs, name) for name in KnobsForm.base_fields})
+    return render(
+        request,
+        "sandbox/phone.html",
+        {
+            "pending": sandbox_orders_pending(),
+            "recent": sandbox_orders_recent(),
+            "knobs_form": knobs_form,
+        },
+    )
 
 
 @require_POST
@@ -115,9 +126,13 @@ def phone_order(request: HttpRequest) -> HttpResponse:
         else:
             order = sandbox_order_approve(
                 order_id=order_id,
-                amount_tzs=(form.cleaned_data["amount_tzs"]
-                            if action == OrderActionForm.APPROVE_OTHER_AMOUNT else None),
-                drop_webhook=action == OrderActionForm.APPROVE_DROP_WEBHOOK)
+                amount_tzs=(
+                    form.cleaned_data["amount_tzs"]
+                    if action == OrderActionForm.APPROVE_OTHER_AMOUNT
+                    else None
+                ),
+                drop_webhook=action == OrderActionForm.APPROVE_DROP_WEBHOOK,
+            )
     except SandboxError as exc:
         messages.error(request, str(exc))
         return redirect("zenopay_sandbox:phone")
@@ -125,8 +140,11 @@ def phone_order(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Declined order {order_id}; the webhook says FAILED.")
     else:
         dropped = " The webhook was dropped." if order.drop_webhook else ""
-        messages.success(request, f"Paid {order.paid_amount_tzs} TZS for order {order_id} "
-                                  f"(transid {order.transid}).{dropped}")
+        messages.success(
+            request,
+            f"Paid {order.paid_amount_tzs} TZS for order {order_id} "
+            f"(transid {order.transid}).{dropped}",
+        )
     return redirect("zenopay_sandbox:phone")
 
 

@@ -51,18 +51,24 @@ def _bank_transfer_open(deposit_id) -> DepositRequest:
     if deposit.payment_provider != DepositRequest.Provider.BANK_TRANSFER:
         raise ServiceError(_("Deposit %(id)s is not a bank transfer.") % {"id": deposit.pk})
     if deposit.status != S.SUBMITTED:
-        raise ConflictError(_("Deposit %(id)s is %(status)s; only a submitted deposit can be "
-                              "reviewed.") % {"id": deposit.pk, "status": deposit.status})
+        raise ConflictError(
+            _("Deposit %(id)s is %(status)s; only a submitted deposit can be reviewed.")
+            % {"id": deposit.pk, "status": deposit.status}
+        )
     if deposit.hold_reason:
-        raise ConflictError(_("Deposit %(id)s is on hold (%(reason)s).") % {
-            "id": deposit.pk, "reason": deposit.hold_reason})
+        raise ConflictError(
+            _("Deposit %(id)s is on hold (%(reason)s).")
+            % {"id": deposit.pk, "reason": deposit.hold_reason}
+        )
     return deposit
 
 
 def _require_not_owner(actor, deposit: DepositRequest, doing: str) -> None:
-    require_not_beneficiary(actor, deposit.user_id,
-                            doing=_("%(doing)s deposit %(id)s") % {"doing": doing,
-                                                                   "id": deposit.pk})
+    require_not_beneficiary(
+        actor,
+        deposit.user_id,
+        doing=_("%(doing)s deposit %(id)s") % {"doing": doing, "id": deposit.pk},
+    )
 
 
 def _require_bank_reviewer(actor, deposit: DepositRequest) -> None:
@@ -73,8 +79,10 @@ def _require_bank_reviewer(actor, deposit: DepositRequest) -> None:
         raise PermissionRefused(_("%(actor)s is not a bank admin.") % {"actor": actor})
     staff = BankStaff.objects.filter(user=actor).select_related("bank").first()
     if staff is None or staff.bank_id != deposit.bank_id:
-        raise PermissionRefused(_("%(actor)s acts for another bank, not %(bank)s.") % {
-            "actor": actor, "bank": deposit.bank.name})
+        raise PermissionRefused(
+            _("%(actor)s acts for another bank, not %(bank)s.")
+            % {"actor": actor, "bank": deposit.bank.name}
+        )
 
 
 def _require_platform_reviewer(actor, deposit: DepositRequest) -> None:
@@ -83,27 +91,49 @@ def _require_platform_reviewer(actor, deposit: DepositRequest) -> None:
         raise PermissionRefused(_("%(actor)s is not a compliance officer.") % {"actor": actor})
 
 
-def _record(deposit: DepositRequest, *, actor, type: str, decision: str, reason: str = "",
-            bank_reference: str = "", amount_received_tzs: int | None = None
-            ) -> DepositApproval:
+def _record(
+    deposit: DepositRequest,
+    *,
+    actor,
+    type: str,
+    decision: str,
+    reason: str = "",
+    bank_reference: str = "",
+    amount_received_tzs: int | None = None,
+) -> DepositApproval:
     other = deposit.approvals.exclude(type=type).first()
     if other is not None and other.approver_id == actor.pk:
-        raise PermissionRefused(_("The bank and platform approvals need two different people; "
-                                  "%(actor)s already gave the %(type)s one.") % {
-            "actor": actor, "type": other.type})
+        raise PermissionRefused(
+            _(
+                "The bank and platform approvals need two different people; "
+                "%(actor)s already gave the %(type)s one."
+            )
+            % {"actor": actor, "type": other.type}
+        )
     try:
         with transaction.atomic():
             approval = DepositApproval.objects.create(
-                deposit=deposit, approver=actor, type=type, decision=decision, reason=reason,
-                bank_reference=bank_reference, amount_received_tzs=amount_received_tzs)
+                deposit=deposit,
+                approver=actor,
+                type=type,
+                decision=decision,
+                reason=reason,
+                bank_reference=bank_reference,
+                amount_received_tzs=amount_received_tzs,
+            )
     except IntegrityError:
-        raise ConflictError(_("The %(type)s review of deposit %(id)s was already given.") % {
-            "type": type, "id": deposit.pk}) from None
-    admin_action_record(actor=actor, action=f"deposit.{type}_{decision}", target_type="deposit",
-                        target_id=deposit.pk,
-                        params={"bank_reference": bank_reference,
-                                "amount_received_tzs": amount_received_tzs},
-                        reason=reason)
+        raise ConflictError(
+            _("The %(type)s review of deposit %(id)s was already given.")
+            % {"type": type, "id": deposit.pk}
+        ) from None
+    admin_action_record(
+        actor=actor,
+        action=f"deposit.{type}_{decision}",
+        target_type="deposit",
+        target_id=deposit.pk,
+        params={"bank_reference": bank_reference, "amount_received_tzs": amount_received_tzs},
+        reason=reason,
+    )
     return approval
 
 
@@ -115,40 +145,58 @@ def _confirm_if_complete(deposit: DepositRequest, actor) -> str | None:
     try:
         with transaction.atomic():
             return deposit_payment_confirm(
-                deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs,
-                psp_reference=bank.bank_reference, source="admin", actor=actor,
-                note="bank and platform approvals")
+                deposit_id=deposit.pk,
+                amount_tzs=deposit.amount_tzs,
+                psp_reference=bank.bank_reference,
+                source="admin",
+                actor=actor,
+                note="bank and platform approvals",
+            )
     except IntegrityError:
-        raise ConflictError(_("The bank reference %(ref)s already confirmed another deposit at "
-                              "%(bank)s.") % {"ref": bank.bank_reference,
-                                              "bank": deposit.bank.name}) from None
+        raise ConflictError(
+            _("The bank reference %(ref)s already confirmed another deposit at %(bank)s.")
+            % {"ref": bank.bank_reference, "bank": deposit.bank.name}
+        ) from None
 
 
 def _clean_amount_received(value: object) -> int:
     if isinstance(value, str) and value.strip().replace(",", "").isdigit():
         value = int(value.strip().replace(",", ""))
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 \
-            or value > MAX_SANE_AMOUNT_TZS:
-        raise ServiceError(_("Enter the amount the bank received, in whole shillings "
-                             "(e.g. 150000)."))
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value <= 0
+        or value > MAX_SANE_AMOUNT_TZS
+    ):
+        raise ServiceError(
+            _("Enter the amount the bank received, in whole shillings (e.g. 150000).")
+        )
     return value
 
 
 def _require_reference_unused(deposit: DepositRequest, bank_reference: str) -> None:
-    if reference_confirmed_deposit(provider=BANK, reference=bank_reference,
-                                   bank_id=deposit.bank_id) is not None:
-        raise ConflictError(_("The bank reference %(ref)s already confirmed another deposit.")
-                            % {"ref": bank_reference})
+    if (
+        reference_confirmed_deposit(
+            provider=BANK, reference=bank_reference, bank_id=deposit.bank_id
+        )
+        is not None
+    ):
+        raise ConflictError(
+            _("The bank reference %(ref)s already confirmed another deposit.")
+            % {"ref": bank_reference}
+        )
     orphan = reference_orphan(provider=BANK, reference=bank_reference)
     if orphan is not None:
-        raise ConflictError(_("The bank reference %(ref)s cannot be credited to this deposit: "
-                              "%(why)s.") % {"ref": bank_reference,
-                                             "why": orphan_refusal_reason(orphan)})
+        raise ConflictError(
+            _("The bank reference %(ref)s cannot be credited to this deposit: %(why)s.")
+            % {"ref": bank_reference, "why": orphan_refusal_reason(orphan)}
+        )
 
 
 @transaction.atomic(durable=True)
-def deposit_bank_approve(*, deposit_id, actor, bank_reference: str,
-                         amount_received_tzs) -> str | None:
+def deposit_bank_approve(
+    *, deposit_id, actor, bank_reference: str, amount_received_tzs
+) -> str | None:
     """Fiat received at the bank: how much, and the bank's reference. Returns the new status
     once both approvals are in. A different amount holds the deposit (``amount mismatch``)
     and the hold release decides what happens to the money."""
@@ -157,26 +205,53 @@ def deposit_bank_approve(*, deposit_id, actor, bank_reference: str,
         raise ServiceError(_("Enter the bank's reference of the received transfer."))
     # Never clipped: a clipped reference could merge two transfers (DESIGN §14, 13).
     if not text_identifier_fits(bank_reference, max_length=REFERENCE_MAX):
-        raise ServiceError(_("The bank reference must be at most %(n)d characters, without "
-                             "control characters; enter it as the bank shows it.")
-                           % {"n": REFERENCE_MAX})
+        raise ServiceError(
+            _(
+                "The bank reference must be at most %(n)d characters, without "
+                "control characters; enter it as the bank shows it."
+            )
+            % {"n": REFERENCE_MAX}
+        )
     received = _clean_amount_received(amount_received_tzs)
     deposit = _bank_transfer_open(deposit_id)
     _require_bank_reviewer(actor, deposit)
     _require_reference_unused(deposit, bank_reference)
     if received != deposit.amount_tzs:
-        reason = (f"{AMOUNT_MISMATCH}: received {received} TZS for a deposit of "
-                  f"{deposit.amount_tzs} TZS")
-        _record(deposit, actor=actor, type=Type.BANK, decision=Decision.APPROVED,
-                reason=reason, bank_reference=bank_reference, amount_received_tzs=received)
+        reason = (
+            f"{AMOUNT_MISMATCH}: received {received} TZS for a deposit of {deposit.amount_tzs} TZS"
+        )
+        _record(
+            deposit,
+            actor=actor,
+            type=Type.BANK,
+            decision=Decision.APPROVED,
+            reason=reason,
+            bank_reference=bank_reference,
+            amount_received_tzs=received,
+        )
         # The same details the ZenoPay path keeps, so the one hold release handles both.
-        deposit_hold_set(deposit_id=deposit.pk, reason=reason, source="admin", actor=actor,
-                         details={"paid_amount_tzs": received, "psp_reference": bank_reference,
-                                  "bank_id": str(deposit.bank_id), "msisdn": None,
-                                  "channel": None})
+        deposit_hold_set(
+            deposit_id=deposit.pk,
+            reason=reason,
+            source="admin",
+            actor=actor,
+            details={
+                "paid_amount_tzs": received,
+                "psp_reference": bank_reference,
+                "bank_id": str(deposit.bank_id),
+                "msisdn": None,
+                "channel": None,
+            },
+        )
         return None
-    _record(deposit, actor=actor, type=Type.BANK, decision=Decision.APPROVED,
-            bank_reference=bank_reference, amount_received_tzs=received)
+    _record(
+        deposit,
+        actor=actor,
+        type=Type.BANK,
+        decision=Decision.APPROVED,
+        bank_reference=bank_reference,
+        amount_received_tzs=received,
+    )
     return _confirm_if_complete(deposit, actor)
 
 

@@ -53,17 +53,20 @@ def _clean_amount(value: object) -> int:
     if isinstance(value, str):
         text = value.strip().replace(",", "").replace("_", "").replace(" ", "")
         if not text.isdigit():
-            raise InvalidDeposit(_("Enter the amount in whole shillings, for example 5000."),
-                                 field="amount_tzs")
+            raise InvalidDeposit(
+                _("Enter the amount in whole shillings, for example 5000."), field="amount_tzs"
+            )
         value = int(text)
     if not isinstance(value, int):
-        raise InvalidDeposit(_("Enter the amount in whole shillings, for example 5000."),
-                             field="amount_tzs")
+        raise InvalidDeposit(
+            _("Enter the amount in whole shillings, for example 5000."), field="amount_tzs"
+        )
     if value <= 0:
         raise InvalidDeposit(_("The amount must be more than zero."), field="amount_tzs")
     if value > MAX_SANE_AMOUNT_TZS:
-        raise InvalidDeposit(_("That amount is far too large; check the number."),
-                             field="amount_tzs")
+        raise InvalidDeposit(
+            _("That amount is far too large; check the number."), field="amount_tzs"
+        )
     return value
 
 
@@ -84,11 +87,12 @@ def _verified_wallet(user: User, wallet_id: object) -> Wallet:
 
 def _bank_for(provider: str, bank_id: object) -> Bank:
     if provider == Provider.ZENOPAY:
-        bank = Bank.objects.filter(is_zenopay_settlement=True,
-                                   status=Bank.Status.ACTIVE).first()
+        bank = Bank.objects.filter(is_zenopay_settlement=True, status=Bank.Status.ACTIVE).first()
         if bank is None:
-            raise InvalidDeposit(_("Mobile money deposits are not available right now; "
-                                   "please try again later."), field="payment_provider")
+            raise InvalidDeposit(
+                _("Mobile money deposits are not available right now; please try again later."),
+                field="payment_provider",
+            )
         return bank
     pk = _parse_uuid(bank_id, "bank", _("Choose the bank you will transfer from."))
     bank = Bank.objects.filter(pk=pk, status=Bank.Status.ACTIVE).first()
@@ -98,38 +102,64 @@ def _bank_for(provider: str, bank_id: object) -> Bank:
 
 
 def _fingerprint(*, amount_tzs: int, provider: str, phone: str, wallet_id, bank_id) -> str:
-    body = json.dumps({"amount_tzs": amount_tzs, "provider": provider, "phone": phone,
-                       "wallet": str(wallet_id), "bank": str(bank_id)}, sort_keys=True)
+    body = json.dumps(
+        {
+            "amount_tzs": amount_tzs,
+            "provider": provider,
+            "phone": phone,
+            "wallet": str(wallet_id),
+            "bank": str(bank_id),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _limit_refusal(*, user: User, kind: str, requested: int, limit: int, used: int,
-                   message: str) -> LimitRefused:
-    LimitEvent.objects.create(user=user, kind=kind, subject=str(user.pk), requested_tzs=requested,
-                              limit_tzs=limit, used_tzs=used)
+def _limit_refusal(
+    *, user: User, kind: str, requested: int, limit: int, used: int, message: str
+) -> LimitRefused:
+    LimitEvent.objects.create(
+        user=user,
+        kind=kind,
+        subject=str(user.pk),
+        requested_tzs=requested,
+        limit_tzs=limit,
+        used_tzs=used,
+    )
     return LimitRefused(message, kind=kind)
 
 
 def _check_amount_bounds(user: User, amount: int) -> LimitRefused | None:
     if amount < settings.MIN_DEPOSIT_TZS:
         return _limit_refusal(
-            user=user, kind=LimitEvent.Kind.MIN_DEPOSIT, requested=amount,
-            limit=settings.MIN_DEPOSIT_TZS, used=0,
-            message=_("The smallest deposit is TSh %(min)s.") % {
-                "min": f"{settings.MIN_DEPOSIT_TZS:,}"})
+            user=user,
+            kind=LimitEvent.Kind.MIN_DEPOSIT,
+            requested=amount,
+            limit=settings.MIN_DEPOSIT_TZS,
+            used=0,
+            message=_("The smallest deposit is TSh %(min)s.")
+            % {"min": f"{settings.MIN_DEPOSIT_TZS:,}"},
+        )
     if amount > settings.MAX_DEPOSIT_TZS:
         return _limit_refusal(
-            user=user, kind=LimitEvent.Kind.MAX_DEPOSIT, requested=amount,
-            limit=settings.MAX_DEPOSIT_TZS, used=0,
-            message=_("The largest single deposit is TSh %(max)s.") % {
-                "max": f"{settings.MAX_DEPOSIT_TZS:,}"})
+            user=user,
+            kind=LimitEvent.Kind.MAX_DEPOSIT,
+            requested=amount,
+            limit=settings.MAX_DEPOSIT_TZS,
+            used=0,
+            message=_("The largest single deposit is TSh %(max)s.")
+            % {"max": f"{settings.MAX_DEPOSIT_TZS:,}"},
+        )
     return None
 
 
 def user_deposit_usage(*, user_id, since: dt.datetime) -> int:
     """Shillings of the user's deposits created since ``since`` that count towards limits."""
-    total = (DepositRequest.objects.filter(user_id=user_id, created_at__gte=since)
-             .exclude(status__in=NOT_COUNTED).aggregate(total=Sum("amount_tzs"))["total"])
+    total = (
+        DepositRequest.objects.filter(user_id=user_id, created_at__gte=since)
+        .exclude(status__in=NOT_COUNTED)
+        .aggregate(total=Sum("amount_tzs"))["total"]
+    )
     return total or 0
 
 
@@ -141,32 +171,39 @@ def period_starts(at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
 PERIOD_LIMIT_MESSAGES = {
     LimitEvent.Kind.USER_DAILY: gettext_noop(
         "This deposit would take you over your daily limit of TSh %(limit)s "
-        "(TSh %(left)s left today)."),
+        "(TSh %(left)s left today)."
+    ),
     LimitEvent.Kind.USER_MONTHLY: gettext_noop(
-        "This deposit would take you over your 30-day limit of TSh %(limit)s "
-        "(TSh %(left)s left)."),
+        "This deposit would take you over your 30-day limit of TSh %(limit)s (TSh %(left)s left)."
+    ),
 }
 
 
 def _check_period_limits(user: User, amount: int, at: dt.datetime) -> LimitRefused | None:
     day_start, month_start = period_starts(at)
-    periods = ((LimitEvent.Kind.USER_DAILY, day_start, settings.USER_DAILY_LIMIT_TZS),
-               (LimitEvent.Kind.USER_MONTHLY, month_start, settings.USER_MONTHLY_LIMIT_TZS))
+    periods = (
+        (LimitEvent.Kind.USER_DAILY, day_start, settings.USER_DAILY_LIMIT_TZS),
+        (LimitEvent.Kind.USER_MONTHLY, month_start, settings.USER_MONTHLY_LIMIT_TZS),
+    )
     for kind, since, limit in periods:
         used = user_deposit_usage(user_id=user.pk, since=since)
         if used + amount > limit:
             message = _(PERIOD_LIMIT_MESSAGES[kind]) % {
-                "limit": f"{limit:,}", "left": f"{max(limit - used, 0):,}"}
-            return _limit_refusal(user=user, kind=kind, requested=amount, limit=limit,
-                                  used=used, message=message)
+                "limit": f"{limit:,}",
+                "left": f"{max(limit - used, 0):,}",
+            }
+            return _limit_refusal(
+                user=user, kind=kind, requested=amount, limit=limit, used=used, message=message
+            )
     return None
 
 
 PAYING_PHONES_WINDOW = dt.timedelta(days=30)
 
 
-def _check_paying_phones(user: User, amount: int, phone: str,
-                         at: dt.datetime) -> LimitRefused | None:
+def _check_paying_phones(
+    user: User, amount: int, phone: str, at: dt.datetime
+) -> LimitRefused | None:
     """At most MAX_PAYING_PHONES_PER_30_DAYS distinct numbers receive this user's payment
     prompts in 30 days, counting every mobile-money deposit created (paid or not: the prompt
     went out either way), so one account cannot aim prompts at strangers' phones.
@@ -175,17 +212,32 @@ def _check_paying_phones(user: User, amount: int, phone: str,
     ``limit_tzs`` the number of phones allowed, ``used_tzs`` the distinct numbers already
     used in the window, ``requested_tzs`` the amount of the refused deposit."""
     limit = settings.MAX_PAYING_PHONES_PER_30_DAYS
-    used = set(DepositRequest.objects.filter(
-        user=user, payment_provider=Provider.ZENOPAY, created_at__gt=at - PAYING_PHONES_WINDOW)
-        .exclude(buyer_phone="").values_list("buyer_phone", flat=True).distinct())
+    used = set(
+        DepositRequest.objects.filter(
+            user=user, payment_provider=Provider.ZENOPAY, created_at__gt=at - PAYING_PHONES_WINDOW
+        )
+        .exclude(buyer_phone="")
+        .values_list("buyer_phone", flat=True)
+        .distinct()
+    )
     if phone in used or len(used) < limit:
         return None
-    LimitEvent.objects.create(user=user, kind=LimitEvent.Kind.PAYING_PHONES, subject=phone,
-                              requested_tzs=amount, limit_tzs=limit, used_tzs=len(used))
+    LimitEvent.objects.create(
+        user=user,
+        kind=LimitEvent.Kind.PAYING_PHONES,
+        subject=phone,
+        requested_tzs=amount,
+        limit_tzs=limit,
+        used_tzs=len(used),
+    )
     return LimitRefused(
-        _("You have paid from %(limit)d different phone numbers in the last 30 days; pay from "
-          "one of them, or wait until the oldest drops out of the 30 days.") % {"limit": limit},
-        kind=LimitEvent.Kind.PAYING_PHONES)
+        _(
+            "You have paid from %(limit)d different phone numbers in the last 30 days; pay from "
+            "one of them, or wait until the oldest drops out of the 30 days."
+        )
+        % {"limit": limit},
+        kind=LimitEvent.Kind.PAYING_PHONES,
+    )
 
 
 def _check_rate(user: User, amount: int) -> LimitRefused | None:
@@ -196,9 +248,13 @@ def _check_rate(user: User, amount: int) -> LimitRefused | None:
     count = cache.incr(key)
     if count > settings.DEPOSIT_CREATE_MAX_PER_10_MIN:
         return _limit_refusal(
-            user=user, kind=LimitEvent.Kind.RATE, requested=amount,
-            limit=settings.DEPOSIT_CREATE_MAX_PER_10_MIN, used=count - 1,
-            message=_("Too many deposits started in a short time; please wait a few minutes."))
+            user=user,
+            kind=LimitEvent.Kind.RATE,
+            requested=amount,
+            limit=settings.DEPOSIT_CREATE_MAX_PER_10_MIN,
+            used=count - 1,
+            message=_("Too many deposits started in a short time; please wait a few minutes."),
+        )
     return None
 
 
@@ -207,16 +263,29 @@ def _idempotent_replay(user: User, key: str, fingerprint: str) -> DepositRequest
     if existing is None:
         return None
     if existing.request_fingerprint != fingerprint:
-        raise IdempotencyConflict(_("This Idempotency-Key was already used for a different "
-                                    "deposit; use a new key for a new deposit."))
+        raise IdempotencyConflict(
+            _(
+                "This Idempotency-Key was already used for a different "
+                "deposit; use a new key for a new deposit."
+            )
+        )
     return existing
 
 
 def _identical_recent(user: User, amount: int, phone: str, at: dt.datetime):
-    return (DepositRequest.objects.filter(
-        user=user, amount_tzs=amount, buyer_phone=phone, payment_provider=Provider.ZENOPAY,
-        status=S.SUBMITTED, initiation=DepositRequest.Initiation.REQUESTED,
-        created_at__gte=at - IDENTICAL_WINDOW).order_by("-created_at").first())
+    return (
+        DepositRequest.objects.filter(
+            user=user,
+            amount_tzs=amount,
+            buyer_phone=phone,
+            payment_provider=Provider.ZENOPAY,
+            status=S.SUBMITTED,
+            initiation=DepositRequest.Initiation.REQUESTED,
+            created_at__gte=at - IDENTICAL_WINDOW,
+        )
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def _transfer_reference() -> str:
@@ -224,8 +293,16 @@ def _transfer_reference() -> str:
 
 
 @transaction.atomic
-def _create_locked(*, user: User, data: DepositInput, amount: int, phone: str,
-                   wallet: Wallet, bank: Bank, fingerprint: str):
+def _create_locked(
+    *,
+    user: User,
+    data: DepositInput,
+    amount: int,
+    phone: str,
+    wallet: Wallet,
+    bank: Bank,
+    fingerprint: str,
+):
     at = now()
     User.objects.select_for_update().filter(pk=user.pk).first()  # serialise this user's creates
     if data.idempotency_key:
@@ -239,20 +316,35 @@ def _create_locked(*, user: User, data: DepositInput, amount: int, phone: str,
     zenopay = data.payment_provider == Provider.ZENOPAY
     # Checked under the same user lock as the amounts, so concurrent creates cannot together
     # bring in a fourth number; the refusal is returned, so its LimitEvent commits.
-    refusal = (_check_paying_phones(user, amount, phone, at) if zenopay else None) \
-        or _check_period_limits(user, amount, at)
+    refusal = (
+        _check_paying_phones(user, amount, phone, at) if zenopay else None
+    ) or _check_period_limits(user, amount, at)
     if refusal is not None:
         return refusal, False
     deposit = DepositRequest.objects.create(
-        user=user, bank=bank, wallet=wallet, chain=wallet.chain, amount_tzs=amount,
-        payment_provider=data.payment_provider, buyer_phone=phone,
+        user=user,
+        bank=bank,
+        wallet=wallet,
+        chain=wallet.chain,
+        amount_tzs=amount,
+        payment_provider=data.payment_provider,
+        buyer_phone=phone,
         initiation=DepositRequest.Initiation.PENDING if zenopay else None,
         transfer_reference=None if zenopay else _transfer_reference(),
-        idempotency_key=data.idempotency_key or None, request_fingerprint=fingerprint,
-        next_poll_at=at + FIRST_POLL_AFTER if zenopay else None, created_at=at, updated_at=at)
-    DepositTransition.objects.create(deposit=deposit, from_status="", to_status=S.SUBMITTED,
-                                     source=DepositTransition.Source.USER, actor=user,
-                                     note="deposit created")
+        idempotency_key=data.idempotency_key or None,
+        request_fingerprint=fingerprint,
+        next_poll_at=at + FIRST_POLL_AFTER if zenopay else None,
+        created_at=at,
+        updated_at=at,
+    )
+    DepositTransition.objects.create(
+        deposit=deposit,
+        from_status="",
+        to_status=S.SUBMITTED,
+        source=DepositTransition.Source.USER,
+        actor=user,
+        note="deposit created",
+    )
     if zenopay:
         task_enqueue_on_commit("deposits.tasks.initiate_payment", str(deposit.pk))
     return deposit, True
@@ -278,8 +370,13 @@ def deposit_create(*, user: User, data: DepositInput) -> tuple[DepositRequest, b
     if key is not None and len(key) > 100:
         raise InvalidDeposit(_("The Idempotency-Key is too long (100 characters at most)."))
     data = DepositInput(**{**data.__dict__, "idempotency_key": key})
-    fingerprint = _fingerprint(amount_tzs=amount, provider=data.payment_provider, phone=phone,
-                               wallet_id=wallet.pk, bank_id=bank.pk)
+    fingerprint = _fingerprint(
+        amount_tzs=amount,
+        provider=data.payment_provider,
+        phone=phone,
+        wallet_id=wallet.pk,
+        bank_id=bank.pk,
+    )
     if key is not None:
         replay = _idempotent_replay(user, key, fingerprint)
         if replay is not None:
@@ -288,8 +385,15 @@ def deposit_create(*, user: User, data: DepositInput) -> tuple[DepositRequest, b
     if refusal is not None:
         raise refusal
     try:
-        result, created = _create_locked(user=user, data=data, amount=amount, phone=phone,
-                                         wallet=wallet, bank=bank, fingerprint=fingerprint)
+        result, created = _create_locked(
+            user=user,
+            data=data,
+            amount=amount,
+            phone=phone,
+            wallet=wallet,
+            bank=bank,
+            fingerprint=fingerprint,
+        )
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert.
         replay = _idempotent_replay(user, key, fingerprint) if key else None

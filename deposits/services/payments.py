@@ -70,8 +70,14 @@ INITIATION_REDRIVE_AFTER = dt.timedelta(minutes=1)
 EXPIRE_AFTER = dt.timedelta(hours=72)
 CANCELLED_CHECKS_FOR = dt.timedelta(days=14)
 CANCELLED_CHECK_EVERY = dt.timedelta(days=1)
-ADVANCED = (S.MINT_PENDING, S.MINT_PROCESSING, S.MINTED, S.MINT_FAILED, S.MINT_REQUIRES_SAFE,
-            S.REFUNDED)
+ADVANCED = (
+    S.MINT_PENDING,
+    S.MINT_PROCESSING,
+    S.MINTED,
+    S.MINT_FAILED,
+    S.MINT_REQUIRES_SAFE,
+    S.REFUNDED,
+)
 
 # Columns outside values land in. Identifiers that do not fit are never clipped (DESIGN §14
 # invariant 13): clipping could merge two payments or change the digits phones are compared on.
@@ -94,9 +100,11 @@ REFUSAL_SAMPLES_PER_MINUTE = 5
 
 def webhook_token(order_id: str) -> str:
     """32 hex characters: HMAC of the order id with SECRET_KEY, carried in webhook_url."""
-    return hmac.new(settings.SECRET_KEY.encode(),
-                    str(order_id).encode("utf-8", "backslashreplace"),
-                    hashlib.sha256).hexdigest()[:32]
+    return hmac.new(
+        settings.SECRET_KEY.encode(),
+        str(order_id).encode("utf-8", "backslashreplace"),
+        hashlib.sha256,
+    ).hexdigest()[:32]
 
 
 def webhook_token_valid(token: str | None, order_id: str) -> bool:
@@ -121,26 +129,35 @@ def payment_initiate(*, deposit_id) -> str:
     redelivered task finds ``requested`` and leaves the deposit to polling."""
     with transaction.atomic():
         claimed = DepositRequest.objects.filter(
-            pk=deposit_id, payment_provider=ZENOPAY, status=S.SUBMITTED,
-            initiation=Initiation.PENDING, hold_reason="").update(
-            initiation=Initiation.REQUESTED, updated_at=now())
+            pk=deposit_id,
+            payment_provider=ZENOPAY,
+            status=S.SUBMITTED,
+            initiation=Initiation.PENDING,
+            hold_reason="",
+        ).update(initiation=Initiation.REQUESTED, updated_at=now())
     if claimed != 1:
         return "skipped"
     deposit = DepositRequest.objects.select_related("user").get(pk=deposit_id)
     try:
         zenopay_create(
-            order_id=str(deposit.pk), buyer_email=deposit.user.email,
+            order_id=str(deposit.pk),
+            buyer_email=deposit.user.email,
             buyer_name=deposit.user.full_name or deposit.user.email,
-            buyer_phone=phone_local_form(deposit.buyer_phone), amount_tzs=deposit.amount_tzs,
-            webhook_url=webhook_url_for(deposit.pk))
+            buyer_phone=phone_local_form(deposit.buyer_phone),
+            amount_tzs=deposit.amount_tzs,
+            webhook_url=webhook_url_for(deposit.pk),
+        )
     except ZenoPayRefused as exc:
         _initiation_refused(deposit_id, str(exc))
         return "refused"
     except ZenoPayUnavailable as exc:
         # The customer may have been prompted and may pay: keep polling, never cancel.
         DepositRequest.objects.filter(pk=deposit_id, initiation=Initiation.REQUESTED).update(
-            initiation=Initiation.UNCERTAIN, initiation_error=str(exc)[:500],
-            next_poll_at=now() + dt.timedelta(seconds=POLL_BACKOFF_S[0]), updated_at=now())
+            initiation=Initiation.UNCERTAIN,
+            initiation_error=str(exc)[:500],
+            next_poll_at=now() + dt.timedelta(seconds=POLL_BACKOFF_S[0]),
+            updated_at=now(),
+        )
         logger.warning("ZenoPay create outcome unknown deposit=%s: %s", deposit_id, exc)
         return "uncertain"
     logger.info("ZenoPay payment requested deposit=%s", deposit_id)
@@ -150,10 +167,14 @@ def payment_initiate(*, deposit_id) -> str:
 @transaction.atomic
 def _initiation_refused(deposit_id, message: str) -> None:
     DepositRequest.objects.filter(pk=deposit_id, initiation=Initiation.REQUESTED).update(
-        initiation=Initiation.REFUSED, initiation_error=message[:500], updated_at=now())
+        initiation=Initiation.REFUSED, initiation_error=message[:500], updated_at=now()
+    )
     try:
-        deposit_cancel(deposit_id=deposit_id, source="system",
-                       reason=f"The payment request was refused: {message}")
+        deposit_cancel(
+            deposit_id=deposit_id,
+            source="system",
+            reason=f"The payment request was refused: {message}",
+        )
     except TransitionRefused:
         pass  # already moved on (e.g. a payment confirmed meanwhile): nothing to cancel
 
@@ -163,10 +184,17 @@ def payments_initiate_due(*, limit: int = 100) -> int:
 
     Each deposit on its own: one that fails is logged and left for the next run (still
     pending, or requested and then polled), and the others go ahead."""
-    due = list(DepositRequest.objects.filter(
-        payment_provider=ZENOPAY, status=S.SUBMITTED, initiation=Initiation.PENDING,
-        hold_reason="", created_at__lt=now() - INITIATION_REDRIVE_AFTER)
-        .order_by("created_at").values_list("pk", flat=True)[:limit])
+    due = list(
+        DepositRequest.objects.filter(
+            payment_provider=ZENOPAY,
+            status=S.SUBMITTED,
+            initiation=Initiation.PENDING,
+            hold_reason="",
+            created_at__lt=now() - INITIATION_REDRIVE_AFTER,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     requested = 0
     for pk in due:
         try:
@@ -189,15 +217,20 @@ def _note_appended(note: str):
     """``outcome_note`` plus ``note``: a note written when the call was stored (a field that
     did not fit its column) survives the decision."""
     note = text_free_storable(note, max_length=1000)
-    return Case(When(outcome_note="", then=Value(note)),
-                default=Concat(F("outcome_note"), Value(f"; {note}")), output_field=TextField())
+    return Case(
+        When(outcome_note="", then=Value(note)),
+        default=Concat(F("outcome_note"), Value(f"; {note}")),
+        output_field=TextField(),
+    )
 
 
 def notification_decide(*, notification_id, outcome: str, note: str = "") -> bool:
     """Set the outcome once, by compare-and-set."""
-    return bool(PaymentNotification.objects.filter(
-        pk=notification_id, outcome=Outcome.PENDING).update(
-        outcome=outcome, outcome_note=_note_appended(note), decided_at=now()))
+    return bool(
+        PaymentNotification.objects.filter(pk=notification_id, outcome=Outcome.PENDING).update(
+            outcome=outcome, outcome_note=_note_appended(note), decided_at=now()
+        )
+    )
 
 
 # --- Applying an order-status answer (DESIGN §5.1) -------------------------------------------
@@ -223,11 +256,15 @@ def _unreadable(status: OrderStatus) -> str:
     can. Nothing is clipped to make it fit."""
     if status.unreadable:
         return status.unreadable
-    for name, value, max_length in (("reference", _reference_of(status), REFERENCE_MAX),
-                                    ("msisdn", status.msisdn, PHONE_MAX)):
+    for name, value, max_length in (
+        ("reference", _reference_of(status), REFERENCE_MAX),
+        ("msisdn", status.msisdn, PHONE_MAX),
+    ):
         if value and not text_identifier_fits(value, max_length=max_length):
-            return (f"{name} of {len(value)} characters does not fit its column "
-                    f"({max_length}) or holds control characters")
+            return (
+                f"{name} of {len(value)} characters does not fit its column "
+                f"({max_length}) or holds control characters"
+            )
     if status.amount_tzs is not None and not 0 < status.amount_tzs <= AMOUNT_MAX_TZS:
         return f"amount {status.amount_tzs} is not a payment amount"
     return ""
@@ -235,34 +272,52 @@ def _unreadable(status: OrderStatus) -> str:
 
 def _orphan_record(*, deposit: DepositRequest, status: OrderStatus, reason: str) -> None:
     OrphanPayment.objects.get_or_create(
-        provider=ZENOPAY, psp_reference=_reference_of(status),
-        defaults={"amount_tzs": status.amount_tzs, "phone": status.msisdn or "",
-                  "channel": _channel_of(status), "source_deposit": deposit,
-                  "reason": reason})
+        provider=ZENOPAY,
+        psp_reference=_reference_of(status),
+        defaults={
+            "amount_tzs": status.amount_tzs,
+            "phone": status.msisdn or "",
+            "channel": _channel_of(status),
+            "source_deposit": deposit,
+            "reason": reason,
+        },
+    )
 
 
 def _payment_details(status: OrderStatus) -> dict:
-    return {"paid_amount_tzs": status.amount_tzs, "psp_reference": _reference_of(status),
-            "msisdn": status.msisdn, "channel": _channel_of(status)}
+    return {
+        "paid_amount_tzs": status.amount_tzs,
+        "psp_reference": _reference_of(status),
+        "msisdn": status.msisdn,
+        "channel": _channel_of(status),
+    }
 
 
-def _unreadable_held(deposit: DepositRequest, status: OrderStatus, source: str,
-                     why: str) -> Applied:
+def _unreadable_held(
+    deposit: DepositRequest, status: OrderStatus, source: str, why: str
+) -> Applied:
     """A paid deposit whose payment we cannot read is held for a person, with an alert; the
     raw answer stays in its PaymentNotification. On a deposit already past payment it is a
     second payment that no OrphanPayment row can hold: the alert is its record, and the
     deposit, rightly paid, goes on."""
-    detail = (f"ZenoPay reported a completed payment for deposit {deposit.pk} that cannot be "
-              f"read: {why}. The raw answer is kept in its payment notification.")
+    detail = (
+        f"ZenoPay reported a completed payment for deposit {deposit.pk} that cannot be "
+        f"read: {why}. The raw answer is kept in its payment notification."
+    )
     # Only storable previews go into JSON (PostgreSQL's jsonb refuses NUL).
-    details = {"unreadable": why, "channel": _channel_of(status),
-               "reference_preview": text_raw_storable(_reference_of(status), max_chars=120),
-               "msisdn_preview": text_raw_storable(status.msisdn or "", max_chars=40),
-               "paid_amount_tzs": status.amount_tzs}
+    details = {
+        "unreadable": why,
+        "channel": _channel_of(status),
+        "reference_preview": text_raw_storable(_reference_of(status), max_chars=120),
+        "msisdn_preview": text_raw_storable(status.msisdn or "", max_chars=40),
+        "paid_amount_tzs": status.amount_tzs,
+    }
     alert_raise(kind="unreadable payment", key=str(deposit.pk), detail=detail)
     if deposit.status in ADVANCED or deposit.status not in HOLDABLE:
-        return Applied(Outcome.IGNORED, f"unreadable second payment on a {deposit.status} "
-                                        f"deposit, alert opened: {why}")
+        return Applied(
+            Outcome.IGNORED,
+            f"unreadable second payment on a {deposit.status} deposit, alert opened: {why}",
+        )
     if deposit.hold_reason:
         return Applied(Outcome.HELD, f"deposit on hold ({deposit.hold_reason}); {why}")
     deposit_hold_set(deposit_id=deposit.pk, reason=UNREADABLE, source=source, details=details)
@@ -271,8 +326,10 @@ def _unreadable_held(deposit: DepositRequest, status: OrderStatus, source: str,
 
 def _mismatch(deposit: DepositRequest, status: OrderStatus) -> str:
     if status.amount_tzs != deposit.amount_tzs:
-        return (f"amount mismatch: paid {status.amount_tzs} TZS for a deposit of "
-                f"{deposit.amount_tzs} TZS")
+        return (
+            f"amount mismatch: paid {status.amount_tzs} TZS for a deposit of "
+            f"{deposit.amount_tzs} TZS"
+        )
     if status.msisdn and phone_last9(status.msisdn) != phone_last9(deposit.buyer_phone):
         return "phone mismatch: paid from another number"
     return ""
@@ -281,17 +338,27 @@ def _mismatch(deposit: DepositRequest, status: OrderStatus) -> str:
 def _reference_conflict(deposit: DepositRequest, status: OrderStatus, source: str) -> Applied:
     """One PSP reference confirms at most one deposit: hold and alert (DESIGN §5 Holds)."""
     ref = _reference_of(status)
-    other = (DepositRequest.objects.filter(payment_provider=ZENOPAY, psp_reference=ref)
-             .exclude(pk=deposit.pk).first())
+    other = (
+        DepositRequest.objects.filter(payment_provider=ZENOPAY, psp_reference=ref)
+        .exclude(pk=deposit.pk)
+        .first()
+    )
     reason = f"PSP reference {ref} already confirmed deposit {other.pk if other else '?'}"
-    deposit_hold_set(deposit_id=deposit.pk, reason="conflicting PSP reference", source=source,
-                     details={**_payment_details(status), "other_deposit": str(other and other.pk)})
+    deposit_hold_set(
+        deposit_id=deposit.pk,
+        reason="conflicting PSP reference",
+        source=source,
+        details={**_payment_details(status), "other_deposit": str(other and other.pk)},
+    )
     # Both are held, unless the other one is already being minted or minted.
     if other is not None and other.status in HOLDABLE and not other.hold_reason:
         try:
-            deposit_hold_set(deposit_id=other.pk, reason="conflicting PSP reference",
-                             source=source,
-                             details={"psp_reference": ref, "other_deposit": str(deposit.pk)})
+            deposit_hold_set(
+                deposit_id=other.pk,
+                reason="conflicting PSP reference",
+                source=source,
+                details={"psp_reference": ref, "other_deposit": str(deposit.pk)},
+            )
         except TransitionRefused:
             pass  # it moved on (claimed) a moment ago: only this one is held
     alert_raise(kind="psp reference conflict", key=ref, detail=reason)
@@ -308,10 +375,15 @@ def _recovery_limit_events(deposit: DepositRequest) -> None:
     for _period, since, limit in checks:
         used = user_deposit_usage(user_id=deposit.user_id, since=since)
         if used > limit:
-            LimitEvent.objects.create(user_id=deposit.user_id, kind=LimitEvent.Kind.RECOVERY,
-                                      subject=str(deposit.user_id),
-                                      requested_tzs=deposit.amount_tzs, limit_tzs=limit,
-                                      used_tzs=used - deposit.amount_tzs, deposit=deposit)
+            LimitEvent.objects.create(
+                user_id=deposit.user_id,
+                kind=LimitEvent.Kind.RECOVERY,
+                subject=str(deposit.user_id),
+                requested_tzs=deposit.amount_tzs,
+                limit_tzs=limit,
+                used_tzs=used - deposit.amount_tzs,
+                deposit=deposit,
+            )
             return
 
 
@@ -322,14 +394,24 @@ def _confirm(deposit: DepositRequest, status: OrderStatus, source: str) -> Appli
     try:
         with transaction.atomic():
             if deposit.status == S.CANCELLED:
-                target = deposit_recover(deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs,
-                                         psp_reference=ref, psp_channel=channel,
-                                         source=source, metadata=metadata)
+                target = deposit_recover(
+                    deposit_id=deposit.pk,
+                    amount_tzs=deposit.amount_tzs,
+                    psp_reference=ref,
+                    psp_channel=channel,
+                    source=source,
+                    metadata=metadata,
+                )
                 _recovery_limit_events(DepositRequest.objects.get(pk=deposit.pk))
             else:
                 target = deposit_payment_confirm(
-                    deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs, psp_reference=ref,
-                    psp_channel=channel, source=source, metadata=metadata)
+                    deposit_id=deposit.pk,
+                    amount_tzs=deposit.amount_tzs,
+                    psp_reference=ref,
+                    psp_channel=channel,
+                    source=source,
+                    metadata=metadata,
+                )
     except IntegrityError:  # the unique reference: another deposit took it concurrently
         return _reference_conflict(deposit, status, source)
     if source == "poll":
@@ -344,8 +426,10 @@ def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) 
     known_ref = ref if text_identifier_fits(ref, max_length=REFERENCE_MAX) else ""
     if known_ref and deposit.psp_reference == known_ref:
         return Applied(Outcome.DUPLICATE, "this payment already confirmed this deposit")
-    if known_ref and OrphanPayment.objects.filter(provider=ZENOPAY,
-                                                  psp_reference=known_ref).exists():
+    if (
+        known_ref
+        and OrphanPayment.objects.filter(provider=ZENOPAY, psp_reference=known_ref).exists()
+    ):
         return Applied(Outcome.DUPLICATE, f"payment {ref} is already an orphan payment")
     unreadable = _unreadable(status)
     if unreadable:
@@ -362,17 +446,25 @@ def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) 
         return Applied(Outcome.ORPHAN, f"second payment {ref} on a {deposit.status} deposit")
     if deposit.hold_reason:
         return Applied(Outcome.HELD, f"deposit on hold ({deposit.hold_reason})")
-    if DepositRequest.objects.filter(payment_provider=ZENOPAY, psp_reference=ref) \
-            .exclude(pk=deposit.pk).exists():
+    if (
+        DepositRequest.objects.filter(payment_provider=ZENOPAY, psp_reference=ref)
+        .exclude(pk=deposit.pk)
+        .exists()
+    ):
         return _reference_conflict(deposit, status, source)
     mismatch = _mismatch(deposit, status)
     if mismatch:
-        deposit_hold_set(deposit_id=deposit.pk, reason=mismatch, source=source,
-                         details=_payment_details(status))
+        deposit_hold_set(
+            deposit_id=deposit.pk, reason=mismatch, source=source, details=_payment_details(status)
+        )
         return Applied(Outcome.HELD, mismatch)
     if deposit.status == S.REJECTED:
-        deposit_hold_set(deposit_id=deposit.pk, reason="payment received on a rejected deposit",
-                         source=source, details=_payment_details(status))
+        deposit_hold_set(
+            deposit_id=deposit.pk,
+            reason="payment received on a rejected deposit",
+            source=source,
+            details=_payment_details(status),
+        )
         return Applied(Outcome.HELD, "payment on a rejected deposit")
     return _confirm(deposit, status, source)
 
@@ -380,10 +472,17 @@ def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) 
 def _apply_refused(deposit: DepositRequest, status: OrderStatus, source: str) -> Applied:
     if deposit.status != S.SUBMITTED or deposit.hold_reason:
         return Applied(Outcome.IGNORED, f"{status.payment_status} for a {deposit.status} deposit")
-    reason = ("The payment was declined or cancelled on the phone."
-              if status.payment_status == "FAILED" else "The payment was cancelled.")
-    deposit_cancel(deposit_id=deposit.pk, reason=reason, source=source,
-                   next_poll_at=now() + CANCELLED_CHECK_EVERY)
+    reason = (
+        "The payment was declined or cancelled on the phone."
+        if status.payment_status == "FAILED"
+        else "The payment was cancelled."
+    )
+    deposit_cancel(
+        deposit_id=deposit.pk,
+        reason=reason,
+        source=source,
+        next_poll_at=now() + CANCELLED_CHECK_EVERY,
+    )
     return Applied(Outcome.APPLIED, f"cancelled: ZenoPay {status.payment_status}")
 
 
@@ -400,21 +499,29 @@ def payment_status_apply(*, deposit_id, status: OrderStatus, source: str) -> App
 
 
 def _reschedule(deposit_id) -> None:
-    deposit = DepositRequest.objects.filter(pk=deposit_id).values(
-        "status", "poll_attempts", "cancelled_at").first()
+    deposit = (
+        DepositRequest.objects.filter(pk=deposit_id)
+        .values("status", "poll_attempts", "cancelled_at")
+        .first()
+    )
     if deposit is None:
         return
     if deposit["status"] == S.SUBMITTED:
         attempts = deposit["poll_attempts"]
-        wait = POLL_BACKOFF_S[attempts] if attempts < len(POLL_BACKOFF_S) \
+        wait = (
+            POLL_BACKOFF_S[attempts]
+            if attempts < len(POLL_BACKOFF_S)
             else POLL_EVERY_S_AFTER_BACKOFF
+        )
         DepositRequest.objects.filter(pk=deposit_id, status=S.SUBMITTED).update(
-            poll_attempts=attempts + 1, next_poll_at=now() + dt.timedelta(seconds=wait))
+            poll_attempts=attempts + 1, next_poll_at=now() + dt.timedelta(seconds=wait)
+        )
     elif deposit["status"] == S.CANCELLED:
         cancelled_at = deposit["cancelled_at"] or now()
         keep_checking = now() - cancelled_at < CANCELLED_CHECKS_FOR
         DepositRequest.objects.filter(pk=deposit_id, status=S.CANCELLED).update(
-            next_poll_at=now() + CANCELLED_CHECK_EVERY if keep_checking else None)
+            next_poll_at=now() + CANCELLED_CHECK_EVERY if keep_checking else None
+        )
 
 
 def deposit_check(*, deposit_id, source: str) -> str:
@@ -422,29 +529,37 @@ def deposit_check(*, deposit_id, source: str) -> str:
 
     Returns the outcome ("debounced" when another check ran within 10 s)."""
     at = now()
-    claimed = DepositRequest.objects.filter(pk=deposit_id, payment_provider=ZENOPAY).filter(
-        Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=at - CHECK_DEBOUNCE)).update(
-        last_checked_at=at)
+    claimed = (
+        DepositRequest.objects.filter(pk=deposit_id, payment_provider=ZENOPAY)
+        .filter(Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=at - CHECK_DEBOUNCE))
+        .update(last_checked_at=at)
+    )
     if not claimed:
         return "debounced"
     status = zenopay_order_status(order_id=str(deposit_id))
     payment_status, status_note = _field_storable(
-        "payment_status", status.payment_status or "", PAYMENT_STATUS_MAX)
+        "payment_status", status.payment_status or "", PAYMENT_STATUS_MAX
+    )
     notification = _notification_store(
-        kind=PaymentNotification.Kind.ORDER_STATUS, order_id=str(deposit_id),
-        deposit_id=deposit_id, payment_status=payment_status,
+        kind=PaymentNotification.Kind.ORDER_STATUS,
+        order_id=str(deposit_id),
+        deposit_id=deposit_id,
+        payment_status=payment_status,
         body=text_raw_storable(status.raw_body, max_chars=STORED_BODY_MAX),
-        http_status=status.http_status, outcome_note=status_note)
+        http_status=status.http_status,
+        outcome_note=status_note,
+    )
     try:
         applied = payment_status_apply(deposit_id=deposit_id, status=status, source=source)
     except Exception as exc:
         # The answer stays stored and decided; the caller logs, reschedules and goes on.
-        notification_decide(notification_id=notification.pk, outcome=Outcome.IGNORED,
-                            note=f"could not be applied ({type(exc).__name__}); "
-                                 f"the deposit is checked again later")
+        notification_decide(
+            notification_id=notification.pk,
+            outcome=Outcome.IGNORED,
+            note=f"could not be applied ({type(exc).__name__}); the deposit is checked again later",
+        )
         raise
-    notification_decide(notification_id=notification.pk, outcome=applied.outcome,
-                        note=applied.note)
+    notification_decide(notification_id=notification.pk, outcome=applied.outcome, note=applied.note)
     _webhook_hints_decide(deposit_id, applied, before=notification.received_at)
     _reschedule(deposit_id)
     return applied.outcome
@@ -453,10 +568,15 @@ def deposit_check(*, deposit_id, source: str) -> str:
 def _webhook_hints_decide(deposit_id, applied: Applied, *, before) -> None:
     """The webhooks that asked for this check learn what it found."""
     PaymentNotification.objects.filter(
-        deposit_id=deposit_id, kind=PaymentNotification.Kind.WEBHOOK, outcome=Outcome.PENDING,
-        received_at__lte=before).update(
-        outcome=applied.outcome, decided_at=now(),
-        outcome_note=_note_appended(f"order-status check: {applied.note}"))
+        deposit_id=deposit_id,
+        kind=PaymentNotification.Kind.WEBHOOK,
+        outcome=Outcome.PENDING,
+        received_at__lte=before,
+    ).update(
+        outcome=applied.outcome,
+        decided_at=now(),
+        outcome_note=_note_appended(f"order-status check: {applied.note}"),
+    )
 
 
 def _reschedule_after_error(deposit_id) -> None:
@@ -473,14 +593,28 @@ def _reschedule_after_error(deposit_id) -> None:
 
 def _due_for_poll(limit: int) -> list[uuid.UUID]:
     at = now()
-    submitted = (DepositRequest.objects.filter(
-        payment_provider=ZENOPAY, status=S.SUBMITTED, hold_reason="", next_poll_at__lte=at,
-        initiation__in=[Initiation.REQUESTED, Initiation.UNCERTAIN])
-        .order_by("-created_at").values_list("pk", flat=True)[:limit])
-    cancelled = (DepositRequest.objects.filter(
-        payment_provider=ZENOPAY, status=S.CANCELLED, hold_reason="", next_poll_at__lte=at,
-        cancelled_at__gte=at - CANCELLED_CHECKS_FOR)
-        .order_by("-created_at").values_list("pk", flat=True)[:limit])
+    submitted = (
+        DepositRequest.objects.filter(
+            payment_provider=ZENOPAY,
+            status=S.SUBMITTED,
+            hold_reason="",
+            next_poll_at__lte=at,
+            initiation__in=[Initiation.REQUESTED, Initiation.UNCERTAIN],
+        )
+        .order_by("-created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    cancelled = (
+        DepositRequest.objects.filter(
+            payment_provider=ZENOPAY,
+            status=S.CANCELLED,
+            hold_reason="",
+            next_poll_at__lte=at,
+            cancelled_at__gte=at - CANCELLED_CHECKS_FOR,
+        )
+        .order_by("-created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     return list(submitted) + list(cancelled)
 
 
@@ -503,24 +637,36 @@ def payments_poll(*, limit: int = 50, deposit_id=None) -> dict[str, int]:
 
 def deposits_expire_stale(*, limit: int = 200) -> int:
     """Cancel unpaid, not held, ZenoPay deposits after 72 h, after one last check."""
-    stale = list(DepositRequest.objects.filter(
-        payment_provider=ZENOPAY, status=S.SUBMITTED, hold_reason="",
-        created_at__lt=now() - EXPIRE_AFTER).order_by("created_at")
-        .values_list("pk", flat=True)[:limit])
+    stale = list(
+        DepositRequest.objects.filter(
+            payment_provider=ZENOPAY,
+            status=S.SUBMITTED,
+            hold_reason="",
+            created_at__lt=now() - EXPIRE_AFTER,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     expired = 0
     for pk in stale:
         try:
             deposit_check(deposit_id=pk, source="system")
         except Exception:
             # Without its last check it may have been paid: not cancelled, tried next run.
-            logger.exception("ZenoPay last check before expiry failed deposit=%s; not "
-                             "cancelled, the run goes on", pk)
+            logger.exception(
+                "ZenoPay last check before expiry failed deposit=%s; not "
+                "cancelled, the run goes on",
+                pk,
+            )
             _reschedule_after_error(pk)
             continue
         try:
-            deposit_cancel(deposit_id=pk, source="system",
-                           reason="No payment arrived within 72 hours.",
-                           next_poll_at=now() + CANCELLED_CHECK_EVERY)
+            deposit_cancel(
+                deposit_id=pk,
+                source="system",
+                reason="No payment arrived within 72 hours.",
+                next_poll_at=now() + CANCELLED_CHECK_EVERY,
+            )
             expired += 1
         except TransitionRefused:
             continue  # paid, held or moved on during the last check
@@ -558,8 +704,11 @@ def _storable_ip(address: str | None) -> str | None:
 
 def _header_snapshot(headers: dict) -> dict:
     keep = ("content-type", "user-agent", "content-length", "x-forwarded-for")
-    snapshot = {str(k): text_raw_storable(str(v), max_chars=200)
-                for k, v in headers.items() if str(k).lower() in keep}
+    snapshot = {
+        str(k): text_raw_storable(str(v), max_chars=200)
+        for k, v in headers.items()
+        if str(k).lower() in keep
+    }
     if any(str(k).lower() == "x-api-key" for k in headers):
         snapshot["x-api-key"] = "[present]"  # never the value
     return snapshot
@@ -579,18 +728,26 @@ def _key_status(headers: dict) -> str:
     expected = settings.ZENOPAY_API_KEY or ""
     # Bytes on both sides: compare_digest refuses a str holding non-ASCII characters.
     ok = bool(expected) and hmac.compare_digest(
-        str(presented).encode("utf-8", "backslashreplace"), expected.encode())
+        str(presented).encode("utf-8", "backslashreplace"), expected.encode()
+    )
     return "valid" if ok else "invalid"
 
 
 def _refusal(call: _Call, status: int, reason: str) -> WebhookResult:
-    _notification_store(kind=PaymentNotification.Kind.WEBHOOK,
-                        body=text_raw_storable(call.body[:BODY_CAP], max_chars=STORED_BODY_MAX),
-                        headers=_header_snapshot(call.headers), remote_ip=call.remote_ip,
-                        key_status=call.key_status, http_status=status,
-                        outcome=Outcome.REJECTED, outcome_note=reason, decided_at=now())
-    logger.warning("ZenoPay webhook rejected status=%s reason=%s ip=%s", status, reason,
-                   call.remote_ip)
+    _notification_store(
+        kind=PaymentNotification.Kind.WEBHOOK,
+        body=text_raw_storable(call.body[:BODY_CAP], max_chars=STORED_BODY_MAX),
+        headers=_header_snapshot(call.headers),
+        remote_ip=call.remote_ip,
+        key_status=call.key_status,
+        http_status=status,
+        outcome=Outcome.REJECTED,
+        outcome_note=reason,
+        decided_at=now(),
+    )
+    logger.warning(
+        "ZenoPay webhook rejected status=%s reason=%s ip=%s", status, reason, call.remote_ip
+    )
     return WebhookResult(status, reason)
 
 
@@ -605,8 +762,9 @@ def webhook_refusal_count_add(*, remote_ip: str, reason: str) -> int:
         if not rows.update(count=F("count") + 1):
             try:
                 with transaction.atomic():
-                    WebhookRefusalCount.objects.create(remote_ip=remote_ip, minute=minute,
-                                                       reason=reason, count=1)
+                    WebhookRefusalCount.objects.create(
+                        remote_ip=remote_ip, minute=minute, reason=reason, count=1
+                    )
             except IntegrityError:
                 rows.update(count=F("count") + 1)
         return rows.values_list("count", flat=True).get()
@@ -619,8 +777,13 @@ def _refusal_counted(call: _Call, status: int, reason: str, kind: str) -> Webhoo
     if count <= REFUSAL_SAMPLES_PER_MINUTE:
         return _refusal(call, status, f"{reason} (sample {count} of this minute)")
     if count == REFUSAL_SAMPLES_PER_MINUTE + 1:
-        logger.warning("ZenoPay webhook rejected status=%s reason=%s ip=%s: further calls "
-                       "this minute are only counted", status, reason, call.remote_ip)
+        logger.warning(
+            "ZenoPay webhook rejected status=%s reason=%s ip=%s: further calls "
+            "this minute are only counted",
+            status,
+            reason,
+            call.remote_ip,
+        )
     return WebhookResult(status, reason)
 
 
@@ -629,8 +792,11 @@ def _parse_webhook(body: bytes) -> dict | None:
         payload = text_json_loads(body.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError included
         return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("order_id"), str) \
-            or not payload["order_id"].strip():
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("order_id"), str)
+        or not payload["order_id"].strip()
+    ):
         return None
     return payload
 
@@ -648,19 +814,25 @@ def _field_storable(name: str, value: str, max_length: int) -> tuple[str, str]:
     raw body, stored whole, is the faithful record."""
     if text_identifier_fits(value, max_length=max_length):
         return value, ""
-    return "", (f"{name} of {len(value)} characters not stored in its column "
-                f"({max_length}); see the body")
+    return "", (
+        f"{name} of {len(value)} characters not stored in its column ({max_length}); see the body"
+    )
 
 
-def zenopay_webhook_receive(*, body: bytes, headers: dict, remote_ip: str | None,
-                            token: str | None) -> WebhookResult:
+def zenopay_webhook_receive(
+    *, body: bytes, headers: dict, remote_ip: str | None, token: str | None
+) -> WebhookResult:
     """Store the call, refuse what must be refused, and turn a hint into a check.
 
     ``remote_ip`` is the real client (core.http.client_address). Calls with a valid URL token
     or from an allowlisted address are never throttled; anonymous calls refused for rate or
     size are counted and only sampled."""
-    call = _Call(body=body, headers=headers, remote_ip=_storable_ip(remote_ip),
-                 key_status=_key_status(headers))
+    call = _Call(
+        body=body,
+        headers=headers,
+        remote_ip=_storable_ip(remote_ip),
+        key_status=_key_status(headers),
+    )
     allowed_ips = {_storable_ip(ip) or ip for ip in settings.ZENOPAY_WEBHOOK_ALLOWED_IPS}
     allowlisted = bool(allowed_ips) and call.remote_ip in allowed_ips
     if len(body) > BODY_CAP:
@@ -682,22 +854,35 @@ def zenopay_webhook_receive(*, body: bytes, headers: dict, remote_ip: str | None
     if payload is None:
         return _refusal(call, 400, "malformed body")
     payment_status, status_note = _field_storable(
-        "payment_status", text_identifier(payload.get("payment_status")).upper(),
-        PAYMENT_STATUS_MAX)
+        "payment_status", text_identifier(payload.get("payment_status")).upper(), PAYMENT_STATUS_MAX
+    )
     deposit = _our_deposit(stored_order_id) if stored_order_id else None
     notification = _notification_store(
-        kind=PaymentNotification.Kind.WEBHOOK, order_id=stored_order_id, deposit=deposit,
+        kind=PaymentNotification.Kind.WEBHOOK,
+        order_id=stored_order_id,
+        deposit=deposit,
         payment_status=payment_status,
         body=text_raw_storable(body, max_chars=STORED_BODY_MAX),
-        headers=_header_snapshot(headers), remote_ip=call.remote_ip,
-        key_status=call.key_status, authenticated=authenticated, http_status=200,
-        outcome_note="; ".join(note for note in (order_note, status_note) if note))
+        headers=_header_snapshot(headers),
+        remote_ip=call.remote_ip,
+        key_status=call.key_status,
+        authenticated=authenticated,
+        http_status=200,
+        outcome_note="; ".join(note for note in (order_note, status_note) if note),
+    )
     if deposit is None:
-        notification_decide(notification_id=notification.pk, outcome=Outcome.IGNORED,
-                            note="an order id we never created: stored, not queried")
+        notification_decide(
+            notification_id=notification.pk,
+            outcome=Outcome.IGNORED,
+            note="an order id we never created: stored, not queried",
+        )
         return WebhookResult(200, "unknown order")
-    logger.info("ZenoPay webhook hint deposit=%s status=%s authenticated=%s", deposit.pk,
-                notification.payment_status, authenticated)
+    logger.info(
+        "ZenoPay webhook hint deposit=%s status=%s authenticated=%s",
+        deposit.pk,
+        notification.payment_status,
+        authenticated,
+    )
     deposit_check_soon(deposit_id=deposit.pk)
     return WebhookResult(200, "received")
 
@@ -705,6 +890,7 @@ def zenopay_webhook_receive(*, body: bytes, headers: dict, remote_ip: str | None
 def deposit_check_soon(*, deposit_id) -> None:
     """A hint (webhook, or the customer's "check again"): poll now, in a task."""
     with transaction.atomic():
-        DepositRequest.objects.filter(pk=deposit_id, status__in=(S.SUBMITTED, S.CANCELLED)) \
-            .update(next_poll_at=now())
+        DepositRequest.objects.filter(pk=deposit_id, status__in=(S.SUBMITTED, S.CANCELLED)).update(
+            next_poll_at=now()
+        )
         task_enqueue_on_commit("deposits.tasks.check_deposit", str(deposit_id))

@@ -23,8 +23,9 @@ def reference_orphan(*, provider: str, reference: str) -> OrphanPayment | None:
     return OrphanPayment.objects.filter(provider=provider, psp_reference=reference).first()
 
 
-def reference_confirmed_deposit(*, provider: str, reference: str, bank_id=None,
-                                exclude_deposit_id=None) -> DepositRequest | None:
+def reference_confirmed_deposit(
+    *, provider: str, reference: str, bank_id=None, exclude_deposit_id=None
+) -> DepositRequest | None:
     """Another deposit this reference already confirmed (per provider; per bank for bank
     transfers, as the database constraints say)."""
     if not reference:
@@ -43,5 +44,4 @@ def orphan_refusal_reason(orphan: OrphanPayment) -> str:
         return _("it was already attached to deposit %(id)s") % {"id": orphan.matched_deposit_id}
     if orphan.status == OrphanPayment.Status.DISMISSED:
         return _("it was dismissed or refunded (%(reason)s)") % {"reason": orphan.reason}
-    return _("it is an unmatched orphan payment: attach it with orphan_attach (two people) "
-             "instead")
+    return _("it is an unmatched orphan payment: attach it with orphan_attach (two people) instead")

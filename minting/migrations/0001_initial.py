@@ -5,28 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='TokenDeployment',
+            name="TokenDeployment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.BigIntegerField()),
-                ('contract_address', models.CharField(max_length=42)),
-                ('deploy_block', models.BigIntegerField()),
-                ('deploy_block_hash', models.CharField(max_length=66)),
-                ('tx_hash', models.CharField(max_length=66)),
-                ('deployer_address', models.CharField(max_length=42)),
-                ('deployed_at', models.DateTimeField(default=core.clock.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.BigIntegerField()),
+                ("contract_address", models.CharField(max_length=42)),
+                ("deploy_block", models.BigIntegerField()),
+                ("deploy_block_hash", models.CharField(max_length=66)),
+                ("tx_hash", models.CharField(max_length=66)),
+                ("deployer_address", models.CharField(max_length=42)),
+                ("deployed_at", models.DateTimeField(default=core.clock.now)),
             ],
             options={
-                'ordering': ['-deployed_at'],
-                'constraints': [models.UniqueConstraint(fields=('chain_id', 'contract_address'), name='token_deployment_unique_address')],
+                "ordering": ["-deployed_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("chain_id", "contract_address"),
+                        name="token_deployment_unique_address",
+                    )
+                ],
             },
         ),
     ]

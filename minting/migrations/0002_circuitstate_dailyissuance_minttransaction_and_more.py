@@ -9,138 +9,274 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deposits', '0001_initial'),
-        ('minting', '0001_initial'),
+        ("deposits", "0001_initial"),
+        ("minting", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CircuitState',
+            name="CircuitState",
             fields=[
-                ('name', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('state', models.CharField(default='closed', max_length=16)),
-                ('failures', models.PositiveIntegerField(default=0)),
-                ('opened_at', models.DateTimeField(blank=True, null=True)),
-                ('trial_until', models.DateTimeField(blank=True, null=True)),
+                ("name", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("state", models.CharField(default="closed", max_length=16)),
+                ("failures", models.PositiveIntegerField(default=0)),
+                ("opened_at", models.DateTimeField(blank=True, null=True)),
+                ("trial_until", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='DailyIssuance',
+            name="DailyIssuance",
             fields=[
-                ('day', models.DateField(primary_key=True, serialize=False)),
-                ('cap_override_tzs', models.BigIntegerField(blank=True, null=True)),
-                ('cap_override_reason', models.TextField(blank=True)),
-                ('reserved_tzs', models.BigIntegerField(default=0)),
-                ('issued_tzs', models.BigIntegerField(default=0)),
-                ('safe_issued_tzs', models.BigIntegerField(default=0)),
+                ("day", models.DateField(primary_key=True, serialize=False)),
+                ("cap_override_tzs", models.BigIntegerField(blank=True, null=True)),
+                ("cap_override_reason", models.TextField(blank=True)),
+                ("reserved_tzs", models.BigIntegerField(default=0)),
+                ("issued_tzs", models.BigIntegerField(default=0)),
+                ("safe_issued_tzs", models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('reserved_tzs__gte', 0), ('issued_tzs__gte', 0), ('safe_issued_tzs__gte', 0)), name='daily_issuance_non_negative')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("reserved_tzs__gte", 0),
+                            ("issued_tzs__gte", 0),
+                            ("safe_issued_tzs__gte", 0),
+                        ),
+                        name="daily_issuance_non_negative",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MintTransaction',
+            name="MintTransaction",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('chain_id', models.BigIntegerField()),
-                ('contract_address', models.CharField(max_length=42)),
-                ('to_address', models.CharField(max_length=42)),
-                ('amount_units', core.fields.TokenUnitsField()),
-                ('source', models.CharField(choices=[('worker', 'Worker'), ('safe', 'Safe')], default='worker', max_length=8)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('cap_exceeded', 'Cap Exceeded'), ('signed', 'Signed'), ('sent', 'Sent'), ('minted', 'Minted'), ('failed', 'Failed'), ('awaiting_confirmations', 'Awaiting Confirmations')], default='pending', max_length=24)),
-                ('reserved_day', models.DateField(blank=True, null=True)),
-                ('reserved_tzs', models.BigIntegerField(default=0)),
-                ('cap_deferred_on', models.DateField(blank=True, null=True)),
-                ('tx_hash', models.CharField(blank=True, max_length=66)),
-                ('log_index', models.IntegerField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('attempt_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=core.clock.now)),
-                ('updated_at', models.DateTimeField(default=core.clock.now)),
-                ('deposit', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='mint_transaction', to='deposits.depositrequest')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("chain_id", models.BigIntegerField()),
+                ("contract_address", models.CharField(max_length=42)),
+                ("to_address", models.CharField(max_length=42)),
+                ("amount_units", core.fields.TokenUnitsField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("worker", "Worker"), ("safe", "Safe")],
+                        default="worker",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("cap_exceeded", "Cap Exceeded"),
+                            ("signed", "Signed"),
+                            ("sent", "Sent"),
+                            ("minted", "Minted"),
+                            ("failed", "Failed"),
+                            ("awaiting_confirmations", "Awaiting Confirmations"),
+                        ],
+                        default="pending",
+                        max_length=24,
+                    ),
+                ),
+                ("reserved_day", models.DateField(blank=True, null=True)),
+                ("reserved_tzs", models.BigIntegerField(default=0)),
+                ("cap_deferred_on", models.DateField(blank=True, null=True)),
+                ("tx_hash", models.CharField(blank=True, max_length=66)),
+                ("log_index", models.IntegerField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("attempt_count", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=core.clock.now)),
+                ("updated_at", models.DateTimeField(default=core.clock.now)),
+                (
+                    "deposit",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="mint_transaction",
+                        to="deposits.depositrequest",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SafeBatchExport',
+            name="SafeBatchExport",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('safe_nonce', models.BigIntegerField(blank=True, null=True)),
-                ('payload', models.JSONField(default=dict)),
-                ('at', models.DateTimeField(default=core.clock.now)),
-                ('actor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deposits', models.ManyToManyField(related_name='safe_exports', to='deposits.depositrequest')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("safe_nonce", models.BigIntegerField(blank=True, null=True)),
+                ("payload", models.JSONField(default=dict)),
+                ("at", models.DateTimeField(default=core.clock.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deposits",
+                    models.ManyToManyField(
+                        related_name="safe_exports", to="deposits.depositrequest"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SignerAccount',
+            name="SignerAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(max_length=42)),
-                ('chain_id', models.BigIntegerField()),
-                ('next_nonce', models.BigIntegerField(default=0)),
-                ('last_mined_nonce', models.BigIntegerField(default=0)),
-                ('sending_enabled', models.BooleanField(default=True)),
-                ('disabled_reason', models.TextField(blank=True)),
-                ('preflight_ok', models.BooleanField(default=False)),
-                ('preflight_reason', models.TextField(blank=True)),
-                ('preflight_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=core.clock.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("address", models.CharField(max_length=42)),
+                ("chain_id", models.BigIntegerField()),
+                ("next_nonce", models.BigIntegerField(default=0)),
+                ("last_mined_nonce", models.BigIntegerField(default=0)),
+                ("sending_enabled", models.BooleanField(default=True)),
+                ("disabled_reason", models.TextField(blank=True)),
+                ("preflight_ok", models.BooleanField(default=False)),
+                ("preflight_reason", models.TextField(blank=True)),
+                ("preflight_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=core.clock.now)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('chain_id', 'address'), name='signer_unique'), models.CheckConstraint(condition=models.Q(('next_nonce__gte', 0), ('last_mined_nonce__gte', 0)), name='signer_nonces_non_negative')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("chain_id", "address"), name="signer_unique"),
+                    models.CheckConstraint(
+                        condition=models.Q(("next_nonce__gte", 0), ("last_mined_nonce__gte", 0)),
+                        name="signer_nonces_non_negative",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='MintAttempt',
+            name="MintAttempt",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('nonce', models.BigIntegerField()),
-                ('tx_hash', models.CharField(max_length=66, unique=True)),
-                ('raw_tx', models.TextField()),
-                ('max_fee_per_gas', models.DecimalField(decimal_places=0, max_digits=40)),
-                ('max_priority_fee_per_gas', models.DecimalField(decimal_places=0, max_digits=40)),
-                ('gas_limit', models.BigIntegerField()),
-                ('kind', models.CharField(choices=[('mint', 'Mint'), ('fee_bump', 'Fee Bump'), ('nonce_fill', 'Nonce Fill')], default='mint', max_length=16)),
-                ('status', models.CharField(choices=[('signed', 'Signed'), ('sent', 'Sent'), ('mined_ok', 'Mined Ok'), ('mined_reverted', 'Mined Reverted'), ('replaced', 'Replaced'), ('rejected', 'Rejected')], default='signed', max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=core.clock.now)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('mint_transaction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='attempts', to='minting.minttransaction')),
-                ('signer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attempts', to='minting.signeraccount')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("nonce", models.BigIntegerField()),
+                ("tx_hash", models.CharField(max_length=66, unique=True)),
+                ("raw_tx", models.TextField()),
+                ("max_fee_per_gas", models.DecimalField(decimal_places=0, max_digits=40)),
+                ("max_priority_fee_per_gas", models.DecimalField(decimal_places=0, max_digits=40)),
+                ("gas_limit", models.BigIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("mint", "Mint"),
+                            ("fee_bump", "Fee Bump"),
+                            ("nonce_fill", "Nonce Fill"),
+                        ],
+                        default="mint",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("signed", "Signed"),
+                            ("sent", "Sent"),
+                            ("mined_ok", "Mined Ok"),
+                            ("mined_reverted", "Mined Reverted"),
+                            ("replaced", "Replaced"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="signed",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=core.clock.now)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "mint_transaction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attempts",
+                        to="minting.minttransaction",
+                    ),
+                ),
+                (
+                    "signer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attempts",
+                        to="minting.signeraccount",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='MintLogClaim',
+            name="MintLogClaim",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.BigIntegerField()),
-                ('tx_hash', models.CharField(max_length=66)),
-                ('log_index', models.IntegerField()),
-                ('reconciliation_entry_id', models.UUIDField(blank=True, null=True)),
-                ('claimed_at', models.DateTimeField(default=core.clock.now)),
-                ('deposit', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='mint_log_claim', to='deposits.depositrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.BigIntegerField()),
+                ("tx_hash", models.CharField(max_length=66)),
+                ("log_index", models.IntegerField()),
+                ("reconciliation_entry_id", models.UUIDField(blank=True, null=True)),
+                ("claimed_at", models.DateTimeField(default=core.clock.now)),
+                (
+                    "deposit",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="mint_log_claim",
+                        to="deposits.depositrequest",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('chain_id', 'tx_hash', 'log_index'), name='mint_log_claimed_once')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("chain_id", "tx_hash", "log_index"), name="mint_log_claimed_once"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='minttransaction',
-            index=models.Index(fields=['status'], name='minting_min_status_746d8f_idx'),
+            model_name="minttransaction",
+            index=models.Index(fields=["status"], name="minting_min_status_746d8f_idx"),
         ),
         migrations.AddConstraint(
-            model_name='minttransaction',
-            constraint=models.CheckConstraint(condition=models.Q(('reserved_tzs__gte', 0)), name='mint_reserved_non_negative'),
+            model_name="minttransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reserved_tzs__gte", 0)), name="mint_reserved_non_negative"
+            ),
         ),
         migrations.AddIndex(
-            model_name='mintattempt',
-            index=models.Index(fields=['signer', 'nonce'], name='minting_min_signer__848020_idx'),
+            model_name="mintattempt",
+            index=models.Index(fields=["signer", "nonce"], name="minting_min_signer__848020_idx"),
         ),
         migrations.AddIndex(
-            model_name='mintattempt',
-            index=models.Index(fields=['status'], name='minting_min_status_2abf38_idx'),
+            model_name="mintattempt",
+            index=models.Index(fields=["status"], name="minting_min_status_2abf38_idx"),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('minting', '0002_circuitstate_dailyissuance_minttransaction_and_more'),
+        ("minting", "0002_circuitstate_dailyissuance_minttransaction_and_more"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='minttransaction',
-            name='uses_deposit_ref',
+            model_name="minttransaction",
+            name="uses_deposit_ref",
             field=models.BooleanField(blank=True, null=True),
         ),
     ]

@@ -5,26 +5,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('minting', '0003_mint_uses_deposit_ref'),
+        ("minting", "0003_mint_uses_deposit_ref"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MinterCheckRecord',
+            name="MinterCheckRecord",
             fields=[
-                ('name', models.CharField(default='minter', max_length=32, primary_key=True, serialize=False)),
-                ('checked_at', models.DateTimeField(default=core.clock.now)),
-                ('reachable', models.BooleanField(default=False)),
-                ('error', models.TextField(blank=True)),
-                ('chain_id', models.BigIntegerField(blank=True, null=True)),
-                ('contract_address', models.CharField(blank=True, max_length=42)),
-                ('minter_address', models.CharField(blank=True, max_length=42)),
-                ('has_minter_role', models.BooleanField(default=False)),
-                ('gas_balance_wei', models.DecimalField(blank=True, decimal_places=0, max_digits=78, null=True)),
-                ('paused', models.BooleanField(default=False)),
-                ('problems', models.JSONField(blank=True, default=list)),
+                (
+                    "name",
+                    models.CharField(
+                        default="minter", max_length=32, primary_key=True, serialize=False
+                    ),
+                ),
+                ("checked_at", models.DateTimeField(default=core.clock.now)),
+                ("reachable", models.BooleanField(default=False)),
+                ("error", models.TextField(blank=True)),
+                ("chain_id", models.BigIntegerField(blank=True, null=True)),
+                ("contract_address", models.CharField(blank=True, max_length=42)),
+                ("minter_address", models.CharField(blank=True, max_length=42)),
+                ("has_minter_role", models.BooleanField(default=False)),
+                (
+                    "gas_balance_wei",
+                    models.DecimalField(blank=True, decimal_places=0, max_digits=78, null=True),
+                ),
+                ("paused", models.BooleanField(default=False)),
+                ("problems", models.JSONField(blank=True, default=list)),
             ],
         ),
     ]

@@ -67,28 +67,45 @@ def _block_day(client: NtzsClient, block_number: int, cache: dict | None = None)
     return day
 
 
-def expected_transfer(receipt, *, token: str, to_address: str, amount_units: int,
-                      ref: bytes | None) -> TransferLog | None:
+def expected_transfer(
+    receipt, *, token: str, to_address: str, amount_units: int, ref: bytes | None
+) -> TransferLog | None:
     """The Transfer-from-zero of this mint: exact amount, exact recipient, and — with deposit
     references — immediately followed by DepositMinted(ref)."""
     logs = receipt_token_logs(receipt, token_address=token)
     to_address = to_checksum_address(to_address)
     for index, log in enumerate(logs):
-        if not (isinstance(log, TransferLog) and log.from_address == ZERO_ADDRESS
-                and log.to_address == to_address and log.amount_units == amount_units):
+        if not (
+            isinstance(log, TransferLog)
+            and log.from_address == ZERO_ADDRESS
+            and log.to_address == to_address
+            and log.amount_units == amount_units
+        ):
             continue
         if ref is None:
             return log
         following = logs[index + 1] if index + 1 < len(logs) else None
-        if isinstance(following, DepositMintedLog) and following.deposit_ref == ref \
-                and following.log_index == log.log_index + 1:
+        if (
+            isinstance(following, DepositMintedLog)
+            and following.deposit_ref == ref
+            and following.log_index == log.log_index + 1
+        ):
             return log
     return None
 
 
 @transaction.atomic
-def record_minted(*, mint_id, tx_hash: str, log_index: int, block_day: dt.date, source: str,
-                  note: str = "", attempt_id=None, via_safe: bool = False) -> bool:
+def record_minted(
+    *,
+    mint_id,
+    tx_hash: str,
+    log_index: int,
+    block_day: dt.date,
+    source: str,
+    note: str = "",
+    attempt_id=None,
+    via_safe: bool = False,
+) -> bool:
     """In one transaction: deposit compare-and-set first, then the log claim, the mint
     transaction, the attempt, and the reservation moved to issued. False if the log was
     already claimed by something else (nothing is changed then)."""
@@ -97,24 +114,43 @@ def record_minted(*, mint_id, tx_hash: str, log_index: int, block_day: dt.date, 
         return False  # another worker recorded it a moment ago
     try:
         with transaction.atomic():
-            deposit_mark_minted(deposit_id=mint.deposit_id, tx_hash=tx_hash, source=source,
-                                allowed=MINTABLE_FROM, note=note)
-            MintLogClaim.objects.create(chain_id=mint.chain_id, tx_hash=tx_hash,
-                                        log_index=log_index, deposit_id=mint.deposit_id)
+            deposit_mark_minted(
+                deposit_id=mint.deposit_id,
+                tx_hash=tx_hash,
+                source=source,
+                allowed=MINTABLE_FROM,
+                note=note,
+            )
+            MintLogClaim.objects.create(
+                chain_id=mint.chain_id,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                deposit_id=mint.deposit_id,
+            )
     except (IntegrityError, TransitionRefused) as exc:
-        logger.error("mint log %s#%s not recorded for deposit=%s: %s", tx_hash, log_index,
-                     mint.deposit_id, exc)
+        logger.error(
+            "mint log %s#%s not recorded for deposit=%s: %s",
+            tx_hash,
+            log_index,
+            mint.deposit_id,
+            exc,
+        )
         return False
     MintTransaction.objects.filter(pk=mint.pk).update(
-        status=MT.MINTED, tx_hash=tx_hash, log_index=log_index, error="",
+        status=MT.MINTED,
+        tx_hash=tx_hash,
+        log_index=log_index,
+        error="",
         source=MintTransaction.Source.SAFE if via_safe else MintTransaction.Source.WORKER,
-        updated_at=now())
+        updated_at=now(),
+    )
     if attempt_id is not None:
         MintAttempt.objects.filter(pk=attempt_id, status__in=LIVE).update(status=AS.MINED_OK)
     # Found by another path (idempotency while a worker's own attempt was landing): the
     # attempt whose hash counted is the one that mined.
     MintAttempt.objects.filter(mint_transaction=mint, tx_hash=tx_hash, status__in=LIVE).update(
-        status=AS.MINED_OK)
+        status=AS.MINED_OK
+    )
     reservation_issue(mint, block_day=block_day, via_safe=via_safe)
     crash_point("confirm_before_commit")
     return True
@@ -134,9 +170,14 @@ def _ref_for(client: NtzsClient, mint: MintTransaction) -> bytes | None:
 
 
 def _deposit_minted_log(client: NtzsClient, ref: bytes):
-    logs = client.w3.eth.get_logs({
-        "address": client.address, "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
-        "toBlock": "latest", "topics": [_hex(DEPOSIT_MINTED_TOPIC), _hex(ref)]})
+    logs = client.w3.eth.get_logs(
+        {
+            "address": client.address,
+            "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
+            "toBlock": "latest",
+            "topics": [_hex(DEPOSIT_MINTED_TOPIC), _hex(ref)],
+        }
+    )
     return logs[0] if logs else None
 
 
@@ -149,23 +190,43 @@ def mint_resolve_already_minted(*, client: NtzsClient, deposit_id) -> int:
         return 0
     deposit = DepositRequest.objects.select_related("wallet").get(pk=deposit_id)
     receipt = client.w3.eth.get_transaction_receipt(log["transactionHash"])
-    transfer = expected_transfer(receipt, token=client.address, to_address=deposit.wallet.address,
-                                 amount_units=deposit.amount_tzs * 10**18, ref=ref)
+    transfer = expected_transfer(
+        receipt,
+        token=client.address,
+        to_address=deposit.wallet.address,
+        amount_units=deposit.amount_tzs * 10**18,
+        ref=ref,
+    )
     if transfer is None:
-        alert_raise(kind="deposit reference minted with other terms", key=str(deposit_id),
-                    detail=f"DepositMinted in {_hex(log['transactionHash'])} does not match")
+        alert_raise(
+            kind="deposit reference minted with other terms",
+            key=str(deposit_id),
+            detail=f"DepositMinted in {_hex(log['transactionHash'])} does not match",
+        )
         return 0
     mint, _ = MintTransaction.objects.get_or_create(
-        deposit_id=deposit_id, defaults={
-            "chain_id": settings.CHAIN_ID, "contract_address": client.address,
-            "to_address": deposit.wallet.address, "amount_units": deposit.amount_tzs * 10**18})
+        deposit_id=deposit_id,
+        defaults={
+            "chain_id": settings.CHAIN_ID,
+            "contract_address": client.address,
+            "to_address": deposit.wallet.address,
+            "amount_units": deposit.amount_tzs * 10**18,
+        },
+    )
     recorded = record_minted(
-        mint_id=mint.pk, tx_hash=_hex(receipt["transactionHash"]), log_index=transfer.log_index,
-        block_day=_block_day(client, receipt["blockNumber"]), source="worker",
-        note="Mint already completed (idempotency)")
+        mint_id=mint.pk,
+        tx_hash=_hex(receipt["transactionHash"]),
+        log_index=transfer.log_index,
+        block_day=_block_day(client, receipt["blockNumber"]),
+        source="worker",
+        note="Mint already completed (idempotency)",
+    )
     if recorded:
-        logger.info("Mint already completed (idempotency) deposit=%s tx=%s", deposit_id,
-                    _hex(receipt["transactionHash"]))
+        logger.info(
+            "Mint already completed (idempotency) deposit=%s tx=%s",
+            deposit_id,
+            _hex(receipt["transactionHash"]),
+        )
     return int(recorded)
 
 
@@ -197,9 +258,13 @@ def mint_proof(client: NtzsClient, mint: MintTransaction) -> Proof:
         receipt = _receipt_or_none(client, attempt.tx_hash)
         if receipt is None or receipt["status"] != 1:
             continue
-        transfer = expected_transfer(receipt, token=mint.contract_address,
-                                     to_address=mint.to_address,
-                                     amount_units=mint.amount_units, ref=ref)
+        transfer = expected_transfer(
+            receipt,
+            token=mint.contract_address,
+            to_address=mint.to_address,
+            amount_units=mint.amount_units,
+            ref=ref,
+        )
         if transfer is not None:
             return Proof("minted", attempt=attempt, receipt=receipt, transfer=transfer)
     return Proof("dead", "every attempt's nonce is mined and none minted")
@@ -221,8 +286,9 @@ def _record_failed(mint_id, reason: str) -> bool:
         deposit_mark_failed(deposit_id=mint.deposit_id, reason=reason)
     except TransitionRefused:
         return False
-    MintTransaction.objects.filter(pk=mint.pk).update(status=MT.FAILED, error=reason[:1000],
-                                                      updated_at=now())
+    MintTransaction.objects.filter(pk=mint.pk).update(
+        status=MT.FAILED, error=reason[:1000], updated_at=now()
+    )
     reservation_release(mint)
     logger.error("Mint failed deposit=%s reason=%s", mint.deposit_id, reason)
     return True
@@ -233,15 +299,21 @@ def mint_settle(client: NtzsClient, mint: MintTransaction) -> str:
     proof = mint_proof(client, mint)
     if proof.verdict == "minted":
         recorded = record_minted(
-            mint_id=mint.pk, tx_hash=_hex(proof.receipt["transactionHash"]),
+            mint_id=mint.pk,
+            tx_hash=_hex(proof.receipt["transactionHash"]),
             log_index=proof.transfer.log_index,
-            block_day=_block_day(client, proof.receipt["blockNumber"]), source="worker",
-            attempt_id=proof.attempt.pk)
+            block_day=_block_day(client, proof.receipt["blockNumber"]),
+            source="worker",
+            attempt_id=proof.attempt.pk,
+        )
         return "minted" if recorded else "unrecorded"
     if proof.verdict == "dead":
         if _with_ref(client) and client.is_deposit_minted(deposit_ref(mint.deposit_id)):
-            return "minted" if mint_resolve_already_minted(client=client,
-                                                           deposit_id=mint.deposit_id) else "?"
+            return (
+                "minted"
+                if mint_resolve_already_minted(client=client, deposit_id=mint.deposit_id)
+                else "?"
+            )
         last_error = mint.attempts.exclude(error="").order_by("-created_at").first()
         reason = last_error.error if last_error else "reverted on chain"
         return "failed" if _record_failed(mint.pk, reason) else "unchanged"
@@ -287,37 +359,58 @@ def record_minted_many(items: list[Landed]) -> list[Landed]:
     if not items:
         return []
     by_mint = {item.mint_id: item for item in items}
-    mints = {m.pk: m for m in MintTransaction.objects.select_for_update()
-             .filter(pk__in=by_mint, status__in=(MT.SIGNED, MT.SENT))}
-    claimed = set(MintLogClaim.objects.filter(
-        chain_id=settings.CHAIN_ID, tx_hash__in={i.tx_hash for i in items})
-        .values_list("tx_hash", "log_index"))
+    mints = {
+        m.pk: m
+        for m in MintTransaction.objects.select_for_update().filter(
+            pk__in=by_mint, status__in=(MT.SIGNED, MT.SENT)
+        )
+    }
+    claimed = set(
+        MintLogClaim.objects.filter(
+            chain_id=settings.CHAIN_ID, tx_hash__in={i.tx_hash for i in items}
+        ).values_list("tx_hash", "log_index")
+    )
     ready = [i for i in items if i.mint_id in mints and (i.tx_hash, i.log_index) not in claimed]
-    moved = set(deposits_mark_minted_batch(
-        minted={i.deposit_id: i.tx_hash for i in ready}, minted_at=now()))
+    moved = set(
+        deposits_mark_minted_batch(minted={i.deposit_id: i.tx_hash for i in ready}, minted_at=now())
+    )
     done = [i for i in ready if i.deposit_id in moved]
-    MintLogClaim.objects.bulk_create([
-        MintLogClaim(chain_id=settings.CHAIN_ID, tx_hash=i.tx_hash, log_index=i.log_index,
-                     deposit_id=i.deposit_id) for i in done])
+    MintLogClaim.objects.bulk_create(
+        [
+            MintLogClaim(
+                chain_id=settings.CHAIN_ID,
+                tx_hash=i.tx_hash,
+                log_index=i.log_index,
+                deposit_id=i.deposit_id,
+            )
+            for i in done
+        ]
+    )
     rows = []
     reserved_by_day: dict[dt.date, int] = {}
     unreserved_by_day: dict[dt.date, int] = {}
     for item in done:
         mint = mints[item.mint_id]
         if mint.reserved_tzs and mint.reserved_day:
-            reserved_by_day[mint.reserved_day] = reserved_by_day.get(mint.reserved_day, 0) \
-                + mint.reserved_tzs
+            reserved_by_day[mint.reserved_day] = (
+                reserved_by_day.get(mint.reserved_day, 0) + mint.reserved_tzs
+            )
         else:
-            unreserved_by_day[item.block_day] = unreserved_by_day.get(item.block_day, 0) \
-                + mint.amount_units // 10**18
+            unreserved_by_day[item.block_day] = (
+                unreserved_by_day.get(item.block_day, 0) + mint.amount_units // 10**18
+            )
         mint.status, mint.tx_hash, mint.log_index = MT.MINTED, item.tx_hash, item.log_index
         mint.reserved_tzs, mint.error, mint.updated_at = 0, "", now()
         mint.source = MintTransaction.Source.WORKER
         rows.append(mint)
-    MintTransaction.objects.bulk_update(rows, ["status", "tx_hash", "log_index", "reserved_tzs",
-                                               "error", "updated_at", "source"], batch_size=500)
+    MintTransaction.objects.bulk_update(
+        rows,
+        ["status", "tx_hash", "log_index", "reserved_tzs", "error", "updated_at", "source"],
+        batch_size=500,
+    )
     MintAttempt.objects.filter(pk__in=[i.attempt_id for i in done], status__in=LIVE).update(
-        status=AS.MINED_OK)
+        status=AS.MINED_OK
+    )
     ledger_issue_bulk(reserved_by_day, unreserved_by_day)
     crash_point("confirm_before_commit")
     for item in done:
@@ -325,35 +418,60 @@ def record_minted_many(items: list[Landed]) -> list[Landed]:
     return [i for i in items if i not in done]
 
 
-def _mined_attempt(client: NtzsClient, attempt: MintAttempt, receipt, head: int,
-                   landed: list[Landed], blocks: dict) -> str:
+def _mined_attempt(
+    client: NtzsClient, attempt: MintAttempt, receipt, head: int, landed: list[Landed], blocks: dict
+) -> str:
     if head - receipt["blockNumber"] + 1 < settings.MINT_CONFIRMATIONS:
         return "confirming"
     mint = attempt.mint_transaction
     if receipt["status"] != 1:
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(
-            status=AS.MINED_REVERTED, error="reverted on chain")
+            status=AS.MINED_REVERTED, error="reverted on chain"
+        )
         return "reverted"
     if attempt.kind == MintAttempt.Kind.NONCE_FILL or mint is None:
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(status=AS.MINED_OK)
         return "filled"
-    transfer = expected_transfer(receipt, token=mint.contract_address,
-                                 to_address=mint.to_address, amount_units=mint.amount_units,
-                                 ref=_ref_for(client, mint))
+    transfer = expected_transfer(
+        receipt,
+        token=mint.contract_address,
+        to_address=mint.to_address,
+        amount_units=mint.amount_units,
+        ref=_ref_for(client, mint),
+    )
     if transfer is None:
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(
-            status=AS.MINED_OK, error="mined without this deposit's mint log")
+            status=AS.MINED_OK, error="mined without this deposit's mint log"
+        )
         return "no_log"
-    landed.append(Landed(mint_id=mint.pk, deposit_id=mint.deposit_id, attempt_id=attempt.pk,
-                         tx_hash=attempt.tx_hash, log_index=transfer.log_index,
-                         block_day=_block_day(client, receipt["blockNumber"], blocks)))
+    landed.append(
+        Landed(
+            mint_id=mint.pk,
+            deposit_id=mint.deposit_id,
+            attempt_id=attempt.pk,
+            tx_hash=attempt.tx_hash,
+            log_index=transfer.log_index,
+            block_day=_block_day(client, receipt["blockNumber"], blocks),
+        )
+    )
     return "minted"
 
 
-UNDERPRICED = ("underpriced", "below base fee", "less than block base fee",
-               "max fee per gas less than")
-INCURABLE = ("intrinsic gas too low", "exceeds block gas limit", "gas limit reached",
-             "invalid transaction", "rlp", "malformed", "oversized data")
+UNDERPRICED = (
+    "underpriced",
+    "below base fee",
+    "less than block base fee",
+    "max fee per gas less than",
+)
+INCURABLE = (
+    "intrinsic gas too low",
+    "exceeds block gas limit",
+    "gas limit reached",
+    "invalid transaction",
+    "rlp",
+    "malformed",
+    "oversized data",
+)
 
 
 def _send_error_kind(outcome: str) -> str:
@@ -369,10 +487,14 @@ def _unrecordable(item) -> None:
     """A landed mint that cannot be recorded (its log claimed by something else, or the
     deposit in a status that cannot become minted): a person must look. The attempt is
     terminal, so it no longer blocks the nonce checks."""
-    alert_raise(kind="mint landed but not recorded", key=item.tx_hash,
-                detail=f"deposit {item.deposit_id} log {item.tx_hash}#{item.log_index}")
+    alert_raise(
+        kind="mint landed but not recorded",
+        key=item.tx_hash,
+        detail=f"deposit {item.deposit_id} log {item.tx_hash}#{item.log_index}",
+    )
     MintAttempt.objects.filter(pk=item.attempt_id, status__in=LIVE).update(
-        status=AS.MINED_OK, error="landed but not recorded: see the alert")
+        status=AS.MINED_OK, error="landed but not recorded: see the alert"
+    )
 
 
 def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
@@ -381,8 +503,9 @@ def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
     again (the same bytes); one pending longer than MINT_FEE_BUMP_AFTER_S is bumped."""
     latest = max(attempts, key=lambda a: a.created_at)
     if latest.status == AS.SIGNED:
-        logger.info("Found existing txHash, checking receipt tx=%s (signed, not sent)",
-                    latest.tx_hash)
+        logger.info(
+            "Found existing txHash, checking receipt tx=%s (signed, not sent)", latest.tx_hash
+        )
         return _after_send(client, latest, attempt_send(client, latest))
     age = now() - (latest.sent_at or latest.created_at)
     if age < REBROADCAST_AFTER:
@@ -391,8 +514,10 @@ def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
         if age >= dt.timedelta(seconds=settings.MINT_FEE_BUMP_AFTER_S):
             return _replace(client, latest, kind=MintAttempt.Kind.FEE_BUMP)
         return "pending"
-    logger.info("Found existing txHash, checking receipt tx=%s (unknown to the node: "
-                "rebroadcast)", latest.tx_hash)
+    logger.info(
+        "Found existing txHash, checking receipt tx=%s (unknown to the node: rebroadcast)",
+        latest.tx_hash,
+    )
     return _after_send(client, latest, attempt_send(client, latest))
 
 
@@ -407,19 +532,26 @@ def _after_send(client: NtzsClient, attempt: MintAttempt, outcome: str) -> str:
         return _replace(client, attempt, kind=MintAttempt.Kind.FEE_BUMP)
     if kind == "incurable":
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(status=AS.REJECTED)
-        logger.error("mint attempt %s refused for good (%s): filling nonce %s",
-                     attempt.tx_hash, outcome[6:], attempt.nonce)
+        logger.error(
+            "mint attempt %s refused for good (%s): filling nonce %s",
+            attempt.tx_hash,
+            outcome[6:],
+            attempt.nonce,
+        )
         return _replace(client, attempt, kind=MintAttempt.Kind.NONCE_FILL)
     return "send_error"
 
 
-def _replacement_tx(attempt: MintAttempt, mint: MintTransaction | None, kind: str,
-                    ref: bytes | None) -> dict:
+def _replacement_tx(
+    attempt: MintAttempt, mint: MintTransaction | None, kind: str, ref: bytes | None
+) -> dict:
     if kind == MintAttempt.Kind.NONCE_FILL or mint is None:
         return {"to": attempt.signer.address, "data": b"", "gas": FILL_GAS_LIMIT}
-    return {"to": mint.contract_address, "gas": mint_gas_limit(),
-            "data": mint_calldata(to=mint.to_address, amount_units=mint.amount_units,
-                                  deposit_ref=ref)}
+    return {
+        "to": mint.contract_address,
+        "gas": mint_gas_limit(),
+        "data": mint_calldata(to=mint.to_address, amount_units=mint.amount_units, deposit_ref=ref),
+    }
 
 
 def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str) -> str:
@@ -433,26 +565,43 @@ def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str) -> str:
         else:
             SignerAccount.objects.select_for_update().get(pk=attempt.signer_id)
             mint = None
-        newest = MintAttempt.objects.filter(signer_id=attempt.signer_id, nonce=attempt.nonce) \
-            .order_by("-created_at").first()
+        newest = (
+            MintAttempt.objects.filter(signer_id=attempt.signer_id, nonce=attempt.nonce)
+            .order_by("-created_at")
+            .first()
+        )
         if newest.pk != attempt.pk and newest.status in LIVE:
             return "already_replaced"  # another worker bumped it a moment ago
-        fees = Fees(int(attempt.max_fee_per_gas), int(attempt.max_priority_fee_per_gas)) \
-            .bumped(base_fee=base_fee)
+        fees = Fees(int(attempt.max_fee_per_gas), int(attempt.max_priority_fee_per_gas)).bumped(
+            base_fee=base_fee
+        )
         tx = _replacement_tx(attempt, mint, kind, ref)
-        signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
-                      nonce=attempt.nonce, fees=fees, **tx)
+        signed = sign(
+            private_key=settings.MINTER_PRIVATE_KEY,
+            chain_id=settings.CHAIN_ID,
+            nonce=attempt.nonce,
+            fees=fees,
+            **tx,
+        )
         replacement = MintAttempt.objects.create(
-            mint_transaction=mint, signer_id=attempt.signer_id, nonce=attempt.nonce,
-            tx_hash=signed.tx_hash, raw_tx=signed.raw_hex, max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas, gas_limit=tx["gas"],
-            kind=kind)
+            mint_transaction=mint,
+            signer_id=attempt.signer_id,
+            nonce=attempt.nonce,
+            tx_hash=signed.tx_hash,
+            raw_tx=signed.raw_hex,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+            gas_limit=tx["gas"],
+            kind=kind,
+        )
         if mint is not None:
             MintTransaction.objects.filter(pk=mint.pk).update(
-                attempt_count=mint.attempt_count + 1, updated_at=now())
+                attempt_count=mint.attempt_count + 1, updated_at=now()
+            )
     crash_point("replacement_before_send")
-    logger.warning("%s at nonce %s: %s replaces %s", kind, attempt.nonce, signed.tx_hash,
-                   attempt.tx_hash)
+    logger.warning(
+        "%s at nonce %s: %s replaces %s", kind, attempt.nonce, signed.tx_hash, attempt.tx_hash
+    )
     outcome = attempt_send(client, replacement)
     if outcome.startswith("error:"):  # handled by the next run, never in a loop here
         MintAttempt.objects.filter(pk=replacement.pk).update(error=outcome[6:][:1000])
@@ -474,8 +623,11 @@ def _replace_losers(attempts: list[MintAttempt], winner: MintAttempt | None) -> 
 
 def _settle_finished_mints(client: NtzsClient) -> dict[str, int]:
     counts: dict[str, int] = {}
-    waiting = MintTransaction.objects.filter(status__in=(MT.SIGNED, MT.SENT)).exclude(
-        attempts__status__in=LIVE).select_related("deposit")
+    waiting = (
+        MintTransaction.objects.filter(status__in=(MT.SIGNED, MT.SENT))
+        .exclude(attempts__status__in=LIVE)
+        .select_related("deposit")
+    )
     for mint in waiting:
         outcome = mint_settle(client, mint)
         counts[outcome] = counts.get(outcome, 0) + 1
@@ -486,13 +638,15 @@ def claim_lease_sweep() -> int:
     """Defensive: a claimed deposit with no attempt after MINT_CLAIM_LEASE_S goes back to
     mint_pending and its reservation is released (step 1 makes this unreachable)."""
     cutoff = now() - dt.timedelta(seconds=settings.MINT_CLAIM_LEASE_S)
-    stale = DepositRequest.objects.filter(status=S.MINT_PROCESSING, updated_at__lt=cutoff) \
-        .exclude(mint_transaction__attempts__isnull=False).values_list("pk", flat=True)
+    stale = (
+        DepositRequest.objects.filter(status=S.MINT_PROCESSING, updated_at__lt=cutoff)
+        .exclude(mint_transaction__attempts__isnull=False)
+        .values_list("pk", flat=True)
+    )
     swept = 0
     for deposit_id in stale:
         with transaction.atomic():
-            mint = MintTransaction.objects.select_for_update().filter(deposit_id=deposit_id) \
-                .first()
+            mint = MintTransaction.objects.select_for_update().filter(deposit_id=deposit_id).first()
             try:
                 deposit_back_to_pending(deposit_id=deposit_id)
             except TransitionRefused:
@@ -520,19 +674,31 @@ def _ledger_against_chain(client: NtzsClient, signer: SignerAccount, minter: str
         if MintAttempt.objects.filter(signer=signer, status__in=LIVE).exists():
             return ""
         if pending > locked.next_nonce:
-            logger.error("Minter nonce used outside the system: chain pending nonce %s, "
-                         "ledger %s", pending, locked.next_nonce)
-            alert_raise(kind="minter nonce used outside the system", key=minter,
-                        detail=f"chain pending nonce {pending} > ledger {locked.next_nonce}")
+            logger.error(
+                "Minter nonce used outside the system: chain pending nonce %s, ledger %s",
+                pending,
+                locked.next_nonce,
+            )
+            alert_raise(
+                kind="minter nonce used outside the system",
+                key=minter,
+                detail=f"chain pending nonce {pending} > ledger {locked.next_nonce}",
+            )
             SignerAccount.objects.filter(pk=locked.pk).update(
-                sending_enabled=False, disabled_reason="minter nonce used outside the system: "
-                "check the key, then minting_start to resync", updated_at=now())
+                sending_enabled=False,
+                disabled_reason="minter nonce used outside the system: "
+                "check the key, then minting_start to resync",
+                updated_at=now(),
+            )
             return "outside_nonce"
         if pending < locked.next_nonce:
-            fills = [_gap_fill_attempt(client, locked, nonce)
-                     for nonce in range(pending, locked.next_nonce)
-                     if not MintAttempt.objects.filter(signer=locked, nonce=nonce,
-                                                       status__in=LIVE).exists()]
+            fills = [
+                _gap_fill_attempt(client, locked, nonce)
+                for nonce in range(pending, locked.next_nonce)
+                if not MintAttempt.objects.filter(
+                    signer=locked, nonce=nonce, status__in=LIVE
+                ).exists()
+            ]
     for fill in fills:  # committed, then sent
         logger.warning("gap at nonce %s filled by %s", fill.nonce, fill.tx_hash)
         attempt_send(client, fill)
@@ -541,13 +707,25 @@ def _ledger_against_chain(client: NtzsClient, signer: SignerAccount, minter: str
 
 def _gap_fill_attempt(client: NtzsClient, signer: SignerAccount, nonce: int) -> MintAttempt:
     fees = fees_from(base_fee=next_base_fee(client), tip=client.w3.eth.max_priority_fee)
-    signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
-                  nonce=nonce, to=signer.address, data=b"", gas=FILL_GAS_LIMIT, fees=fees)
+    signed = sign(
+        private_key=settings.MINTER_PRIVATE_KEY,
+        chain_id=settings.CHAIN_ID,
+        nonce=nonce,
+        to=signer.address,
+        data=b"",
+        gas=FILL_GAS_LIMIT,
+        fees=fees,
+    )
     return MintAttempt.objects.create(
-        signer=signer, nonce=nonce, tx_hash=signed.tx_hash, raw_tx=signed.raw_hex,
+        signer=signer,
+        nonce=nonce,
+        tx_hash=signed.tx_hash,
+        raw_tx=signed.raw_hex,
         max_fee_per_gas=fees.max_fee_per_gas,
-        max_priority_fee_per_gas=fees.max_priority_fee_per_gas, gas_limit=FILL_GAS_LIMIT,
-        kind=MintAttempt.Kind.NONCE_FILL)
+        max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+        gas_limit=FILL_GAS_LIMIT,
+        kind=MintAttempt.Kind.NONCE_FILL,
+    )
 
 
 def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
@@ -567,9 +745,13 @@ def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
     head = client.w3.eth.block_number
     mined = client.w3.eth.get_transaction_count(minter, "latest")
     SignerAccount.objects.filter(pk=signer.pk, last_mined_nonce__lt=mined).update(
-        last_mined_nonce=mined)
-    live = list(MintAttempt.objects.filter(signer=signer, status__in=LIVE)
-                .select_related("mint_transaction").order_by("nonce", "created_at")[:limit])
+        last_mined_nonce=mined
+    )
+    live = list(
+        MintAttempt.objects.filter(signer=signer, status__in=LIVE)
+        .select_related("mint_transaction")
+        .order_by("nonce", "created_at")[:limit]
+    )
     receipts = _receipts(client, [a for a in live if a.nonce < mined])
     landed: list[Landed] = []
     blocks: dict[int, dt.date] = {}
@@ -578,8 +760,9 @@ def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
         if nonce >= mined:
             outcome = _recover_unmined(client, attempts)
         else:
-            found = next(((a, receipts[a.tx_hash]) for a in attempts
-                          if receipts.get(a.tx_hash)), None)
+            found = next(
+                ((a, receipts[a.tx_hash]) for a in attempts if receipts.get(a.tx_hash)), None
+            )
             if found is None:
                 # The nonce is mined but none of our attempts has a receipt. A node may count
                 # the nonce a moment before it serves the receipt, so only an old attempt is
@@ -596,8 +779,14 @@ def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
                     _replace_losers(attempts, found[0])
         counts[outcome] = counts.get(outcome, 0) + 1
     for item in record_minted_many(landed):  # the rest, one by one (held, failed, routed)
-        if record_minted(mint_id=item.mint_id, tx_hash=item.tx_hash, log_index=item.log_index,
-                         block_day=item.block_day, source="worker", attempt_id=item.attempt_id):
+        if record_minted(
+            mint_id=item.mint_id,
+            tx_hash=item.tx_hash,
+            log_index=item.log_index,
+            block_day=item.block_day,
+            source="worker",
+            attempt_id=item.attempt_id,
+        ):
             logger.info("Mint confirmed deposit=%s tx=%s", item.deposit_id, item.tx_hash)
         elif MintTransaction.objects.filter(pk=item.mint_id).exclude(status=MT.MINTED).exists():
             _unrecordable(item)

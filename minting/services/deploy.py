@@ -72,8 +72,7 @@ def ntzs_deploy(plan: DeployPlan) -> TokenDeployment:
         grant = w3.eth.contract(address=address, abi=artifact["abi"]).encode_abi(
             "grantRole", args=[role_id("MINTER_ROLE"), to_checksum_address(grantee)]
         )
-        transact(w3, private_key=plan.deployer_key, to=address,
-                 data=bytes.fromhex(grant[2:]))
+        transact(w3, private_key=plan.deployer_key, to=address, data=bytes.fromhex(grant[2:]))
     block = w3.eth.get_block(receipt["blockNumber"])
     deployment = TokenDeployment.objects.create(
         chain_id=plan.chain_id,
@@ -83,8 +82,12 @@ def ntzs_deploy(plan: DeployPlan) -> TokenDeployment:
         tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
         deployer_address=deployer,
     )
-    logger.info("NTZS deployed address=%s block=%s chain=%s", address,
-                deployment.deploy_block, plan.chain_id)
+    logger.info(
+        "NTZS deployed address=%s block=%s chain=%s",
+        address,
+        deployment.deploy_block,
+        plan.chain_id,
+    )
     return deployment
 
 
@@ -104,8 +107,9 @@ class MinterCheck:
         if not self.has_minter_role:
             found.append(f"minter {self.minter_address} does not hold MINTER_ROLE")
         if self.gas_balance_wei < settings.MINTER_MIN_GAS_WEI:
-            found.append(f"minter gas balance {self.gas_balance_wei} wei is below "
-                         f"MINTER_MIN_GAS_ETH")
+            found.append(
+                f"minter gas balance {self.gas_balance_wei} wei is below MINTER_MIN_GAS_ETH"
+            )
         if self.paused:
             found.append("the token is paused")
         return found
@@ -157,8 +161,10 @@ def minter_check() -> MinterCheck | None:
     alert_resolve(kind=ALERT_KINDS["chain"])
     conditions = {
         "role": (not result.has_minter_role, f"{minter} lacks MINTER_ROLE"),
-        "gas": (result.gas_balance_wei < settings.MINTER_MIN_GAS_WEI,
-                f"{minter} holds {result.gas_balance_wei} wei"),
+        "gas": (
+            result.gas_balance_wei < settings.MINTER_MIN_GAS_WEI,
+            f"{minter} holds {result.gas_balance_wei} wei",
+        ),
         "paused": (result.paused, f"token {result.contract_address} is paused"),
     }
     for name, (present, detail) in conditions.items():
@@ -171,14 +177,26 @@ def minter_check() -> MinterCheck | None:
 
 
 def _minter_record_store(*, result: MinterCheck | None, error: str) -> None:
-    fields = {"checked_at": now(), "reachable": result is not None, "error": error[:2000],
-              "chain_id": settings.CHAIN_ID, "contract_address": "", "minter_address": "",
-              "has_minter_role": False, "gas_balance_wei": None, "paused": False,
-              "problems": ["chain unavailable"]}
+    fields = {
+        "checked_at": now(),
+        "reachable": result is not None,
+        "error": error[:2000],
+        "chain_id": settings.CHAIN_ID,
+        "contract_address": "",
+        "minter_address": "",
+        "has_minter_role": False,
+        "gas_balance_wei": None,
+        "paused": False,
+        "problems": ["chain unavailable"],
+    }
     if result is not None:
-        fields.update(chain_id=result.chain_id, contract_address=result.contract_address,
-                      minter_address=result.minter_address,
-                      has_minter_role=result.has_minter_role,
-                      gas_balance_wei=result.gas_balance_wei, paused=result.paused,
-                      problems=result.problems)
+        fields.update(
+            chain_id=result.chain_id,
+            contract_address=result.contract_address,
+            minter_address=result.minter_address,
+            has_minter_role=result.has_minter_role,
+            gas_balance_wei=result.gas_balance_wei,
+            paused=result.paused,
+            problems=result.problems,
+        )
     MinterCheckRecord.objects.update_or_create(name="minter", defaults=fields)

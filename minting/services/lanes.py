@@ -111,15 +111,20 @@ def _ref_state(client: NtzsClient, ref: bytes) -> tuple[bool, bool]:
         minted = functions.isDepositMinted(ref).call(block_identifier=block)
         voided = functions.isDepositRefVoided(ref).call(block_identifier=block)
     except (OSError, ValueError, Web3Exception) as exc:
-        raise ChainReadRefused(f"The deposit reference could not be read on chain "
-                               f"({type(exc).__name__}); try again.") from None
+        raise ChainReadRefused(
+            f"The deposit reference could not be read on chain ({type(exc).__name__}); try again."
+        ) from None
     return bool(minted), bool(voided)
 
 
 def _approved_nonce_records(deposit_id: uuid.UUID) -> list[DualControlRequest]:
-    return list(DualControlRequest.objects.filter(
-        action=NONCE_RECORD, target_id=str(deposit_id),
-        decision=DualControlRequest.Decision.APPROVED))
+    return list(
+        DualControlRequest.objects.filter(
+            action=NONCE_RECORD,
+            target_id=str(deposit_id),
+            decision=DualControlRequest.Decision.APPROVED,
+        )
+    )
 
 
 def _nonce_export_covered(export: SafeBatchExport, records: list[DualControlRequest]) -> bool:
@@ -137,19 +142,26 @@ def _unclaimed_mints_to_wallet(client: NtzsClient, deposit: DepositRequest) -> l
     """Mint logs of this deposit's exact amount to its wallet that nothing has claimed."""
     wallet_topic = "0x" + "00" * 12 + to_checksum_address(deposit.wallet.address)[2:].lower()
     try:
-        logs = client.w3.eth.get_logs({
-            "address": client.address, "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
-            "toBlock": "latest",
-            "topics": ["0x" + TRANSFER_TOPIC.hex(), "0x" + "00" * 32, wallet_topic]})
+        logs = client.w3.eth.get_logs(
+            {
+                "address": client.address,
+                "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
+                "toBlock": "latest",
+                "topics": ["0x" + TRANSFER_TOPIC.hex(), "0x" + "00" * 32, wallet_topic],
+            }
+        )
     except (OSError, ValueError, Web3Exception) as exc:
-        raise ChainReadRefused(f"The token's mint logs could not be read "
-                               f"({type(exc).__name__}); try again.") from None
+        raise ChainReadRefused(
+            f"The token's mint logs could not be read ({type(exc).__name__}); try again."
+        ) from None
     units = deposit.amount_tzs * UNITS_PER_TZS
     found = []
     for log in logs:
         tx_hash = "0x" + bytes(log["transactionHash"]).hex()
-        if int.from_bytes(bytes(log["data"])[:32], "big") == units \
-                and claim_holder(tx_hash=tx_hash, log_index=log["logIndex"]) is None:
+        if (
+            int.from_bytes(bytes(log["data"])[:32], "big") == units
+            and claim_holder(tx_hash=tx_hash, log_index=log["logIndex"]) is None
+        ):
             found.append(f"{tx_hash}#{log['logIndex']}")
     return found
 
@@ -163,23 +175,31 @@ def safe_exports_refusal(client: NtzsClient, deposit: DepositRequest) -> str:
     if any(method == "mintForDeposit" for method in methods.values()):
         minted, voided = _ref_state(client, deposit_ref(deposit.pk))
         if minted:
-            return (f"Deposit {deposit.pk}'s reference is already minted on chain; record the "
-                    "Safe transaction with safe_mint_record instead.")
+            return (
+                f"Deposit {deposit.pk}'s reference is already minted on chain; record the "
+                "Safe transaction with safe_mint_record instead."
+            )
         if not voided:
-            return (f"{PAYLOAD_LIVE}: mine voidDepositRef for its reference first "
-                    "(safe_export_void_payload gives the call) and wait for "
-                    f"{settings.MINT_CONFIRMATIONS} confirmation(s).")
+            return (
+                f"{PAYLOAD_LIVE}: mine voidDepositRef for its reference first "
+                "(safe_export_void_payload gives the call) and wait for "
+                f"{settings.MINT_CONFIRMATIONS} confirmation(s)."
+            )
     plain = [export for export in exports if methods[export.pk] != "mintForDeposit"]
     if plain:
         records = _approved_nonce_records(deposit.pk)
         if not all(_nonce_export_covered(export, records) for export in plain):
-            return (f"{PAYLOAD_LIVE}: two people must first record an executed Safe transaction "
-                    "that consumed the exported Safe nonce and minted nothing "
-                    f"({NONCE_RECORD}).")
+            return (
+                f"{PAYLOAD_LIVE}: two people must first record an executed Safe transaction "
+                "that consumed the exported Safe nonce and minted nothing "
+                f"({NONCE_RECORD})."
+            )
         unclaimed = _unclaimed_mints_to_wallet(client, deposit)
         if unclaimed:
-            return (f"An unrecorded mint of {deposit.amount_tzs:,} TZS to this deposit's wallet "
-                    f"is on chain ({unclaimed[0]}); record it with safe_mint_record first.")
+            return (
+                f"An unrecorded mint of {deposit.amount_tzs:,} TZS to this deposit's wallet "
+                f"is on chain ({unclaimed[0]}); record it with safe_mint_record first."
+            )
     return ""
 
 
@@ -190,19 +210,24 @@ def _attempt_ids(mint: MintTransaction | None) -> frozenset[uuid.UUID]:
 
 
 def _export_ids(deposit_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    return frozenset(SafeBatchExport.objects.filter(deposits=deposit_id)
-                     .values_list("pk", flat=True))
+    return frozenset(
+        SafeBatchExport.objects.filter(deposits=deposit_id).values_list("pk", flat=True)
+    )
 
 
 def _lane_proof(deposit: DepositRequest, *, check_exports: bool) -> LaneProof:
     """The chain checks for a deposit leaving its lane (no database lock is held here)."""
     mint = MintTransaction.objects.filter(deposit=deposit).first()
     if mint is not None and mint.status == MT.AWAITING_CONFIRMATIONS:
-        raise ConflictError(f"A Safe mint of deposit {deposit.pk} ({mint.tx_hash}) is waiting "
-                            "for confirmations; it will be recorded, not moved.")
+        raise ConflictError(
+            f"A Safe mint of deposit {deposit.pk} ({mint.tx_hash}) is waiting "
+            "for confirmations; it will be recorded, not moved."
+        )
     if mint is not None and mint.attempts.filter(status__in=LIVE).exists():
-        raise ConflictError(f"Deposit {deposit.pk} has a mint transaction in flight; wait for "
-                            "it to be confirmed or proven dead.")
+        raise ConflictError(
+            f"Deposit {deposit.pk} has a mint transaction in flight; wait for "
+            "it to be confirmed or proven dead."
+        )
     needs_chain = deposit.status == S.MINT_FAILED or (check_exports and _export_ids(deposit.pk))
     if needs_chain:
         client = chain_client()
@@ -215,36 +240,45 @@ def _lane_proof(deposit: DepositRequest, *, check_exports: bool) -> LaneProof:
                     raise SafePayloadLive(refusal)
         except (ChainError, OSError, Web3Exception) as exc:
             raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
-    return LaneProof(status=deposit.status, export_ids=_export_ids(deposit.pk),
-                     attempt_ids=_attempt_ids(mint))
+    return LaneProof(
+        status=deposit.status, export_ids=_export_ids(deposit.pk), attempt_ids=_attempt_ids(mint)
+    )
 
 
 def _failure_proven(client: NtzsClient, mint: MintTransaction) -> None:
     proof = confirm_service.mint_proof(client, mint)
     if proof.verdict == "minted":
-        raise ConflictError(f"An earlier attempt minted deposit {mint.deposit_id} "
-                            f"({proof.attempt.tx_hash}); confirm_mints will record it.")
+        raise ConflictError(
+            f"An earlier attempt minted deposit {mint.deposit_id} "
+            f"({proof.attempt.tx_hash}); confirm_mints will record it."
+        )
     if proof.verdict != "dead":
-        raise ConflictError(f"Deposit {mint.deposit_id} cannot leave mint_failed yet: "
-                            f"{proof.reason}.")
+        raise ConflictError(
+            f"Deposit {mint.deposit_id} cannot leave mint_failed yet: {proof.reason}."
+        )
     if mint_with_ref(lambda: client) and client.is_deposit_minted(deposit_ref(mint.deposit_id)):
-        raise ConflictError(f"Deposit {mint.deposit_id}'s reference is already minted on chain; "
-                            "confirm_mints will record it.")
+        raise ConflictError(
+            f"Deposit {mint.deposit_id}'s reference is already minted on chain; "
+            "confirm_mints will record it."
+        )
 
 
 def _proof_still_holds(deposit: DepositRequest, proof: LaneProof) -> MintTransaction | None:
     """Inside the transaction, with the deposit row locked: nothing the proof relied on has
     changed (a new export, a new attempt, another status)."""
     if deposit.status != proof.status:
-        raise ConflictError(f"Deposit {deposit.pk} changed to {deposit.status} meanwhile; "
-                            "look at it again.")
+        raise ConflictError(
+            f"Deposit {deposit.pk} changed to {deposit.status} meanwhile; look at it again."
+        )
     if _export_ids(deposit.pk) != proof.export_ids:
         raise SafePayloadLive(f"{PAYLOAD_LIVE}: it was exported again meanwhile.")
     mint = MintTransaction.objects.select_for_update().filter(deposit=deposit).first()
     if _attempt_ids(mint) != proof.attempt_ids or (
-            mint is not None and mint.status == MT.AWAITING_CONFIRMATIONS):
-        raise ConflictError(f"Deposit {deposit.pk}'s mint transaction changed meanwhile; look "
-                            "at it again.")
+        mint is not None and mint.status == MT.AWAITING_CONFIRMATIONS
+    ):
+        raise ConflictError(
+            f"Deposit {deposit.pk}'s mint transaction changed meanwhile; look at it again."
+        )
     return mint
 
 
@@ -265,15 +299,18 @@ def mint_route_to_safe(*, deposit_id, actor, reason: str) -> None:
     reason = _reason(reason, "Routing a deposit to the Safe")
     deposit = deposit_get(deposit_id=deposit_id)
     if deposit.status not in (S.MINT_PENDING, S.MINT_FAILED):
-        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; only a mint_pending or "
-                            "mint_failed deposit can be routed to the Safe.")
+        raise ConflictError(
+            f"Deposit {deposit.pk} is {deposit.status}; only a mint_pending or "
+            "mint_failed deposit can be routed to the Safe."
+        )
     proof = _lane_proof(deposit, check_exports=False)
     _mint_route_to_safe_write(deposit_id=deposit.pk, proof=proof, actor=actor, reason=reason)
 
 
 @transaction.atomic(durable=True)
-def _mint_route_to_safe_write(*, deposit_id: uuid.UUID, proof: LaneProof, actor,
-                              reason: str) -> None:
+def _mint_route_to_safe_write(
+    *, deposit_id: uuid.UUID, proof: LaneProof, actor, reason: str
+) -> None:
     deposit = deposit_get(deposit_id=deposit_id, for_update=True)
     mint = _proof_still_holds(deposit, proof)
     deposit_route_to_safe(deposit_id=deposit.pk, actor=actor, reason=reason)
@@ -281,10 +318,16 @@ def _mint_route_to_safe_write(*, deposit_id: uuid.UUID, proof: LaneProof, actor,
         # The worker lane's mint is abandoned (nothing reserved, nothing in flight); a Safe
         # record, or a route back, takes it from here.
         MintTransaction.objects.filter(pk=mint.pk).update(
-            status=MT.FAILED, error=f"routed to the Safe lane: {reason}"[:1000],
-            updated_at=now())
-    admin_action_record(actor=actor, action="mint.route_to_safe", target_type="deposit",
-                        target_id=deposit.pk, params={"from": proof.status}, reason=reason)
+            status=MT.FAILED, error=f"routed to the Safe lane: {reason}"[:1000], updated_at=now()
+        )
+    admin_action_record(
+        actor=actor,
+        action="mint.route_to_safe",
+        target_type="deposit",
+        target_id=deposit.pk,
+        params={"from": proof.status},
+        reason=reason,
+    )
 
 
 def mint_route_to_worker(*, deposit_id, actor, reason: str) -> None:
@@ -294,24 +337,33 @@ def mint_route_to_worker(*, deposit_id, actor, reason: str) -> None:
     reason = _reason(reason, "Routing a deposit back to the worker lane")
     deposit = deposit_get(deposit_id=deposit_id)
     if deposit.status != S.MINT_REQUIRES_SAFE:
-        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; only a "
-                            "mint_requires_safe deposit goes back to the worker lane.")
+        raise ConflictError(
+            f"Deposit {deposit.pk} is {deposit.status}; only a "
+            "mint_requires_safe deposit goes back to the worker lane."
+        )
     proof = _lane_proof(deposit, check_exports=True)
     _mint_route_to_worker_write(deposit_id=deposit.pk, proof=proof, actor=actor, reason=reason)
 
 
 @transaction.atomic(durable=True)
-def _mint_route_to_worker_write(*, deposit_id: uuid.UUID, proof: LaneProof, actor,
-                                reason: str) -> None:
+def _mint_route_to_worker_write(
+    *, deposit_id: uuid.UUID, proof: LaneProof, actor, reason: str
+) -> None:
     deposit = deposit_get(deposit_id=deposit_id, for_update=True)
     mint = _proof_still_holds(deposit, proof)
     deposit_route_to_worker(deposit_id=deposit.pk, actor=actor, reason=reason)
     if mint is not None:
-        MintTransaction.objects.filter(pk=mint.pk).update(status=MT.PENDING, error="",
-                                                          updated_at=now())
-    admin_action_record(actor=actor, action="mint.route_to_worker", target_type="deposit",
-                        target_id=deposit.pk, params={"exports": len(proof.export_ids)},
-                        reason=reason)
+        MintTransaction.objects.filter(pk=mint.pk).update(
+            status=MT.PENDING, error="", updated_at=now()
+        )
+    admin_action_record(
+        actor=actor,
+        action="mint.route_to_worker",
+        target_type="deposit",
+        target_id=deposit.pk,
+        params={"exports": len(proof.export_ids)},
+        reason=reason,
+    )
 
 
 # --- Refund record (four eyes) ----------------------------------------------------------------
@@ -320,9 +372,11 @@ def _mint_route_to_worker_write(*, deposit_id: uuid.UUID, proof: LaneProof, acto
 def _refund_validate(params: dict, target_id: str) -> None:
     deposit = deposit_get(deposit_id=target_id)
     if deposit.status not in REFUNDABLE:
-        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; minting records a "
-                            "refund only for mint_pending, mint_failed or mint_requires_safe "
-                            "deposits.")
+        raise ConflictError(
+            f"Deposit {deposit.pk} is {deposit.status}; minting records a "
+            "refund only for mint_pending, mint_failed or mint_requires_safe "
+            "deposits."
+        )
 
 
 def _refund_prepare(request: DualControlRequest) -> dict:
@@ -336,8 +390,12 @@ def _refund_apply(request: DualControlRequest, checker, context: dict) -> None:
     proof: LaneProof = context["proof"]
     deposit = deposit_get(deposit_id=request.target_id, for_update=True)
     _proof_still_holds(deposit, proof)
-    deposit_refund(deposit_id=deposit.pk, allowed=(proof.status,), actor=checker,
-                   note=f"off-system refund recorded: {request.evidence}"[:1000])
+    deposit_refund(
+        deposit_id=deposit.pk,
+        allowed=(proof.status,),
+        actor=checker,
+        note=f"off-system refund recorded: {request.evidence}"[:1000],
+    )
 
 
 def mint_refund_record(*, deposit_id, evidence: str, maker) -> DualControlRequest:
@@ -349,8 +407,13 @@ def mint_refund_record(*, deposit_id, evidence: str, maker) -> DualControlReques
     deposit = deposit_get(deposit_id=deposit_id)
     _refund_validate({}, str(deposit.pk))
     _lane_proof(deposit, check_exports=True)  # refuse early; the checker's approval re-checks
-    return dual_control_request_make(action=REFUND_RECORD, target_id=deposit.pk, params={},
-                                     evidence=evidence.strip(), maker=maker)
+    return dual_control_request_make(
+        action=REFUND_RECORD,
+        target_id=deposit.pk,
+        params={},
+        evidence=evidence.strip(),
+        maker=maker,
+    )
 
 
 # --- Killing an exported payload ----------------------------------------------------------------
@@ -361,17 +424,25 @@ def safe_export_void_payload(*, deposit_id) -> dict:
     exported ``mintForDeposit`` payload of this deposit unexecutable, with a batch file."""
     deposit = deposit_get(deposit_id=deposit_id)
     if not mint_with_ref(chain_client):
-        raise SafeRefused("The token has no deposit references, so there is nothing to void; "
-                          f"record the consumed Safe nonce instead ({NONCE_RECORD}).")
+        raise SafeRefused(
+            "The token has no deposit references, so there is nothing to void; "
+            f"record the consumed Safe nonce instead ({NONCE_RECORD})."
+        )
     token = settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA
     ref = "0x" + deposit_ref(deposit.pk).hex()
     data = token_calldata("voidDepositRef", [deposit_ref(deposit.pk)])
-    call = contract_call(token=token, method="voidDepositRef", values=[ref], data=data,
-                         deposit_id=deposit.pk)
-    return {"call": call, "batch": batch_file(
-        calls=[call], name="nTZS void deposit reference",
-        description=f"Void the deposit reference of deposit {deposit.pk} so that no exported "
-                    "Safe mint payload for it can execute.")}
+    call = contract_call(
+        token=token, method="voidDepositRef", values=[ref], data=data, deposit_id=deposit.pk
+    )
+    return {
+        "call": call,
+        "batch": batch_file(
+            calls=[call],
+            name="nTZS void deposit reference",
+            description=f"Void the deposit reference of deposit {deposit.pk} so that no exported "
+            "Safe mint payload for it can execute.",
+        ),
+    }
 
 
 @dataclass(frozen=True)
@@ -385,32 +456,49 @@ def safe_nonce_consumed_proof(client: NtzsClient, *, tx_hash: str) -> NonceConsu
     the Safe nonce it used."""
     receipt = receipt_get(client, tx_hash)
     if receipt is None:
-        raise SafeRecordRefused(f"Transaction {tx_hash} was not found on chain "
-                                f"{settings.CHAIN_ID}; check the hash or wait until it is mined.")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} was not found on chain "
+            f"{settings.CHAIN_ID}; check the hash or wait until it is mined."
+        )
     if receipt["status"] != 1:
-        raise SafeRecordRefused(f"Transaction {tx_hash} reverted on chain; it consumed no Safe "
-                                "nonce.")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} reverted on chain; it consumed no Safe nonce."
+        )
     execution = safe_execution_require(receipt, tx_hash=tx_hash, safe=safe_address())
-    mints = [log for log in receipt_token_logs(receipt, token_address=client.address)
-             if getattr(log, "from_address", None) == ZERO_ADDRESS]
+    mints = [
+        log
+        for log in receipt_token_logs(receipt, token_address=client.address)
+        if getattr(log, "from_address", None) == ZERO_ADDRESS
+    ]
     if mints:
-        raise SafeRecordRefused(f"Transaction {tx_hash} minted NTZS (log {mints[0].log_index}); "
-                                "record it with safe_mint_record, it is not a cancellation.")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} minted NTZS (log {mints[0].log_index}); "
+            "record it with safe_mint_record, it is not a cancellation."
+        )
     if not execution.nonces:
-        raise SafeRecordRefused(f"Transaction {tx_hash} does not show which Safe nonce it used "
-                                "(no SafeMultiSigTransaction event of our Safe).")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} does not show which Safe nonce it used "
+            "(no SafeMultiSigTransaction event of our Safe)."
+        )
     return NonceConsumed(tx_hash=tx_hash, safe_nonce=max(execution.nonces))
 
 
 def _required_nonce(deposit_id: uuid.UUID, proposal_nonce: int | None) -> int:
-    exports = [export for export in SafeBatchExport.objects.filter(deposits=deposit_id)
-               if _export_method(export, deposit_id) != "mintForDeposit"]
+    exports = [
+        export
+        for export in SafeBatchExport.objects.filter(deposits=deposit_id)
+        if _export_method(export, deposit_id) != "mintForDeposit"
+    ]
     if not exports:
-        raise ConflictError(f"Deposit {deposit_id} has no exported plain-mint Safe payload; "
-                            "there is no Safe nonce to record.")
+        raise ConflictError(
+            f"Deposit {deposit_id} has no exported plain-mint Safe payload; "
+            "there is no Safe nonce to record."
+        )
     if any(export.safe_nonce is None for export in exports) and proposal_nonce is None:
-        raise ServiceError("An export of this deposit did not record its Safe nonce; give the "
-                           "nonce of the proposal as shown in the Safe app.")
+        raise ServiceError(
+            "An export of this deposit did not record its Safe nonce; give the "
+            "nonce of the proposal as shown in the Safe app."
+        )
     known = [export.safe_nonce for export in exports if export.safe_nonce is not None]
     return max(known + ([proposal_nonce] if proposal_nonce is not None else []))
 
@@ -419,9 +507,11 @@ def _nonce_record_validate(params: dict, target_id: str) -> None:
     deposit = deposit_get(deposit_id=target_id)
     required = _required_nonce(deposit.pk, params.get("proposal_nonce"))
     if params.get("safe_nonce") is None or params["safe_nonce"] < required:
-        raise ConflictError(f"Transaction {params.get('tx_hash')} used Safe nonce "
-                            f"{params.get('safe_nonce')}, below the exported proposal's nonce "
-                            f"{required}; it does not consume it.")
+        raise ConflictError(
+            f"Transaction {params.get('tx_hash')} used Safe nonce "
+            f"{params.get('safe_nonce')}, below the exported proposal's nonce "
+            f"{required}; it does not consume it."
+        )
 
 
 def _nonce_record_prepare(request: DualControlRequest) -> dict:
@@ -431,8 +521,10 @@ def _nonce_record_prepare(request: DualControlRequest) -> dict:
     except ChainError as exc:
         raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
     if proof.safe_nonce != request.params["safe_nonce"]:
-        raise ConflictError(f"Transaction {proof.tx_hash} now shows Safe nonce "
-                            f"{proof.safe_nonce}, not {request.params['safe_nonce']}; refused.")
+        raise ConflictError(
+            f"Transaction {proof.tx_hash} now shows Safe nonce "
+            f"{proof.safe_nonce}, not {request.params['safe_nonce']}; refused."
+        )
     return {}
 
 
@@ -440,8 +532,9 @@ def _nonce_record_apply(request: DualControlRequest, checker, context: dict) -> 
     _nonce_record_validate(request.params, request.target_id)
 
 
-def safe_nonce_consumed_record(*, deposit_id, tx_hash: str, evidence: str, maker,
-                               proposal_nonce: int | None = None) -> DualControlRequest:
+def safe_nonce_consumed_record(
+    *, deposit_id, tx_hash: str, evidence: str, maker, proposal_nonce: int | None = None
+) -> DualControlRequest:
     """The maker's half: an executed Safe transaction (ExecutionSuccess of SAFE_ADDRESS, no
     NTZS mint log) whose Safe nonce is at or above the exported proposal's. Once a different
     person approves, the plain-mint exports it covers can no longer execute."""
@@ -457,18 +550,37 @@ def safe_nonce_consumed_record(*, deposit_id, tx_hash: str, evidence: str, maker
     except ChainError as exc:
         raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
     return dual_control_request_make(
-        action=NONCE_RECORD, target_id=deposit.pk, evidence=evidence.strip(), maker=maker,
-        params={"tx_hash": tx_hash, "safe_nonce": proof.safe_nonce,
-                "proposal_nonce": proposal_nonce})
+        action=NONCE_RECORD,
+        target_id=deposit.pk,
+        evidence=evidence.strip(),
+        maker=maker,
+        params={
+            "tx_hash": tx_hash,
+            "safe_nonce": proof.safe_nonce,
+            "proposal_nonce": proposal_nonce,
+        },
+    )
 
 
 def register_dual_control_actions() -> None:
     for action in (
-        DualControlAction(name=REFUND_RECORD, target_type="deposit", roles=OPERATOR_ROLES,
-                          apply=_refund_apply, validate=_refund_validate,
-                          prepare=_refund_prepare, beneficiary=deposit_owner_id),
-        DualControlAction(name=NONCE_RECORD, target_type="deposit", roles=OPERATOR_ROLES,
-                          apply=_nonce_record_apply, validate=_nonce_record_validate,
-                          prepare=_nonce_record_prepare, beneficiary=deposit_owner_id),
+        DualControlAction(
+            name=REFUND_RECORD,
+            target_type="deposit",
+            roles=OPERATOR_ROLES,
+            apply=_refund_apply,
+            validate=_refund_validate,
+            prepare=_refund_prepare,
+            beneficiary=deposit_owner_id,
+        ),
+        DualControlAction(
+            name=NONCE_RECORD,
+            target_type="deposit",
+            roles=OPERATOR_ROLES,
+            apply=_nonce_record_apply,
+            validate=_nonce_record_validate,
+            prepare=_nonce_record_prepare,
+            beneficiary=deposit_owner_id,
+        ),
     ):
         dual_control_action_register(action)

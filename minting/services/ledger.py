@@ -18,8 +18,9 @@ from django.db.models import F
 from minting.models import DailyIssuance, MintTransaction, SignerAccount
 
 
-def signer_account(*, address: str, chain_id: int, chain_next_nonce: int | None = None
-                   ) -> SignerAccount:
+def signer_account(
+    *, address: str, chain_id: int, chain_next_nonce: int | None = None
+) -> SignerAccount:
     """The ledger row of the key; created at the chain's pending count the first time."""
     signer = SignerAccount.objects.filter(address=address, chain_id=chain_id).first()
     if signer is not None:
@@ -27,8 +28,9 @@ def signer_account(*, address: str, chain_id: int, chain_next_nonce: int | None 
     try:
         with transaction.atomic():
             start = chain_next_nonce or 0
-            return SignerAccount.objects.create(address=address, chain_id=chain_id,
-                                                next_nonce=start, last_mined_nonce=start)
+            return SignerAccount.objects.create(
+                address=address, chain_id=chain_id, next_nonce=start, last_mined_nonce=start
+            )
     except IntegrityError:  # another worker created it a moment ago
         return SignerAccount.objects.get(address=address, chain_id=chain_id)
 
@@ -57,7 +59,8 @@ def reservation_release(mint: MintTransaction) -> None:
     """The lease sweep and ``→ mint_failed``: give the day back what this mint held."""
     if mint.reserved_tzs and mint.reserved_day:
         DailyIssuance.objects.filter(day=mint.reserved_day).update(
-            reserved_tzs=F("reserved_tzs") - mint.reserved_tzs)
+            reserved_tzs=F("reserved_tzs") - mint.reserved_tzs
+        )
     MintTransaction.objects.filter(pk=mint.pk).update(reserved_tzs=0)
     mint.reserved_tzs = 0
 
@@ -68,7 +71,8 @@ def reservation_issue(mint: MintTransaction, *, block_day: dt.date, via_safe: bo
     if mint.reserved_tzs and mint.reserved_day:
         DailyIssuance.objects.filter(day=mint.reserved_day).update(
             reserved_tzs=F("reserved_tzs") - mint.reserved_tzs,
-            issued_tzs=F("issued_tzs") + mint.reserved_tzs)
+            issued_tzs=F("issued_tzs") + mint.reserved_tzs,
+        )
     else:
         amount = mint.deposit.amount_tzs
         DailyIssuance.objects.get_or_create(day=block_day)
@@ -78,13 +82,15 @@ def reservation_issue(mint: MintTransaction, *, block_day: dt.date, via_safe: bo
     mint.reserved_tzs = 0
 
 
-def ledger_issue_bulk(reserved_by_day: dict[dt.date, int],
-                      unreserved_by_day: dict[dt.date, int]) -> None:
+def ledger_issue_bulk(
+    reserved_by_day: dict[dt.date, int], unreserved_by_day: dict[dt.date, int]
+) -> None:
     """Many worker mints at once: reservations move to issued on their days; unreserved
     mints count on their block's day (one UPDATE per day)."""
     for day, amount in reserved_by_day.items():
-        DailyIssuance.objects.filter(day=day).update(reserved_tzs=F("reserved_tzs") - amount,
-                                                     issued_tzs=F("issued_tzs") + amount)
+        DailyIssuance.objects.filter(day=day).update(
+            reserved_tzs=F("reserved_tzs") - amount, issued_tzs=F("issued_tzs") + amount
+        )
     for day, amount in unreserved_by_day.items():
         DailyIssuance.objects.get_or_create(day=day)
         DailyIssuance.objects.filter(day=day).update(issued_tzs=F("issued_tzs") + amount)

@@ -27,8 +27,7 @@ S = DepositRequest.Status
 
 def _require(actor, *roles: str, doing: str) -> None:
     if not user_has_role(actor, *roles):
-        raise PermissionRefused(f"{actor} may not {doing}: it needs the "
-                                f"{' or '.join(roles)} role.")
+        raise PermissionRefused(f"{actor} may not {doing}: it needs the {' or '.join(roles)} role.")
 
 
 def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
@@ -45,20 +44,26 @@ def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
     if proof.verdict == "unproven":
         raise ConflictError(f"Deposit {deposit_id} cannot be retried: {proof.reason}.")
     if proof.verdict == "minted":
-        record_minted(mint_id=mint.pk, tx_hash=_hex(proof.receipt["transactionHash"]),
-                      log_index=proof.transfer.log_index,
-                      block_day=_block_day(client, proof.receipt["blockNumber"]),
-                      source="worker", attempt_id=proof.attempt.pk,
-                      note="an earlier attempt had minted")
+        record_minted(
+            mint_id=mint.pk,
+            tx_hash=_hex(proof.receipt["transactionHash"]),
+            log_index=proof.transfer.log_index,
+            block_day=_block_day(client, proof.receipt["blockNumber"]),
+            source="worker",
+            attempt_id=proof.attempt.pk,
+            note="an earlier attempt had minted",
+        )
         return "minted"
     with transaction.atomic():
         locked = MintTransaction.objects.select_for_update().get(pk=mint.pk)
         deposit_retry(deposit_id=deposit.pk, actor=actor)
         MintTransaction.objects.filter(pk=locked.pk).update(
-            status=MintTransaction.Status.PENDING, error="", updated_at=now())
+            status=MintTransaction.Status.PENDING, error="", updated_at=now()
+        )
         if actor is not None:
-            admin_action_record(actor=actor, action="mint.retry", target_type="deposit",
-                                target_id=deposit.pk)
+            admin_action_record(
+                actor=actor, action="mint.retry", target_type="deposit", target_id=deposit.pk
+            )
     return "queued"
 
 
@@ -75,11 +80,17 @@ def cap_override(*, day: dt.date, cap_tzs: int, reason: str, actor) -> DailyIssu
     DailyIssuance.objects.get_or_create(day=day)
     issuance = DailyIssuance.objects.select_for_update().get(day=day)
     previous = issuance.cap_override_tzs
-    DailyIssuance.objects.filter(day=day).update(cap_override_tzs=cap_tzs,
-                                                 cap_override_reason=reason.strip())
-    admin_action_record(actor=actor, action="mint.cap_override", target_type="day",
-                        target_id=day.isoformat(),
-                        params={"cap_tzs": cap_tzs, "previous": previous}, reason=reason)
+    DailyIssuance.objects.filter(day=day).update(
+        cap_override_tzs=cap_tzs, cap_override_reason=reason.strip()
+    )
+    admin_action_record(
+        actor=actor,
+        action="mint.cap_override",
+        target_type="day",
+        target_id=day.isoformat(),
+        params={"cap_tzs": cap_tzs, "previous": previous},
+        reason=reason,
+    )
     issuance.refresh_from_db()
     return issuance
 
@@ -87,13 +98,15 @@ def cap_override(*, day: dt.date, cap_tzs: int, reason: str, actor) -> DailyIssu
 def _signer_locked() -> SignerAccount:
     address = account_address(settings.MINTER_PRIVATE_KEY)
     SignerAccount.objects.get_or_create(address=address, chain_id=settings.CHAIN_ID)
-    return SignerAccount.objects.select_for_update().get(address=address,
-                                                         chain_id=settings.CHAIN_ID)
+    return SignerAccount.objects.select_for_update().get(
+        address=address, chain_id=settings.CHAIN_ID
+    )
 
 
 @transaction.atomic(durable=True)
-def minting_sending_set(*, enabled: bool, reason: str, actor,
-                        chain_pending_nonce: int | None = None) -> SignerAccount:
+def minting_sending_set(
+    *, enabled: bool, reason: str, actor, chain_pending_nonce: int | None = None
+) -> SignerAccount:
     """The "stop minting" switch (key rotation, incidents). In-flight transactions are still
     confirmed; no new batch is signed while it is off."""
     _require(actor, SUPER_ADMIN, doing="stop or start minting")
@@ -107,10 +120,18 @@ def minting_sending_set(*, enabled: bool, reason: str, actor,
         # key), the ledger restarts from the chain.
         resync = {"next_nonce": chain_pending_nonce, "last_mined_nonce": chain_pending_nonce}
     SignerAccount.objects.filter(pk=signer.pk).update(
-        sending_enabled=enabled, disabled_reason="" if enabled else reason.strip(),
-        updated_at=now(), **resync)
-    admin_action_record(actor=actor, action="mint.start" if enabled else "mint.stop",
-                        target_type="signer", target_id=signer.address, reason=reason)
+        sending_enabled=enabled,
+        disabled_reason="" if enabled else reason.strip(),
+        updated_at=now(),
+        **resync,
+    )
+    admin_action_record(
+        actor=actor,
+        action="mint.start" if enabled else "mint.stop",
+        target_type="signer",
+        target_id=signer.address,
+        reason=reason,
+    )
     logger.warning("minting %s by %s: %s", "started" if enabled else "stopped", actor, reason)
     signer.refresh_from_db()
     return signer
@@ -120,8 +141,12 @@ def mint_status() -> dict:
     """What an operator needs at a glance: queue by status, in-flight nonces, today's cap."""
     day = today_utc()
     issuance = DailyIssuance.objects.filter(day=day).first() or DailyIssuance(day=day)
-    queue = dict(DepositRequest.objects.filter(status__startswith="mint").values_list("status")
-                 .annotate(n=Count("pk")).values_list("status", "n"))
+    queue = dict(
+        DepositRequest.objects.filter(status__startswith="mint")
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
     signer = SignerAccount.objects.filter(chain_id=settings.CHAIN_ID).first()
     live = MintAttempt.objects.filter(status__in=("signed", "sent"))
     return {
@@ -138,6 +163,5 @@ def mint_status() -> dict:
         "last_mined_nonce": signer.last_mined_nonce if signer else None,
         "in_flight_nonces": sorted(set(live.values_list("nonce", flat=True))),
         "sending_enabled": signer.sending_enabled if signer else None,
-        "waiting_reason": (signer.preflight_reason if signer and not signer.preflight_ok
-                           else ""),
+        "waiting_reason": (signer.preflight_reason if signer and not signer.preflight_ok else ""),
     }

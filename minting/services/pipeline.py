@@ -60,16 +60,18 @@ def _mint_with_ref(client: NtzsClient) -> bool:
             raise ChainError("NTZS_MINT_WITH_REF must be set outside the local profile.")
         return detected
     if stated != detected:
-        raise ChainError(f"NTZS_MINT_WITH_REF={stated} contradicts the token, which "
-                         f"{'has' if detected else 'lacks'} mintForDeposit.")
+        raise ChainError(
+            f"NTZS_MINT_WITH_REF={stated} contradicts the token, which "
+            f"{'has' if detected else 'lacks'} mintForDeposit."
+        )
     return stated
 
 
 def _record_preflight(signer: SignerAccount | None, ok: bool, reason: str) -> None:
     if signer is not None:
-        SignerAccount.objects.filter(pk=signer.pk).update(preflight_ok=ok,
-                                                          preflight_reason=reason[:500],
-                                                          preflight_at=now())
+        SignerAccount.objects.filter(pk=signer.pk).update(
+            preflight_ok=ok, preflight_reason=reason[:500], preflight_at=now()
+        )
 
 
 def mint_preflight(client_factory) -> Preflight:
@@ -79,9 +81,11 @@ def mint_preflight(client_factory) -> Preflight:
     try:
         client = client_factory()
         minter = account_address(settings.MINTER_PRIVATE_KEY)
-        signer = signer_account(address=minter, chain_id=settings.CHAIN_ID,
-                                chain_next_nonce=client.w3.eth.get_transaction_count(
-                                    minter, "pending"))
+        signer = signer_account(
+            address=minter,
+            chain_id=settings.CHAIN_ID,
+            chain_next_nonce=client.w3.eth.get_transaction_count(minter, "pending"),
+        )
         reason = _preflight_problem(client, signer, minter)
         if reason:
             _record_preflight(signer, False, reason)
@@ -90,8 +94,9 @@ def mint_preflight(client_factory) -> Preflight:
         with_ref = _mint_with_ref(client)
     except ChainError as exc:
         _record_preflight(signer, False, str(exc))
-        return Preflight(ok=False, reason=str(exc), signer=signer,
-                         unavailable=isinstance(exc, ChainUnavailable))
+        return Preflight(
+            ok=False, reason=str(exc), signer=signer, unavailable=isinstance(exc, ChainUnavailable)
+        )
     except (OSError, ValueError) as exc:
         reason = f"chain unavailable ({type(exc).__name__})"
         _record_preflight(signer, False, reason)
@@ -135,15 +140,19 @@ def mint_candidates(*, limit: int) -> list[Candidate]:
 
     issuance = DailyIssuance.objects.filter(day=today_utc()).first()
     remaining = cap_remaining(issuance) if issuance else settings.DAILY_ISSUANCE_CAP_TZS
-    rows = (DepositRequest.objects.filter(status=S.MINT_PENDING, hold_reason="",
-                                          amount_tzs__lte=remaining)
-            .order_by("created_at", "pk")
-            .values_list("pk", "amount_tzs", "wallet__address")[:limit])
+    rows = (
+        DepositRequest.objects.filter(
+            status=S.MINT_PENDING, hold_reason="", amount_tzs__lte=remaining
+        )
+        .order_by("created_at", "pk")
+        .values_list("pk", "amount_tzs", "wallet__address")[:limit]
+    )
     return [Candidate(pk, amount, to_checksum_address(address)) for pk, amount, address in rows]
 
 
-def screen_candidates(client: NtzsClient, candidates: list[Candidate], *, with_ref: bool
-                      ) -> tuple[list[Candidate], list[uuid.UUID]]:
+def screen_candidates(
+    client: NtzsClient, candidates: list[Candidate], *, with_ref: bool
+) -> tuple[list[Candidate], list[uuid.UUID]]:
     """One JSON-RPC batch: a blacklisted recipient is held; a deposit whose reference is
     already minted is resolved (step 5), not claimed. Returns (to claim, already minted)."""
     if not candidates:
@@ -162,8 +171,12 @@ def screen_candidates(client: NtzsClient, candidates: list[Candidate], *, with_r
         blacklisted = answers[index * step]
         if blacklisted:
             try:
-                deposit_hold_set(deposit_id=candidate.deposit_id, reason="blacklisted recipient",
-                                 source="worker", details={"wallet": candidate.to_address})
+                deposit_hold_set(
+                    deposit_id=candidate.deposit_id,
+                    reason="blacklisted recipient",
+                    source="worker",
+                    details={"wallet": candidate.to_address},
+                )
             except TransitionRefused:
                 pass  # claimed by another worker a moment ago; its mint will revert, proven
             continue
@@ -171,8 +184,9 @@ def screen_candidates(client: NtzsClient, candidates: list[Candidate], *, with_r
             minted.append(candidate.deposit_id)
             continue
         if with_ref and answers[index * step + 2]:
-            candidate = Candidate(candidate.deposit_id, candidate.amount_tzs,
-                                  candidate.to_address, ref_voided=True)
+            candidate = Candidate(
+                candidate.deposit_id, candidate.amount_tzs, candidate.to_address, ref_voided=True
+            )
         claimable.append(candidate)
     return claimable, minted
 
@@ -186,9 +200,13 @@ class Batch:
 def _mint_transaction_for(candidate: Candidate, *, contract: str) -> MintTransaction:
     mint, _ = MintTransaction.objects.get_or_create(
         deposit_id=candidate.deposit_id,
-        defaults={"chain_id": settings.CHAIN_ID, "contract_address": contract,
-                  "to_address": candidate.to_address,
-                  "amount_units": candidate.amount_tzs * 10**18})
+        defaults={
+            "chain_id": settings.CHAIN_ID,
+            "contract_address": contract,
+            "to_address": candidate.to_address,
+            "amount_units": candidate.amount_tzs * 10**18,
+        },
+    )
     return mint
 
 
@@ -196,17 +214,26 @@ def _defer_for_cap(candidate: Candidate, *, contract: str, day: dt.date) -> None
     """Logged once per day (``cap_deferred_on``), no transition row: the deposit stays
     ``mint_pending`` and never blocks smaller ones."""
     mint = _mint_transaction_for(candidate, contract=contract)
-    first_today = MintTransaction.objects.filter(pk=mint.pk).exclude(cap_deferred_on=day).update(
-        status=MT.CAP_EXCEEDED, cap_deferred_on=day, updated_at=now())
+    first_today = (
+        MintTransaction.objects.filter(pk=mint.pk)
+        .exclude(cap_deferred_on=day)
+        .update(status=MT.CAP_EXCEEDED, cap_deferred_on=day, updated_at=now())
+    )
     if first_today:
-        logger.warning("daily cap reached, deferring deposit=%s amount=%s TZS",
-                       candidate.deposit_id, candidate.amount_tzs)
+        logger.warning(
+            "daily cap reached, deferring deposit=%s amount=%s TZS",
+            candidate.deposit_id,
+            candidate.amount_tzs,
+        )
 
 
 def _claim_locked(ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, int, str]]:
-    return list(DepositRequest.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk__in=ids, status=S.MINT_PENDING, hold_reason="")
-                .order_by("created_at", "pk").values_list("pk", "amount_tzs", "wallet__address"))
+    return list(
+        DepositRequest.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk__in=ids, status=S.MINT_PENDING, hold_reason="")
+        .order_by("created_at", "pk")
+        .values_list("pk", "amount_tzs", "wallet__address")
+    )
 
 
 @transaction.atomic(durable=True)
@@ -232,12 +259,13 @@ def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> B
     if not signer.sending_enabled:
         return batch
     room = settings.MINT_MAX_IN_FLIGHT - (signer.next_nonce - signer.last_mined_nonce)
-    chosen = chosen[:max(room, 0)]
+    chosen = chosen[: max(room, 0)]
     if not chosen:
         return batch
     batch.attempts = _sign_into_attempts(chosen, preflight=preflight, signer=signer, day=day)
-    SignerAccount.objects.filter(pk=signer.pk).update(next_nonce=signer.next_nonce + len(chosen),
-                                                      updated_at=now())
+    SignerAccount.objects.filter(pk=signer.pk).update(
+        next_nonce=signer.next_nonce + len(chosen), updated_at=now()
+    )
     reservation_add(day=day, amount_tzs=sum(c.amount_tzs for c in chosen))
     moved = deposits_claim(deposit_ids=[c.deposit_id for c in chosen])
     if len(moved) != len(chosen):  # rows were locked by us: this cannot happen
@@ -246,23 +274,37 @@ def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> B
     return batch
 
 
-def _mint_transactions_for(chosen: list[Candidate], *, contract: str
-                           ) -> dict[uuid.UUID, MintTransaction]:
+def _mint_transactions_for(
+    chosen: list[Candidate], *, contract: str
+) -> dict[uuid.UUID, MintTransaction]:
     """The MintTransaction of each chosen deposit: existing ones (a retry, a deferral) are
     reused, the others inserted in one statement."""
-    existing = {m.deposit_id: m for m in MintTransaction.objects.filter(
-        deposit_id__in=[c.deposit_id for c in chosen])}
-    MintTransaction.objects.bulk_create([
-        MintTransaction(deposit_id=c.deposit_id, chain_id=settings.CHAIN_ID,
-                        contract_address=contract, to_address=c.to_address,
-                        amount_units=c.amount_tzs * 10**18)
-        for c in chosen if c.deposit_id not in existing])
-    return {m.deposit_id: m for m in MintTransaction.objects.filter(
-        deposit_id__in=[c.deposit_id for c in chosen])}
+    existing = {
+        m.deposit_id: m
+        for m in MintTransaction.objects.filter(deposit_id__in=[c.deposit_id for c in chosen])
+    }
+    MintTransaction.objects.bulk_create(
+        [
+            MintTransaction(
+                deposit_id=c.deposit_id,
+                chain_id=settings.CHAIN_ID,
+                contract_address=contract,
+                to_address=c.to_address,
+                amount_units=c.amount_tzs * 10**18,
+            )
+            for c in chosen
+            if c.deposit_id not in existing
+        ]
+    )
+    return {
+        m.deposit_id: m
+        for m in MintTransaction.objects.filter(deposit_id__in=[c.deposit_id for c in chosen])
+    }
 
 
-def _sign_into_attempts(chosen: list[Candidate], *, preflight: Preflight,
-                        signer: SignerAccount, day: dt.date) -> list[MintAttempt]:
+def _sign_into_attempts(
+    chosen: list[Candidate], *, preflight: Preflight, signer: SignerAccount, day: dt.date
+) -> list[MintAttempt]:
     """Sign each mint at consecutive nonces; one MintAttempt per deposit, the reservation
     and the signed status on each MintTransaction (bulk statements)."""
     mints = _mint_transactions_for(chosen, contract=preflight.client.address)
@@ -272,35 +314,61 @@ def _sign_into_attempts(chosen: list[Candidate], *, preflight: Preflight,
         mint = mints[candidate.deposit_id]
         with_ref = preflight.mint_with_ref and not candidate.ref_voided
         ref = deposit_ref(candidate.deposit_id) if with_ref else None
-        signed = sign(private_key=settings.MINTER_PRIVATE_KEY, chain_id=settings.CHAIN_ID,
-                      nonce=signer.next_nonce + offset, to=preflight.client.address,
-                      data=mint_calldata(to=candidate.to_address,
-                                         amount_units=candidate.amount_tzs * 10**18,
-                                         deposit_ref=ref),
-                      gas=gas, fees=preflight.fees)
-        attempts.append(MintAttempt(
-            mint_transaction=mint, signer=signer, nonce=signer.next_nonce + offset,
-            tx_hash=signed.tx_hash, raw_tx=signed.raw_hex,
-            max_fee_per_gas=preflight.fees.max_fee_per_gas,
-            max_priority_fee_per_gas=preflight.fees.max_priority_fee_per_gas, gas_limit=gas,
-            kind=MintAttempt.Kind.MINT, created_at=at))
+        signed = sign(
+            private_key=settings.MINTER_PRIVATE_KEY,
+            chain_id=settings.CHAIN_ID,
+            nonce=signer.next_nonce + offset,
+            to=preflight.client.address,
+            data=mint_calldata(
+                to=candidate.to_address, amount_units=candidate.amount_tzs * 10**18, deposit_ref=ref
+            ),
+            gas=gas,
+            fees=preflight.fees,
+        )
+        attempts.append(
+            MintAttempt(
+                mint_transaction=mint,
+                signer=signer,
+                nonce=signer.next_nonce + offset,
+                tx_hash=signed.tx_hash,
+                raw_tx=signed.raw_hex,
+                max_fee_per_gas=preflight.fees.max_fee_per_gas,
+                max_priority_fee_per_gas=preflight.fees.max_priority_fee_per_gas,
+                gas_limit=gas,
+                kind=MintAttempt.Kind.MINT,
+                created_at=at,
+            )
+        )
         mint.status, mint.source, mint.reserved_day = MT.SIGNED, MintTransaction.Source.WORKER, day
-        mint.reserved_tzs, mint.attempt_count, mint.error = candidate.amount_tzs, \
-            mint.attempt_count + 1, ""
+        mint.reserved_tzs, mint.attempt_count, mint.error = (
+            candidate.amount_tzs,
+            mint.attempt_count + 1,
+            "",
+        )
         mint.to_address, mint.updated_at = candidate.to_address, at
         mint.uses_deposit_ref = with_ref
         rows.append(mint)
-    MintTransaction.objects.bulk_update(rows, ["status", "source", "reserved_day", "reserved_tzs",
-                                               "attempt_count", "error", "to_address",
-                                               "updated_at", "uses_deposit_ref"],
-                                        batch_size=500)
+    MintTransaction.objects.bulk_update(
+        rows,
+        [
+            "status",
+            "source",
+            "reserved_day",
+            "reserved_tzs",
+            "attempt_count",
+            "error",
+            "to_address",
+            "updated_at",
+            "uses_deposit_ref",
+        ],
+        batch_size=500,
+    )
     return MintAttempt.objects.bulk_create(attempts, batch_size=500)
 
 
 # --- Step 2: send ---------------------------------------------------------------------------
 
-BENIGN_SEND_ERRORS = ("already known", "already imported", "nonce too low",
-                      "known transaction")
+BENIGN_SEND_ERRORS = ("already known", "already imported", "nonce too low", "known transaction")
 INSUFFICIENT_FUNDS = "insufficient funds"
 
 
@@ -323,9 +391,11 @@ def attempt_send(client: NtzsClient, attempt: MintAttempt) -> str:
     crash_point("sent_before_status")
     at = now()
     MintAttempt.objects.filter(pk=attempt.pk, status=MintAttempt.Status.SIGNED).update(
-        status=MintAttempt.Status.SENT, sent_at=at)
+        status=MintAttempt.Status.SENT, sent_at=at
+    )
     MintTransaction.objects.filter(pk=attempt.mint_transaction_id, status=MT.SIGNED).update(
-        status=MT.SENT, updated_at=at)
+        status=MT.SENT, updated_at=at
+    )
     return outcome
 
 
@@ -349,7 +419,8 @@ def batch_send(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, int
     crash_point("after_commit_before_send")
     try:
         responses = client.w3.provider.make_batch_request(
-            [("eth_sendRawTransaction", [a.raw_tx]) for a in attempts])
+            [("eth_sendRawTransaction", [a.raw_tx]) for a in attempts]
+        )
     except OSError as exc:
         raise ChainUnavailable(f"sending failed ({type(exc).__name__})") from None
     if not isinstance(responses, list):  # one error for the whole batch
@@ -367,9 +438,11 @@ def batch_send(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, int
             MintAttempt.objects.filter(pk=attempt.pk).update(error=outcome[6:][:1000])
     at = now()
     MintAttempt.objects.filter(pk__in=accepted, status=MintAttempt.Status.SIGNED).update(
-        status=MintAttempt.Status.SENT, sent_at=at)
+        status=MintAttempt.Status.SENT, sent_at=at
+    )
     MintTransaction.objects.filter(attempts__pk__in=accepted, status=MT.SIGNED).update(
-        status=MT.SENT, updated_at=at)
+        status=MT.SENT, updated_at=at
+    )
     if accepted:
         alert_resolve(kind="minter gas low")
     return counts
@@ -394,12 +467,14 @@ def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
         logger.info("mint jobs waiting: %s", preflight.reason)
         return RunResult(preflight_reason=preflight.reason, unavailable=preflight.unavailable)
     candidates = mint_candidates(limit=limit or settings.MINT_BATCH_SIZE)
-    claimable, already = screen_candidates(preflight.client, candidates,
-                                           with_ref=preflight.mint_with_ref)
+    claimable, already = screen_candidates(
+        preflight.client, candidates, with_ref=preflight.mint_with_ref
+    )
     result = RunResult()
     for deposit_id in already:
-        result.resolved += mint_resolve_already_minted(client=preflight.client,
-                                                       deposit_id=deposit_id)
+        result.resolved += mint_resolve_already_minted(
+            client=preflight.client, deposit_id=deposit_id
+        )
     if not claimable:
         return result
     batch = mint_batch_create(preflight=preflight, candidates=claimable)

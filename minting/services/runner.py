@@ -62,9 +62,14 @@ def mint_jobs_run() -> dict:
         result = mint_jobs_process(client_factory=mint_client)
         if result.unavailable:
             raise ChainUnavailable(result.preflight_reason)
-        return {"signed": result.signed, "deferred": result.deferred,
-                "resolved": result.resolved, "sent": result.sent,
-                "waiting": result.preflight_reason}
+        return {
+            "signed": result.signed,
+            "deferred": result.deferred,
+            "resolved": result.resolved,
+            "sent": result.sent,
+            "waiting": result.preflight_reason,
+        }
+
     return _guarded(run, "mint batch")
 
 

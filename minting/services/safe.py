@@ -64,9 +64,21 @@ EXECUTION_SUCCESS_TOPIC = keccak(text="ExecutionSuccess(bytes32,uint256)")
 # its additionalInfo is abi.encode(nonce, msg.sender, threshold), nonce being the one used.
 SAFE_MULTISIG_TX_TOPIC = keccak(
     text="SafeMultiSigTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,"
-         "address,address,bytes,bytes)")
-SAFE_MULTISIG_TX_TYPES = ["address", "uint256", "bytes", "uint8", "uint256", "uint256",
-                          "uint256", "address", "address", "bytes", "bytes"]
+    "address,address,bytes,bytes)"
+)
+SAFE_MULTISIG_TX_TYPES = [
+    "address",
+    "uint256",
+    "bytes",
+    "uint8",
+    "uint256",
+    "uint256",
+    "uint256",
+    "address",
+    "address",
+    "bytes",
+    "bytes",
+]
 
 
 class SafeRefused(ServiceError):
@@ -86,8 +98,9 @@ class ChainReadRefused(SafeRefused):
 
 def require_operator(actor, doing: str, roles: tuple[str, ...] = OPERATOR_ROLES) -> None:
     if not user_has_role(actor, *roles):
-        raise PermissionRefused(f"{actor} may not {doing}: it needs one of the roles "
-                                f"{', '.join(roles)}.")
+        raise PermissionRefused(
+            f"{actor} may not {doing}: it needs one of the roles {', '.join(roles)}."
+        )
 
 
 def chain_client() -> NtzsClient:
@@ -107,28 +120,34 @@ def mint_with_ref(client_factory) -> bool:
     if stated is not None:
         return bool(stated)
     if settings.PROFILE not in ("local", "test"):
-        raise SafeRefused("NTZS_MINT_WITH_REF must be set outside the local profile; set it "
-                          "to say whether the token has mintForDeposit.")
+        raise SafeRefused(
+            "NTZS_MINT_WITH_REF must be set outside the local profile; set it "
+            "to say whether the token has mintForDeposit."
+        )
     client = client_factory()
     try:
         return client.supports_deposit_ref
     except (OSError, ValueError, Web3Exception) as exc:
-        raise ChainReadRefused(f"The chain could not be read ({type(exc).__name__}); try "
-                               "again.") from None
+        raise ChainReadRefused(
+            f"The chain could not be read ({type(exc).__name__}); try again."
+        ) from None
 
 
 def tx_hash_normalise(tx_hash: str) -> str:
     value = (tx_hash or "").strip().lower()
     if not TX_HASH_RE.fullmatch(value):
-        raise SafeRecordRefused(f"{tx_hash!r} is not a transaction hash (0x followed by 64 "
-                                "hex digits).")
+        raise SafeRecordRefused(
+            f"{tx_hash!r} is not a transaction hash (0x followed by 64 hex digits)."
+        )
     return value
 
 
 def safe_address() -> str:
     if not settings.SAFE_ADDRESS:
-        raise SafeRefused("SAFE_ADDRESS is not set, so no Safe transaction can be checked; "
-                          "configure the Safe's address.")
+        raise SafeRefused(
+            "SAFE_ADDRESS is not set, so no Safe transaction can be checked; "
+            "configure the Safe's address."
+        )
     return to_checksum_address(settings.SAFE_ADDRESS)
 
 
@@ -149,8 +168,9 @@ def receipt_get(client: NtzsClient, tx_hash: str):
     except TransactionNotFound:
         return None
     except (OSError, Web3Exception) as exc:
-        raise ChainUnavailable(f"the receipt of {tx_hash} could not be read "
-                               f"({type(exc).__name__})") from None
+        raise ChainUnavailable(
+            f"the receipt of {tx_hash} could not be read ({type(exc).__name__})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -173,8 +193,7 @@ def safe_execution(receipt, *, safe: str) -> SafeExecution:
             executors.append(emitter)
         elif topic0 == SAFE_MULTISIG_TX_TOPIC and emitter == safe:
             fields = abi_decode(SAFE_MULTISIG_TX_TYPES, bytes(log["data"]))
-            nonce, _sender, _threshold = abi_decode(["uint256", "address", "uint256"],
-                                                    fields[10])
+            nonce, _sender, _threshold = abi_decode(["uint256", "address", "uint256"], fields[10])
             nonces.append(nonce)
     return SafeExecution(executors=tuple(executors), nonces=tuple(nonces))
 
@@ -183,11 +202,15 @@ def safe_execution_require(receipt, *, tx_hash: str, safe: str) -> SafeExecution
     """ExecutionSuccess emitted by our Safe, wherever the transaction was sent to."""
     execution = safe_execution(receipt, safe=safe)
     if not execution.executors:
-        raise SafeRecordRefused(f"Transaction {tx_hash} is not a successful Safe execution: "
-                                "it has no ExecutionSuccess event.")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} is not a successful Safe execution: "
+            "it has no ExecutionSuccess event."
+        )
     if safe not in execution.executors:
-        raise SafeRecordRefused(f"Transaction {tx_hash} was executed by the Safe "
-                                f"{execution.executors[0]}, not by our Safe {safe}.")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} was executed by the Safe "
+            f"{execution.executors[0]}, not by our Safe {safe}."
+        )
     return execution
 
 
@@ -204,8 +227,9 @@ def receipt_mint_logs_elsewhere(receipt, *, token: str) -> list[str]:
 
 
 def claim_holder(*, tx_hash: str, log_index: int) -> str | None:
-    claim = MintLogClaim.objects.filter(chain_id=settings.CHAIN_ID, tx_hash=tx_hash,
-                                        log_index=log_index).first()
+    claim = MintLogClaim.objects.filter(
+        chain_id=settings.CHAIN_ID, tx_hash=tx_hash, log_index=log_index
+    ).first()
     if claim is None:
         return None
     if claim.deposit_id is not None:
@@ -225,8 +249,9 @@ def token_calldata(method: str, args: list) -> str:
 
 
 def _abi_function(name: str) -> dict:
-    return next(entry for entry in NTZS_ABI if entry["type"] == "function"
-                and entry["name"] == name)
+    return next(
+        entry for entry in NTZS_ABI if entry["type"] == "function" and entry["name"] == name
+    )
 
 
 def mint_call(*, deposit: DepositRequest, token: str, with_ref: bool) -> dict:
@@ -236,9 +261,14 @@ def mint_call(*, deposit: DepositRequest, token: str, with_ref: bool) -> dict:
     ref = deposit_ref(deposit.pk) if with_ref else None
     method = "mintForDeposit" if with_ref else "mint"
     values = [to, str(units)] + ([_hex(ref)] if ref is not None else [])
-    return contract_call(token=token, method=method, values=values,
-                         data=_hex(mint_calldata(to=to, amount_units=units, deposit_ref=ref)),
-                         deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs)
+    return contract_call(
+        token=token,
+        method=method,
+        values=values,
+        data=_hex(mint_calldata(to=to, amount_units=units, deposit_ref=ref)),
+        deposit_id=deposit.pk,
+        amount_tzs=deposit.amount_tzs,
+    )
 
 
 def contract_call(*, token: str, method: str, values: list[str], data: str, **extra) -> dict:
@@ -246,9 +276,12 @@ def contract_call(*, token: str, method: str, values: list[str], data: str, **ex
     names = [item["name"] for item in abi["inputs"]]
     types = [item["type"] for item in abi["inputs"]]
     call = {
-        "to": to_checksum_address(token), "value": "0", "method": method,
+        "to": to_checksum_address(token),
+        "value": "0",
+        "method": method,
         "signature": f"{method}({','.join(types)})",
-        "args": dict(zip(names, values, strict=True)), "data": data,
+        "args": dict(zip(names, values, strict=True)),
+        "data": data,
         "text": f"{method}({', '.join(values)}) on {to_checksum_address(token)}",
     }
     return call | {key: str(value) for key, value in extra.items()}
@@ -257,11 +290,20 @@ def contract_call(*, token: str, method: str, values: list[str], data: str, **ex
 def _batch_transaction(call: dict) -> dict:
     abi = _abi_function(call["method"])
     return {
-        "to": call["to"], "value": "0", "data": call["data"],
+        "to": call["to"],
+        "value": "0",
+        "data": call["data"],
         "contractMethod": {
-            "inputs": [{"internalType": item.get("internalType", item["type"]),
-                        "name": item["name"], "type": item["type"]} for item in abi["inputs"]],
-            "name": call["method"], "payable": False,
+            "inputs": [
+                {
+                    "internalType": item.get("internalType", item["type"]),
+                    "name": item["name"],
+                    "type": item["type"],
+                }
+                for item in abi["inputs"]
+            ],
+            "name": call["method"],
+            "payable": False,
         },
         "contractInputsValues": dict(call["args"]),
     }
@@ -287,9 +329,12 @@ def batch_file(*, calls: list[dict], name: str, description: str) -> dict:
         "chainId": str(settings.CHAIN_ID),
         "createdAt": int(now().timestamp() * 1000),
         "meta": {
-            "name": name, "description": description, "txBuilderVersion": TX_BUILDER_VERSION,
+            "name": name,
+            "description": description,
+            "txBuilderVersion": TX_BUILDER_VERSION,
             "createdFromSafeAddress": to_checksum_address(settings.SAFE_ADDRESS)
-            if settings.SAFE_ADDRESS else "",
+            if settings.SAFE_ADDRESS
+            else "",
             "createdFromOwnerAddress": "",
         },
         "transactions": [_batch_transaction(call) for call in calls],
@@ -315,8 +360,9 @@ def safe_batch_file(*, deposit_ids: Iterable, actor, safe_nonce: int | None = No
     file for all of them; every call writes a ``SafeBatchExport`` and an ``AdminAction``
     (after an export, no payment may be left unbacked)."""
     require_operator(actor, "export Safe mint payloads")
-    if safe_nonce is not None and (isinstance(safe_nonce, bool) or not isinstance(safe_nonce, int)
-                                   or safe_nonce < 0):
+    if safe_nonce is not None and (
+        isinstance(safe_nonce, bool) or not isinstance(safe_nonce, int) or safe_nonce < 0
+    ):
         raise SafeRefused(f"The Safe nonce must be a whole number ≥ 0, not {safe_nonce!r}.")
     ids = _unique_ids(deposit_ids)
     with_ref = mint_with_ref(chain_client)  # may read the chain: before any lock
@@ -324,12 +370,17 @@ def safe_batch_file(*, deposit_ids: Iterable, actor, safe_nonce: int | None = No
 
 
 @transaction.atomic(durable=True)
-def _safe_batch_file_write(*, ids: list[uuid.UUID], actor, safe_nonce: int | None,
-                           with_ref: bool) -> dict:
+def _safe_batch_file_write(
+    *, ids: list[uuid.UUID], actor, safe_nonce: int | None, with_ref: bool
+) -> dict:
     # The deposit rows stay locked until the export is written, so a route-back or a refund
     # (which lock them too) sees every export made before it.
-    deposits = {d.pk: d for d in DepositRequest.objects.select_for_update(of=("self",))
-                .select_related("wallet").filter(pk__in=ids)}
+    deposits = {
+        d.pk: d
+        for d in DepositRequest.objects.select_for_update(of=("self",))
+        .select_related("wallet")
+        .filter(pk__in=ids)
+    }
     for deposit_id in ids:
         _exportable_check(deposits[deposit_id])
     token = settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA
@@ -338,38 +389,60 @@ def _safe_batch_file_write(*, ids: list[uuid.UUID], actor, safe_nonce: int | Non
     calls = [mint_call(deposit=deposits[d], token=token, with_ref=with_ref) for d in ids]
     total = sum(deposits[d].amount_tzs for d in ids)
     nonce_note = f" Propose it at Safe nonce {safe_nonce}." if safe_nonce is not None else ""
-    description = (f"nTZS mint for {len(ids)} deposit(s), {total:,} TZS in all: "
-                   + ", ".join(f"{d} ({deposits[d].amount_tzs:,} TZS)" for d in ids)
-                   + "." + nonce_note)
+    description = (
+        f"nTZS mint for {len(ids)} deposit(s), {total:,} TZS in all: "
+        + ", ".join(f"{d} ({deposits[d].amount_tzs:,} TZS)" for d in ids)
+        + "."
+        + nonce_note
+    )
     payload = {
-        "chain_id": settings.CHAIN_ID, "token": to_checksum_address(token),
-        "safe_address": to_checksum_address(settings.SAFE_ADDRESS)
-        if settings.SAFE_ADDRESS else "",
-        "safe_nonce": safe_nonce, "with_ref": with_ref, "calls": calls,
-        "batch": batch_file(calls=calls, name=f"nTZS Safe mint ({len(ids)} deposit(s))",
-                            description=description),
+        "chain_id": settings.CHAIN_ID,
+        "token": to_checksum_address(token),
+        "safe_address": to_checksum_address(settings.SAFE_ADDRESS) if settings.SAFE_ADDRESS else "",
+        "safe_nonce": safe_nonce,
+        "with_ref": with_ref,
+        "calls": calls,
+        "batch": batch_file(
+            calls=calls, name=f"nTZS Safe mint ({len(ids)} deposit(s))", description=description
+        ),
     }
     export = SafeBatchExport.objects.create(safe_nonce=safe_nonce, actor=actor, payload=payload)
     export.deposits.set(ids)
-    admin_action_record(actor=actor, action="safe.batch_file", target_type="safe_batch_export",
-                        target_id=export.pk,
-                        params={"deposits": [str(d) for d in ids], "safe_nonce": safe_nonce,
-                                "method": calls[0]["method"]})
+    admin_action_record(
+        actor=actor,
+        action="safe.batch_file",
+        target_type="safe_batch_export",
+        target_id=export.pk,
+        params={
+            "deposits": [str(d) for d in ids],
+            "safe_nonce": safe_nonce,
+            "method": calls[0]["method"],
+        },
+    )
     return {"export_id": str(export.pk)} | payload
 
 
 def _exportable_check(deposit: DepositRequest) -> None:
     if deposit.status != S.MINT_REQUIRES_SAFE:
-        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; only a deposit in "
-                            "mint_requires_safe is minted through the Safe.")
+        raise ConflictError(
+            f"Deposit {deposit.pk} is {deposit.status}; only a deposit in "
+            "mint_requires_safe is minted through the Safe."
+        )
     if deposit.hold_reason:
-        raise ConflictError(f"Deposit {deposit.pk} is on hold ({deposit.hold_reason}); release "
-                            "the hold before exporting its Safe payload.")
-    awaiting = MintTransaction.objects.filter(deposit=deposit, status=MT.AWAITING_CONFIRMATIONS) \
-        .values_list("tx_hash", flat=True).first()
+        raise ConflictError(
+            f"Deposit {deposit.pk} is on hold ({deposit.hold_reason}); release "
+            "the hold before exporting its Safe payload."
+        )
+    awaiting = (
+        MintTransaction.objects.filter(deposit=deposit, status=MT.AWAITING_CONFIRMATIONS)
+        .values_list("tx_hash", flat=True)
+        .first()
+    )
     if awaiting:
-        raise ConflictError(f"A Safe mint of deposit {deposit.pk} ({awaiting}) is waiting for "
-                            "confirmations; do not export another one.")
+        raise ConflictError(
+            f"A Safe mint of deposit {deposit.pk} ({awaiting}) is waiting for "
+            "confirmations; do not export another one."
+        )
 
 
 # --- Recording an executed Safe transaction --------------------------------------------------
@@ -384,35 +457,52 @@ class SafeMintEvidence:
     confirmations: int
 
 
-def _mint_log_with_ref(logs, *, deposit: DepositRequest, ref: bytes, tx_hash: str,
-                       elsewhere: list[str], token: str) -> TransferLog:
+def _mint_log_with_ref(
+    logs, *, deposit: DepositRequest, ref: bytes, tx_hash: str, elsewhere: list[str], token: str
+) -> TransferLog:
     minted = [log for log in logs if isinstance(log, DepositMintedLog) and log.deposit_ref == ref]
     if not minted:
         if elsewhere and not any(isinstance(log, DepositMintedLog) for log in logs):
-            raise SafeRecordRefused(f"Transaction {tx_hash} minted on the token {elsewhere[0]}, "
-                                    f"not on NTZS {token}.")
-        raise SafeRecordRefused(f"Transaction {tx_hash} has no matching Transfer: NTZS emitted "
-                                f"no DepositMinted for deposit {deposit.pk}'s reference.")
-    paired = next((log for log in logs if isinstance(log, TransferLog)
-                   and log.log_index == minted[0].log_index - 1
-                   and log.from_address == ZERO_ADDRESS), None)
+            raise SafeRecordRefused(
+                f"Transaction {tx_hash} minted on the token {elsewhere[0]}, not on NTZS {token}."
+            )
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} has no matching Transfer: NTZS emitted "
+            f"no DepositMinted for deposit {deposit.pk}'s reference."
+        )
+    paired = next(
+        (
+            log
+            for log in logs
+            if isinstance(log, TransferLog)
+            and log.log_index == minted[0].log_index - 1
+            and log.from_address == ZERO_ADDRESS
+        ),
+        None,
+    )
     if paired is None:
-        raise SafeRecordRefused(f"Transaction {tx_hash} has no matching Transfer: its "
-                                "DepositMinted is not preceded by a Transfer from the zero "
-                                "address.")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} has no matching Transfer: its "
+            "DepositMinted is not preceded by a Transfer from the zero "
+            "address."
+        )
     return paired
 
 
-def _mint_log_plain(logs, *, deposit: DepositRequest, tx_hash: str, elsewhere: list[str],
-                    token: str) -> TransferLog:
-    mints = [log for log in logs if isinstance(log, TransferLog)
-             and log.from_address == ZERO_ADDRESS]
+def _mint_log_plain(
+    logs, *, deposit: DepositRequest, tx_hash: str, elsewhere: list[str], token: str
+) -> TransferLog:
+    mints = [
+        log for log in logs if isinstance(log, TransferLog) and log.from_address == ZERO_ADDRESS
+    ]
     if not mints:
         if elsewhere:
-            raise SafeRecordRefused(f"Transaction {tx_hash} minted on the token {elsewhere[0]}, "
-                                    f"not on NTZS {token}.")
-        raise SafeRecordRefused(f"Transaction {tx_hash} has no matching Transfer: NTZS minted "
-                                "nothing in it.")
+            raise SafeRecordRefused(
+                f"Transaction {tx_hash} minted on the token {elsewhere[0]}, not on NTZS {token}."
+            )
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} has no matching Transfer: NTZS minted nothing in it."
+        )
     wallet = to_checksum_address(deposit.wallet.address)
     units = deposit.amount_tzs * UNITS_PER_TZS
     exact = [log for log in mints if log.to_address == wallet and log.amount_units == units]
@@ -423,21 +513,28 @@ def _mint_log_plain(logs, *, deposit: DepositRequest, tx_hash: str, elsewhere: l
         return exact[0]  # every exact log is claimed: the caller says by what
     to_wallet = [log for log in mints if log.to_address == wallet]
     if to_wallet:
-        raise SafeRecordRefused(f"Transaction {tx_hash} mints the wrong amount: "
-                                f"{_tzs(to_wallet[0].amount_units)} to the deposit's wallet, "
-                                f"but deposit {deposit.pk} is for {deposit.amount_tzs:,} TZS.")
-    raise SafeRecordRefused(f"Transaction {tx_hash} mints to the wrong recipient "
-                            f"{mints[0].to_address}, not to the deposit's wallet {wallet}.")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} mints the wrong amount: "
+            f"{_tzs(to_wallet[0].amount_units)} to the deposit's wallet, "
+            f"but deposit {deposit.pk} is for {deposit.amount_tzs:,} TZS."
+        )
+    raise SafeRecordRefused(
+        f"Transaction {tx_hash} mints to the wrong recipient "
+        f"{mints[0].to_address}, not to the deposit's wallet {wallet}."
+    )
 
 
-def safe_mint_evidence(client: NtzsClient, *, deposit: DepositRequest, tx_hash: str,
-                       with_ref: bool) -> SafeMintEvidence:
+def safe_mint_evidence(
+    client: NtzsClient, *, deposit: DepositRequest, tx_hash: str, with_ref: bool
+) -> SafeMintEvidence:
     """Every check of DESIGN §7.9 on the receipt, in order; SafeRecordRefused otherwise."""
     receipt = receipt_get(client, tx_hash)
     if receipt is None:
-        raise SafeRecordRefused(f"Transaction {tx_hash} was not found on chain "
-                                f"{settings.CHAIN_ID}; check the hash and the network, or wait "
-                                "until it is mined.")
+        raise SafeRecordRefused(
+            f"Transaction {tx_hash} was not found on chain "
+            f"{settings.CHAIN_ID}; check the hash and the network, or wait "
+            "until it is mined."
+        )
     if receipt["status"] != 1:
         raise SafeRecordRefused(f"Transaction {tx_hash} reverted on chain; it minted nothing.")
     safe_execution_require(receipt, tx_hash=tx_hash, safe=safe_address())
@@ -445,32 +542,49 @@ def safe_mint_evidence(client: NtzsClient, *, deposit: DepositRequest, tx_hash: 
     logs = receipt_token_logs(receipt, token_address=token)
     elsewhere = receipt_mint_logs_elsewhere(receipt, token=token)
     if with_ref:
-        transfer = _mint_log_with_ref(logs, deposit=deposit, ref=deposit_ref(deposit.pk),
-                                      tx_hash=tx_hash, elsewhere=elsewhere, token=token)
+        transfer = _mint_log_with_ref(
+            logs,
+            deposit=deposit,
+            ref=deposit_ref(deposit.pk),
+            tx_hash=tx_hash,
+            elsewhere=elsewhere,
+            token=token,
+        )
         wallet = to_checksum_address(deposit.wallet.address)
         if transfer.to_address != wallet:
-            raise SafeRecordRefused(f"Transaction {tx_hash} mints to the wrong recipient "
-                                    f"{transfer.to_address}, not to the deposit's wallet "
-                                    f"{wallet}.")
+            raise SafeRecordRefused(
+                f"Transaction {tx_hash} mints to the wrong recipient "
+                f"{transfer.to_address}, not to the deposit's wallet "
+                f"{wallet}."
+            )
         if transfer.amount_units != deposit.amount_tzs * UNITS_PER_TZS:
-            raise SafeRecordRefused(f"Transaction {tx_hash} mints the wrong amount: "
-                                    f"{_tzs(transfer.amount_units)}, but deposit {deposit.pk} is "
-                                    f"for {deposit.amount_tzs:,} TZS.")
+            raise SafeRecordRefused(
+                f"Transaction {tx_hash} mints the wrong amount: "
+                f"{_tzs(transfer.amount_units)}, but deposit {deposit.pk} is "
+                f"for {deposit.amount_tzs:,} TZS."
+            )
     else:
-        transfer = _mint_log_plain(logs, deposit=deposit, tx_hash=tx_hash, elsewhere=elsewhere,
-                                   token=token)
+        transfer = _mint_log_plain(
+            logs, deposit=deposit, tx_hash=tx_hash, elsewhere=elsewhere, token=token
+        )
     holder = claim_holder(tx_hash=tx_hash, log_index=transfer.log_index)
     if holder is not None:
-        raise SafeRecordRefused(f"The mint log {tx_hash}#{transfer.log_index} was already used "
-                                f"by {holder}; one mint log satisfies one thing.")
+        raise SafeRecordRefused(
+            f"The mint log {tx_hash}#{transfer.log_index} was already used "
+            f"by {holder}; one mint log satisfies one thing."
+        )
     try:
         head = client.w3.eth.block_number
         block_day = confirm_service._block_day(client, receipt["blockNumber"])
     except (OSError, Web3Exception) as exc:
         raise ChainUnavailable(f"the block could not be read ({type(exc).__name__})") from None
-    return SafeMintEvidence(tx_hash=tx_hash, log_index=transfer.log_index,
-                            block_number=receipt["blockNumber"], block_day=block_day,
-                            confirmations=head - receipt["blockNumber"] + 1)
+    return SafeMintEvidence(
+        tx_hash=tx_hash,
+        log_index=transfer.log_index,
+        block_number=receipt["blockNumber"],
+        block_day=block_day,
+        confirmations=head - receipt["blockNumber"] + 1,
+    )
 
 
 def safe_mint_record(*, deposit_id, tx_hash: str, actor) -> str:
@@ -483,8 +597,7 @@ def safe_mint_record(*, deposit_id, tx_hash: str, actor) -> str:
     client = chain_client()
     with_ref = mint_with_ref(lambda: client)
     try:
-        evidence = safe_mint_evidence(client, deposit=deposit, tx_hash=tx_hash,
-                                      with_ref=with_ref)
+        evidence = safe_mint_evidence(client, deposit=deposit, tx_hash=tx_hash, with_ref=with_ref)
     except ChainError as exc:
         raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
     return _safe_mint_record_write(deposit_id=deposit.pk, evidence=evidence, actor=actor)
@@ -492,11 +605,15 @@ def safe_mint_record(*, deposit_id, tx_hash: str, actor) -> str:
 
 def _recordable_check(deposit: DepositRequest) -> None:
     if deposit.status == S.MINTED:
-        raise ConflictError(f"Deposit {deposit.pk} is already minted (transaction "
-                            f"{deposit.mint_tx_hash}); nothing to record.")
+        raise ConflictError(
+            f"Deposit {deposit.pk} is already minted (transaction "
+            f"{deposit.mint_tx_hash}); nothing to record."
+        )
     if deposit.status != S.MINT_REQUIRES_SAFE:
-        raise ConflictError(f"Deposit {deposit.pk} is {deposit.status}; a Safe mint is recorded "
-                            "only for a deposit in mint_requires_safe.")
+        raise ConflictError(
+            f"Deposit {deposit.pk} is {deposit.status}; a Safe mint is recorded "
+            "only for a deposit in mint_requires_safe."
+        )
 
 
 def _safe_mint_transaction(deposit: DepositRequest) -> MintTransaction:
@@ -504,45 +621,80 @@ def _safe_mint_transaction(deposit: DepositRequest) -> MintTransaction:
     if mint is not None:
         return mint
     return MintTransaction.objects.create(
-        deposit=deposit, chain_id=settings.CHAIN_ID,
+        deposit=deposit,
+        chain_id=settings.CHAIN_ID,
         contract_address=to_checksum_address(settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA),
         to_address=to_checksum_address(deposit.wallet.address),
-        amount_units=deposit.amount_tzs * UNITS_PER_TZS, source=MintTransaction.Source.SAFE)
+        amount_units=deposit.amount_tzs * UNITS_PER_TZS,
+        source=MintTransaction.Source.SAFE,
+    )
 
 
 @transaction.atomic(durable=True)
-def _safe_mint_record_write(*, deposit_id: uuid.UUID, evidence: SafeMintEvidence,
-                            actor) -> str:
+def _safe_mint_record_write(*, deposit_id: uuid.UUID, evidence: SafeMintEvidence, actor) -> str:
     deposit = deposit_get(deposit_id=deposit_id, for_update=True)
     _recordable_check(deposit)
     mint = _safe_mint_transaction(deposit)
-    params = {"tx_hash": evidence.tx_hash, "log_index": evidence.log_index,
-              "block_number": evidence.block_number, "confirmations": evidence.confirmations}
+    params = {
+        "tx_hash": evidence.tx_hash,
+        "log_index": evidence.log_index,
+        "block_number": evidence.block_number,
+        "confirmations": evidence.confirmations,
+    }
     if evidence.confirmations < settings.MINT_CONFIRMATIONS:
         MintTransaction.objects.filter(pk=mint.pk).update(
-            status=MT.AWAITING_CONFIRMATIONS, tx_hash=evidence.tx_hash, log_index=None,
-            source=MintTransaction.Source.SAFE, error="", updated_at=now())
-        admin_action_record(actor=actor, action="safe.mint_record", target_type="deposit",
-                            target_id=deposit.pk, params=params,
-                            outcome="awaiting_confirmations")
-        logger.info("Safe mint awaiting confirmations deposit=%s tx=%s (%s of %s)", deposit.pk,
-                    evidence.tx_hash, evidence.confirmations, settings.MINT_CONFIRMATIONS)
+            status=MT.AWAITING_CONFIRMATIONS,
+            tx_hash=evidence.tx_hash,
+            log_index=None,
+            source=MintTransaction.Source.SAFE,
+            error="",
+            updated_at=now(),
+        )
+        admin_action_record(
+            actor=actor,
+            action="safe.mint_record",
+            target_type="deposit",
+            target_id=deposit.pk,
+            params=params,
+            outcome="awaiting_confirmations",
+        )
+        logger.info(
+            "Safe mint awaiting confirmations deposit=%s tx=%s (%s of %s)",
+            deposit.pk,
+            evidence.tx_hash,
+            evidence.confirmations,
+            settings.MINT_CONFIRMATIONS,
+        )
         return "awaiting_confirmations"
     _record(mint, evidence, note=f"Safe mint recorded by {actor}")
-    admin_action_record(actor=actor, action="safe.mint_record", target_type="deposit",
-                        target_id=deposit.pk, params=params, outcome="minted")
+    admin_action_record(
+        actor=actor,
+        action="safe.mint_record",
+        target_type="deposit",
+        target_id=deposit.pk,
+        params=params,
+        outcome="minted",
+    )
     return "minted"
 
 
 def _record(mint: MintTransaction, evidence: SafeMintEvidence, *, note: str) -> None:
     recorded = confirm_service.record_minted(
-        mint_id=mint.pk, tx_hash=evidence.tx_hash, log_index=evidence.log_index,
-        block_day=evidence.block_day, source="safe", note=note, via_safe=True)
+        mint_id=mint.pk,
+        tx_hash=evidence.tx_hash,
+        log_index=evidence.log_index,
+        block_day=evidence.block_day,
+        source="safe",
+        note=note,
+        via_safe=True,
+    )
     if not recorded:
         holder = claim_holder(tx_hash=evidence.tx_hash, log_index=evidence.log_index)
-        raise SafeRecordRefused(f"The mint log {evidence.tx_hash}#{evidence.log_index} was "
-                                f"already used by {holder or 'another record'}; one mint log "
-                                "satisfies one thing.")
+        raise SafeRecordRefused(
+            f"The mint log {evidence.tx_hash}#{evidence.log_index} was "
+            f"already used by {holder or 'another record'}; one mint log "
+            "satisfies one thing."
+        )
     logger.info("Safe mint confirmed deposit=%s tx=%s", mint.deposit_id, evidence.tx_hash)
 
 
@@ -552,24 +704,32 @@ def safe_awaiting_recheck(client: NtzsClient) -> int:
     waiting (a reorg usually brings it back; an operator may record the new hash); one that
     no longer proves the mint marks the mint transaction failed with the reason. Returns the
     number recorded."""
-    waiting = list(MintTransaction.objects.filter(status=MT.AWAITING_CONFIRMATIONS)
-                   .select_related("deposit__wallet").order_by("updated_at"))
+    waiting = list(
+        MintTransaction.objects.filter(status=MT.AWAITING_CONFIRMATIONS)
+        .select_related("deposit__wallet")
+        .order_by("updated_at")
+    )
     if not waiting:
         return 0
     if not settings.SAFE_ADDRESS:
-        logger.warning("%s Safe mint(s) await confirmations but SAFE_ADDRESS is not set",
-                       len(waiting))
+        logger.warning(
+            "%s Safe mint(s) await confirmations but SAFE_ADDRESS is not set", len(waiting)
+        )
         return 0
     with_ref = mint_with_ref(lambda: client)
     recorded = 0
     for mint in waiting:
         try:
-            evidence = safe_mint_evidence(client, deposit=mint.deposit, tx_hash=mint.tx_hash,
-                                          with_ref=with_ref)
+            evidence = safe_mint_evidence(
+                client, deposit=mint.deposit, tx_hash=mint.tx_hash, with_ref=with_ref
+            )
         except SafeRecordRefused as exc:
             if receipt_get(client, mint.tx_hash) is None:
-                logger.warning("Safe mint tx=%s of deposit=%s is not on chain (reorg?); "
-                               "still waiting", mint.tx_hash, mint.deposit_id)
+                logger.warning(
+                    "Safe mint tx=%s of deposit=%s is not on chain (reorg?); still waiting",
+                    mint.tx_hash,
+                    mint.deposit_id,
+                )
             else:
                 _awaiting_fail(mint, str(exc))
             continue
@@ -588,7 +748,8 @@ def safe_awaiting_recheck(client: NtzsClient) -> int:
 @transaction.atomic
 def _awaiting_fail(mint: MintTransaction, reason: str) -> None:
     deposit_get(deposit_id=mint.deposit_id, for_update=True)
-    failed = MintTransaction.objects.filter(pk=mint.pk, status=MT.AWAITING_CONFIRMATIONS) \
-        .update(status=MT.FAILED, error=reason[:1000], updated_at=now())
+    failed = MintTransaction.objects.filter(pk=mint.pk, status=MT.AWAITING_CONFIRMATIONS).update(
+        status=MT.FAILED, error=reason[:1000], updated_at=now()
+    )
     if failed:
         logger.error("Safe mint of deposit=%s no longer proven: %s", mint.deposit_id, reason)

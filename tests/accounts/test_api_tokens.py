@@ -97,8 +97,10 @@ def test_a_password_reset_revokes_the_users_tokens(client):
     client.post(reverse("accounts:password_reset"), {"email": amina.email})
     link = mail.outbox[0].body.split("http://testserver", 1)[1].split()[0]
     form_page = client.get(link, follow=True)
-    client.post(form_page.redirect_chain[-1][0], {"new_password1": "a-brand-new-passphrase",
-                                                  "new_password2": "a-brand-new-passphrase"})
+    client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"},
+    )
 
     assert not Token.objects.filter(user=amina).exists()
 

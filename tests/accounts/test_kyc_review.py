@@ -34,7 +34,11 @@ def test_compliance_officer_approves_a_pending_case_and_it_is_audited(case):
     assert user_kyc_approved(case.user)
     action = AdminAction.objects.get()
     assert (action.actor, action.action, action.target_type, action.target_id) == (
-        neema, "kyc_review.approve", "kyc_case", str(case.pk))
+        neema,
+        "kyc_review.approve",
+        "kyc_case",
+        str(case.pk),
+    )
     assert action.outcome == "approved"
 
 
@@ -110,8 +114,15 @@ def test_kyc_review_command_approves(case, capsys):
 def test_kyc_review_command_rejects_with_a_reason(case):
     compliance_officer(email="neema@ntzs.test")
 
-    call_command("kyc_review", str(case.pk), "--reject", "--reason", "Blurry photo",
-                 "--actor", "neema@ntzs.test")
+    call_command(
+        "kyc_review",
+        str(case.pk),
+        "--reject",
+        "--reason",
+        "Blurry photo",
+        "--actor",
+        "neema@ntzs.test",
+    )
 
     case.refresh_from_db()
     assert (case.status, case.review_reason) == (KycCase.Status.REJECTED, "Blurry photo")
@@ -138,10 +149,16 @@ def test_kyc_review_command_by_a_bank_admin_exits_non_zero(case, capsys, monkeyp
     monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
 
     with pytest.raises(SystemExit) as exit_info:
-        execute_from_command_line([
-            "manage.py", "kyc_review", str(case.pk), "--approve",
-            "--actor", "baraka@bank.ntzs.test",
-        ])
+        execute_from_command_line(
+            [
+                "manage.py",
+                "kyc_review",
+                str(case.pk),
+                "--approve",
+                "--actor",
+                "baraka@bank.ntzs.test",
+            ]
+        )
 
     assert exit_info.value.code != 0
     assert "may not review KYC cases" in capsys.readouterr().err

@@ -222,8 +222,7 @@ def test_the_migration_lists_duplicate_nida_numbers_instead_of_failing_silently(
     migration = import_module("accounts.migrations.0003_hardening_identity")
     # Spelled differently (older rows, short enough for the column with their dashes), so
     # the constraint alone would let both stand.
-    first = KycCaseFactory(user=customer(email="juma@ntzs.test"),
-                           national_id="1990-0101-1111-1000")
+    first = KycCaseFactory(user=customer(email="juma@ntzs.test"), national_id="1990-0101-1111-1000")
     second = KycCaseFactory(user=customer(), national_id="1990010111111000", approved=True)
 
     with pytest.raises(RuntimeError, match="share a number") as exc:

@@ -49,12 +49,27 @@ print(json.dumps(result))
 
 def _second_process(email: str, *, wrong_backstage: int, wrong_login: int) -> dict:
     db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
     result = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", SECOND_PROCESS, email, PASSWORD, str(wrong_backstage),
-         str(wrong_login)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-c",
+            SECOND_PROCESS,
+            email,
+            PASSWORD,
+            str(wrong_backstage),
+            str(wrong_login),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -73,8 +88,10 @@ def test_thirty_wrong_passwords_lock_both_login_pages_across_processes_until_it_
     # 5 failures here + 5 in another process reach the lockout only if the count is shared:
     # the other process is refused the right password on both pages.
     other = _second_process(salim.email, wrong_backstage=3, wrong_login=2)
-    assert other == {page: {"status": 200, "locked": True, "logged_in": False}
-                     for page in ("admin:login", "accounts:login")}
+    assert other == {
+        page: {"status": 200, "locked": True, "logged_in": False}
+        for page in ("admin:login", "accounts:login")
+    }
 
     for _ in range(20):  # 30 wrong passwords in all
         _login(here, "admin:login", salim.email, "wrong-password")
@@ -104,8 +121,7 @@ def test_lockout_is_per_client_address_so_others_still_log_in(client):
         _login(client, "accounts:login", amina.email, "wrong", REMOTE_ADDR="198.51.100.7")
 
     locked = _login(client, "accounts:login", amina.email, PASSWORD, REMOTE_ADDR="198.51.100.7")
-    elsewhere = _login(Client(), "accounts:login", amina.email, PASSWORD,
-                       REMOTE_ADDR="203.0.113.9")
+    elsewhere = _login(Client(), "accounts:login", amina.email, PASSWORD, REMOTE_ADDR="203.0.113.9")
 
     assert "locked" in locked.content.decode()
     assert elsewhere.status_code == 302
@@ -117,8 +133,7 @@ def test_account_under_attack_from_everywhere_is_slowed_but_never_locked(client)
     for n in range(60):  # 60 failures from 30 addresses, none reaching its own lockout
         _login(Client(), "admin:login", salim.email, "wrong", REMOTE_ADDR=f"198.51.100.{n % 30}")
 
-    attacker = _login(Client(), "admin:login", salim.email, "wrong",
-                      REMOTE_ADDR="198.51.100.1")
+    attacker = _login(Client(), "admin:login", salim.email, "wrong", REMOTE_ADDR="198.51.100.1")
     assert "wait" in attacker.content.decode()
 
     owner = Client()
@@ -126,8 +141,9 @@ def test_account_under_attack_from_everywhere_is_slowed_but_never_locked(client)
     assert response.status_code == 302
     assert get_user(owner) == salim
 
-    with time_machine.travel(dt.datetime.now(dt.UTC)
-                             + dt.timedelta(seconds=throttle.ACCOUNT_SLOWDOWN_S + 1)):
+    with time_machine.travel(
+        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=throttle.ACCOUNT_SLOWDOWN_S + 1)
+    ):
         again = _login(Client(), "admin:login", salim.email, PASSWORD, REMOTE_ADDR="198.51.100.1")
         assert again.status_code == 302
 
@@ -137,14 +153,19 @@ def test_throttle_uses_the_forwarded_client_address_behind_a_trusted_proxy(clien
     settings.TRUSTED_PROXY_HOPS = 1
     amina = customer()
     for _ in range(throttle.LOGIN_LOCKOUT_FAILURES):
-        _login(client, "accounts:login", amina.email, "wrong",
-               HTTP_X_FORWARDED_FOR="198.51.100.7")
+        _login(client, "accounts:login", amina.email, "wrong", HTTP_X_FORWARDED_FOR="198.51.100.7")
 
     # Same proxy (REMOTE_ADDR), another client: not locked; a forged prefix changes nothing.
-    other = _login(Client(), "accounts:login", amina.email, PASSWORD,
-                   HTTP_X_FORWARDED_FOR="203.0.113.9")
-    forged = _login(Client(), "accounts:login", amina.email, PASSWORD,
-                    HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.7")
+    other = _login(
+        Client(), "accounts:login", amina.email, PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
+    forged = _login(
+        Client(),
+        "accounts:login",
+        amina.email,
+        PASSWORD,
+        HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.7",
+    )
 
     assert other.status_code == 302
     assert "locked" in forged.content.decode()

@@ -55,8 +55,9 @@ def test_reset_links_carry_app_url_host_whatever_the_host_header(client, setting
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "evil.example"]
     customer(email="amina@ntzs.test")
 
-    response = client.post(reverse("accounts:password_reset"), {"email": "amina@ntzs.test"},
-                           HTTP_HOST="evil.example")
+    response = client.post(
+        reverse("accounts:password_reset"), {"email": "amina@ntzs.test"}, HTTP_HOST="evil.example"
+    )
 
     assert response.status_code == 302
     link = _reset_link(mail.outbox[0])
@@ -104,19 +105,23 @@ def test_reset_requests_are_throttled_per_client_address(client):
 def test_a_password_reset_unlocks_a_locked_login(client):
     customer(email="amina@ntzs.test")
     for _ in range(throttle.LOGIN_LOCKOUT_FAILURES):
-        client.post(reverse("accounts:login"), {"username": "amina@ntzs.test",
-                                                "password": "wrong"})
-    locked = client.post(reverse("accounts:login"), {"username": "amina@ntzs.test",
-                                                     "password": PASSWORD})
+        client.post(reverse("accounts:login"), {"username": "amina@ntzs.test", "password": "wrong"})
+    locked = client.post(
+        reverse("accounts:login"), {"username": "amina@ntzs.test", "password": PASSWORD}
+    )
     assert "locked" in locked.content.decode()
 
     client.post(reverse("accounts:password_reset"), {"email": "amina@ntzs.test"})
     path = "/" + _reset_link(mail.outbox[0]).split("/", 3)[3]
     form_page = client.get(path, follow=True)
-    client.post(form_page.redirect_chain[-1][0], {"new_password1": "a-brand-new-passphrase",
-                                                  "new_password2": "a-brand-new-passphrase"})
+    client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"},
+    )
 
-    response = client.post(reverse("accounts:login"), {"username": "amina@ntzs.test",
-                                                       "password": "a-brand-new-passphrase"})
+    response = client.post(
+        reverse("accounts:login"),
+        {"username": "amina@ntzs.test", "password": "a-brand-new-passphrase"},
+    )
     assert response.status_code == 302
     assert get_user(client).is_authenticated

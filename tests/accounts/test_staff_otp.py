@@ -37,9 +37,10 @@ def _code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
 
 
 def _password_login(client: Client, user) -> None:
-    response = client.post(reverse("admin:login"), {"username": user.email,
-                                                    "password": PASSWORD,
-                                                    "next": reverse("admin:index")})
+    response = client.post(
+        reverse("admin:login"),
+        {"username": user.email, "password": PASSWORD, "next": reverse("admin:index")},
+    )
     assert response.status_code == 302
 
 
@@ -66,13 +67,14 @@ def test_staff_with_an_unverified_session_is_sent_to_the_code_page(client):
         assert response.status_code == 302, url
         assert response.url.startswith(reverse("staff_otp_verify")), url
     # Staff actions (an admin POST) are refused just the same.
-    response = client.post(reverse("admin:accounts_kyccase_changelist"),
-                           {"action": "approve_cases", "_selected_action": []})
+    response = client.post(
+        reverse("admin:accounts_kyccase_changelist"),
+        {"action": "approve_cases", "_selected_action": []},
+    )
     assert response.url.startswith(reverse("staff_otp_verify"))
 
 
-def test_staff_with_a_verified_second_factor_opens_every_backstage_page(client,
-                                                                       staff_otp_login):
+def test_staff_with_a_verified_second_factor_opens_every_backstage_page(client, staff_otp_login):
     # A Django superuser, so that every registered page is within its permissions.
     staff_otp_login(client, super_admin(is_superuser=True))
 
@@ -101,15 +103,17 @@ def test_backstage_login_asks_the_password_then_a_real_totp_code(client):
     response = client.get(reverse("admin:index"))
     assert response.url.startswith(reverse("staff_otp_verify"))
 
-    wrong = client.post(reverse("staff_otp_verify"), {"token": "000000"
-                        if _code(device) != "000000" else "111111"})
+    wrong = client.post(
+        reverse("staff_otp_verify"), {"token": "000000" if _code(device) != "000000" else "111111"}
+    )
     assert wrong.status_code == 200
     assert client.get(reverse("admin:index")).status_code == 302
 
     # django-otp slows guessing after a failure (1 s, doubling); a person retries later.
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)):
-        response = client.post(reverse("staff_otp_verify"),
-                               {"token": _code(device), "next": reverse("admin:index")})
+        response = client.post(
+            reverse("staff_otp_verify"), {"token": _code(device), "next": reverse("admin:index")}
+        )
         assert response.status_code == 302
         assert response.url == reverse("admin:index")
         assert client.get(reverse("admin:index")).status_code == 200
@@ -134,8 +138,9 @@ def test_enrolment_shows_a_qr_code_and_secret_then_recovery_codes_once(client):
     codes = done.context["codes"]
     assert len(codes) == 10
     assert all(code in done.content.decode() for code in codes)
-    assert sorted(StaticToken.objects.filter(device__user=salim).values_list(
-        "token", flat=True)) == sorted(codes)
+    assert sorted(
+        StaticToken.objects.filter(device__user=salim).values_list("token", flat=True)
+    ) == sorted(codes)
     device.refresh_from_db()
     assert device.confirmed
     assert AdminAction.objects.filter(actor=salim, action="staff_otp.enrol").count() == 1
@@ -153,8 +158,9 @@ def test_enrolment_refuses_a_wrong_code(client):
     client.get(reverse("staff_otp_enrol"))
     device = TOTPDevice.objects.get(user=salim)
 
-    response = client.post(reverse("staff_otp_enrol"),
-                           {"token": "123456" if _code(device) != "123456" else "654321"})
+    response = client.post(
+        reverse("staff_otp_enrol"), {"token": "123456" if _code(device) != "123456" else "654321"}
+    )
 
     assert response.status_code == 200
     assert "did not match" in response.content.decode()
@@ -222,8 +228,9 @@ def test_next_parameter_cannot_send_staff_to_another_site(client):
     device = TOTPDevice.objects.create(user=salim, name="phone", confirmed=True)
     client.force_login(salim)
 
-    response = client.post(reverse("staff_otp_verify"),
-                           {"token": _code(device), "next": "https://evil.example/"})
+    response = client.post(
+        reverse("staff_otp_verify"), {"token": _code(device), "next": "https://evil.example/"}
+    )
 
     assert response.status_code == 302
     assert response.url == reverse("admin:index")

@@ -44,8 +44,9 @@ def test_a_role_grant_needs_a_second_person():
     salim, rehema = _two_super_admins()
     amina = customer()
 
-    request = staff_role_grant_request(email="Amina@ntzs.test", role=PLATFORM_COMPLIANCE,
-                                       evidence=EVIDENCE, maker=salim)
+    request = staff_role_grant_request(
+        email="Amina@ntzs.test", role=PLATFORM_COMPLIANCE, evidence=EVIDENCE, maker=salim
+    )
     assert user_roles(amina) == set()  # nothing changes until a checker approves
     with pytest.raises(PermissionRefused, match="different person"):
         dual_control_approve(request_id=request.pk, checker=salim)
@@ -55,8 +56,9 @@ def test_a_role_grant_needs_a_second_person():
     amina.refresh_from_db()
     assert user_roles(amina) == {PLATFORM_COMPLIANCE}
     assert amina.is_staff
-    assert set(AdminAction.objects.filter(target_id=str(amina.pk)).values_list(
-        "action", "actor__email")) == {
+    assert set(
+        AdminAction.objects.filter(target_id=str(amina.pk)).values_list("action", "actor__email")
+    ) == {
         (f"{STAFF_ROLE_GRANT}.request", salim.email),
         (f"{STAFF_ROLE_GRANT}.approve", rehema.email),
         ("staff_role.grant", rehema.email),
@@ -67,8 +69,7 @@ def test_nobody_may_ask_for_a_role_for_themselves():
     salim, _rehema = _two_super_admins()
 
     with pytest.raises(PermissionRefused, match="their own"):
-        staff_role_grant_request(email=salim.email, role=BANK_ADMIN, evidence=EVIDENCE,
-                                 maker=salim)
+        staff_role_grant_request(email=salim.email, role=BANK_ADMIN, evidence=EVIDENCE, maker=salim)
 
     assert not DualControlRequest.objects.exists()
 
@@ -76,8 +77,9 @@ def test_nobody_may_ask_for_a_role_for_themselves():
 def test_the_grantee_cannot_be_the_checker():
     salim, rehema = _two_super_admins()
     neema = compliance_officer()
-    request = staff_role_grant_request(email=rehema.email, role=PLATFORM_COMPLIANCE,
-                                       evidence=EVIDENCE, maker=salim)
+    request = staff_role_grant_request(
+        email=rehema.email, role=PLATFORM_COMPLIANCE, evidence=EVIDENCE, maker=salim
+    )
 
     with pytest.raises(PermissionRefused, match="their own"):
         dual_control_approve(request_id=request.pk, checker=rehema)
@@ -96,8 +98,9 @@ def test_only_super_admins_may_ask_for_a_role():
     customer()
 
     with pytest.raises(PermissionRefused):
-        staff_role_grant_request(email="amina@ntzs.test", role=BANK_ADMIN, evidence=EVIDENCE,
-                                 maker=neema)
+        staff_role_grant_request(
+            email="amina@ntzs.test", role=BANK_ADMIN, evidence=EVIDENCE, maker=neema
+        )
 
 
 def test_a_grant_needs_evidence_and_a_real_role():
@@ -105,11 +108,11 @@ def test_a_grant_needs_evidence_and_a_real_role():
     customer()
 
     with pytest.raises(InvalidInput):
-        staff_role_grant_request(email="amina@ntzs.test", role=BANK_ADMIN, evidence="",
-                                 maker=salim)
+        staff_role_grant_request(email="amina@ntzs.test", role=BANK_ADMIN, evidence="", maker=salim)
     with pytest.raises(InvalidInput):
-        staff_role_grant_request(email="amina@ntzs.test", role="root", evidence=EVIDENCE,
-                                 maker=salim)
+        staff_role_grant_request(
+            email="amina@ntzs.test", role="root", evidence=EVIDENCE, maker=salim
+        )
 
 
 def test_role_grant_through_the_commands():
@@ -117,8 +120,18 @@ def test_role_grant_through_the_commands():
     customer()
 
     out = StringIO()
-    call_command("staff_role_grant", "--email", "amina@ntzs.test", "--role", BANK_ADMIN,
-                 "--evidence", EVIDENCE, "--actor", salim.email, stdout=out)
+    call_command(
+        "staff_role_grant",
+        "--email",
+        "amina@ntzs.test",
+        "--role",
+        BANK_ADMIN,
+        "--evidence",
+        EVIDENCE,
+        "--actor",
+        salim.email,
+        stdout=out,
+    )
     request_id = re.search(r"request ([0-9a-f-]{36})", out.getvalue()).group(1)
     with pytest.raises(CommandError, match="different person"):
         call_command("dual_control_approve", request_id, "--actor", salim.email)
@@ -131,15 +144,19 @@ def test_removal_is_done_by_one_super_admin_and_audited():
     salim, _rehema = _two_super_admins()
     neema = compliance_officer()
 
-    staff_role_remove(email=neema.email, role=PLATFORM_COMPLIANCE, actor=salim,
-                      reason="left the company")
+    staff_role_remove(
+        email=neema.email, role=PLATFORM_COMPLIANCE, actor=salim, reason="left the company"
+    )
 
     neema.refresh_from_db()
     assert user_roles(neema) == set()
     assert not neema.is_staff
     row = AdminAction.objects.get(action="staff_role.remove")
-    assert (row.actor, row.target_id, row.params["role"]) == (salim, str(neema.pk),
-                                                              PLATFORM_COMPLIANCE)
+    assert (row.actor, row.target_id, row.params["role"]) == (
+        salim,
+        str(neema.pk),
+        PLATFORM_COMPLIANCE,
+    )
 
 
 def test_removal_needs_a_super_admin_and_keeps_the_last_one():
@@ -156,8 +173,17 @@ def test_removal_needs_a_super_admin_and_keeps_the_last_one():
 def test_removal_by_command():
     salim, rehema = _two_super_admins()
 
-    call_command("staff_role_remove", "--email", rehema.email, "--role", SUPER_ADMIN,
-                 "--reason", "rotation", "--actor", salim.email)
+    call_command(
+        "staff_role_remove",
+        "--email",
+        rehema.email,
+        "--role",
+        SUPER_ADMIN,
+        "--reason",
+        "rotation",
+        "--actor",
+        salim.email,
+    )
 
     assert user_roles(rehema) == set()
 
@@ -166,8 +192,7 @@ def test_staff_bootstrap_works_once_then_refuses(django_capture_on_commit_callba
     existing = customer(email="amina@ntzs.test")
 
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("staff_bootstrap", "--email", "Amina@ntzs.test", "--email",
-                     "salim@ntzs.test")
+        call_command("staff_bootstrap", "--email", "Amina@ntzs.test", "--email", "salim@ntzs.test")
 
     salim = User.objects.get(email="salim@ntzs.test")
     for person in (existing, salim):
@@ -192,8 +217,14 @@ def test_staff_bootstrap_refuses_when_any_staff_role_is_held():
         staff_bootstrap(emails=["a@ntzs.test", "b@ntzs.test"])
 
 
-@pytest.mark.parametrize("emails", [["a@ntzs.test"], ["a@ntzs.test", "A@ntzs.test"],
-                                    ["a@ntzs.test", "b@ntzs.test", "c@ntzs.test"]])
+@pytest.mark.parametrize(
+    "emails",
+    [
+        ["a@ntzs.test"],
+        ["a@ntzs.test", "A@ntzs.test"],
+        ["a@ntzs.test", "b@ntzs.test", "c@ntzs.test"],
+    ],
+)
 def test_staff_bootstrap_needs_exactly_two_different_addresses(emails):
     with pytest.raises(ServiceError, match="exactly two"):
         staff_bootstrap(emails=emails)
@@ -204,12 +235,26 @@ def test_staff_bootstrap_needs_exactly_two_different_addresses(emails):
 def test_staff_bootstrap_exits_non_zero_with_a_sentence_the_second_time():
     super_admin()
     db = connection.settings_dict
-    env = {"DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
     result = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, "manage.py", "staff_bootstrap", "--email", "a@ntzs.test",
-         "--email", "b@ntzs.test"],
-        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "manage.py",
+            "staff_bootstrap",
+            "--email",
+            "a@ntzs.test",
+            "--email",
+            "b@ntzs.test",
+        ],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode != 0
     assert "only works while no one holds a staff role" in result.stderr

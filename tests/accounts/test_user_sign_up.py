@@ -23,8 +23,9 @@ NEW_PASSWORD = "a-brand-new-passphrase-7"
 
 
 def _sign_up(client, email="zawadi@ntzs.test", full_name="Zawadi Mrema", **extra):
-    return client.post(reverse("accounts:signup"), {"email": email, "full_name": full_name},
-                       **extra)
+    return client.post(
+        reverse("accounts:signup"), {"email": email, "full_name": full_name}, **extra
+    )
 
 
 def _confirmation_path(message) -> str:
@@ -67,8 +68,15 @@ def test_sign_up_answers_identically_for_a_new_and_a_registered_address():
         client = Client()
         response = _sign_up(client, email=email)
         page = client.get(response.url)
-        answers.append((response.status_code, response.url, page.status_code,
-                        [t.name for t in page.templates], _without_csrf(page.content)))
+        answers.append(
+            (
+                response.status_code,
+                response.url,
+                page.status_code,
+                [t.name for t in page.templates],
+                _without_csrf(page.content),
+            )
+        )
 
     assert answers[0] == answers[1]
     assert answers[0][0] == 302
@@ -117,8 +125,7 @@ def test_expired_confirmation_link_is_refused_clearly(client):
     path = _confirmation_path(mail.outbox[0])
 
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(hours=24, minutes=1)):
-        response = client.post(path, {"password": NEW_PASSWORD,
-                                      "password_confirm": NEW_PASSWORD})
+        response = client.post(path, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
 
     assert response.status_code == 400
     assert "expired" in response.content.decode()
@@ -131,8 +138,7 @@ def test_tampered_confirmation_link_is_refused_clearly(client):
     token = path.split("/")[-2]
     tampered = path.replace(token, token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB"))
 
-    response = client.post(tampered, {"password": NEW_PASSWORD,
-                                      "password_confirm": NEW_PASSWORD})
+    response = client.post(tampered, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
 
     assert response.status_code == 400
     assert "not valid" in response.content.decode()
@@ -145,8 +151,9 @@ def test_a_second_use_of_the_link_is_harmless(client):
     client.post(path, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
 
     other = Client()
-    response = other.post(path, {"password": "someone-elses-pass-99",
-                                 "password_confirm": "someone-elses-pass-99"})
+    response = other.post(
+        path, {"password": "someone-elses-pass-99", "password_confirm": "someone-elses-pass-99"}
+    )
 
     assert response.status_code == 200
     assert "already confirmed" in response.content.decode()
@@ -164,8 +171,9 @@ def test_sign_up_requests_are_throttled_per_client_and_send_nothing_when_refused
     assert response.status_code == 200
     assert "Too many requests" in response.content.decode()
     assert len(mail.outbox) == throttle.SIGNUP_MAX_PER_CLIENT
-    assert _sign_up(Client(), email="one-more@ntzs.test", REMOTE_ADDR="203.0.113.5"
-                    ).status_code == 302
+    assert (
+        _sign_up(Client(), email="one-more@ntzs.test", REMOTE_ADDR="203.0.113.5").status_code == 302
+    )
 
 
 def test_sign_up_requests_naming_one_address_are_limited_whoever_sends_them():

@@ -15,7 +15,7 @@ ADDRESS = wallet_key("amina").address  # EIP-55 checksummed
 def _wrong_checksum(address: str) -> str:
     """The same address with the case of one letter flipped: a broken EIP-55 checksum."""
     i = next(i for i, ch in enumerate(address) if i > 1 and ch.isalpha())
-    return address[:i] + address[i].swapcase() + address[i + 1:]
+    return address[:i] + address[i].swapcase() + address[i + 1 :]
 
 
 def test_checksummed_address_is_registered():
@@ -27,8 +27,9 @@ def test_checksummed_address_is_registered():
     assert not wallet.is_verified
 
 
-@pytest.mark.parametrize("spelling", [str.lower, lambda a: "0x" + a[2:].upper()],
-                         ids=["lowercase", "uppercase"])
+@pytest.mark.parametrize(
+    "spelling", [str.lower, lambda a: "0x" + a[2:].upper()], ids=["lowercase", "uppercase"]
+)
 def test_address_without_checksum_is_accepted_and_stored_checksummed(spelling):
     wallet = wallet_register(user=customer(), address=f"  {spelling(ADDRESS)} ")
 
@@ -45,8 +46,15 @@ def test_address_with_a_wrong_checksum_is_refused_with_a_clear_message():
 
 @pytest.mark.parametrize(
     "address",
-    ["", "0x1234", ADDRESS[2:], ADDRESS + "00", "0x" + "g" * 40, ADDRESS.replace("0x", "0X"),
-     "alice.eth"],
+    [
+        "",
+        "0x1234",
+        ADDRESS[2:],
+        ADDRESS + "00",
+        "0x" + "g" * 40,
+        ADDRESS.replace("0x", "0X"),
+        "alice.eth",
+    ],
 )
 def test_malformed_address_is_refused(address):
     with pytest.raises(InvalidInput, match="40 hexadecimal characters"):
@@ -93,8 +101,11 @@ def test_wallet_page_registers_and_leads_to_verification(client):
 
 @pytest.mark.parametrize(
     ("address", "message"),
-    [("0x1234", "40 hexadecimal characters"), (_wrong_checksum(ADDRESS), "wrong checksum"),
-     ("", "This field is required.")],
+    [
+        ("0x1234", "40 hexadecimal characters"),
+        (_wrong_checksum(ADDRESS), "wrong checksum"),
+        ("", "This field is required."),
+    ],
 )
 def test_wallet_page_shows_bad_addresses_as_form_errors(client, address, message):
     client.force_login(customer())

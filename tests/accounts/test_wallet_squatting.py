@@ -33,8 +33,12 @@ T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 def _verify_by_signature(user, wallet, key_name="shared"):
     challenge = wallet_challenge_create(user=user, wallet_id=wallet.pk)
     signed = wallet_key(key_name).sign_message(encode_defunct(text=challenge.message))
-    return wallet_verify_signature(user=user, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                   signature="0x" + bytes(signed.signature).hex())
+    return wallet_verify_signature(
+        user=user,
+        wallet_id=wallet.pk,
+        challenge_id=challenge.pk,
+        signature="0x" + bytes(signed.signature).hex(),
+    )
 
 
 @pytest.fixture
@@ -79,12 +83,14 @@ def test_the_first_to_verify_wins_and_the_other_registration_is_closed(juma, ami
 
 
 def test_a_pending_manual_verification_of_the_losing_registration_is_refused_at_approval(
-        juma, amina):
+    juma, amina
+):
     first = wallet_register(user=juma, address=ADDRESS)
     second = wallet_register(user=amina, address=ADDRESS)
     neema, salim = compliance_officer(email="neema@ntzs.test"), super_admin(email="s@ntzs.test")
-    request = wallet_verify_manual_request(user=juma, address=ADDRESS, evidence=EVIDENCE,
-                                           maker=neema)
+    request = wallet_verify_manual_request(
+        user=juma, address=ADDRESS, evidence=EVIDENCE, maker=neema
+    )
 
     _verify_by_signature(amina, second)
 
@@ -99,8 +105,9 @@ def test_a_manual_verification_closes_the_other_registrations_too(juma, amina):
     first = wallet_register(user=juma, address=ADDRESS)
     second = wallet_register(user=amina, address=ADDRESS)
     neema, salim = compliance_officer(email="neema@ntzs.test"), super_admin(email="s@ntzs.test")
-    request = wallet_verify_manual_request(user=amina, address=ADDRESS, evidence=EVIDENCE,
-                                           maker=neema)
+    request = wallet_verify_manual_request(
+        user=amina, address=ADDRESS, evidence=EVIDENCE, maker=neema
+    )
 
     dual_control_approve(request_id=request.pk, checker=salim)
 
@@ -115,8 +122,7 @@ def test_a_manual_verification_names_the_account_as_well_as_the_address(juma, am
     neema = compliance_officer(email="neema@ntzs.test")
 
     with pytest.raises(NotFound, match="has not registered"):
-        wallet_verify_manual_request(user=amina, address=ADDRESS, evidence=EVIDENCE,
-                                     maker=neema)
+        wallet_verify_manual_request(user=amina, address=ADDRESS, evidence=EVIDENCE, maker=neema)
 
 
 def test_the_database_keeps_one_verified_wallet_per_address(juma, amina):
@@ -153,10 +159,16 @@ def test_a_signature_of_a_lapsed_registration_is_refused(juma):
     with time_machine.travel(T0 + dt.timedelta(hours=23, minutes=55), tick=False):
         challenge = wallet_challenge_create(user=juma, wallet_id=wallet.pk)
     signed = wallet_key("shared").sign_message(encode_defunct(text=challenge.message))
-    with time_machine.travel(T0 + dt.timedelta(hours=24, minutes=1), tick=False), \
-            pytest.raises(ConflictError, match="lapsed"):
-        wallet_verify_signature(user=juma, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                signature="0x" + bytes(signed.signature).hex())
+    with (
+        time_machine.travel(T0 + dt.timedelta(hours=24, minutes=1), tick=False),
+        pytest.raises(ConflictError, match="lapsed"),
+    ):
+        wallet_verify_signature(
+            user=juma,
+            wallet_id=wallet.pk,
+            challenge_id=challenge.pk,
+            signature="0x" + bytes(signed.signature).hex(),
+        )
     wallet.refresh_from_db()
     assert wallet.verified_at is None
 
@@ -208,18 +220,27 @@ def test_two_accounts_verifying_one_address_at_once_end_with_one_winner():
 
     people = [customer(email=f"person{i}@ntzs.test") for i in range(2)]
     wallets = [wallet_register(user=person, address=ADDRESS) for person in people]
-    challenges = [wallet_challenge_create(user=p, wallet_id=w.pk) for p, w in zip(people, wallets,
-                                                                                   strict=True)]
-    signatures = ["0x" + bytes(wallet_key("shared").sign_message(
-        encode_defunct(text=c.message)).signature).hex() for c in challenges]
+    challenges = [
+        wallet_challenge_create(user=p, wallet_id=w.pk)
+        for p, w in zip(people, wallets, strict=True)
+    ]
+    signatures = [
+        "0x"
+        + bytes(wallet_key("shared").sign_message(encode_defunct(text=c.message)).signature).hex()
+        for c in challenges
+    ]
     barrier = threading.Barrier(2)
     results: list[str] = []
 
     def verify(i: int) -> None:
         barrier.wait()
         try:
-            wallet_verify_signature(user=people[i], wallet_id=wallets[i].pk,
-                                    challenge_id=challenges[i].pk, signature=signatures[i])
+            wallet_verify_signature(
+                user=people[i],
+                wallet_id=wallets[i].pk,
+                challenge_id=challenges[i].pk,
+                signature=signatures[i],
+            )
             results.append("verified")
         except ConflictError:
             results.append("refused")

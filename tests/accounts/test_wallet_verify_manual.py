@@ -264,7 +264,15 @@ def test_command_names_the_account_and_refuses_another_accounts_address(wallet, 
     other = customer(email="juma@ntzs.test")
 
     with pytest.raises(CommandError, match="juma@ntzs.test has not registered the wallet"):
-        call_command("wallet_verify_manual", wallet.address, "--user", other.email,
-                     "--evidence", EVIDENCE, "--actor", "neema@ntzs.test")
+        call_command(
+            "wallet_verify_manual",
+            wallet.address,
+            "--user",
+            other.email,
+            "--evidence",
+            EVIDENCE,
+            "--actor",
+            "neema@ntzs.test",
+        )
 
     assert not DualControlRequest.objects.exists()

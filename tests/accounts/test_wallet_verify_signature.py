@@ -58,8 +58,12 @@ def test_each_challenge_has_its_own_nonce(amina, wallet):
 def test_good_signature_verifies_the_wallet(amina, wallet):
     challenge = wallet_challenge_create(user=amina, wallet_id=wallet.pk)
 
-    verified = wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                       signature=sign("amina", challenge.message))
+    verified = wallet_verify_signature(
+        user=amina,
+        wallet_id=wallet.pk,
+        challenge_id=challenge.pk,
+        signature=sign("amina", challenge.message),
+    )
 
     assert verified.is_verified
     assert verified.verification_method == Wallet.VerificationMethod.MESSAGE_SIGNATURE
@@ -73,8 +77,9 @@ def test_signature_without_0x_and_with_v_0_or_1_is_accepted(amina, wallet):
     raw = bytes.fromhex(sign("amina", challenge.message)[2:])
     ledger_style = (raw[:64] + bytes([raw[64] - 27])).hex()
 
-    verified = wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                       signature=ledger_style)
+    verified = wallet_verify_signature(
+        user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk, signature=ledger_style
+    )
 
     assert verified.is_verified
 
@@ -83,8 +88,12 @@ def test_signature_by_another_key_is_refused(amina, wallet):
     challenge = wallet_challenge_create(user=amina, wallet_id=wallet.pk)
 
     with pytest.raises(InvalidInput, match=f"made by the wallet {wallet_key('mallory').address}"):
-        wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                signature=sign("mallory", challenge.message))
+        wallet_verify_signature(
+            user=amina,
+            wallet_id=wallet.pk,
+            challenge_id=challenge.pk,
+            signature=sign("mallory", challenge.message),
+        )
 
     wallet.refresh_from_db()
     challenge.refresh_from_db()
@@ -96,8 +105,12 @@ def test_signature_of_a_different_text_is_refused(amina, wallet):
     challenge = wallet_challenge_create(user=amina, wallet_id=wallet.pk)
 
     with pytest.raises(InvalidInput, match="made by the wallet"):
-        wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                signature=sign("amina", challenge.message + " "))
+        wallet_verify_signature(
+            user=amina,
+            wallet_id=wallet.pk,
+            challenge_id=challenge.pk,
+            signature=sign("amina", challenge.message + " "),
+        )
 
     wallet.refresh_from_db()
     assert not wallet.is_verified
@@ -110,13 +123,20 @@ def test_challenge_of_another_user_is_refused(amina, wallet):
 
     # Amina presents Juma's message (signed by Juma's key) against her own wallet...
     with pytest.raises(PermissionRefused, match="not issued for this wallet and account"):
-        wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=juma_challenge.pk,
-                                signature=sign("amina-too", juma_challenge.message))
+        wallet_verify_signature(
+            user=amina,
+            wallet_id=wallet.pk,
+            challenge_id=juma_challenge.pk,
+            signature=sign("amina-too", juma_challenge.message),
+        )
     # ...or against Juma's wallet.
     with pytest.raises(NotFound):
-        wallet_verify_signature(user=amina, wallet_id=juma_wallet.pk,
-                                challenge_id=juma_challenge.pk,
-                                signature=sign("amina-too", juma_challenge.message))
+        wallet_verify_signature(
+            user=amina,
+            wallet_id=juma_wallet.pk,
+            challenge_id=juma_challenge.pk,
+            signature=sign("amina-too", juma_challenge.message),
+        )
 
     assert not Wallet.objects.filter(verified_at__isnull=False).exists()
 
@@ -131,8 +151,9 @@ def test_message_signed_for_another_user_does_not_verify_the_same_address(amina)
     amina_challenge = wallet_challenge_create(user=amina, wallet_id=amina_wallet.pk)
 
     with pytest.raises(InvalidInput, match="made by the wallet"):
-        wallet_verify_signature(user=amina, wallet_id=amina_wallet.pk,
-                                challenge_id=amina_challenge.pk, signature=stolen)
+        wallet_verify_signature(
+            user=amina, wallet_id=amina_wallet.pk, challenge_id=amina_challenge.pk, signature=stolen
+        )
 
 
 def test_expired_challenge_is_refused(amina, wallet):
@@ -143,8 +164,9 @@ def test_expired_challenge_is_refused(amina, wallet):
 
     with time_machine.travel(start + dt.timedelta(minutes=10, seconds=1), tick=False):
         with pytest.raises(ConflictError, match="expired"):
-            wallet_verify_signature(user=amina, wallet_id=wallet.pk,
-                                    challenge_id=challenge.pk, signature=signature)
+            wallet_verify_signature(
+                user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk, signature=signature
+            )
 
     wallet.refresh_from_db()
     assert not wallet.is_verified
@@ -155,9 +177,12 @@ def test_challenge_just_before_expiry_still_works(amina, wallet):
     with time_machine.travel(start, tick=False):
         challenge = wallet_challenge_create(user=amina, wallet_id=wallet.pk)
     with time_machine.travel(start + dt.timedelta(minutes=9, seconds=59), tick=False):
-        verified = wallet_verify_signature(user=amina, wallet_id=wallet.pk,
-                                           challenge_id=challenge.pk,
-                                           signature=sign("amina", challenge.message))
+        verified = wallet_verify_signature(
+            user=amina,
+            wallet_id=wallet.pk,
+            challenge_id=challenge.pk,
+            signature=sign("amina", challenge.message),
+        )
 
     assert verified.is_verified
 
@@ -165,24 +190,28 @@ def test_challenge_just_before_expiry_still_works(amina, wallet):
 def test_reused_challenge_is_refused(amina, wallet):
     challenge = wallet_challenge_create(user=amina, wallet_id=wallet.pk)
     signature = sign("amina", challenge.message)
-    wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                            signature=signature)
+    wallet_verify_signature(
+        user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk, signature=signature
+    )
 
     with pytest.raises(ConflictError, match="already been used"):
-        wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                signature=signature)
+        wallet_verify_signature(
+            user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk, signature=signature
+        )
 
 
 def test_used_challenge_cannot_verify_the_wallet_again_after_it_was_unverified(amina, wallet):
     challenge = wallet_challenge_create(user=amina, wallet_id=wallet.pk)
     signature = sign("amina", challenge.message)
-    wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                            signature=signature)
+    wallet_verify_signature(
+        user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk, signature=signature
+    )
     Wallet.objects.filter(pk=wallet.pk).update(verified_at=None, verification_method="")
 
     with pytest.raises(ConflictError, match="already been used"):
-        wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                signature=signature)
+        wallet_verify_signature(
+            user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk, signature=signature
+        )
 
     wallet.refresh_from_db()
     assert not wallet.is_verified
@@ -190,15 +219,24 @@ def test_used_challenge_cannot_verify_the_wallet_again_after_it_was_unverified(a
 
 @pytest.mark.parametrize(
     "signature",
-    ["", "0x", "0x1234", "not a signature", "0x" + "zz" * 65, "0x" + "00" * 65,
-     "0x" + "ff" * 65, "0x" + "ab" * 66],
+    [
+        "",
+        "0x",
+        "0x1234",
+        "not a signature",
+        "0x" + "zz" * 65,
+        "0x" + "00" * 65,
+        "0x" + "ff" * 65,
+        "0x" + "ab" * 66,
+    ],
 )
 def test_malformed_signature_is_refused(amina, wallet, signature):
     challenge = wallet_challenge_create(user=amina, wallet_id=wallet.pk)
 
     with pytest.raises(InvalidInput) as exc:
-        wallet_verify_signature(user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk,
-                                signature=signature)
+        wallet_verify_signature(
+            user=amina, wallet_id=wallet.pk, challenge_id=challenge.pk, signature=signature
+        )
 
     assert exc.value.field == "signature"
     wallet.refresh_from_db()
@@ -237,8 +275,9 @@ def test_page_verifies_a_pasted_signature(client, amina, wallet):
     client.force_login(amina)
     challenge = client.get(_page(wallet)).context["challenge"]
 
-    response = client.post(_page(wallet), {"challenge": challenge.pk,
-                                           "signature": sign("amina", challenge.message)})
+    response = client.post(
+        _page(wallet), {"challenge": challenge.pk, "signature": sign("amina", challenge.message)}
+    )
 
     assert response.status_code == 302
     assert response.url == reverse("accounts:home")
@@ -250,8 +289,9 @@ def test_page_shows_another_keys_signature_as_a_form_error(client, amina, wallet
     client.force_login(amina)
     challenge = client.get(_page(wallet)).context["challenge"]
 
-    response = client.post(_page(wallet), {"challenge": challenge.pk,
-                                           "signature": sign("mallory", challenge.message)})
+    response = client.post(
+        _page(wallet), {"challenge": challenge.pk, "signature": sign("mallory", challenge.message)}
+    )
 
     assert response.status_code == 200
     assert "made by the wallet" in response.context["form"].errors["signature"][0]
@@ -277,8 +317,10 @@ def test_page_refuses_an_expired_message_and_offers_a_new_one(client, amina, wal
     with time_machine.travel(start, tick=False):
         challenge = client.get(_page(wallet)).context["challenge"]
     with time_machine.travel(start + dt.timedelta(minutes=11), tick=False):
-        response = client.post(_page(wallet), {"challenge": challenge.pk,
-                                               "signature": sign("amina", challenge.message)})
+        response = client.post(
+            _page(wallet),
+            {"challenge": challenge.pk, "signature": sign("amina", challenge.message)},
+        )
 
     assert response.status_code == 200
     assert "expired" in str(response.context["form"].non_field_errors())
@@ -306,8 +348,10 @@ def test_page_refuses_another_users_challenge(client, amina, wallet):
     juma_challenge = wallet_challenge_create(user=juma, wallet_id=juma_wallet.pk)
     client.force_login(amina)
 
-    response = client.post(_page(wallet), {"challenge": juma_challenge.pk,
-                                           "signature": sign("juma", juma_challenge.message)})
+    response = client.post(
+        _page(wallet),
+        {"challenge": juma_challenge.pk, "signature": sign("juma", juma_challenge.message)},
+    )
 
     assert response.status_code == 200
     assert "not issued for this wallet" in str(response.context["form"].non_field_errors())

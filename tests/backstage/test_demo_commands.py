@@ -28,14 +28,14 @@ def test_demo_commands_refuse_on_a_chain_other_than_the_local_one(settings, comm
         call_command(command, *DEMO_COMMANDS[command])
     assert str(refused.value) == (
         f"{command} runs only in the local or test profile on the local chain (CHAIN_ID 31337); "
-        "this is the test profile with CHAIN_ID 84532.")
+        "this is the test profile with CHAIN_ID 84532."
+    )
     assert not User.objects.exists()
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("command", sorted(DEMO_COMMANDS))
-def test_demo_commands_refuse_in_the_production_profile_even_on_the_local_chain(settings,
-                                                                                command):
+def test_demo_commands_refuse_in_the_production_profile_even_on_the_local_chain(settings, command):
     settings.PROFILE = "production"
     settings.CHAIN_ID = 31337
     with pytest.raises(CommandError, match="runs only in the local or test profile"):
@@ -54,11 +54,23 @@ def test_demo_users_run_in_the_test_profile_on_the_local_chain(settings, capsys)
 def test_demo_users_exits_non_zero_with_one_sentence_in_production(tmp_path):
     from tests.config.test_settings import PRODUCTION, REPO
 
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-           "NTZS_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings.production",
-           **PRODUCTION}
-    result = subprocess.run([sys.executable, "manage.py", "demo_users"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "NTZS_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        **PRODUCTION,
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo_users"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
-    assert ("demo_users runs only in the local or test profile on the local chain (CHAIN_ID "
-            "31337); this is the production profile with CHAIN_ID 84532.") in result.stderr
+    assert (
+        "demo_users runs only in the local or test profile on the local chain (CHAIN_ID "
+        "31337); this is the production profile with CHAIN_ID 84532."
+    ) in result.stderr

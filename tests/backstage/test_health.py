@@ -87,8 +87,9 @@ def test_a_customer_session_gets_only_the_plain_answer(client):
 
 
 @pytest.mark.django_db
-def test_staff_view_shows_every_check_from_the_stored_chain_check(client, chain_settings,
-                                                                  settings, staff_otp_login):
+def test_staff_view_shows_every_check_from_the_stored_chain_check(
+    client, chain_settings, settings, staff_otp_login
+):
     minter_check()
     task_heartbeat_finished(task_name="deposits.tasks.poll_zenopay")
     staff_otp_login(client, factories.compliance_officer())
@@ -123,8 +124,7 @@ def test_the_staff_view_says_when_the_chain_was_never_checked(client, staff_otp_
 
 
 @pytest.mark.django_db
-def test_a_staff_session_without_the_second_factor_gets_only_the_plain_answer(client,
-                                                                             settings):
+def test_a_staff_session_without_the_second_factor_gets_only_the_plain_answer(client, settings):
     settings.STAFF_OTP_REQUIRED = True
     client.force_login(factories.super_admin())
     response = client.get("/readyz")
@@ -203,11 +203,18 @@ def test_queue_status_counts_the_queues(amina, capsys):  # noqa: F811
     from deposits.services.transitions import deposit_hold_set, deposit_payment_confirm
 
     for amount, ref in ((5_000, "Q1"), (20_000, "Q2"), (6_000, "Q3")):
-        deposit, _ = deposit_create(user=amina, data=DepositInput(
-            amount_tzs=amount, payment_provider="zenopay", wallet_id=amina.test_wallet.pk,
-            buyer_phone=f"07{amount:08d}"))
-        deposit_payment_confirm(deposit_id=deposit.pk, amount_tzs=amount, psp_reference=ref,
-                                source="poll")
+        deposit, _ = deposit_create(
+            user=amina,
+            data=DepositInput(
+                amount_tzs=amount,
+                payment_provider="zenopay",
+                wallet_id=amina.test_wallet.pk,
+                buyer_phone=f"07{amount:08d}",
+            ),
+        )
+        deposit_payment_confirm(
+            deposit_id=deposit.pk, amount_tzs=amount, psp_reference=ref, source="poll"
+        )
     deposit_hold_set(deposit_id=deposit.pk, reason="blacklisted recipient", source="worker")
     call_command("queue_status")
     out = capsys.readouterr().out

@@ -50,21 +50,43 @@ def _database_url_of_test_db() -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_task_round_trips_through_redis_to_a_real_worker_and_records_its_heartbeat():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "DATABASE_URL": _database_url_of_test_db()}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _database_url_of_test_db(),
+    }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
-         "--pool", "solo", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-         "--without-mingle"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "default",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         app.send_task("core.tasks.ping")
         deadline = time.monotonic() + 60
         beat = None
         while time.monotonic() < deadline:
-            beat = TaskHeartbeat.objects.filter(task_name="core.tasks.ping",
-                                                last_finished__isnull=False).first()
+            beat = TaskHeartbeat.objects.filter(
+                task_name="core.tasks.ping", last_finished__isnull=False
+            ).first()
             if beat or worker.poll() is not None:
                 break
             time.sleep(0.2)

@@ -27,11 +27,21 @@ PRINT_SETTINGS = (
 
 
 def _start(profile: str, env: dict, var_dir: Path) -> subprocess.CompletedProcess:
-    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-             "DJANGO_SETTINGS_MODULE": f"config.settings.{profile}",
-             "NTZS_VAR_DIR": str(var_dir), **env}
-    return subprocess.run([sys.executable, "-c", PRINT_SETTINGS], cwd=REPO, env=clean,
-                          capture_output=True, text=True, timeout=60)
+    clean = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "DJANGO_SETTINGS_MODULE": f"config.settings.{profile}",
+        "NTZS_VAR_DIR": str(var_dir),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", PRINT_SETTINGS],
+        cwd=REPO,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -42,12 +52,28 @@ def start(tmp_path):
 def test_production_starts_with_everything_it_needs(start):
     result = start("production", PRODUCTION)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["production", "84532", "100000000", "9000", "3", "False",
-                                     str(10**15)]
+    assert result.stdout.split() == [
+        "production",
+        "84532",
+        "100000000",
+        "9000",
+        "3",
+        "False",
+        str(10**15),
+    ]
 
 
-@pytest.mark.parametrize("missing", ["MINTER_PRIVATE_KEY", "CHAIN_ID", "SECRET_KEY",
-                                     "DATABASE_URL", "REDIS_URL", "ZENOPAY_API_KEY"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "MINTER_PRIVATE_KEY",
+        "CHAIN_ID",
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ZENOPAY_API_KEY",
+    ],
+)
 def test_production_refuses_to_start_without_a_required_variable(start, missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     result = start("production", env)
@@ -103,24 +129,39 @@ def test_a_bad_safe_threshold_falls_back_to_the_default_never_to_zero(start, val
 
 
 def test_local_sqlite_uses_wal_immediate_transactions_and_a_busy_timeout(start, tmp_path):
-    code = ("import django; django.setup(); from django.db import connection as c; "
-            "cur = c.cursor(); cur.execute('PRAGMA journal_mode'); print(cur.fetchone()[0], "
-            "c.settings_dict['OPTIONS']['transaction_mode'], "
-            "c.settings_dict['OPTIONS']['timeout'])")
-    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings.local",
-           "NTZS_VAR_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
+    code = (
+        "import django; django.setup(); from django.db import connection as c; "
+        "cur = c.cursor(); cur.execute('PRAGMA journal_mode'); print(cur.fetchone()[0], "
+        "c.settings_dict['OPTIONS']['transaction_mode'], "
+        "c.settings_dict['OPTIONS']['timeout'])"
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "NTZS_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wal", "IMMEDIATE", "20"]
 
 
 def test_production_profile_passes_check_deploy(tmp_path):
-    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings.production",
-           "NTZS_VAR_DIR": str(tmp_path), **PRODUCTION}
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
-                             "WARNING"], cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=120)
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "NTZS_VAR_DIR": str(tmp_path),
+        **PRODUCTION,
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -138,33 +179,63 @@ ENTRY_POINTS = {
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 def test_entry_points_load_the_production_profile_when_none_is_exported(tmp_path, entry):
-    code = (f"{ENTRY_POINTS[entry]}; import os; from django.conf import settings as s; "
-            "print(os.environ['DJANGO_SETTINGS_MODULE'], s.PROFILE, s.DEBUG, "
-            "s.SESSION_COOKIE_SECURE)")
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-           "NTZS_VAR_DIR": str(tmp_path), **PRODUCTION}
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
+    code = (
+        f"{ENTRY_POINTS[entry]}; import os; from django.conf import settings as s; "
+        "print(os.environ['DJANGO_SETTINGS_MODULE'], s.PROFILE, s.DEBUG, "
+        "s.SESSION_COOKIE_SECURE)"
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "NTZS_VAR_DIR": str(tmp_path),
+        **PRODUCTION,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["config.settings.production", "production", "False", "True"]
 
 
 def test_the_celery_app_started_without_production_variables_refuses_to_start(tmp_path):
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-           "NTZS_VAR_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", ENTRY_POINTS["celery"]], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "NTZS_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINTS["celery"]],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "SECRET_KEY is required in the production profile" in result.stderr
 
 
 def test_manage_py_still_defaults_to_the_local_profile(tmp_path):
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-           "NTZS_VAR_DIR": str(tmp_path)}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "NTZS_VAR_DIR": str(tmp_path),
+    }
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c",
-         "from django.conf import settings; print(settings.PROFILE)"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "--no-imports",
+            "-c",
+            "from django.conf import settings; print(settings.PROFILE)",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["local"]
 
@@ -172,8 +243,9 @@ def test_manage_py_still_defaults_to_the_local_profile(tmp_path):
 def test_the_local_profile_refuses_a_chain_other_than_the_local_one(start):
     result = start("local", {"CHAIN_ID": "84532"})
     assert result.returncode != 0
-    assert ("The local profile runs only on the local chain (CHAIN_ID 31337), not on CHAIN_ID "
-            "84532") in result.stderr
+    assert (
+        "The local profile runs only on the local chain (CHAIN_ID 31337), not on CHAIN_ID 84532"
+    ) in result.stderr
 
 
 def test_the_local_profile_accepts_the_local_chain_id(start):
@@ -202,8 +274,10 @@ def test_production_accepts_a_secret_key_of_exactly_50_characters(start):
 def test_production_refuses_a_secret_key_with_fewer_than_5_distinct_characters(start):
     result = start("production", {**PRODUCTION, "SECRET_KEY": "abcd" * 20})
     assert result.returncode != 0
-    assert ("SECRET_KEY must contain at least 5 different characters in the production profile"
-            in result.stderr)
+    assert (
+        "SECRET_KEY must contain at least 5 different characters in the production profile"
+        in result.stderr
+    )
 
 
 @pytest.mark.parametrize("hosts", ["*", "ntzs.example,*", "*.ntzs.example"])

@@ -10,8 +10,9 @@ from core.services import admin_action_record, alert_raise, alert_resolve
 @pytest.mark.django_db
 def test_admin_actions_are_append_only():
     actor = User.objects.create_user(email="officer@ntzs.test", password="x")
-    action = admin_action_record(actor=actor, action="kyc.approve", target_type="kyc",
-                                 target_id="abc")
+    action = admin_action_record(
+        actor=actor, action="kyc.approve", target_type="kyc", target_id="abc"
+    )
     action.reason = "rewritten history"
     with pytest.raises(AppendOnlyError):
         action.save()

@@ -14,9 +14,16 @@ from tests.deposits.conftest import amina, settlement_bank  # noqa: F401 - fixtu
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_DIRS = [REPO / "templates", REPO / "deposits" / "sandbox" / "templates"]
-DIRECTIVES = ["default-src 'self'", "script-src 'self'", "style-src 'self'",
-              "img-src 'self' data:", "frame-ancestors 'none'", "form-action 'self'",
-              "base-uri 'none'", "object-src 'none'"]
+DIRECTIVES = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "object-src 'none'",
+]
 
 
 def _assert_strict_csp(response) -> None:
@@ -29,8 +36,18 @@ def _assert_strict_csp(response) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/login/", "/signup/", "/password-reset/", "/backstage/login/",
-                                  "/sandbox/zenopay/phone/", "/healthz", "/readyz"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/login/",
+        "/signup/",
+        "/password-reset/",
+        "/backstage/login/",
+        "/sandbox/zenopay/phone/",
+        "/healthz",
+        "/readyz",
+    ],
+)
 def test_anonymous_pages_carry_the_policy(client, path):
     response = client.get(path)
     assert response.status_code < 500
@@ -41,12 +58,25 @@ def test_anonymous_pages_carry_the_policy(client, path):
 def test_customer_pages_carry_the_policy_and_render(client, amina):  # noqa: F811
     from deposits.services.intake import DepositInput, deposit_create
 
-    deposit, _ = deposit_create(user=amina, data=DepositInput(
-        amount_tzs=5_000, payment_provider="zenopay", wallet_id=amina.test_wallet.pk,
-        buyer_phone="0712345678"))
+    deposit, _ = deposit_create(
+        user=amina,
+        data=DepositInput(
+            amount_tzs=5_000,
+            payment_provider="zenopay",
+            wallet_id=amina.test_wallet.pk,
+            buyer_phone="0712345678",
+        ),
+    )
     client.force_login(amina)
-    for path in ("/", "/kyc/", "/wallets/", "/deposits/", "/deposits/new/",
-                 f"/deposits/{deposit.pk}/", f"/deposits/{deposit.pk}/status/"):
+    for path in (
+        "/",
+        "/kyc/",
+        "/wallets/",
+        "/deposits/",
+        "/deposits/new/",
+        f"/deposits/{deposit.pk}/",
+        f"/deposits/{deposit.pk}/status/",
+    ):
         response = client.get(path)
         assert response.status_code == 200, path
         _assert_strict_csp(response)
@@ -56,8 +86,7 @@ def test_customer_pages_carry_the_policy_and_render(client, amina):  # noqa: F81
 
 @pytest.mark.django_db
 def test_the_webhook_answer_carries_the_policy(client):
-    response = client.post("/api/webhooks/zenopay", data=b"{}",
-                           content_type="application/json")
+    response = client.post("/api/webhooks/zenopay", data=b"{}", content_type="application/json")
     assert response.status_code < 500
     _assert_strict_csp(response)
 
@@ -101,8 +130,7 @@ def test_no_template_has_an_inline_script_or_style(template):
 
 
 @pytest.mark.django_db
-def test_the_api_docs_run_under_the_policy_with_their_script_as_a_file(client,
-                                                                      staff_otp_login):
+def test_the_api_docs_run_under_the_policy_with_their_script_as_a_file(client, staff_otp_login):
     staff_otp_login(client, factories.super_admin())
     page = client.get("/api/docs/")
     assert page.status_code == 200

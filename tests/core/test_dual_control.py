@@ -26,16 +26,26 @@ def _apply(request, checker, context):
     if request.params.get("explode"):
         raise ServiceError("The change could not be applied.")
     APPLIED.append(request.target_id)
-    AdminAction.objects.create(actor=checker, action="test.applied", target_type="thing",
-                               target_id=request.target_id, outcome="done")
+    AdminAction.objects.create(
+        actor=checker,
+        action="test.applied",
+        target_type="thing",
+        target_id=request.target_id,
+        outcome="done",
+    )
 
 
 @pytest.fixture(autouse=True)
 def _test_action():
     APPLIED.clear()
-    dual_control_action_register(DualControlAction(
-        name="test_action", target_type="thing", roles=("platform_compliance",), apply=_apply,
-    ))
+    dual_control_action_register(
+        DualControlAction(
+            name="test_action",
+            target_type="thing",
+            roles=("platform_compliance",),
+            apply=_apply,
+        )
+    )
 
 
 def _officer(email, role="platform_compliance"):
@@ -56,8 +66,13 @@ def checker(db):
 
 
 def _make(maker, target="t1", **params):
-    return dual_control_request_make(action="test_action", target_id=target, params=params,
-                                     evidence="seen on dashboard", maker=maker)
+    return dual_control_request_make(
+        action="test_action",
+        target_id=target,
+        params=params,
+        evidence="seen on dashboard",
+        maker=maker,
+    )
 
 
 def test_checker_approval_applies_the_change_and_audits_both_people(maker, checker):
@@ -159,11 +174,16 @@ def test_commands_approve_and_refuse_with_a_sentence(maker, checker):
 def _action_with_beneficiaries():
     """A registered action whose target benefits ``OWNERS[target]`` and whose ``for`` param
     names another beneficiary (like an orphan attached to someone's deposit)."""
-    dual_control_action_register(DualControlAction(
-        name="test_owned", target_type="thing", roles=("platform_compliance",), apply=_apply,
-        beneficiary=lambda target_id: OWNERS.get(target_id),
-        params_beneficiary=lambda params: params.get("for"),
-    ))
+    dual_control_action_register(
+        DualControlAction(
+            name="test_owned",
+            target_type="thing",
+            roles=("platform_compliance",),
+            apply=_apply,
+            beneficiary=lambda target_id: OWNERS.get(target_id),
+            params_beneficiary=lambda params: params.get("for"),
+        )
+    )
 
 
 OWNERS: dict[str, object] = {}
@@ -182,10 +202,12 @@ def test_the_beneficiary_is_neither_maker_nor_checker(maker, checker, via):
         params = {"for": str(owner.pk)}
 
     with pytest.raises(PermissionRefused, match="it is their own"):
-        dual_control_request_make(action="test_owned", target_id="t9", params=params,
-                                  evidence="x", maker=owner)
-    request = dual_control_request_make(action="test_owned", target_id="t9", params=params,
-                                        evidence="x", maker=maker)
+        dual_control_request_make(
+            action="test_owned", target_id="t9", params=params, evidence="x", maker=owner
+        )
+    request = dual_control_request_make(
+        action="test_owned", target_id="t9", params=params, evidence="x", maker=maker
+    )
     with pytest.raises(PermissionRefused, match="it is their own"):
         dual_control_approve(request_id=request.pk, checker=owner)
     with pytest.raises(PermissionRefused, match="it is their own"):

@@ -36,8 +36,10 @@ def test_two_trusted_hops_take_the_second_entry_from_the_right(settings):
     assert client_address(_request(xff="1.1.1.1, 203.0.113.7, 10.0.0.9")) == "203.0.113.7"
 
 
-@pytest.mark.parametrize("xff", ["", "not-an-ip", " , ,", "\x00", "999.1.1.1", "1.2.3.4, junk",
-                                 "a" * 5000, "1.2.3.4," * 1000])
+@pytest.mark.parametrize(
+    "xff",
+    ["", "not-an-ip", " , ,", "\x00", "999.1.1.1", "1.2.3.4, junk", "a" * 5000, "1.2.3.4," * 1000],
+)
 def test_garbage_forwarded_for_falls_back_to_remote_addr(settings, xff):
     settings.TRUSTED_PROXY_HOPS = 1
     assert client_address(_request(xff=xff)) == "10.0.0.5"

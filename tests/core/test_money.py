@@ -56,7 +56,8 @@ def test_token_units_round_trip_through_postgresql_keeps_every_digit(django_db_b
 
     value = 2**256 - 1
     with connection.cursor() as cursor:
-        cursor.execute("SELECT %s::numeric(78, 0)", [TokenUnitsField().get_db_prep_value(
-            value, connection)])
+        cursor.execute(
+            "SELECT %s::numeric(78, 0)", [TokenUnitsField().get_db_prep_value(value, connection)]
+        )
         (stored,) = cursor.fetchone()
     assert TokenUnitsField().from_db_value(stored, None, connection) == value

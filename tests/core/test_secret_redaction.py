@@ -55,9 +55,17 @@ LOGGED = {
     "RPC query key": RPC_QUERY_KEY,
     "BASE_SEPOLIA_RPC_URL_BACKUP": URLS["BASE_SEPOLIA_RPC_URL_BACKUP"],
 }
-SECRET_FRAGMENTS = [*SECRETS.values(), SECRETS["MINTER_PRIVATE_KEY"][2:], "sentrypublickey123",
-                    DB_PASSWORD, "db-p%40ss%3Aword%2F42", REDIS_PASSWORD, EMAIL_PASSWORD,
-                    RPC_PATH_KEY, RPC_QUERY_KEY]
+SECRET_FRAGMENTS = [
+    *SECRETS.values(),
+    SECRETS["MINTER_PRIVATE_KEY"][2:],
+    "sentrypublickey123",
+    DB_PASSWORD,
+    "db-p%40ss%3Aword%2F42",
+    REDIS_PASSWORD,
+    EMAIL_PASSWORD,
+    RPC_PATH_KEY,
+    RPC_QUERY_KEY,
+]
 
 LOG_EVERY_VALUE = """
 import json, logging, sys
@@ -75,11 +83,22 @@ except RuntimeError:
 
 @pytest.fixture(scope="module")
 def logged_output(tmp_path_factory) -> str:
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-           "DJANGO_SETTINGS_MODULE": "config.settings.local",
-           "NTZS_VAR_DIR": str(tmp_path_factory.mktemp("var")), **SECRETS, **URLS}
-    result = subprocess.run([sys.executable, "-c", LOG_EVERY_VALUE, json.dumps(LOGGED)],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "NTZS_VAR_DIR": str(tmp_path_factory.mktemp("var")),
+        **SECRETS,
+        **URLS,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", LOG_EVERY_VALUE, json.dumps(LOGGED)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stderr
 
@@ -114,9 +133,18 @@ def test_error_reports_hide_every_secret_setting(settings):
     settings.EMAIL_HOST_PASSWORD = EMAIL_PASSWORD
     safe = SecretsExceptionReporterFilter().get_safe_settings()
     hidden = SecretsExceptionReporterFilter.cleansed_substitute
-    for name in ("REDIS_URL", "BASE_SEPOLIA_RPC_URL", "BASE_SEPOLIA_RPC_URL_BACKUP",
-                 "SENTRY_DSN", "ZENOPAY_API_KEY", "EMAIL_HOST_PASSWORD", "SECRET_KEY",
-                 "MINTER_PRIVATE_KEY", "METRICS_TOKEN", "CELERY_BROKER_URL"):
+    for name in (
+        "REDIS_URL",
+        "BASE_SEPOLIA_RPC_URL",
+        "BASE_SEPOLIA_RPC_URL_BACKUP",
+        "SENTRY_DSN",
+        "ZENOPAY_API_KEY",
+        "EMAIL_HOST_PASSWORD",
+        "SECRET_KEY",
+        "MINTER_PRIVATE_KEY",
+        "METRICS_TOKEN",
+        "CELERY_BROKER_URL",
+    ):
         assert safe[name] == hidden, name
     assert safe["CACHES"]["default"]["LOCATION"] == hidden
     assert safe["DATABASES"] == hidden

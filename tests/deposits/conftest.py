@@ -77,13 +77,28 @@ def other_bank_admin(db):
 
 @pytest.fixture
 def make_deposit(amina):
-    def _make(user=None, amount=5_000, provider=DepositRequest.Provider.ZENOPAY, phone=PHONE,
-              bank=None, key=None) -> DepositRequest:
+    def _make(
+        user=None,
+        amount=5_000,
+        provider=DepositRequest.Provider.ZENOPAY,
+        phone=PHONE,
+        bank=None,
+        key=None,
+    ) -> DepositRequest:
         user = user or amina
-        deposit, _created = deposit_create(user=user, data=DepositInput(
-            amount_tzs=amount, payment_provider=provider, wallet_id=user.test_wallet.pk,
-            buyer_phone=phone, bank_id=bank.pk if bank else None, idempotency_key=key))
+        deposit, _created = deposit_create(
+            user=user,
+            data=DepositInput(
+                amount_tzs=amount,
+                payment_provider=provider,
+                wallet_id=user.test_wallet.pk,
+                buyer_phone=phone,
+                bank_id=bank.pk if bank else None,
+                idempotency_key=key,
+            ),
+        )
         return deposit
+
     return _make
 
 
@@ -93,18 +108,25 @@ def _every_status_change_has_its_transition_row(request):
     the transitions chain (each from-status is the previous to-status). Tests that place a
     deposit in a status directly for set-up are marked ``forced_status``."""
     yield
-    if request.node.get_closest_marker("forced_status") or "db" not in request.fixturenames \
-            and "transactional_db" not in request.fixturenames \
-            and not request.node.get_closest_marker("django_db"):
+    if (
+        request.node.get_closest_marker("forced_status")
+        or "db" not in request.fixturenames
+        and "transactional_db" not in request.fixturenames
+        and not request.node.get_closest_marker("django_db")
+    ):
         return
     from deposits.models import DepositTransition
 
     for deposit in DepositRequest.objects.all():
-        history = list(DepositTransition.objects.filter(deposit=deposit)
-                       .order_by("at", "id").values_list("from_status", "to_status"))
+        history = list(
+            DepositTransition.objects.filter(deposit=deposit)
+            .order_by("at", "id")
+            .values_list("from_status", "to_status")
+        )
         assert history, f"deposit {deposit.pk} has no transition rows"
         assert history[0][0] == "", f"deposit {deposit.pk}: first row is not its creation"
         for previous, current in zip(history, history[1:], strict=False):
             assert current[0] == previous[1], f"deposit {deposit.pk}: broken chain {history}"
-        assert history[-1][1] == deposit.status, \
+        assert history[-1][1] == deposit.status, (
             f"deposit {deposit.pk} is {deposit.status} but its history ends in {history[-1][1]}"
+        )

@@ -34,8 +34,12 @@ def api(amina) -> APIClient:
 
 
 def _body(person, **overrides) -> dict:
-    body = {"amount_tzs": 25_000, "payment_provider": ZENOPAY,
-            "wallet_id": str(person.test_wallet.pk), "buyer_phone": "0712 345 678"}
+    body = {
+        "amount_tzs": 25_000,
+        "payment_provider": ZENOPAY,
+        "wallet_id": str(person.test_wallet.pk),
+        "buyer_phone": "0712 345 678",
+    }
     body.update(overrides)
     return body
 
@@ -73,8 +77,9 @@ def test_create_answers_201_with_the_deposit_and_its_location(api, amina):
 
 
 def test_create_a_bank_transfer_returns_the_reference_and_instructions(api, amina, nmb_bank):
-    response = _create(api, _body(amina, payment_provider=BANK, bank_id=str(nmb_bank.pk),
-                                  buyer_phone=""))
+    response = _create(
+        api, _body(amina, payment_provider=BANK, bank_id=str(nmb_bank.pk), buyer_phone="")
+    )
     data = response.json()
     assert response.status_code == 201
     assert data["transfer_reference"].startswith("NTZS")
@@ -118,19 +123,26 @@ BAD_BODIES = [
     ({"buyer_phone": ""}, "buyer_phone", "Enter the mobile number that will pay."),
     ({"buyer_phone": "+254712345678"}, "buyer_phone", "Only Tanzanian mobile numbers"),
     ({"buyer_phone": "+255 22 212 3456"}, "buyer_phone", "not a Tanzanian mobile number"),
-    ({"buyer_phone": "<script>alert(1)</script>"}, "buyer_phone",
-     "Enter a Tanzanian mobile number"),
+    (
+        {"buyer_phone": "<script>alert(1)</script>"},
+        "buyer_phone",
+        "Enter a Tanzanian mobile number",
+    ),
     ({"payment_provider": "cash"}, "payment_provider", "is not a valid choice"),
     ({"wallet_id": "not-a-uuid"}, "wallet_id", "Must be a valid UUID."),
     ({"wallet_id": str(uuid.uuid4())}, "wallet_id", "Choose one of your verified wallets."),
-    ({"payment_provider": BANK, "buyer_phone": ""}, "bank_id",
-     "Choose the bank you will transfer from."),
+    (
+        {"payment_provider": BANK, "buyer_phone": ""},
+        "bank_id",
+        "Choose the bank you will transfer from.",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "field", "message"), BAD_BODIES)
-def test_bad_input_is_a_400_with_the_field_and_writes_nothing(api, amina, overrides, field,
-                                                              message):
+def test_bad_input_is_a_400_with_the_field_and_writes_nothing(
+    api, amina, overrides, field, message
+):
     data = _error(_create(api, _body(amina, **overrides)), 400, "invalid", field)
     assert message in data["detail"]
     assert DepositRequest.objects.count() == 0
@@ -139,8 +151,10 @@ def test_bad_input_is_a_400_with_the_field_and_writes_nothing(api, amina, overri
 def test_a_missing_field_is_named(api, amina):
     body = _body(amina)
     del body["amount_tzs"]
-    assert _error(_create(api, body), 400, "invalid", "amount_tzs")["detail"] == \
-        "This field is required."
+    assert (
+        _error(_create(api, body), 400, "invalid", "amount_tzs")["detail"]
+        == "This field is required."
+    )
 
 
 def test_malformed_json_is_400(api):
@@ -153,24 +167,33 @@ def test_a_list_instead_of_an_object_is_400(api):
 
 
 def test_another_customers_wallet_is_refused(api, amina, baraka):
-    _error(_create(api, _body(amina, wallet_id=str(baraka.test_wallet.pk))), 400, "invalid",
-           "wallet_id")
+    _error(
+        _create(api, _body(amina, wallet_id=str(baraka.test_wallet.pk))),
+        400,
+        "invalid",
+        "wallet_id",
+    )
     assert DepositRequest.objects.count() == 0
 
 
 def test_errors_come_in_kiswahili_when_asked(api, amina):
     response = _create(api, _body(amina, amount_tzs=0), HTTP_ACCEPT_LANGUAGE="sw")
-    assert _error(response, 400, "invalid", "amount_tzs")["detail"] == \
-        "Kiasi lazima kiwe zaidi ya sifuri."
+    assert (
+        _error(response, 400, "invalid", "amount_tzs")["detail"]
+        == "Kiasi lazima kiwe zaidi ya sifuri."
+    )
 
 
 # --- Limits ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("amount", "code", "message"), [
-    (999, "limit_min_deposit", "The smallest deposit is TSh 1,000."),
-    (1_000_001, "limit_max_deposit", "The largest single deposit is TSh 1,000,000."),
-])
+@pytest.mark.parametrize(
+    ("amount", "code", "message"),
+    [
+        (999, "limit_min_deposit", "The smallest deposit is TSh 1,000."),
+        (1_000_001, "limit_max_deposit", "The largest single deposit is TSh 1,000,000."),
+    ],
+)
 def test_amount_limits_are_422_with_a_reason(api, amina, amount, code, message):
     data = _error(_create(api, _body(amina, amount_tzs=amount)), 422, code, "amount_tzs")
     assert data["detail"] == message
@@ -181,8 +204,9 @@ def test_amount_limits_are_422_with_a_reason(api, amina, amount, code, message):
 def test_the_daily_limit_is_422_with_what_is_left(api, amina, make_deposit, settings):
     settings.USER_DAILY_LIMIT_TZS = 10_000
     make_deposit(amount=8_000)
-    data = _error(_create(api, _body(amina, amount_tzs=5_000)), 422, "limit_user_daily",
-                  "amount_tzs")
+    data = _error(
+        _create(api, _body(amina, amount_tzs=5_000)), 422, "limit_user_daily", "amount_tzs"
+    )
     assert "(TSh 2,000 left today)" in data["detail"]
     assert DepositRequest.objects.count() == 1
 
@@ -190,8 +214,9 @@ def test_the_daily_limit_is_422_with_what_is_left(api, amina, make_deposit, sett
 def test_the_30_day_limit_is_422_with_what_is_left(api, amina, make_deposit, settings):
     settings.USER_MONTHLY_LIMIT_TZS = 10_000
     make_deposit(amount=8_000)
-    data = _error(_create(api, _body(amina, amount_tzs=5_000)), 422, "limit_user_monthly",
-                  "amount_tzs")
+    data = _error(
+        _create(api, _body(amina, amount_tzs=5_000)), 422, "limit_user_monthly", "amount_tzs"
+    )
     assert "30-day limit of TSh 10,000 (TSh 2,000 left)" in data["detail"]
 
 
@@ -222,8 +247,15 @@ def test_creating_without_approved_identity_is_403(settlement_bank):
     person = customer(email="juma@ntzs.test")
     KycCaseFactory(user=person)
     wallet = WalletFactory(user=person, verified=True)
-    response = _create(_api(person), {"amount_tzs": 5_000, "payment_provider": ZENOPAY,
-                                      "wallet_id": str(wallet.pk), "buyer_phone": "0712345678"})
+    response = _create(
+        _api(person),
+        {
+            "amount_tzs": 5_000,
+            "payment_provider": ZENOPAY,
+            "wallet_id": str(wallet.pk),
+            "buyer_phone": "0712345678",
+        },
+    )
     data = _error(response, 403, "kyc_required")
     assert "identity check must be approved" in data["detail"]
     assert DepositRequest.objects.count() == 0
@@ -238,8 +270,9 @@ def test_a_session_post_without_csrf_is_403_and_with_it_works(amina):
 
     browser.get("/deposits/new/")  # sets the CSRF cookie, as a page would
     token = browser.cookies["csrftoken"].value
-    response = browser.post(DEPOSITS, _body(amina), content_type="application/json",
-                            headers={"X-CSRFToken": token})
+    response = browser.post(
+        DEPOSITS, _body(amina), content_type="application/json", headers={"X-CSRFToken": token}
+    )
     assert response.status_code == 201
 
 
@@ -274,8 +307,9 @@ def test_list_pages_with_limit_and_offset(api, make_deposit, settings):
 
 def test_retrieve_ones_own_deposit(api, make_deposit):
     deposit = make_deposit(amount=5_000)
-    t.deposit_payment_confirm(deposit_id=deposit.pk, amount_tzs=5_000, psp_reference="TX77",
-                              source="poll")
+    t.deposit_payment_confirm(
+        deposit_id=deposit.pk, amount_tzs=5_000, psp_reference="TX77", source="poll"
+    )
     t.deposits_claim(deposit_ids=[deposit.pk])
     t.deposit_mark_minted(deposit_id=deposit.pk, tx_hash="0x" + "ef" * 32, source="worker")
     data = api.get(f"{DEPOSITS}/{deposit.pk}").json()
@@ -302,8 +336,9 @@ def test_an_unsupported_method_is_405(api):
 # --- Check ---------------------------------------------------------------------------------------
 
 
-def test_check_schedules_a_zenopay_check_and_answers_202(api, make_deposit, broker,
-                                                         django_capture_on_commit_callbacks):
+def test_check_schedules_a_zenopay_check_and_answers_202(
+    api, make_deposit, broker, django_capture_on_commit_callbacks
+):
     deposit = make_deposit()
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(f"{DEPOSITS}/{deposit.pk}/check")
@@ -312,11 +347,13 @@ def test_check_schedules_a_zenopay_check_and_answers_202(api, make_deposit, brok
     assert broker() == [("deposits.tasks.check_deposit", [str(deposit.pk)])]
 
 
-def test_check_on_a_settled_deposit_is_409(api, make_deposit, broker,
-                                          django_capture_on_commit_callbacks):
+def test_check_on_a_settled_deposit_is_409(
+    api, make_deposit, broker, django_capture_on_commit_callbacks
+):
     deposit = make_deposit()
-    t.deposit_payment_confirm(deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs,
-                              psp_reference="TX9", source="poll")
+    t.deposit_payment_confirm(
+        deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs, psp_reference="TX9", source="poll"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(f"{DEPOSITS}/{deposit.pk}/check")
     assert "already settled" in _error(response, 409, "not_checkable")["detail"]
@@ -332,8 +369,10 @@ def test_check_on_a_bank_transfer_is_409(api, make_deposit, nmb_bank):
 def test_check_on_a_held_deposit_is_409(api, make_deposit):
     deposit = make_deposit()
     t.deposit_hold_set(deposit_id=deposit.pk, reason="phone mismatch", source="poll")
-    assert "under review" in _error(api.post(f"{DEPOSITS}/{deposit.pk}/check"), 409,
-                                    "not_checkable")["detail"]
+    assert (
+        "under review"
+        in _error(api.post(f"{DEPOSITS}/{deposit.pk}/check"), 409, "not_checkable")["detail"]
+    )
 
 
 def test_check_on_another_customers_deposit_is_404(api, make_deposit, baraka):
@@ -379,7 +418,8 @@ def test_one_users_throttle_does_not_limit_another(api, baraka, settings):
 
 
 def test_a_session_check_without_csrf_is_403_and_schedules_nothing(
-        amina, make_deposit, broker, django_capture_on_commit_callbacks):
+    amina, make_deposit, broker, django_capture_on_commit_callbacks
+):
     deposit = make_deposit()
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(amina)
@@ -389,8 +429,9 @@ def test_a_session_check_without_csrf_is_403_and_schedules_nothing(
     assert broker() == []
 
 
-@pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": -1}, {"offset": "x"},
-                                    {"limit": 10**9}])
+@pytest.mark.parametrize(
+    "params", [{"limit": "abc"}, {"limit": -1}, {"offset": "x"}, {"limit": 10**9}]
+)
 def test_odd_paging_values_fall_back_to_sane_pages(api, make_deposit, params):
     make_deposit()
     response = api.get(DEPOSITS, params)

@@ -18,8 +18,13 @@ SCHEMA_COMMAND = ["manage.py", "spectacular", "--validate", "--fail-on-warn"]
 
 def test_the_schema_validates_without_warnings(tmp_path):
     out = tmp_path / "schema.yaml"
-    result = subprocess.run([sys.executable, *SCHEMA_COMMAND, "--file", str(out)],
-                            cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, *SCHEMA_COMMAND, "--file", str(out)],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     paths = yaml.safe_load(out.read_text())["paths"]
     assert set(paths["/api/v1/deposits"]) == {"get", "post"}
@@ -27,8 +32,7 @@ def test_the_schema_validates_without_warnings(tmp_path):
     assert set(paths["/api/v1/deposits/{deposit_id}/check"]) == {"post"}
     create = paths["/api/v1/deposits"]["post"]
     assert {"201", "200", "400", "401", "403", "422", "429"} <= set(create["responses"])
-    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header"
-               for p in create["parameters"])
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in create["parameters"])
 
 
 @pytest.mark.django_db

@@ -326,9 +326,17 @@ def test_the_bank_approve_command_takes_the_amount_and_says_when_it_holds(
 @pytest.mark.django_db
 def test_an_overlong_bank_reference_is_refused_not_clipped(transfer, nmb_admin):
     with pytest.raises(ServiceError, match="at most 100 characters"):
-        deposit_bank_approve(deposit_id=transfer.pk, actor=nmb_admin, bank_reference="R" * 101,
-                             amount_received_tzs=transfer.amount_tzs)
+        deposit_bank_approve(
+            deposit_id=transfer.pk,
+            actor=nmb_admin,
+            bank_reference="R" * 101,
+            amount_received_tzs=transfer.amount_tzs,
+        )
     with pytest.raises(ServiceError, match="control characters"):
-        deposit_bank_approve(deposit_id=transfer.pk, actor=nmb_admin, bank_reference="R-1\x00",
-                             amount_received_tzs=transfer.amount_tzs)
+        deposit_bank_approve(
+            deposit_id=transfer.pk,
+            actor=nmb_admin,
+            bank_reference="R-1\x00",
+            amount_received_tzs=transfer.amount_tzs,
+        )
     assert not DepositApproval.objects.exists()

@@ -47,14 +47,20 @@ def owner(amina, nmb_bank):
 
 APPROVALS = {
     "bank_approve": lambda deposit, actor: deposit_bank_approve(
-        deposit_id=deposit.pk, actor=actor, bank_reference="NMB-OWN",
-        amount_received_tzs=deposit.amount_tzs),
+        deposit_id=deposit.pk,
+        actor=actor,
+        bank_reference="NMB-OWN",
+        amount_received_tzs=deposit.amount_tzs,
+    ),
     "bank_reject": lambda deposit, actor: deposit_bank_reject(
-        deposit_id=deposit.pk, actor=actor, reason="no transfer"),
+        deposit_id=deposit.pk, actor=actor, reason="no transfer"
+    ),
     "platform_approve": lambda deposit, actor: deposit_platform_approve(
-        deposit_id=deposit.pk, actor=actor),
+        deposit_id=deposit.pk, actor=actor
+    ),
     "platform_reject": lambda deposit, actor: deposit_platform_reject(
-        deposit_id=deposit.pk, actor=actor, reason="no transfer"),
+        deposit_id=deposit.pk, actor=actor, reason="no transfer"
+    ),
 }
 
 
@@ -77,46 +83,62 @@ def test_the_owner_never_reviews_their_own_bank_transfer(make_deposit, nmb_bank,
 def _manual_confirmation(make_deposit, owner):
     deposit = make_deposit()
     return deposit, lambda maker: deposit_confirm_manual_request(
-        deposit_id=deposit.pk, transid="TXOWN1", amount_tzs=deposit.amount_tzs, phone="",
-        evidence="seen on the dashboard", maker=maker)
+        deposit_id=deposit.pk,
+        transid="TXOWN1",
+        amount_tzs=deposit.amount_tzs,
+        phone="",
+        evidence="seen on the dashboard",
+        maker=maker,
+    )
 
 
 def _hold_release(make_deposit, owner):
     deposit = make_deposit()
-    deposit_hold_set(deposit_id=deposit.pk, reason="phone mismatch: paid from another number",
-                     source="poll")
+    deposit_hold_set(
+        deposit_id=deposit.pk, reason="phone mismatch: paid from another number", source="poll"
+    )
     deposit.refresh_from_db()
     return deposit, lambda maker: deposit_hold_release_request(
-        deposit_id=deposit.pk, resolution="clear", evidence="same person", maker=maker)
+        deposit_id=deposit.pk, resolution="clear", evidence="same person", maker=maker
+    )
 
 
 def _orphan_attach(make_deposit, owner):
     deposit = make_deposit(amount=7_000)
-    orphan = OrphanPayment.objects.create(psp_reference="TXORPHAN", amount_tzs=7_000,
-                                          reason="second payment")
+    orphan = OrphanPayment.objects.create(
+        psp_reference="TXORPHAN", amount_tzs=7_000, reason="second payment"
+    )
     return deposit, lambda maker: orphan_attach_request(
-        orphan_id=orphan.pk, deposit_id=deposit.pk, evidence="customer asked", maker=maker)
+        orphan_id=orphan.pk, deposit_id=deposit.pk, evidence="customer asked", maker=maker
+    )
 
 
 def _refund_unpaid(make_deposit, owner):
     deposit = make_deposit()
     return deposit, lambda maker: deposit_refund_record_request(
-        deposit_id=deposit.pk, evidence="bank reversal 77", maker=maker)
+        deposit_id=deposit.pk, evidence="bank reversal 77", maker=maker
+    )
 
 
 def _refund_paid(make_deposit, owner):
     deposit = make_deposit()
-    deposit_payment_confirm(deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs,
-                            psp_reference="TXPAIDOWN", source="admin")
+    deposit_payment_confirm(
+        deposit_id=deposit.pk,
+        amount_tzs=deposit.amount_tzs,
+        psp_reference="TXPAIDOWN",
+        source="admin",
+    )
     deposit.refresh_from_db()
     return deposit, lambda maker: mint_refund_record(
-        deposit_id=deposit.pk, evidence="refunded by M-Pesa reversal", maker=maker)
+        deposit_id=deposit.pk, evidence="refunded by M-Pesa reversal", maker=maker
+    )
 
 
 def _wallet_verification(make_deposit, owner):
     wallet = WalletFactory(user=owner)
     return None, lambda maker: wallet_verify_manual_request(
-        user=owner, address=wallet.address, evidence="video call, ticket SUP-1", maker=maker)
+        user=owner, address=wallet.address, evidence="video call, ticket SUP-1", maker=maker
+    )
 
 
 FOUR_EYES = {
@@ -137,8 +159,7 @@ def _unchanged(deposit, before):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("action", list(FOUR_EYES))
-def test_the_owner_may_not_ask_for_a_four_eyes_action_on_their_own(make_deposit, owner,
-                                                                   action):
+def test_the_owner_may_not_ask_for_a_four_eyes_action_on_their_own(make_deposit, owner, action):
     deposit, make = FOUR_EYES[action](make_deposit, owner)
     before = deposit and (deposit.status, deposit.hold_reason)
 
@@ -152,8 +173,9 @@ def test_the_owner_may_not_ask_for_a_four_eyes_action_on_their_own(make_deposit,
 @pytest.mark.django_db
 @pytest.mark.parametrize("decide", ["approve", "reject"])
 @pytest.mark.parametrize("action", list(FOUR_EYES))
-def test_the_owner_may_not_decide_a_four_eyes_action_on_their_own(make_deposit, owner,
-                                                                  compliance, action, decide):
+def test_the_owner_may_not_decide_a_four_eyes_action_on_their_own(
+    make_deposit, owner, compliance, action, decide
+):
     deposit, make = FOUR_EYES[action](make_deposit, owner)
     before = deposit and (deposit.status, deposit.hold_reason)
     request = make(compliance)
@@ -171,8 +193,9 @@ def test_the_owner_may_not_decide_a_four_eyes_action_on_their_own(make_deposit, 
 
 
 @pytest.mark.django_db
-def test_another_colleague_may_still_decide_what_the_owner_may_not(make_deposit, owner,
-                                                                   compliance, compliance_two):
+def test_another_colleague_may_still_decide_what_the_owner_may_not(
+    make_deposit, owner, compliance, compliance_two
+):
     deposit, make = _refund_unpaid(make_deposit, owner)
     request = make(compliance)
 

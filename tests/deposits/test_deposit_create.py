@@ -22,18 +22,24 @@ BANK = DepositRequest.Provider.BANK_TRANSFER
 
 
 def _input(user, **overrides):
-    values = {"amount_tzs": 5_000, "payment_provider": ZENOPAY,
-              "wallet_id": user.test_wallet.pk, "buyer_phone": PHONE}
+    values = {
+        "amount_tzs": 5_000,
+        "payment_provider": ZENOPAY,
+        "wallet_id": user.test_wallet.pk,
+        "buyer_phone": PHONE,
+    }
     values.update(overrides)
     return DepositInput(**values)
 
 
 @pytest.mark.django_db
 def test_a_zenopay_deposit_starts_submitted_with_initiation_pending(
-        amina, settlement_bank, django_capture_on_commit_callbacks):
+    amina, settlement_bank, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
-        deposit, created = deposit_create(user=amina,
-                                          data=_input(amina, buyer_phone="0712 345-678"))
+        deposit, created = deposit_create(
+            user=amina, data=_input(amina, buyer_phone="0712 345-678")
+        )
     assert created
     assert deposit.status == "submitted"
     assert deposit.initiation == "pending"
@@ -46,31 +52,35 @@ def test_a_zenopay_deposit_starts_submitted_with_initiation_pending(
 
 @pytest.mark.django_db
 def test_a_bank_transfer_gets_a_reference_and_no_initiation(amina, nmb_bank):
-    deposit, _ = deposit_create(user=amina, data=_input(amina, payment_provider=BANK,
-                                                       bank_id=nmb_bank.pk, buyer_phone=""))
+    deposit, _ = deposit_create(
+        user=amina, data=_input(amina, payment_provider=BANK, bank_id=nmb_bank.pk, buyer_phone="")
+    )
     assert deposit.initiation is None
     assert deposit.transfer_reference.startswith("NTZS")
     assert deposit.bank == nmb_bank
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("amount_tzs", "", "whole shillings"),
-    ("amount_tzs", "-5000", "whole shillings"),
-    ("amount_tzs", 0, "more than zero"),
-    ("amount_tzs", -1, "more than zero"),
-    ("amount_tzs", "12.5", "whole shillings"),
-    ("amount_tzs", 12.5, "whole shillings"),
-    ("amount_tzs", "abc", "whole shillings"),
-    ("amount_tzs", True, "whole shillings"),
-    ("amount_tzs", "9" * 25, "far too large"),
-    ("buyer_phone", "", "mobile number"),
-    ("buyer_phone", "+254712345678", "Only Tanzanian"),
-    ("buyer_phone", "0222123456", "not a Tanzanian mobile"),
-    ("buyer_phone", "12345", "Tanzanian mobile"),
-    ("buyer_phone", "<script>alert(1)</script>", "Tanzanian mobile"),
-    ("payment_provider", "paypal", "mobile money or bank transfer"),
-    ("wallet_id", "not-a-uuid", "verified wallets"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("amount_tzs", "", "whole shillings"),
+        ("amount_tzs", "-5000", "whole shillings"),
+        ("amount_tzs", 0, "more than zero"),
+        ("amount_tzs", -1, "more than zero"),
+        ("amount_tzs", "12.5", "whole shillings"),
+        ("amount_tzs", 12.5, "whole shillings"),
+        ("amount_tzs", "abc", "whole shillings"),
+        ("amount_tzs", True, "whole shillings"),
+        ("amount_tzs", "9" * 25, "far too large"),
+        ("buyer_phone", "", "mobile number"),
+        ("buyer_phone", "+254712345678", "Only Tanzanian"),
+        ("buyer_phone", "0222123456", "not a Tanzanian mobile"),
+        ("buyer_phone", "12345", "Tanzanian mobile"),
+        ("buyer_phone", "<script>alert(1)</script>", "Tanzanian mobile"),
+        ("payment_provider", "paypal", "mobile money or bank transfer"),
+        ("wallet_id", "not-a-uuid", "verified wallets"),
+    ],
+)
 @pytest.mark.django_db
 def test_bad_input_is_refused_with_a_sentence_and_writes_nothing(amina, field, value, message):
     with pytest.raises(InvalidDeposit, match=message):
@@ -79,8 +89,9 @@ def test_bad_input_is_refused_with_a_sentence_and_writes_nothing(amina, field, v
     assert LimitEvent.objects.count() == 0
 
 
-@pytest.mark.parametrize("phone", ["+255 612 345 678", "255741234567", "0641234567",
-                                   "712345678", "0799-123-456"])
+@pytest.mark.parametrize(
+    "phone", ["+255 612 345 678", "255741234567", "0641234567", "712345678", "0799-123-456"]
+)
 @pytest.mark.django_db
 def test_every_current_mobile_prefix_is_accepted(amina, phone):
     deposit, _ = deposit_create(user=amina, data=_input(amina, buyer_phone=phone))
@@ -105,10 +116,15 @@ def test_an_unverified_or_foreign_wallet_is_refused(amina, baraka):
     assert DepositRequest.objects.count() == 0
 
 
-@pytest.mark.parametrize(("amount", "ok", "kind"), [
-    (1_000, True, None), (999, False, "min_deposit"),
-    (1_000_000, True, None), (1_000_001, False, "max_deposit"),
-])
+@pytest.mark.parametrize(
+    ("amount", "ok", "kind"),
+    [
+        (1_000, True, None),
+        (999, False, "min_deposit"),
+        (1_000_000, True, None),
+        (1_000_001, False, "max_deposit"),
+    ],
+)
 @pytest.mark.django_db
 def test_per_deposit_bounds_allow_the_boundary_and_refuse_just_beyond(amina, amount, ok, kind):
     if ok:
@@ -128,8 +144,7 @@ def test_the_daily_limit_allows_exactly_the_limit_and_refuses_one_more(amina, se
     deposit_create(user=amina, data=_input(amina, amount_tzs=6_000))
     deposit_create(user=amina, data=_input(amina, amount_tzs=4_000, buyer_phone="0754123456"))
     with pytest.raises(LimitRefused, match="daily limit"):
-        deposit_create(user=amina, data=_input(amina, amount_tzs=1_000,
-                                               buyer_phone="0765123456"))
+        deposit_create(user=amina, data=_input(amina, amount_tzs=1_000, buyer_phone="0765123456"))
     event = LimitEvent.objects.get()
     assert (event.kind, event.limit_tzs, event.used_tzs) == ("user_daily", 10_000, 10_000)
 
@@ -164,8 +179,10 @@ def test_twenty_concurrent_creations_cannot_together_exceed_the_daily_limit(amin
     def create(i: int) -> None:
         barrier.wait()
         try:
-            deposit_create(user=amina, data=_input(
-                amina, amount_tzs=1_000, buyer_phone=f"07{i:02d}123456"[:10]))
+            deposit_create(
+                user=amina,
+                data=_input(amina, amount_tzs=1_000, buyer_phone=f"07{i:02d}123456"[:10]),
+            )
             results.append("ok")
         except LimitRefused:
             results.append("refused")
@@ -226,7 +243,8 @@ PAYING_PHONES = ["+255712000001", "+255713000002", "+255754000003", "+2557650000
 
 @pytest.mark.django_db
 def test_a_fourth_distinct_paying_number_in_30_days_is_refused_until_the_window_frees(
-        amina, settings):
+    amina, settings
+):
     settings.DEPOSIT_CREATE_MAX_PER_10_MIN = 100
     start = dt.datetime(2027, 1, 10, 9, 0, tzinfo=dt.UTC)
     with time_machine.travel(start, tick=False):
@@ -235,28 +253,47 @@ def test_a_fourth_distinct_paying_number_in_30_days_is_refused_until_the_window_
         deposit_cancel(deposit_id=first.pk, reason="declined on the phone", source="poll")
     with time_machine.travel(start + dt.timedelta(days=1), tick=False):
         for i, phone in enumerate(PAYING_PHONES[1:3]):
-            deposit_create(user=amina, data=_input(amina, buyer_phone=phone,
-                                                   amount_tzs=2_000 + i))
+            deposit_create(user=amina, data=_input(amina, buyer_phone=phone, amount_tzs=2_000 + i))
         with pytest.raises(LimitRefused, match="3 different phone numbers"):
-            deposit_create(user=amina, data=_input(amina, buyer_phone=PAYING_PHONES[3],
-                                                   amount_tzs=3_000))
+            deposit_create(
+                user=amina, data=_input(amina, buyer_phone=PAYING_PHONES[3], amount_tzs=3_000)
+            )
         event = LimitEvent.objects.get()
-        assert (event.kind, event.user, event.subject, event.requested_tzs, event.limit_tzs,
-                event.used_tzs, event.deposit) == (
-            "paying_phones", amina, PAYING_PHONES[3], 3_000, 3, 3, None)
+        assert (
+            event.kind,
+            event.user,
+            event.subject,
+            event.requested_tzs,
+            event.limit_tzs,
+            event.used_tzs,
+            event.deposit,
+        ) == ("paying_phones", amina, PAYING_PHONES[3], 3_000, 3, 3, None)
         # A number already used in the window is fine, in any spelling.
-        again, created = deposit_create(user=amina, data=_input(
-            amina, buyer_phone="0754 000 003", amount_tzs=4_000))
+        again, created = deposit_create(
+            user=amina, data=_input(amina, buyer_phone="0754 000 003", amount_tzs=4_000)
+        )
         assert created and again.buyer_phone == PAYING_PHONES[2]
         # A bank transfer sends no prompt: not a paying phone.
-        deposit_create(user=amina, data=_input(
-            amina, payment_provider=BANK, bank_id=Bank.objects.create(name="NMB").pk,
-            buyer_phone=PAYING_PHONES[3], amount_tzs=4_500))
-    assert DepositRequest.objects.filter(buyer_phone=PAYING_PHONES[3], payment_provider=ZENOPAY) \
-        .count() == 0
+        deposit_create(
+            user=amina,
+            data=_input(
+                amina,
+                payment_provider=BANK,
+                bank_id=Bank.objects.create(name="NMB").pk,
+                buyer_phone=PAYING_PHONES[3],
+                amount_tzs=4_500,
+            ),
+        )
+    assert (
+        DepositRequest.objects.filter(
+            buyer_phone=PAYING_PHONES[3], payment_provider=ZENOPAY
+        ).count()
+        == 0
+    )
     with time_machine.travel(start + dt.timedelta(days=30, minutes=1), tick=False):
-        fourth, created = deposit_create(user=amina, data=_input(
-            amina, buyer_phone=PAYING_PHONES[3], amount_tzs=5_500))
+        fourth, created = deposit_create(
+            user=amina, data=_input(amina, buyer_phone=PAYING_PHONES[3], amount_tzs=5_500)
+        )
     assert created and fourth.buyer_phone == PAYING_PHONES[3]
     assert LimitEvent.objects.count() == 1
 
@@ -271,8 +308,7 @@ def test_the_paying_phone_allowance_follows_the_setting(amina, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ten_concurrent_creations_cannot_together_bring_in_a_fourth_paying_number(amina,
-                                                                                  settings):
+def test_ten_concurrent_creations_cannot_together_bring_in_a_fourth_paying_number(amina, settings):
     settings.DEPOSIT_CREATE_MAX_PER_10_MIN = 100
     results: list[str] = []
     barrier = threading.Barrier(10)
@@ -280,8 +316,10 @@ def test_ten_concurrent_creations_cannot_together_bring_in_a_fourth_paying_numbe
     def create(i: int) -> None:
         barrier.wait()
         try:
-            deposit_create(user=amina, data=_input(amina, amount_tzs=1_000 + i,
-                                                   buyer_phone=f"+2557120000{i:02d}"))
+            deposit_create(
+                user=amina,
+                data=_input(amina, amount_tzs=1_000 + i, buyer_phone=f"+2557120000{i:02d}"),
+            )
             results.append("ok")
         except LimitRefused:
             results.append("refused")

@@ -10,13 +10,17 @@ from deposits.models import DepositTransition
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("option", "value"), [
-    ("reason", "paid twice\x00"),
-    ("reason", "kosa \udcff"),  # what Python makes of a byte that is not UTF-8 in argv
-    ("actor", "compliance@ntzs.test\udcff"),
-])
-def test_an_unstorable_command_argument_is_refused_in_one_sentence(make_deposit, compliance,
-                                                                   option, value):
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("reason", "paid twice\x00"),
+        ("reason", "kosa \udcff"),  # what Python makes of a byte that is not UTF-8 in argv
+        ("actor", "compliance@ntzs.test\udcff"),
+    ],
+)
+def test_an_unstorable_command_argument_is_refused_in_one_sentence(
+    make_deposit, compliance, option, value
+):
     deposit = make_deposit()
     options = {"reason": "customer asked", "actor": compliance.email, option: value}
     with pytest.raises(CommandError, match="NUL character or bytes that are not UTF-8"):

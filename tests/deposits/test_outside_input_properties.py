@@ -31,9 +31,16 @@ from deposits.models import (
 )
 from deposits.services.payments import deposit_check, webhook_token
 
-PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 WEBHOOK = "/api/webhooks/zenopay"
 PHONE = "255712345678"
 DEEP = "__deep_nesting__"  # 40 levels: deep, yet within what any JSON reader here accepts
@@ -51,10 +58,16 @@ hostile_text = st.one_of(
     st.text(min_size=90, max_size=400),  # around and past the columns (32, 40, 100)
     st.builds(lambda n: "9" * n, st.integers(95, 120)),
 )
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                    hostile_text)
-nested = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), hostile_text
+)
+nested = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 hostile_value = st.one_of(hostile_text, scalars, nested, st.just(DEEP), st.just(HUGE))
 unreadable_value = st.one_of(hostile_value, st.just(ABSURD))
 
@@ -77,6 +90,7 @@ def fresh_deposit(make_deposit, settings):
 
     def make(**kwargs) -> DepositRequest:
         return make_deposit(amount=next(_amounts), **kwargs)
+
     return make
 
 
@@ -87,18 +101,31 @@ def fresh_deposit(make_deposit, settings):
 def webhook_calls(draw):
     kind = draw(st.sampled_from(["bytes", "json", "json-ours"]))
     if kind == "bytes":
-        body = draw(st.one_of(st.binary(max_size=300), st.binary(min_size=16_380,
-                                                                   max_size=16_400)))
+        body = draw(st.one_of(st.binary(max_size=300), st.binary(min_size=16_380, max_size=16_400)))
     else:
-        payload = draw(st.dictionaries(st.sampled_from(
-            ["order_id", "payment_status", "reference", "transid", "channel", "amount",
-             "metadata", "msisdn"]), unreadable_value, max_size=8))
+        payload = draw(
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "order_id",
+                        "payment_status",
+                        "reference",
+                        "transid",
+                        "channel",
+                        "amount",
+                        "metadata",
+                        "msisdn",
+                    ]
+                ),
+                unreadable_value,
+                max_size=8,
+            )
+        )
         if kind == "json-ours":
             payload["order_id"] = "{ours}"
         body = _render(payload)
     token = draw(st.one_of(st.none(), st.just("{valid}"), st.text(max_size=70)))
-    forwarded = draw(st.one_of(st.none(), st.text(max_size=60),
-                               st.ip_addresses().map(str)))
+    forwarded = draw(st.one_of(st.none(), st.text(max_size=60), st.ip_addresses().map(str)))
     agent = draw(st.text(max_size=50))
     return body, token, forwarded, agent
 
@@ -118,11 +145,11 @@ def test_every_webhook_call_is_stored_and_never_a_500(call, client, fresh_deposi
     refused_before = sum(WebhookRefusalCount.objects.values_list("count", flat=True))
     headers = {"HTTP_USER_AGENT": agent.encode("utf-8", "backslashreplace").decode("latin-1")}
     if forwarded is not None:
-        headers["HTTP_X_FORWARDED_FOR"] = forwarded.encode(
-            "utf-8", "backslashreplace").decode("latin-1")
+        headers["HTTP_X_FORWARDED_FOR"] = forwarded.encode("utf-8", "backslashreplace").decode(
+            "latin-1"
+        )
     query = f"?t={quote_from_bytes(token.encode('utf-8', 'surrogatepass'))}" if token else ""
-    response = client.post(WEBHOOK + query, data=body, content_type="application/json",
-                           **headers)
+    response = client.post(WEBHOOK + query, data=body, content_type="application/json", **headers)
     assert response.status_code in (200, 400, 413)
     new = list(PaymentNotification.objects.exclude(pk__in=before))
     refused = sum(WebhookRefusalCount.objects.values_list("count", flat=True)) - refused_before
@@ -140,14 +167,28 @@ def test_every_webhook_call_is_stored_and_never_a_500(call, client, fresh_deposi
 
 
 def _answer(deposit, entry: dict) -> bytes:
-    return _render({"result": "SUCCESS", "resultcode": "000", "message": "ok", "data": [{
-        "order_id": str(deposit.pk), "creation_date": "2026-11-02 08:00:00", **entry}]})
+    return _render(
+        {
+            "result": "SUCCESS",
+            "resultcode": "000",
+            "message": "ok",
+            "data": [
+                {"order_id": str(deposit.pk), "creation_date": "2026-11-02 08:00:00", **entry}
+            ],
+        }
+    )
 
 
 present_text = hostile_text.filter(lambda value: value.strip() != "")
-present = st.one_of(present_text, st.integers(), st.booleans(), nested.filter(
-    lambda value: value is not None and not (isinstance(value, str) and not value.strip())),
-    st.just(HUGE))
+present = st.one_of(
+    present_text,
+    st.integers(),
+    st.booleans(),
+    nested.filter(
+        lambda value: value is not None and not (isinstance(value, str) and not value.strip())
+    ),
+    st.just(HUGE),
+)
 
 
 @st.composite
@@ -169,8 +210,9 @@ def paid_entries(draw, amount_tzs: int):
 def test_every_paid_deposit_is_confirmed_or_held(data, fresh_deposit, zenopay_fake):
     deposit = fresh_deposit()
     entry = data.draw(paid_entries(deposit.amount_tzs))
-    zenopay_fake.reply(200, body=_answer(deposit, entry),
-                       headers={"Content-Type": "application/json"})
+    zenopay_fake.reply(
+        200, body=_answer(deposit, entry), headers={"Content-Type": "application/json"}
+    )
     outcome = deposit_check(deposit_id=deposit.pk, source="poll")
     deposit.refresh_from_db()
     stored = PaymentNotification.objects.get(deposit=deposit, kind="order_status")
@@ -184,19 +226,33 @@ def test_every_paid_deposit_is_confirmed_or_held(data, fresh_deposit, zenopay_fa
 @pytest.mark.django_db
 @PROPERTY
 @given(data=st.data())
-def test_any_answer_is_stored_and_leaves_the_deposit_polled_or_decided(data, fresh_deposit,
-                                                                       zenopay_fake):
+def test_any_answer_is_stored_and_leaves_the_deposit_polled_or_decided(
+    data, fresh_deposit, zenopay_fake
+):
     deposit = fresh_deposit()
-    entry = data.draw(st.dictionaries(st.sampled_from(
-        ["payment_status", "transid", "reference", "amount", "msisdn", "channel", "order_id"]),
-        unreadable_value, max_size=7))
+    entry = data.draw(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "payment_status",
+                    "transid",
+                    "reference",
+                    "amount",
+                    "msisdn",
+                    "channel",
+                    "order_id",
+                ]
+            ),
+            unreadable_value,
+            max_size=7,
+        )
+    )
     body = data.draw(st.one_of(st.just(_answer(deposit, entry)), st.binary(max_size=200)))
     status = data.draw(st.sampled_from([200, 200, 200, 400, 404, 429, 500]))
     zenopay_fake.reply(status, body=body, headers={"Content-Type": "application/json"})
     outcome = deposit_check(deposit_id=deposit.pk, source="poll")
     deposit.refresh_from_db()
-    assert PaymentNotification.objects.get(deposit=deposit, kind="order_status").outcome \
-        == outcome
+    assert PaymentNotification.objects.get(deposit=deposit, kind="order_status").outcome == outcome
     # Never stalled: decided (confirmed, held, cancelled) or due for another poll.
     assert deposit.status != "submitted" or deposit.hold_reason or deposit.next_poll_at
 
@@ -206,51 +262,80 @@ def test_any_answer_is_stored_and_leaves_the_deposit_polled_or_decided(data, fre
 @given(data=st.data())
 def test_every_second_payment_is_recorded_as_an_orphan(data, fresh_deposit, zenopay_fake):
     deposit = fresh_deposit()
-    first = {"payment_status": "COMPLETED", "transid": f"TX-{uuid.uuid4()}",
-             "amount": str(deposit.amount_tzs), "msisdn": PHONE}
-    zenopay_fake.reply(200, body=_answer(deposit, first),
-                       headers={"Content-Type": "application/json"})
+    first = {
+        "payment_status": "COMPLETED",
+        "transid": f"TX-{uuid.uuid4()}",
+        "amount": str(deposit.amount_tzs),
+        "msisdn": PHONE,
+    }
+    zenopay_fake.reply(
+        200, body=_answer(deposit, first), headers={"Content-Type": "application/json"}
+    )
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "applied"
-    second = {**data.draw(paid_entries(deposit.amount_tzs)),
-              "transid": data.draw(present_text.map(str.strip).filter(bool))}
-    zenopay_fake.reply(200, body=_answer(deposit, second),
-                       headers={"Content-Type": "application/json"})
+    second = {
+        **data.draw(paid_entries(deposit.amount_tzs)),
+        "transid": data.draw(present_text.map(str.strip).filter(bool)),
+    }
+    zenopay_fake.reply(
+        200, body=_answer(deposit, second), headers={"Content-Type": "application/json"}
+    )
     with time_machine.travel(now() + dt.timedelta(seconds=11)):  # past the 10 s debounce
         outcome = deposit_check(deposit_id=deposit.pk, source="poll")
     deposit.refresh_from_db()
     assert deposit.status in ("mint_pending", "mint_requires_safe")
     assert deposit.hold_reason == ""  # a second payment never stops the first one's mint
     transid = second["transid"]
-    orphan = (OrphanPayment.objects.filter(psp_reference=transid).first()
-              if text_identifier_fits(transid, max_length=100) else None)
+    orphan = (
+        OrphanPayment.objects.filter(psp_reference=transid).first()
+        if text_identifier_fits(transid, max_length=100)
+        else None
+    )
     alerted = Alert.objects.filter(kind="unreadable payment", key=str(deposit.pk)).exists()
-    assert (outcome in ("orphan", "duplicate") and orphan is not None) or \
-        (outcome == "ignored" and alerted), outcome
+    assert (outcome in ("orphan", "duplicate") and orphan is not None) or (
+        outcome == "ignored" and alerted
+    ), outcome
 
 
 # --- References never merge -------------------------------------------------------------------
 
 
-reference_chars = st.characters(min_codepoint=33, max_codepoint=0x2FFF,
-                                exclude_categories=("C", "Z"))
+reference_chars = st.characters(
+    min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("C", "Z")
+)
 
 
 @pytest.mark.django_db
 @PROPERTY
-@given(prefix=st.text(reference_chars, min_size=1, max_size=110),
-       tails=st.lists(st.text(reference_chars, min_size=1, max_size=5), min_size=2,
-                      max_size=2, unique=True))
-def test_two_transids_sharing_a_long_prefix_stay_two_payments(prefix, tails, fresh_deposit,
-                                                              baraka, zenopay_fake):
+@given(
+    prefix=st.text(reference_chars, min_size=1, max_size=110),
+    tails=st.lists(
+        st.text(reference_chars, min_size=1, max_size=5), min_size=2, max_size=2, unique=True
+    ),
+)
+def test_two_transids_sharing_a_long_prefix_stay_two_payments(
+    prefix, tails, fresh_deposit, baraka, zenopay_fake
+):
     first = fresh_deposit()
     second = fresh_deposit(user=baraka, phone="0754111222")
     run = uuid.uuid4().hex[:8]  # examples share the database
     transids = [f"{run}{prefix}{tail}" for tail in tails]
-    for deposit, transid, phone in ((first, transids[0], PHONE),
-                                    (second, transids[1], "255754111222")):
-        zenopay_fake.reply(200, body=_answer(deposit, {
-            "payment_status": "COMPLETED", "transid": transid, "msisdn": phone,
-            "amount": str(deposit.amount_tzs)}), headers={"Content-Type": "application/json"})
+    for deposit, transid, phone in (
+        (first, transids[0], PHONE),
+        (second, transids[1], "255754111222"),
+    ):
+        zenopay_fake.reply(
+            200,
+            body=_answer(
+                deposit,
+                {
+                    "payment_status": "COMPLETED",
+                    "transid": transid,
+                    "msisdn": phone,
+                    "amount": str(deposit.amount_tzs),
+                },
+            ),
+            headers={"Content-Type": "application/json"},
+        )
         assert deposit_check(deposit_id=deposit.pk, source="poll") in ("applied", "held")
     first.refresh_from_db()
     second.refresh_from_db()
@@ -274,28 +359,50 @@ form_value = st.one_of(
 
 @pytest.mark.django_db
 @PROPERTY
-@given(fields=st.fixed_dictionaries({}, optional={
-    name: form_value for name in ("amount_tzs", "payment_provider", "buyer_phone", "bank",
-                                  "wallet", "idempotency_key")}),
-       good_wallet=st.booleans())
-def test_the_deposit_form_never_answers_500(fields, good_wallet, client, amina,
-                                            fresh_deposit):
+@given(
+    fields=st.fixed_dictionaries(
+        {},
+        optional={
+            name: form_value
+            for name in (
+                "amount_tzs",
+                "payment_provider",
+                "buyer_phone",
+                "bank",
+                "wallet",
+                "idempotency_key",
+            )
+        },
+    ),
+    good_wallet=st.booleans(),
+)
+def test_the_deposit_form_never_answers_500(fields, good_wallet, client, amina, fresh_deposit):
     client.force_login(amina)
     if good_wallet:
-        fields = {**fields, "wallet": str(amina.test_wallet.pk).encode(),
-                  "payment_provider": b"zenopay"}
+        fields = {
+            **fields,
+            "wallet": str(amina.test_wallet.pk).encode(),
+            "payment_provider": b"zenopay",
+        }
     body = "&".join(f"{name}={quote_from_bytes(value)}" for name, value in fields.items())
-    response = client.post(reverse("deposits:new"), data=body,
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        reverse("deposits:new"), data=body, content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code in (200, 302)
 
 
 @pytest.mark.django_db
 def test_a_digit_lookalike_amount_is_a_form_error_and_other_scripts_digits_are_read(
-        client, amina, fresh_deposit):
+    client, amina, fresh_deposit
+):
     client.force_login(amina)
-    form = {"payment_provider": "zenopay", "buyer_phone": "0712 345 678", "bank": "",
-            "wallet": str(amina.test_wallet.pk), "idempotency_key": str(uuid.uuid4())}
+    form = {
+        "payment_provider": "zenopay",
+        "buyer_phone": "0712 345 678",
+        "bank": "",
+        "wallet": str(amina.test_wallet.pk),
+        "idempotency_key": str(uuid.uuid4()),
+    }
     refused = client.post(reverse("deposits:new"), {**form, "amount_tzs": "5000²"})
     assert refused.status_code == 200
     assert "Enter the amount in whole shillings" in refused.content.decode()

@@ -30,16 +30,21 @@ def amina_client(client, amina):
 
 def _minted(make_deposit, **kwargs) -> DepositRequest:
     deposit = make_deposit(**kwargs)
-    t.deposit_payment_confirm(deposit_id=deposit.pk, amount_tzs=deposit.amount_tzs,
-                              psp_reference=f"TX{deposit.amount_tzs}", source="poll")
+    t.deposit_payment_confirm(
+        deposit_id=deposit.pk,
+        amount_tzs=deposit.amount_tzs,
+        psp_reference=f"TX{deposit.amount_tzs}",
+        source="poll",
+    )
     t.deposits_claim(deposit_ids=[deposit.pk])
     t.deposit_mark_minted(deposit_id=deposit.pk, tx_hash=TX_HASH, source="worker")
     deposit.refresh_from_db()
     return deposit
 
 
-def test_history_lists_the_customers_deposits_with_their_status(amina_client, make_deposit,
-                                                                nmb_bank):
+def test_history_lists_the_customers_deposits_with_their_status(
+    amina_client, make_deposit, nmb_bank
+):
     _minted(make_deposit, amount=5_000)
     make_deposit(amount=125_000, provider=BANK, bank=nmb_bank, phone="")
     body = amina_client.get(HISTORY).content.decode()
@@ -80,8 +85,9 @@ def test_history_pages(amina_client, make_deposit, settings):
 def test_receipt_has_what_a_receipt_needs_in_eat(amina_client, make_deposit):
     with time_machine.travel(dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC), tick=False):
         deposit = _minted(make_deposit, amount=5_000)
-    body = amina_client.get(reverse("deposits:receipt",
-                                    kwargs={"deposit_id": deposit.pk})).content.decode()
+    body = amina_client.get(
+        reverse("deposits:receipt", kwargs={"deposit_id": deposit.pk})
+    ).content.decode()
     assert "TSh 5,000" in body
     assert "TX5000" in body  # the ZenoPay transaction id
     assert str(deposit.pk) in body
@@ -89,15 +95,17 @@ def test_receipt_has_what_a_receipt_needs_in_eat(amina_client, make_deposit):
     assert "+255 7•• ••• 678" in body and "+255712345678" not in body
     assert f'href="https://sepolia.basescan.org/tx/{TX_HASH}"' in body
     assert "Minted" in body
-    assert "@media print" in open(
-        settings.BASE_DIR / "deposits/static/deposits/deposits.css").read()
+    assert (
+        "@media print" in open(settings.BASE_DIR / "deposits/static/deposits/deposits.css").read()
+    )
 
 
 def test_receipt_in_kiswahili(amina_client, make_deposit):
     deposit = _minted(make_deposit, amount=5_000)
     amina_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "sw"
-    body = amina_client.get(reverse("deposits:receipt",
-                                    kwargs={"deposit_id": deposit.pk})).content.decode()
+    body = amina_client.get(
+        reverse("deposits:receipt", kwargs={"deposit_id": deposit.pk})
+    ).content.decode()
     assert "Risiti ya amana ya nTZS" in body
     assert "Namba ya muamala wa ZenoPay" in body
 
@@ -110,15 +118,18 @@ def test_a_name_with_markup_is_shown_as_text(client, settlement_bank, make_depos
     person.test_wallet = WalletFactory(user=person, verified=True)
     deposit = make_deposit(user=person)
     client.force_login(person)
-    for url in (reverse("deposits:receipt", kwargs={"deposit_id": deposit.pk}),
-                reverse("accounts:home")):
+    for url in (
+        reverse("deposits:receipt", kwargs={"deposit_id": deposit.pk}),
+        reverse("accounts:home"),
+    ):
         body = client.get(url).content.decode()
         assert '<img src=x onerror="alert(1)">' not in body
         assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in body
 
 
-@pytest.mark.parametrize("name", ["deposits:detail", "deposits:status_fragment",
-                                  "deposits:receipt"])
+@pytest.mark.parametrize(
+    "name", ["deposits:detail", "deposits:status_fragment", "deposits:receipt"]
+)
 def test_another_customers_deposit_is_not_found(amina_client, make_deposit, baraka, name):
     theirs = make_deposit(user=baraka)
     response = amina_client.get(reverse(name, kwargs={"deposit_id": theirs.pk}))
@@ -126,12 +137,14 @@ def test_another_customers_deposit_is_not_found(amina_client, make_deposit, bara
     assert "+255" not in response.content.decode()
 
 
-def test_another_customers_deposit_cannot_be_checked(amina_client, make_deposit, baraka, broker,
-                                                     django_capture_on_commit_callbacks):
+def test_another_customers_deposit_cannot_be_checked(
+    amina_client, make_deposit, baraka, broker, django_capture_on_commit_callbacks
+):
     theirs = make_deposit(user=baraka)
     with django_capture_on_commit_callbacks(execute=True):
-        response = amina_client.post(reverse("deposits:check_again",
-                                             kwargs={"deposit_id": theirs.pk}))
+        response = amina_client.post(
+            reverse("deposits:check_again", kwargs={"deposit_id": theirs.pk})
+        )
     assert response.status_code == 404
     assert broker() == []
 
@@ -144,8 +157,12 @@ def test_an_unknown_deposit_is_not_found(amina_client):
 
 def test_deposit_urls_carry_only_the_uuid(make_deposit):
     deposit = make_deposit()
-    for name in ("deposits:detail", "deposits:status_fragment", "deposits:check_again",
-                 "deposits:receipt"):
+    for name in (
+        "deposits:detail",
+        "deposits:status_fragment",
+        "deposits:check_again",
+        "deposits:receipt",
+    ):
         url = reverse(name, kwargs={"deposit_id": deposit.pk})
         assert re.fullmatch(rf"/deposits/{deposit.pk}/(status/|check/|receipt/)?", url)
 
@@ -163,8 +180,9 @@ def test_the_nav_links_to_deposits_for_a_logged_in_customer(amina_client):
 def test_the_language_switch_turns_the_pages_into_kiswahili(amina_client, make_deposit):
     deposit = make_deposit()
     detail = reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
-    response = amina_client.post(reverse("set_language"), {"language": "sw", "next": detail},
-                                 follow=True)
+    response = amina_client.post(
+        reverse("set_language"), {"language": "sw", "next": detail}, follow=True
+    )
     body = response.content.decode()
     assert response.redirect_chain[-1][0] == detail
     assert "Tunatuma ombi la malipo" in body

@@ -28,9 +28,14 @@ def amina_client(client, amina):
 
 
 def _form(person, **overrides) -> dict:
-    data = {"amount_tzs": "25,000", "payment_provider": ZENOPAY, "buyer_phone": "0712 345 678",
-            "bank": "", "wallet": str(person.test_wallet.pk),
-            "idempotency_key": str(uuid.uuid4())}
+    data = {
+        "amount_tzs": "25,000",
+        "payment_provider": ZENOPAY,
+        "buyer_phone": "0712 345 678",
+        "bank": "",
+        "wallet": str(person.test_wallet.pk),
+        "idempotency_key": str(uuid.uuid4()),
+    }
     data.update(overrides)
     return data
 
@@ -100,13 +105,17 @@ def test_a_zenopay_deposit_is_created_and_shows_check_your_phone(amina_client, a
     assert response.status_code == 302
     assert response["Location"] == reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
     assert (deposit.amount_tzs, deposit.buyer_phone, deposit.payment_provider) == (
-        25_000, "+255712345678", ZENOPAY)
+        25_000,
+        "+255712345678",
+        ZENOPAY,
+    )
     assert "Check your phone" in amina_client.get(response["Location"]).content.decode()
 
 
 def test_a_bank_transfer_ignores_the_phone_and_gets_a_reference(amina_client, amina, nmb_bank):
-    response = amina_client.post(NEW, _form(amina, payment_provider=BANK, bank=str(nmb_bank.pk),
-                                            buyer_phone="not a phone"))
+    response = amina_client.post(
+        NEW, _form(amina, payment_provider=BANK, bank=str(nmb_bank.pk), buyer_phone="not a phone")
+    )
     deposit = DepositRequest.objects.get()
     assert response.status_code == 302
     assert (deposit.payment_provider, deposit.bank, deposit.buyer_phone) == (BANK, nmb_bank, "")
@@ -142,12 +151,18 @@ BAD_INPUT = [
     ({"amount_tzs": "999"}, "The smallest deposit is TSh 1,000."),
     ({"amount_tzs": "1,000,001"}, "The largest single deposit is TSh 1,000,000."),
     ({"buyer_phone": ""}, "Enter the mobile number that will pay."),
-    ({"buyer_phone": "+254 712 345 678"},
-     "Only Tanzanian mobile numbers (+255) can pay with mobile money."),
-    ({"buyer_phone": "022 212 3456"},
-     "That is not a Tanzanian mobile number; mobile numbers start with 06 or 07."),
-    ({"buyer_phone": "<script>alert(1)</script>"},
-     "Enter a Tanzanian mobile number such as 0712 345 678."),
+    (
+        {"buyer_phone": "+254 712 345 678"},
+        "Only Tanzanian mobile numbers (+255) can pay with mobile money.",
+    ),
+    (
+        {"buyer_phone": "022 212 3456"},
+        "That is not a Tanzanian mobile number; mobile numbers start with 06 or 07.",
+    ),
+    (
+        {"buyer_phone": "<script>alert(1)</script>"},
+        "Enter a Tanzanian mobile number such as 0712 345 678.",
+    ),
     ({"payment_provider": "cash"}, "Select a valid choice."),
     ({"payment_provider": BANK, "bank": ""}, "Choose the bank you will transfer from."),
     ({"wallet": str(uuid.uuid4())}, "Select a valid choice."),
@@ -155,8 +170,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUT)
-def test_bad_input_is_a_clear_error_and_writes_no_deposit(amina_client, amina, overrides,
-                                                          message):
+def test_bad_input_is_a_clear_error_and_writes_no_deposit(amina_client, amina, overrides, message):
     response = amina_client.post(NEW, _form(amina, **overrides))
     assert response.status_code == 200
     assert message in response.content.decode()
@@ -184,8 +198,9 @@ def test_the_daily_limit_says_what_is_left(amina_client, amina, make_deposit, se
     settings.USER_DAILY_LIMIT_TZS = 10_000
     make_deposit(amount=8_000)
     response = amina_client.post(NEW, _form(amina, amount_tzs="5000"))
-    assert ("This deposit would take you over your daily limit of TSh 10,000 "
-            "(TSh 2,000 left today).") in response.content.decode()
+    assert (
+        "This deposit would take you over your daily limit of TSh 10,000 (TSh 2,000 left today)."
+    ) in response.content.decode()
     assert DepositRequest.objects.count() == 1
 
 
@@ -193,8 +208,9 @@ def test_the_30_day_limit_says_what_is_left(amina_client, amina, make_deposit, s
     settings.USER_MONTHLY_LIMIT_TZS = 10_000
     make_deposit(amount=8_000)
     response = amina_client.post(NEW, _form(amina, amount_tzs="5000"))
-    assert ("This deposit would take you over your 30-day limit of TSh 10,000 "
-            "(TSh 2,000 left).") in response.content.decode()
+    assert (
+        "This deposit would take you over your 30-day limit of TSh 10,000 (TSh 2,000 left)."
+    ) in response.content.decode()
     assert DepositRequest.objects.count() == 1
 
 
@@ -206,8 +222,7 @@ def test_too_many_deposits_in_a_short_time(amina_client, amina, settings):
     assert DepositRequest.objects.count() == 1
 
 
-def test_mobile_money_unavailable_without_a_settlement_bank(amina_client, amina,
-                                                            settlement_bank):
+def test_mobile_money_unavailable_without_a_settlement_bank(amina_client, amina, settlement_bank):
     settlement_bank.status = "inactive"
     settlement_bank.save()
     response = amina_client.post(NEW, _form(amina))
@@ -224,8 +239,9 @@ def test_a_post_without_csrf_is_refused_and_writes_nothing(amina):
 
 
 def test_script_in_the_amount_is_shown_escaped(amina_client, amina):
-    body = amina_client.post(NEW, _form(amina, amount_tzs="<script>alert(1)</script>")) \
-        .content.decode()
+    body = amina_client.post(
+        NEW, _form(amina, amount_tzs="<script>alert(1)</script>")
+    ).content.decode()
     assert "<script>alert(1)</script>" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert DepositRequest.objects.count() == 0
@@ -239,7 +255,6 @@ def test_an_open_payment_is_pointed_at_before_paying_again(amina_client, make_de
 
 
 def test_a_form_posted_without_a_key_comes_back_with_one(amina_client, amina):
-    body = amina_client.post(NEW, _form(amina, amount_tzs="0", idempotency_key="")) \
-        .content.decode()
+    body = amina_client.post(NEW, _form(amina, amount_tzs="0", idempotency_key="")).content.decode()
     key = re.search(r'name="idempotency_key" value="([^"]+)"', body).group(1)
     assert uuid.UUID(key)

@@ -28,15 +28,29 @@ MASKED = "+255 7•• ••• 678"
 
 
 def _order_status(deposit, payment_status, transid="TXPAID1"):
-    return {"result": "SUCCESS", "data": [{
-        "order_id": str(deposit.pk), "amount": str(deposit.amount_tzs),
-        "payment_status": payment_status, "transid": transid, "channel": "MPESA-TZ",
-        "reference": "R1", "msisdn": "255712345678"}]}
+    return {
+        "result": "SUCCESS",
+        "data": [
+            {
+                "order_id": str(deposit.pk),
+                "amount": str(deposit.amount_tzs),
+                "payment_status": payment_status,
+                "transid": transid,
+                "channel": "MPESA-TZ",
+                "reference": "R1",
+                "msisdn": "255712345678",
+            }
+        ],
+    }
 
 
 def _create_accepted(deposit):
-    return {"status": "success", "resultcode": "000", "order_id": str(deposit.pk),
-            "message": "Request in progress. You will receive a callback shortly"}
+    return {
+        "status": "success",
+        "resultcode": "000",
+        "order_id": str(deposit.pk),
+        "message": "Request in progress. You will receive a callback shortly",
+    }
 
 
 def _requested(deposit, fake):
@@ -68,60 +82,128 @@ def _timed_out(deposit, fake):
 
 
 def _refused(deposit, fake):
-    fake.reply(400, json={"status": "error", "resultcode": "001",
-                          "message": "Invalid phone number"})
+    fake.reply(
+        400, json={"status": "error", "resultcode": "001", "message": "Invalid phone number"}
+    )
     assert payment_initiate(deposit_id=deposit.pk) == "refused"
 
 
 def _refunded(deposit, fake):
     _answered(deposit, fake, "CANCELLED")
-    t.deposit_refund(deposit_id=deposit.pk, allowed=(DepositRequest.Status.CANCELLED,),
-                     actor=super_admin(), note="refunded by M-Pesa reversal")
+    t.deposit_refund(
+        deposit_id=deposit.pk,
+        allowed=(DepositRequest.Status.CANCELLED,),
+        actor=super_admin(),
+        note="refunded by M-Pesa reversal",
+    )
 
 
 # state: (amount, set-up, expected English text, expected Kiswahili text, final)
 STATES = {
-    "sending": (5_000, lambda d, f: None,
-                f"We are sending a payment request to {MASKED}",
-                f"Tunatuma ombi la malipo kwa {MASKED}", False),
-    "awaiting_payment": (5_000, _requested,
-                         f"A payment request for TSh 5,000 went to {MASKED}",
-                         f"Ombi la malipo la TSh 5,000 limetumwa kwa {MASKED}", False),
+    "sending": (
+        5_000,
+        lambda d, f: None,
+        f"We are sending a payment request to {MASKED}",
+        f"Tunatuma ombi la malipo kwa {MASKED}",
+        False,
+    ),
+    "awaiting_payment": (
+        5_000,
+        _requested,
+        f"A payment request for TSh 5,000 went to {MASKED}",
+        f"Ombi la malipo la TSh 5,000 limetumwa kwa {MASKED}",
+        False,
+    ),
     "prompt_uncertain": (
-        5_000, lambda d, f: (f.fail(requests.ReadTimeout),
-                             payment_initiate(deposit_id=d.pk)),
+        5_000,
+        lambda d, f: (f.fail(requests.ReadTimeout), payment_initiate(deposit_id=d.pk)),
         "If you received it and paid, do not pay again",
-        "Kama ulilipokea na ukalipa, usilipe tena", False),
-    "payment_received": (5_000, _paid, "We have received your payment. Your nTZS will be minted",
-                         "Tumepokea malipo yako. nTZS zako zitatengenezwa", False),
-    "safe": (20_000, _paid, "Large deposit: awaiting multisig approval",
-             "Amana kubwa: inasubiri idhini ya multisig", False),
-    "minting": (5_000, _claimed, "Your nTZS are being minted on Base",
-                "nTZS zako zinatengenezwa kwenye Base", False),
-    "minted": (5_000, lambda d, f: (_claimed(d, f), t.deposit_mark_minted(
-        deposit_id=d.pk, tx_hash=TX_HASH, source="worker")),
+        "Kama ulilipokea na ukalipa, usilipe tena",
+        False,
+    ),
+    "payment_received": (
+        5_000,
+        _paid,
+        "We have received your payment. Your nTZS will be minted",
+        "Tumepokea malipo yako. nTZS zako zitatengenezwa",
+        False,
+    ),
+    "safe": (
+        20_000,
+        _paid,
+        "Large deposit: awaiting multisig approval",
+        "Amana kubwa: inasubiri idhini ya multisig",
+        False,
+    ),
+    "minting": (
+        5_000,
+        _claimed,
+        "Your nTZS are being minted on Base",
+        "nTZS zako zinatengenezwa kwenye Base",
+        False,
+    ),
+    "minted": (
+        5_000,
+        lambda d, f: (
+            _claimed(d, f),
+            t.deposit_mark_minted(deposit_id=d.pk, tx_hash=TX_HASH, source="worker"),
+        ),
         "Done: 5,000 nTZS were minted to your wallet.",
-        "Imekamilika: nTZS 5,000 zimetengenezwa kwenye pochi yako.", True),
-    "mint_delayed": (5_000, lambda d, f: (_claimed(d, f), t.deposit_mark_failed(
-        deposit_id=d.pk, reason="nonce mined without our log")),
+        "Imekamilika: nTZS 5,000 zimetengenezwa kwenye pochi yako.",
+        True,
+    ),
+    "mint_delayed": (
+        5_000,
+        lambda d, f: (
+            _claimed(d, f),
+            t.deposit_mark_failed(deposit_id=d.pk, reason="nonce mined without our log"),
+        ),
         "Minting is taking longer than usual; our team is on it.",
-        "Utengenezaji unachukua muda mrefu kuliko kawaida", False),
-    "held": (5_000, lambda d, f: t.deposit_hold_set(deposit_id=d.pk, reason="phone mismatch",
-                                                   source="poll"),
-             "We are reviewing this payment. You do not need to do anything",
-             "Tunakagua malipo haya. Huhitaji kufanya chochote", False),
-    "declined": (5_000, lambda d, f: _answered(d, f, "FAILED"),
-                 "The payment was declined on your phone",
-                 "Malipo yamekataliwa kwenye simu yako", True),
-    "cancelled": (5_000, lambda d, f: _answered(d, f, "CANCELLED"),
-                  "The payment was cancelled, so this deposit is closed.",
-                  "Malipo yameghairiwa, kwa hiyo amana hii imefungwa.", True),
-    "timed_out": (5_000, _timed_out, "No payment arrived within 72 hours",
-                  "Hakuna malipo yaliyofika ndani ya saa 72", True),
-    "refused": (5_000, _refused, "Your mobile money provider refused the payment request",
-                "Mtoa huduma wako wa pesa kwa simu amekataa ombi la malipo", True),
-    "refunded": (5_000, _refunded, "This deposit was refunded to you.",
-                 "Pesa za amana hii zimerejeshwa kwako.", True),
+        "Utengenezaji unachukua muda mrefu kuliko kawaida",
+        False,
+    ),
+    "held": (
+        5_000,
+        lambda d, f: t.deposit_hold_set(deposit_id=d.pk, reason="phone mismatch", source="poll"),
+        "We are reviewing this payment. You do not need to do anything",
+        "Tunakagua malipo haya. Huhitaji kufanya chochote",
+        False,
+    ),
+    "declined": (
+        5_000,
+        lambda d, f: _answered(d, f, "FAILED"),
+        "The payment was declined on your phone",
+        "Malipo yamekataliwa kwenye simu yako",
+        True,
+    ),
+    "cancelled": (
+        5_000,
+        lambda d, f: _answered(d, f, "CANCELLED"),
+        "The payment was cancelled, so this deposit is closed.",
+        "Malipo yameghairiwa, kwa hiyo amana hii imefungwa.",
+        True,
+    ),
+    "timed_out": (
+        5_000,
+        _timed_out,
+        "No payment arrived within 72 hours",
+        "Hakuna malipo yaliyofika ndani ya saa 72",
+        True,
+    ),
+    "refused": (
+        5_000,
+        _refused,
+        "Your mobile money provider refused the payment request",
+        "Mtoa huduma wako wa pesa kwa simu amekataa ombi la malipo",
+        True,
+    ),
+    "refunded": (
+        5_000,
+        _refunded,
+        "This deposit was refunded to you.",
+        "Pesa za amana hii zimerejeshwa kwako.",
+        True,
+    ),
 }
 
 
@@ -133,6 +215,7 @@ def deposit_in(make_deposit, zenopay_fake):
         set_up(deposit, zenopay_fake)
         deposit.refresh_from_db()
         return deposit
+
     return _deposit_in
 
 
@@ -148,8 +231,7 @@ def _fragment(client, deposit, language="en"):
 
 
 @pytest.mark.parametrize("state", STATES)
-def test_status_fragment_says_what_is_happening_in_each_state(customer_client, deposit_in,
-                                                             state):
+def test_status_fragment_says_what_is_happening_in_each_state(customer_client, deposit_in, state):
     deposit = deposit_in(state)
     _amount, _set_up, english, kiswahili, final = STATES[state]
 
@@ -166,14 +248,27 @@ def test_status_fragment_says_what_is_happening_in_each_state(customer_client, d
     assert english not in swahili
 
 
-@pytest.mark.parametrize("state", ["sending", "awaiting_payment", "prompt_uncertain", "held",
-                                   "payment_received", "safe", "minting", "mint_delayed"])
-def test_no_invitation_to_pay_again_while_a_payment_is_unresolved(customer_client, deposit_in,
-                                                                 state):
+@pytest.mark.parametrize(
+    "state",
+    [
+        "sending",
+        "awaiting_payment",
+        "prompt_uncertain",
+        "held",
+        "payment_received",
+        "safe",
+        "minting",
+        "mint_delayed",
+    ],
+)
+def test_no_invitation_to_pay_again_while_a_payment_is_unresolved(
+    customer_client, deposit_in, state
+):
     deposit = deposit_in(state)
-    for response in (_fragment(customer_client, deposit),
-                     customer_client.get(reverse("deposits:detail",
-                                                 kwargs={"deposit_id": deposit.pk}))):
+    for response in (
+        _fragment(customer_client, deposit),
+        customer_client.get(reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})),
+    ):
         body = response.content.decode()
         assert reverse("deposits:new") not in body
         assert "Try again" not in body
@@ -185,8 +280,12 @@ def test_a_failed_payment_offers_try_again_and_says_why(customer_client, deposit
     body = _fragment(customer_client, deposit).content.decode()
     assert "Try again" in body
     assert reverse("deposits:new") in body
-    labels = {"declined": "Declined on the phone", "cancelled": "Cancelled",
-              "timed_out": "Timed out", "refused": "Payment request refused"}
+    labels = {
+        "declined": "Declined on the phone",
+        "cancelled": "Cancelled",
+        "timed_out": "Timed out",
+        "refused": "Payment request refused",
+    }
     assert labels[state] in body
 
 
@@ -230,8 +329,7 @@ def test_an_uncertain_prompt_offers_check_again_at_once(customer_client, deposit
     assert reverse("deposits:check_again", kwargs={"deposit_id": deposit.pk}) in body
 
 
-def test_zenopay_detail_is_the_check_your_phone_page_in_both_languages(customer_client,
-                                                                      deposit_in):
+def test_zenopay_detail_is_the_check_your_phone_page_in_both_languages(customer_client, deposit_in):
     deposit = deposit_in("awaiting_payment")
     url = reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
 
@@ -254,9 +352,10 @@ def test_zenopay_detail_is_the_check_your_phone_page_in_both_languages(customer_
 def test_a_final_deposit_page_stops_refreshing(customer_client, deposit_in):
     deposit = deposit_in("minted")
     body = customer_client.get(
-        reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})).content.decode()
+        reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
+    ).content.decode()
     assert "<h1>Your deposit</h1>" in body
-    assert "http-equiv=\"refresh\"" not in body
+    assert 'http-equiv="refresh"' not in body
     assert 'data-poll-seconds="0"' in body
 
 
@@ -268,8 +367,9 @@ def test_the_poller_pauses_in_background_tabs_and_loads_nothing_external():
     assert "http://" not in script and "https://" not in script
 
 
-def test_bank_transfer_page_shows_the_bank_details_and_the_reference(customer_client, amina,
-                                                                    make_deposit, nmb_bank):
+def test_bank_transfer_page_shows_the_bank_details_and_the_reference(
+    customer_client, amina, make_deposit, nmb_bank
+):
     deposit = make_deposit(provider=BANK, bank=nmb_bank, amount=250_000, phone="")
     url = reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
 
@@ -289,8 +389,9 @@ def test_bank_transfer_page_shows_the_bank_details_and_the_reference(customer_cl
 
 def test_a_rejected_bank_transfer_says_why(customer_client, make_deposit, nmb_bank, compliance):
     deposit = make_deposit(provider=BANK, bank=nmb_bank, phone="")
-    t.deposit_reject(deposit_id=deposit.pk, reason="No transfer with this reference arrived.",
-                     actor=compliance)
+    t.deposit_reject(
+        deposit_id=deposit.pk, reason="No transfer with this reference arrived.", actor=compliance
+    )
     body = _fragment(customer_client, deposit).content.decode()
     assert "This deposit was not approved." in body
     assert "No transfer with this reference arrived." in body
@@ -302,7 +403,8 @@ def test_bank_instructions_are_escaped(customer_client, make_deposit, nmb_bank):
     nmb_bank.save()
     deposit = make_deposit(provider=BANK, bank=nmb_bank, phone="")
     body = customer_client.get(
-        reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})).content.decode()
+        reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
+    ).content.decode()
     assert '<script>alert("x")</script>' not in body
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;<br>Account 1" in body
 
@@ -311,18 +413,19 @@ def test_bank_instructions_are_escaped(customer_client, make_deposit, nmb_bank):
 
 
 def _check_again(client, deposit, **headers):
-    return client.post(reverse("deposits:check_again", kwargs={"deposit_id": deposit.pk}),
-                       headers=headers)
+    return client.post(
+        reverse("deposits:check_again", kwargs={"deposit_id": deposit.pk}), headers=headers
+    )
 
 
-def test_check_again_asks_zenopay_now_through_the_task(customer_client, deposit_in, broker,
-                                                       django_capture_on_commit_callbacks):
+def test_check_again_asks_zenopay_now_through_the_task(
+    customer_client, deposit_in, broker, django_capture_on_commit_callbacks
+):
     deposit = deposit_in("awaiting_payment")
     with django_capture_on_commit_callbacks(execute=True):
         response = _check_again(customer_client, deposit)
     assert response.status_code == 302
-    assert response["Location"] == reverse("deposits:detail",
-                                           kwargs={"deposit_id": deposit.pk})
+    assert response["Location"] == reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
     assert broker() == [("deposits.tasks.check_deposit", [str(deposit.pk)])]
     deposit.refresh_from_db()
     assert deposit.next_poll_at <= now()
@@ -331,7 +434,8 @@ def test_check_again_asks_zenopay_now_through_the_task(customer_client, deposit_
 
 
 def test_check_again_twice_within_the_debounce_enqueues_one_check(
-        customer_client, deposit_in, broker, django_capture_on_commit_callbacks):
+    customer_client, deposit_in, broker, django_capture_on_commit_callbacks
+):
     deposit = deposit_in("awaiting_payment")
     with django_capture_on_commit_callbacks(execute=True):
         _check_again(customer_client, deposit)
@@ -348,8 +452,9 @@ def test_check_again_from_the_script_answers_with_the_fragment(customer_client, 
     assert "We are checking with your mobile money provider." in body
 
 
-def test_check_again_on_a_minted_deposit_checks_nothing(customer_client, deposit_in, broker,
-                                                       django_capture_on_commit_callbacks):
+def test_check_again_on_a_minted_deposit_checks_nothing(
+    customer_client, deposit_in, broker, django_capture_on_commit_callbacks
+):
     deposit = deposit_in("minted")
     with django_capture_on_commit_callbacks(execute=True):
         response = _check_again(customer_client, deposit)
@@ -376,8 +481,9 @@ def test_check_again_message_in_kiswahili(customer_client, deposit_in):
     assert "Tunaangalia na mtoa huduma wako wa pesa kwa simu." in page
 
 
-def test_a_payment_held_on_a_cancelled_deposit_is_under_review_not_try_again(customer_client,
-                                                                           deposit_in):
+def test_a_payment_held_on_a_cancelled_deposit_is_under_review_not_try_again(
+    customer_client, deposit_in
+):
     deposit = deposit_in("declined")
     t.deposit_hold_set(deposit_id=deposit.pk, reason="amount mismatch", source="poll")
     body = _fragment(customer_client, deposit).content.decode()

@@ -83,7 +83,8 @@ def three_paid(make_deposit, zenopay_sandbox, zenopay, clock, settings):
 
 @pytest.mark.django_db
 def test_a_poll_run_where_one_answer_raises_still_polls_and_reschedules_every_other(
-        three_paid, zenopay, clock, caplog):
+    three_paid, zenopay, clock, caplog
+):
     older, middle, newest = three_paid
     zenopay.broken.add(str(newest.pk))  # polled first: newest first
     clock.shift(dt.timedelta(seconds=31))
@@ -110,7 +111,8 @@ def test_a_poll_run_where_one_answer_raises_still_polls_and_reschedules_every_ot
 
 @pytest.mark.django_db
 def test_an_expiry_run_where_one_last_check_raises_expires_the_others(
-        make_deposit, zenopay_sandbox, zenopay, clock, caplog, settings):
+    make_deposit, zenopay_sandbox, zenopay, clock, caplog, settings
+):
     settings.DEPOSIT_CREATE_MAX_PER_10_MIN = 1_000
     unpaid = [make_deposit(amount=1_000 + i) for i in range(3)]
     for deposit in unpaid:
@@ -127,7 +129,8 @@ def test_an_expiry_run_where_one_last_check_raises_expires_the_others(
 
 @pytest.mark.django_db
 def test_an_initiation_run_where_one_create_raises_requests_the_others(
-        make_deposit, zenopay, clock, caplog, settings):
+    make_deposit, zenopay, clock, caplog, settings
+):
     settings.DEPOSIT_CREATE_MAX_PER_10_MIN = 1_000
     pending = [make_deposit(amount=1_000 + i) for i in range(3)]
     zenopay.broken.add(str(pending[0].pk))

@@ -53,22 +53,39 @@ def webhook_inbox(zenopay_sandbox, settings):
 
 
 def _create(order_id=ORDER, amount_tzs=5_000, phone=PHONE):
-    return zenopay_create(order_id=order_id, buyer_email="amina@ntzs.test",
-                          buyer_name="Amina Juma", buyer_phone=phone, amount_tzs=amount_tzs,
-                          webhook_url=WEBHOOK)
+    return zenopay_create(
+        order_id=order_id,
+        buyer_email="amina@ntzs.test",
+        buyer_name="Amina Juma",
+        buyer_phone=phone,
+        amount_tzs=amount_tzs,
+        webhook_url=WEBHOOK,
+    )
 
 
 def _post_create(settings, body, headers=None):
     url = f"{settings.ZENOPAY_BASE_URL}{settings.ZENOPAY_CREATE_PATH}"
     data = body if isinstance(body, str) else json.dumps(body)
-    return zenopay_session().post(url, data=data, timeout=5, headers={
-        "Content-Type": "application/json",
-        **({"x-api-key": "any"} if headers is None else headers)})
+    return zenopay_session().post(
+        url,
+        data=data,
+        timeout=5,
+        headers={
+            "Content-Type": "application/json",
+            **({"x-api-key": "any"} if headers is None else headers),
+        },
+    )
 
 
 def _valid_body(**changes):
-    body = {"order_id": ORDER, "buyer_email": "amina@ntzs.test", "buyer_name": "Amina Juma",
-            "buyer_phone": PHONE, "amount": 5000, "webhook_url": WEBHOOK}
+    body = {
+        "order_id": ORDER,
+        "buyer_email": "amina@ntzs.test",
+        "buyer_name": "Amina Juma",
+        "buyer_phone": PHONE,
+        "amount": 5000,
+        "webhook_url": WEBHOOK,
+    }
     body.update(changes)
     return {key: value for key, value in body.items() if value is not None}
 
@@ -81,13 +98,28 @@ def test_a_created_order_is_pending_until_the_phone_answers(zenopay_sandbox):
     status = zenopay_order_status(order_id=ORDER)
     assert status.known is True
     assert (status.payment_status, status.amount_tzs, status.transid, status.http_status) == (
-        "PENDING", 5000, None, 200)
+        "PENDING",
+        5000,
+        None,
+        200,
+    )
     assert re.fullmatch(r"\d{10}", status.reference)
     data = json.loads(status.raw_body)
     assert (data["result"], data["resultcode"], data["message"]) == (
-        "SUCCESS", "000", "Order fetch successful")
-    assert set(data["data"][0]) == {"order_id", "creation_date", "amount", "payment_status",
-                                    "transid", "channel", "reference", "msisdn"}
+        "SUCCESS",
+        "000",
+        "Order fetch successful",
+    )
+    assert set(data["data"][0]) == {
+        "order_id",
+        "creation_date",
+        "amount",
+        "payment_status",
+        "transid",
+        "channel",
+        "reference",
+        "msisdn",
+    }
     assert data["data"][0]["amount"] == "5000"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", data["data"][0]["creation_date"])
 
@@ -96,8 +128,11 @@ def test_the_create_answer_is_zenopays(zenopay_sandbox, settings):
     response = _post_create(settings, _valid_body())
     assert response.status_code == 200
     assert response.json() == {
-        "status": "success", "resultcode": "000", "order_id": ORDER,
-        "message": "Request in progress. You will receive a callback shortly"}
+        "status": "success",
+        "resultcode": "000",
+        "order_id": ORDER,
+        "message": "Request in progress. You will receive a callback shortly",
+    }
 
 
 def test_a_create_without_the_api_key_header_is_refused(zenopay_sandbox, settings):
@@ -111,19 +146,33 @@ def test_any_api_key_value_is_accepted(zenopay_sandbox, settings):
     assert _post_create(settings, _valid_body(), {"x-api-key": ""}).status_code == 200
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (_valid_body(buyer_email=None), "buyer_email"),
-    (_valid_body(amount=None), "amount"),
-    (_valid_body(amount="5000"), "integer"),
-    (_valid_body(amount=5000.5), "integer"),
-    (_valid_body(amount=0), "greater than zero"),
-    (_valid_body(buyer_phone="+255754123678"), "buyer_phone"),
-    (_valid_body(buyer_phone="0222123456"), "buyer_phone"),
-    (_valid_body(buyer_phone="075412367"), "buyer_phone"),
-    ("{not json", "JSON"),
-    ("[1, 2]", "JSON"),
-], ids=["no-email", "no-amount", "string-amount", "fractional-amount", "zero-amount",
-        "e164-phone", "landline", "short-phone", "not-json", "json-list"])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_valid_body(buyer_email=None), "buyer_email"),
+        (_valid_body(amount=None), "amount"),
+        (_valid_body(amount="5000"), "integer"),
+        (_valid_body(amount=5000.5), "integer"),
+        (_valid_body(amount=0), "greater than zero"),
+        (_valid_body(buyer_phone="+255754123678"), "buyer_phone"),
+        (_valid_body(buyer_phone="0222123456"), "buyer_phone"),
+        (_valid_body(buyer_phone="075412367"), "buyer_phone"),
+        ("{not json", "JSON"),
+        ("[1, 2]", "JSON"),
+    ],
+    ids=[
+        "no-email",
+        "no-amount",
+        "string-amount",
+        "fractional-amount",
+        "zero-amount",
+        "e164-phone",
+        "landline",
+        "short-phone",
+        "not-json",
+        "json-list",
+    ],
+)
 def test_a_bad_create_is_refused_like_zenopay_does(zenopay_sandbox, settings, body, message):
     response = _post_create(settings, body)
     assert response.status_code == 400
@@ -156,7 +205,8 @@ def test_order_status_without_the_api_key_header_is_refused(zenopay_sandbox, set
 
 
 def test_approval_completes_the_order_and_a_task_posts_the_webhook(
-        zenopay_sandbox, webhook_inbox, broker, django_capture_on_commit_callbacks):
+    zenopay_sandbox, webhook_inbox, broker, django_capture_on_commit_callbacks
+):
     _create()
     webhook_inbox.reply(200, json={"status": "received"})
 
@@ -167,7 +217,11 @@ def test_approval_completes_the_order_and_a_task_posts_the_webhook(
 
     status = zenopay_order_status(order_id=ORDER)
     assert (status.payment_status, status.amount_tzs, status.channel, status.msisdn) == (
-        "COMPLETED", 5000, "MPESA-TZ", "255754123678")
+        "COMPLETED",
+        5000,
+        "MPESA-TZ",
+        "255754123678",
+    )
     assert re.fullmatch(r"SBX[A-Z0-9]{10}", status.transid)
 
     assert sandbox_fire_webhook(ORDER) == 200  # what the worker runs
@@ -175,15 +229,22 @@ def test_approval_completes_the_order_and_a_task_posts_the_webhook(
     assert (sent.method, sent.url) == ("POST", WEBHOOK)
     assert "x-api-key" not in sent.headers
     assert json.loads(sent.body) == {
-        "order_id": ORDER, "payment_status": "COMPLETED", "reference": status.reference,
-        "transid": status.transid, "channel": "MPESA-TZ", "amount": "5000", "metadata": {}}
+        "order_id": ORDER,
+        "payment_status": "COMPLETED",
+        "reference": status.reference,
+        "transid": status.transid,
+        "channel": "MPESA-TZ",
+        "amount": "5000",
+        "metadata": {},
+    }
     order = zenopay_sandbox.order(ORDER)
     assert order.webhook_fired_at is not None
     assert order.webhook_response_status == 200
 
 
-def test_a_dropped_webhook_is_never_sent(zenopay_sandbox, webhook_inbox, broker,
-                                         django_capture_on_commit_callbacks):
+def test_a_dropped_webhook_is_never_sent(
+    zenopay_sandbox, webhook_inbox, broker, django_capture_on_commit_callbacks
+):
     _create()
     with django_capture_on_commit_callbacks(execute=True):
         sandbox_order_approve(order_id=ORDER, drop_webhook=True)
@@ -202,7 +263,8 @@ def test_paying_another_amount_shows_in_the_order_status(zenopay_sandbox, webhoo
 
 
 def test_declining_fails_the_order_and_the_webhook_says_so(
-        zenopay_sandbox, webhook_inbox, broker, django_capture_on_commit_callbacks):
+    zenopay_sandbox, webhook_inbox, broker, django_capture_on_commit_callbacks
+):
     _create()
     webhook_inbox.reply(200)
     with django_capture_on_commit_callbacks(execute=True):
@@ -300,14 +362,17 @@ def test_a_create_that_times_out_still_records_the_order(zenopay_sandbox):
     assert zenopay_order_status(order_id=ORDER).payment_status == "PENDING"
 
 
-def test_over_a_socket_the_timing_out_create_answers_after_the_timeout(zenopay_sandbox,
-                                                                        settings):
+def test_over_a_socket_the_timing_out_create_answers_after_the_timeout(zenopay_sandbox, settings):
     """No in-process marker: the view itself waits ZENOPAY_TIMEOUT + 1 s before answering."""
     settings.ZENOPAY_TIMEOUT = 1
     zenopay_sandbox.knobs(create_times_out=True)
     started = time.monotonic()
-    response = Client().post(reverse("zenopay_sandbox:create"), data=_valid_body(),
-                             content_type="application/json", HTTP_X_API_KEY="any")
+    response = Client().post(
+        reverse("zenopay_sandbox:create"),
+        data=_valid_body(),
+        content_type="application/json",
+        HTTP_X_API_KEY="any",
+    )
     assert time.monotonic() - started >= 2
     assert response.status_code == 200
     assert "X-Sandbox-Simulate" not in response
@@ -357,21 +422,38 @@ def test_the_phone_page_lists_pending_pushes_with_a_masked_phone(zenopay_sandbox
         assert f'value="{action}"' in page
 
 
-@pytest.mark.parametrize(("action", "amount", "state", "paid", "webhook_queued"), [
-    ("approve", "", "completed", 5000, True),
-    ("decline", "", "failed", None, True),
-    ("approve_drop_webhook", "", "completed", 5000, False),
-    ("approve_other_amount", "7000", "completed", 7000, True),
-])
-def test_the_phone_buttons_answer_the_push(zenopay_sandbox, phone, broker,
-                                           django_capture_on_commit_callbacks, action, amount,
-                                           state, paid, webhook_queued):
+@pytest.mark.parametrize(
+    ("action", "amount", "state", "paid", "webhook_queued"),
+    [
+        ("approve", "", "completed", 5000, True),
+        ("decline", "", "failed", None, True),
+        ("approve_drop_webhook", "", "completed", 5000, False),
+        ("approve_other_amount", "7000", "completed", 7000, True),
+    ],
+)
+def test_the_phone_buttons_answer_the_push(
+    zenopay_sandbox,
+    phone,
+    broker,
+    django_capture_on_commit_callbacks,
+    action,
+    amount,
+    state,
+    paid,
+    webhook_queued,
+):
     _create()
     token = _csrf(phone)
     with django_capture_on_commit_callbacks(execute=True):
-        response = phone.post(reverse("zenopay_sandbox:phone_order"), {
-            "csrfmiddlewaretoken": token, "order_id": ORDER, "action": action,
-            "amount_tzs": amount})
+        response = phone.post(
+            reverse("zenopay_sandbox:phone_order"),
+            {
+                "csrfmiddlewaretoken": token,
+                "order_id": ORDER,
+                "action": action,
+                "amount_tzs": amount,
+            },
+        )
     assert response.status_code == 302
     order = SandboxOrder.objects.get(order_id=ORDER)
     assert (order.state, order.paid_amount_tzs) == (state, paid)
@@ -383,9 +465,16 @@ def test_the_phone_buttons_answer_the_push(zenopay_sandbox, phone, broker,
 
 def test_another_amount_needs_an_amount(zenopay_sandbox, phone):
     _create()
-    response = phone.post(reverse("zenopay_sandbox:phone_order"), {
-        "csrfmiddlewaretoken": _csrf(phone), "order_id": ORDER,
-        "action": "approve_other_amount", "amount_tzs": ""}, follow=True)
+    response = phone.post(
+        reverse("zenopay_sandbox:phone_order"),
+        {
+            "csrfmiddlewaretoken": _csrf(phone),
+            "order_id": ORDER,
+            "action": "approve_other_amount",
+            "amount_tzs": "",
+        },
+        follow=True,
+    )
     assert "Enter the amount the customer pays instead." in response.content.decode()
     assert SandboxOrder.objects.get(order_id=ORDER).state == "pending"
 
@@ -395,36 +484,59 @@ def test_answering_twice_shows_why_nothing_happened(zenopay_sandbox, phone):
     token = _csrf(phone)
     url = reverse("zenopay_sandbox:phone_order")
     phone.post(url, {"csrfmiddlewaretoken": token, "order_id": ORDER, "action": "decline"})
-    response = phone.post(url, {"csrfmiddlewaretoken": token, "order_id": ORDER,
-                                "action": "approve"}, follow=True)
+    response = phone.post(
+        url, {"csrfmiddlewaretoken": token, "order_id": ORDER, "action": "approve"}, follow=True
+    )
     assert "already failed" in response.content.decode()
     assert SandboxOrder.objects.get(order_id=ORDER).state == "failed"
 
 
 def test_the_phone_refuses_a_post_without_csrf(zenopay_sandbox, phone):
     _create()
-    response = phone.post(reverse("zenopay_sandbox:phone_order"),
-                          {"order_id": ORDER, "action": "approve"})
+    response = phone.post(
+        reverse("zenopay_sandbox:phone_order"), {"order_id": ORDER, "action": "approve"}
+    )
     assert response.status_code == 403
     assert SandboxOrder.objects.get(order_id=ORDER).state == "pending"
 
 
 def test_the_knobs_form_sets_the_knobs(zenopay_sandbox, phone):
-    response = phone.post(reverse("zenopay_sandbox:phone_knobs"), {
-        "csrfmiddlewaretoken": _csrf(phone), "empty_data_polls": "3", "not_found_polls": "1",
-        "server_error_polls": "0", "create_times_out": "on", "reuse_transid": " TXREUSE1 ",
-        "webhook_with_api_key": "on"}, follow=True)
+    response = phone.post(
+        reverse("zenopay_sandbox:phone_knobs"),
+        {
+            "csrfmiddlewaretoken": _csrf(phone),
+            "empty_data_polls": "3",
+            "not_found_polls": "1",
+            "server_error_polls": "0",
+            "create_times_out": "on",
+            "reuse_transid": " TXREUSE1 ",
+            "webhook_with_api_key": "on",
+        },
+        follow=True,
+    )
     assert "Knobs saved." in response.content.decode()
     knobs = SandboxKnobs.objects.get()
-    assert (knobs.empty_data_polls, knobs.not_found_polls, knobs.server_error_polls,
-            knobs.create_times_out, knobs.reuse_transid, knobs.webhook_with_api_key) == (
-        3, 1, 0, True, "TXREUSE1", True)
+    assert (
+        knobs.empty_data_polls,
+        knobs.not_found_polls,
+        knobs.server_error_polls,
+        knobs.create_times_out,
+        knobs.reuse_transid,
+        knobs.webhook_with_api_key,
+    ) == (3, 1, 0, True, "TXREUSE1", True)
     assert 'value="TXREUSE1"' in phone.get(reverse("zenopay_sandbox:phone")).content.decode()
 
 
 def test_the_knobs_form_refuses_a_negative_counter(zenopay_sandbox, phone):
-    response = phone.post(reverse("zenopay_sandbox:phone_knobs"), {
-        "csrfmiddlewaretoken": _csrf(phone), "empty_data_polls": "-1", "not_found_polls": "0",
-        "server_error_polls": "0"}, follow=True)
+    response = phone.post(
+        reverse("zenopay_sandbox:phone_knobs"),
+        {
+            "csrfmiddlewaretoken": _csrf(phone),
+            "empty_data_polls": "-1",
+            "not_found_polls": "0",
+            "server_error_polls": "0",
+        },
+        follow=True,
+    )
     assert "Knobs not changed" in response.content.decode()
     assert not SandboxKnobs.objects.exists()

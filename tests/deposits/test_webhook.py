@@ -27,13 +27,20 @@ def _post(client, payload, *, token=None, **headers):
 
 
 def _hint(deposit, status="COMPLETED"):
-    return {"order_id": str(deposit.pk), "payment_status": status, "reference": "R1",
-            "transid": "TX1", "channel": "MPESA-TZ", "amount": str(deposit.amount_tzs)}
+    return {
+        "order_id": str(deposit.pk),
+        "payment_status": status,
+        "reference": "R1",
+        "transid": "TX1",
+        "channel": "MPESA-TZ",
+        "amount": str(deposit.amount_tzs),
+    }
 
 
 @pytest.mark.django_db
-def test_a_completed_hint_for_our_deposit_schedules_a_check_now(client, make_deposit, broker,
-                                                                 django_capture_on_commit_callbacks):
+def test_a_completed_hint_for_our_deposit_schedules_a_check_now(
+    client, make_deposit, broker, django_capture_on_commit_callbacks
+):
     deposit = make_deposit()
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, _hint(deposit))
@@ -87,8 +94,17 @@ def test_a_missing_key_is_refused_only_when_required(client, make_deposit, setti
     assert _post(client, _hint(deposit)).status_code == 401
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"payment_status": "COMPLETED"}',
-                                  b'{"order_id": 12}', b"\xff\xfe", b""])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'{"payment_status": "COMPLETED"}',
+        b'{"order_id": 12}',
+        b"\xff\xfe",
+        b"",
+    ],
+)
 @pytest.mark.django_db
 def test_a_malformed_body_is_400_and_still_recorded(client, body):
     response = _post(client, body)
@@ -108,11 +124,14 @@ def test_a_body_over_16_kb_is_413_and_stored_truncated(client, make_deposit):
 
 
 @pytest.mark.django_db
-def test_an_order_we_never_created_is_stored_not_queried(client, broker,
-                                                         django_capture_on_commit_callbacks):
+def test_an_order_we_never_created_is_stored_not_queried(
+    client, broker, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        response = _post(client, {"order_id": "3f6c1d9e-0000-4000-8000-000000000000",
-                                  "payment_status": "COMPLETED"})
+        response = _post(
+            client,
+            {"order_id": "3f6c1d9e-0000-4000-8000-000000000000", "payment_status": "COMPLETED"},
+        )
     assert response.status_code == 200
     assert PaymentNotification.objects.get().outcome == "ignored"
     assert broker() == []
@@ -137,8 +156,9 @@ def test_a_flood_from_one_ip_is_throttled(client, make_deposit, settings):
 
 
 @pytest.mark.django_db
-def test_a_flood_of_throttled_calls_stores_a_bounded_number_of_rows(client, make_deposit,
-                                                                    settings, caplog):
+def test_a_flood_of_throttled_calls_stores_a_bounded_number_of_rows(
+    client, make_deposit, settings, caplog
+):
     settings.ZENOPAY_WEBHOOK_MAX_PER_MIN = 2
     deposit = make_deposit()
     with caplog.at_level(logging.WARNING):
@@ -162,15 +182,17 @@ def test_an_anonymous_flood_of_oversized_bodies_is_counted_not_stored(client, se
 
 
 @pytest.mark.django_db
-def test_behind_one_trusted_proxy_two_clients_have_separate_allowances(client, make_deposit,
-                                                                        settings):
+def test_behind_one_trusted_proxy_two_clients_have_separate_allowances(
+    client, make_deposit, settings
+):
     settings.TRUSTED_PROXY_HOPS = 1
     settings.ZENOPAY_WEBHOOK_MAX_PER_MIN = 2
     deposit = make_deposit()
 
     def call(forwarded_for):
-        return _post(client, _hint(deposit), REMOTE_ADDR="10.0.0.2",
-                     HTTP_X_FORWARDED_FOR=forwarded_for).status_code
+        return _post(
+            client, _hint(deposit), REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded_for
+        ).status_code
 
     # The client cannot choose its address by prepending entries: the proxy's is used.
     assert [call("6.6.6.6, 198.51.100.7") for _ in range(3)] == [200, 200, 429]
@@ -181,8 +203,7 @@ def test_behind_one_trusted_proxy_two_clients_have_separate_allowances(client, m
 
 
 @pytest.mark.django_db
-def test_a_tokened_call_over_the_rate_is_still_accepted_and_stored(client, make_deposit,
-                                                                   settings):
+def test_a_tokened_call_over_the_rate_is_still_accepted_and_stored(client, make_deposit, settings):
     settings.ZENOPAY_WEBHOOK_MAX_PER_MIN = 1
     deposit = make_deposit()
     token = webhook_token(str(deposit.pk))
@@ -199,8 +220,7 @@ def test_an_allowlisted_address_is_never_throttled(client, make_deposit, setting
     settings.ZENOPAY_WEBHOOK_ALLOWED_IPS = ["10.9.9.9"]
     settings.ZENOPAY_WEBHOOK_MAX_PER_MIN = 1
     deposit = make_deposit()
-    codes = [_post(client, _hint(deposit), REMOTE_ADDR="10.9.9.9").status_code
-             for _ in range(8)]
+    codes = [_post(client, _hint(deposit), REMOTE_ADDR="10.9.9.9").status_code for _ in range(8)]
     assert codes == [200] * 8
     assert PaymentNotification.objects.filter(http_status=200).count() == 8
     assert not WebhookRefusalCount.objects.exists()
@@ -212,8 +232,9 @@ def test_an_allowlisted_address_is_never_throttled(client, make_deposit, setting
 @pytest.mark.django_db
 def test_a_nul_byte_in_a_field_is_stored_escaped_not_a_500(client, make_deposit):
     deposit = make_deposit()
-    body = json.dumps({**_hint(deposit), "payment_status": "COMPLETED\u0000",
-                       "channel": "M\u0000PESA"})
+    body = json.dumps(
+        {**_hint(deposit), "payment_status": "COMPLETED\u0000", "channel": "M\u0000PESA"}
+    )
     response = _post(client, body)
     assert response.status_code == 200
     note = PaymentNotification.objects.get()
@@ -239,8 +260,9 @@ def test_a_non_ascii_url_token_is_not_authenticated_and_not_an_error(client, mak
 
 
 @pytest.mark.django_db
-def test_an_overlong_order_id_is_stored_empty_with_the_whole_body(client, broker,
-                                                                   django_capture_on_commit_callbacks):
+def test_an_overlong_order_id_is_stored_empty_with_the_whole_body(
+    client, broker, django_capture_on_commit_callbacks
+):
     body = json.dumps({"order_id": "9" * 500, "payment_status": "COMPLETED"})
     with django_capture_on_commit_callbacks(execute=True):
         assert _post(client, body).status_code == 200
@@ -261,8 +283,9 @@ def test_a_body_nested_deeper_than_any_payload_is_a_400(client):
 def test_an_address_that_is_not_an_ip_is_stored_as_unknown(client, make_deposit, settings):
     settings.TRUSTED_PROXY_HOPS = 1
     deposit = make_deposit()
-    response = _post(client, _hint(deposit), REMOTE_ADDR="10.0.0.2",
-                     HTTP_X_FORWARDED_FOR="not-an-address\x00")
+    response = _post(
+        client, _hint(deposit), REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="not-an-address\x00"
+    )
     assert response.status_code == 200
     assert PaymentNotification.objects.get().remote_ip == "10.0.0.2"  # the proxy, never garbage
 

@@ -34,19 +34,38 @@ def _zenopay_key(settings):
 
 
 def _create(**overrides) -> CreateAccepted:
-    args = {"order_id": ORDER, "buyer_email": "amina@ntzs.test", "buyer_name": "Amina Juma",
-            "buyer_phone": "0712345678", "amount_tzs": 5_000, "webhook_url": WEBHOOK}
+    args = {
+        "order_id": ORDER,
+        "buyer_email": "amina@ntzs.test",
+        "buyer_name": "Amina Juma",
+        "buyer_phone": "0712345678",
+        "amount_tzs": 5_000,
+        "webhook_url": WEBHOOK,
+    }
     return zenopay_create(**{**args, **overrides})
 
 
-def _status_answer(*, payment_status="COMPLETED", amount="5000", transid="CEJ3I3SETSN",
-                   result="SUCCESS", **entry) -> dict:
+def _status_answer(
+    *, payment_status="COMPLETED", amount="5000", transid="CEJ3I3SETSN", result="SUCCESS", **entry
+) -> dict:
     return {
-        "reference": "0936183435", "resultcode": "000", "result": result,
+        "reference": "0936183435",
+        "resultcode": "000",
+        "result": result,
         "message": "Order fetch successful",
-        "data": [{"order_id": ORDER, "creation_date": "2025-05-19 08:40:33", "amount": amount,
-                  "payment_status": payment_status, "transid": transid, "channel": "MPESA-TZ",
-                  "reference": "0936183435", "msisdn": "255712345678", **entry}],
+        "data": [
+            {
+                "order_id": ORDER,
+                "creation_date": "2025-05-19 08:40:33",
+                "amount": amount,
+                "payment_status": payment_status,
+                "transid": transid,
+                "channel": "MPESA-TZ",
+                "reference": "0936183435",
+                "msisdn": "255712345678",
+                **entry,
+            }
+        ],
     }
 
 
@@ -54,27 +73,43 @@ def _status_answer(*, payment_status="COMPLETED", amount="5000", transid="CEJ3I3
 
 
 def test_create_posts_the_documented_body_with_the_api_key(zenopay_fake, settings):
-    zenopay_fake.reply(json={"status": "success", "resultcode": "000", "order_id": ORDER,
-                             "message": "Request in progress. You will receive a callback "
-                                        "shortly"})
+    zenopay_fake.reply(
+        json={
+            "status": "success",
+            "resultcode": "000",
+            "order_id": ORDER,
+            "message": "Request in progress. You will receive a callback shortly",
+        }
+    )
     _create()
     sent = zenopay_fake.last
     assert sent.method == "POST"
     assert sent.url == f"{settings.ZENOPAY_BASE_URL}{settings.ZENOPAY_CREATE_PATH}"
     assert sent.headers["x-api-key"] == API_KEY
     assert json.loads(sent.body) == {
-        "order_id": ORDER, "buyer_email": "amina@ntzs.test", "buyer_name": "Amina Juma",
-        "buyer_phone": "0712345678", "amount": 5000, "webhook_url": WEBHOOK}
+        "order_id": ORDER,
+        "buyer_email": "amina@ntzs.test",
+        "buyer_name": "Amina Juma",
+        "buyer_phone": "0712345678",
+        "amount": 5000,
+        "webhook_url": WEBHOOK,
+    }
 
 
 @pytest.mark.django_db
 def test_create_accepted_by_zenopay_returns_its_answer(zenopay_sandbox):
     accepted = _create()
     assert accepted == CreateAccepted(
-        order_id=ORDER, resultcode="000",
+        order_id=ORDER,
+        resultcode="000",
         message="Request in progress. You will receive a callback shortly",
-        raw={"status": "success", "resultcode": "000", "order_id": ORDER,
-             "message": "Request in progress. You will receive a callback shortly"})
+        raw={
+            "status": "success",
+            "resultcode": "000",
+            "order_id": ORDER,
+            "message": "Request in progress. You will receive a callback shortly",
+        },
+    )
     assert [order.order_id for order in zenopay_sandbox.orders()] == [ORDER]
 
 
@@ -87,8 +122,9 @@ def test_create_joins_base_url_and_path_whatever_the_slashes(request, settings):
 
 
 def test_an_error_status_is_a_refusal_with_message_and_resultcode(zenopay_fake):
-    zenopay_fake.reply(json={"status": "error", "resultcode": "015",
-                             "message": "Invalid buyer phone number"})
+    zenopay_fake.reply(
+        json={"status": "error", "resultcode": "015", "message": "Invalid buyer phone number"}
+    )
     with pytest.raises(ZenoPayRefused) as refused:
         _create()
     assert refused.value.message == "Invalid buyer phone number"
@@ -106,33 +142,50 @@ def test_a_4xx_json_answer_is_a_refusal(zenopay_sandbox):
     assert zenopay_sandbox.orders() == []
 
 
-@pytest.mark.parametrize(("status", "body", "headers", "why"), [
-    (502, "<html>Bad Gateway</html>", {}, "HTTP 502"),
-    (500, json.dumps({"status": "error", "message": "boom"}), {}, "HTTP 500"),
-    (200, "<html>maintenance</html>", {}, "not JSON"),
-    (200, json.dumps(["success"]), {}, "unexpected shape"),
-    (200, json.dumps({"status": "queued", "resultcode": "000"}), {}, "no success or error"),
-    (200, json.dumps({"status": "success", "order_id": "someone-else"}), {}, "another order"),
-    (404, "<html>Not Found</html>", {}, "not JSON"),
-    (429, json.dumps({"status": "error", "message": "Too many requests"}), {}, "HTTP 429"),
-    (302, "", {"Location": "https://elsewhere.example/"}, "HTTP 302"),
-], ids=["502", "500-json", "html-200", "json-list", "odd-status", "other-order", "html-404",
-        "429", "redirect"])
-def test_an_answer_we_cannot_read_leaves_the_create_outcome_unknown(zenopay_fake, status, body,
-                                                                    headers, why):
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "why"),
+    [
+        (502, "<html>Bad Gateway</html>", {}, "HTTP 502"),
+        (500, json.dumps({"status": "error", "message": "boom"}), {}, "HTTP 500"),
+        (200, "<html>maintenance</html>", {}, "not JSON"),
+        (200, json.dumps(["success"]), {}, "unexpected shape"),
+        (200, json.dumps({"status": "queued", "resultcode": "000"}), {}, "no success or error"),
+        (200, json.dumps({"status": "success", "order_id": "someone-else"}), {}, "another order"),
+        (404, "<html>Not Found</html>", {}, "not JSON"),
+        (429, json.dumps({"status": "error", "message": "Too many requests"}), {}, "HTTP 429"),
+        (302, "", {"Location": "https://elsewhere.example/"}, "HTTP 302"),
+    ],
+    ids=[
+        "502",
+        "500-json",
+        "html-200",
+        "json-list",
+        "odd-status",
+        "other-order",
+        "html-404",
+        "429",
+        "redirect",
+    ],
+)
+def test_an_answer_we_cannot_read_leaves_the_create_outcome_unknown(
+    zenopay_fake, status, body, headers, why
+):
     zenopay_fake.reply(status, body=body, headers=headers)
     with pytest.raises(ZenoPayUnavailable, match=why):
         _create()
     assert len(zenopay_fake.calls) == 1  # never retried, redirects never followed
 
 
-@pytest.mark.parametrize(("exception", "why"), [
-    (requests.ReadTimeout, "did not answer within 45 s"),
-    (requests.ConnectTimeout, "did not answer within 45 s"),
-    (requests.ConnectionError, "could not reach ZenoPay at testserver"),
-    (requests.exceptions.SSLError, "could not reach ZenoPay"),
-    (requests.exceptions.ChunkedEncodingError, "failed"),
-])
+@pytest.mark.parametrize(
+    ("exception", "why"),
+    [
+        (requests.ReadTimeout, "did not answer within 45 s"),
+        (requests.ConnectTimeout, "did not answer within 45 s"),
+        (requests.ConnectionError, "could not reach ZenoPay at testserver"),
+        (requests.exceptions.SSLError, "could not reach ZenoPay"),
+        (requests.exceptions.ChunkedEncodingError, "failed"),
+    ],
+)
 def test_a_transport_failure_leaves_the_create_outcome_unknown(zenopay_fake, exception, why):
     zenopay_fake.fail(exception)
     with pytest.raises(ZenoPayUnavailable, match=why):
@@ -172,7 +225,8 @@ def test_order_status_asks_with_a_get_the_order_id_and_the_api_key(zenopay_fake,
     url = urlsplit(sent.url)
     assert sent.method == "GET"
     assert f"{url.scheme}://{url.netloc}{url.path}" == (
-        f"{settings.ZENOPAY_BASE_URL}{settings.ZENOPAY_STATUS_PATH}")
+        f"{settings.ZENOPAY_BASE_URL}{settings.ZENOPAY_STATUS_PATH}"
+    )
     assert parse_qs(url.query) == {"order_id": [ORDER]}
     assert sent.headers["x-api-key"] == API_KEY
 
@@ -182,9 +236,14 @@ def test_a_completed_payment_is_read_from_data(zenopay_fake):
     zenopay_fake.reply(json=answer)
     status = zenopay_order_status(order_id=ORDER)
     assert status.known is True
-    assert (status.payment_status, status.amount_tzs, status.transid, status.reference,
-            status.channel, status.msisdn) == (
-        "COMPLETED", 5000, "CEJ3I3SETSN", "0936183435", "MPESA-TZ", "255712345678")
+    assert (
+        status.payment_status,
+        status.amount_tzs,
+        status.transid,
+        status.reference,
+        status.channel,
+        status.msisdn,
+    ) == ("COMPLETED", 5000, "CEJ3I3SETSN", "0936183435", "MPESA-TZ", "255712345678")
     assert (status.order_id, status.http_status, status.reason) == (ORDER, 200, "")
     assert json.loads(status.raw_body) == answer
 
@@ -201,13 +260,17 @@ def test_the_payment_status_is_upper_cased(zenopay_fake):
     assert zenopay_order_status(order_id=ORDER).payment_status == "COMPLETED"
 
 
-@pytest.mark.parametrize(("result", "payment_status"), [
-    ("FAILED", "COMPLETED"),
-    ("SUCCESS", "FAILED"),
-    ("SUCCESS", "PENDING"),
-])
-def test_the_payment_status_of_data_wins_over_the_top_level_result(zenopay_fake, result,
-                                                                   payment_status):
+@pytest.mark.parametrize(
+    ("result", "payment_status"),
+    [
+        ("FAILED", "COMPLETED"),
+        ("SUCCESS", "FAILED"),
+        ("SUCCESS", "PENDING"),
+    ],
+)
+def test_the_payment_status_of_data_wins_over_the_top_level_result(
+    zenopay_fake, result, payment_status
+):
     zenopay_fake.reply(json=_status_answer(result=result, payment_status=payment_status))
     status = zenopay_order_status(order_id=ORDER)
     assert (status.known, status.payment_status) == (True, payment_status)
@@ -220,8 +283,10 @@ def test_without_a_transid_the_zenopay_reference_is_there_to_fall_back_on(zenopa
     assert (status.transid or status.reference) == "0936183435"
 
 
-@pytest.mark.parametrize(("amount", "expected"), [
-    ("1000", 1000), ("1000.00", 1000), (" 2500 ", 2500), (1000, 1000), (None, None)])
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("1000", 1000), ("1000.00", 1000), (" 2500 ", 2500), (1000, 1000), (None, None)],
+)
 def test_the_amount_is_read_as_whole_shillings(zenopay_fake, amount, expected):
     zenopay_fake.reply(json=_status_answer(amount=amount))
     status = zenopay_order_status(order_id=ORDER)
@@ -230,8 +295,10 @@ def test_the_amount_is_read_as_whole_shillings(zenopay_fake, amount, expected):
 
 
 def test_a_json_number_with_decimals_is_never_read_through_a_float(zenopay_fake):
-    zenopay_fake.reply(body=json.dumps(_status_answer()).replace('"5000"', "5000.00"),
-                       headers={"Content-Type": "application/json"})
+    zenopay_fake.reply(
+        body=json.dumps(_status_answer()).replace('"5000"', "5000.00"),
+        headers={"Content-Type": "application/json"},
+    )
     assert zenopay_order_status(order_id=ORDER).amount_tzs == 5000
 
 
@@ -244,38 +311,75 @@ def _scripted(fake, kind, payload):
         fake.fail(payload)
 
 
-@pytest.mark.parametrize(("kind", "payload", "why"), [
-    ("json", {**_status_answer(), "data": []}, "no payment data"),
-    ("json", {"result": "SUCCESS", "resultcode": "000", "message": "Order fetch successful"},
-     "no payment data"),
-    ("json", {"result": "FAIL", "resultcode": "404", "message": "Order not found"},
-     "FAIL: Order not found"),
-    ("json", {"result": "FAILED", "resultcode": "999", "message": "Order not found",
-              "data": []}, "FAILED: Order not found"),
-    ("raw", (404, json.dumps({"result": "FAIL", "message": "Order not found"})),
-     "HTTP 404: Order not found"),
-    ("raw", (500, "<h1>Server Error</h1>"), "HTTP 500"),
-    ("raw", (503, json.dumps(_status_answer())), "HTTP 503"),
-    ("raw", (200, "<html>Please wait</html>"), "not JSON"),
-    ("raw", (200, '{"data": [NaN]}'), "not JSON"),
-    ("json", ["SUCCESS"], "unexpected shape"),
-    ("json", {**_status_answer(), "data": {"payment_status": "COMPLETED"}},
-     "unexpected shape"),
-    ("json", _status_answer(amount="1000.50", payment_status="PENDING"),
-     "fraction of a shilling"),
-    ("json", _status_answer(amount="1,000", payment_status="PENDING"), "not a whole number"),
-    ("json", _status_answer(amount="abc", payment_status="FAILED"), "not a whole number"),
-    ("json", _status_answer(amount=True, payment_status="PENDING"), "not a number"),
-    ("json", _status_answer(payment_status="COMPLETED" * 4), "not a payment status"),
-    ("json", _status_answer(payment_status="COMPLETED\x00"), "not a payment status"),
-    ("json", _status_answer(order_id="another-order"), "another order"),
-    ("json", _status_answer(payment_status=None), "no payment_status"),
-    ("fail", requests.ReadTimeout, "did not answer within 45 s"),
-    ("fail", requests.ConnectionError, "could not reach ZenoPay"),
-], ids=["empty-data", "missing-data", "fail-not-found", "failed-not-found", "404-json", "500",
-        "503-with-data", "html-200", "nan", "json-list", "data-not-a-list", "fractional-amount",
-        "comma-amount", "garbage-amount", "bool-amount", "overlong-status", "nul-status",
-        "other-order", "no-payment-status", "timeout", "connection-error"])
+@pytest.mark.parametrize(
+    ("kind", "payload", "why"),
+    [
+        ("json", {**_status_answer(), "data": []}, "no payment data"),
+        (
+            "json",
+            {"result": "SUCCESS", "resultcode": "000", "message": "Order fetch successful"},
+            "no payment data",
+        ),
+        (
+            "json",
+            {"result": "FAIL", "resultcode": "404", "message": "Order not found"},
+            "FAIL: Order not found",
+        ),
+        (
+            "json",
+            {"result": "FAILED", "resultcode": "999", "message": "Order not found", "data": []},
+            "FAILED: Order not found",
+        ),
+        (
+            "raw",
+            (404, json.dumps({"result": "FAIL", "message": "Order not found"})),
+            "HTTP 404: Order not found",
+        ),
+        ("raw", (500, "<h1>Server Error</h1>"), "HTTP 500"),
+        ("raw", (503, json.dumps(_status_answer())), "HTTP 503"),
+        ("raw", (200, "<html>Please wait</html>"), "not JSON"),
+        ("raw", (200, '{"data": [NaN]}'), "not JSON"),
+        ("json", ["SUCCESS"], "unexpected shape"),
+        ("json", {**_status_answer(), "data": {"payment_status": "COMPLETED"}}, "unexpected shape"),
+        (
+            "json",
+            _status_answer(amount="1000.50", payment_status="PENDING"),
+            "fraction of a shilling",
+        ),
+        ("json", _status_answer(amount="1,000", payment_status="PENDING"), "not a whole number"),
+        ("json", _status_answer(amount="abc", payment_status="FAILED"), "not a whole number"),
+        ("json", _status_answer(amount=True, payment_status="PENDING"), "not a number"),
+        ("json", _status_answer(payment_status="COMPLETED" * 4), "not a payment status"),
+        ("json", _status_answer(payment_status="COMPLETED\x00"), "not a payment status"),
+        ("json", _status_answer(order_id="another-order"), "another order"),
+        ("json", _status_answer(payment_status=None), "no payment_status"),
+        ("fail", requests.ReadTimeout, "did not answer within 45 s"),
+        ("fail", requests.ConnectionError, "could not reach ZenoPay"),
+    ],
+    ids=[
+        "empty-data",
+        "missing-data",
+        "fail-not-found",
+        "failed-not-found",
+        "404-json",
+        "500",
+        "503-with-data",
+        "html-200",
+        "nan",
+        "json-list",
+        "data-not-a-list",
+        "fractional-amount",
+        "comma-amount",
+        "garbage-amount",
+        "bool-amount",
+        "overlong-status",
+        "nul-status",
+        "other-order",
+        "no-payment-status",
+        "timeout",
+        "connection-error",
+    ],
+)
 def test_an_answer_that_says_nothing_definite_is_unknown(zenopay_fake, kind, payload, why):
     _scripted(zenopay_fake, kind, payload)
     status = zenopay_order_status(order_id=ORDER)
@@ -285,16 +389,21 @@ def test_an_answer_that_says_nothing_definite_is_unknown(zenopay_fake, kind, pay
     assert status.order_id == ORDER
 
 
-@pytest.mark.parametrize(("entry", "why"), [
-    ({"amount": "1000.50"}, "fraction of a shilling"),
-    ({"amount": "abc"}, "not a whole number"),
-    ({"amount": "\u0665\u0660\u0660\u0660"}, "not a whole number"),  # Arabic-Indic 5000
-    ({"amount": "9" * 5000}, "5000 digits"),
-    ({"transid": {"nested": ["deep"]}}, "transid is a dict"),
-    ({"msisdn": ["255712345678"]}, "msisdn is a list"),
-], ids=["fraction", "garbage", "non-ascii-digits", "huge", "object-transid", "list-msisdn"])
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ({"amount": "1000.50"}, "fraction of a shilling"),
+        ({"amount": "abc"}, "not a whole number"),
+        ({"amount": "\u0665\u0660\u0660\u0660"}, "not a whole number"),  # Arabic-Indic 5000
+        ({"amount": "9" * 5000}, "5000 digits"),
+        ({"transid": {"nested": ["deep"]}}, "transid is a dict"),
+        ({"msisdn": ["255712345678"]}, "msisdn is a list"),
+    ],
+    ids=["fraction", "garbage", "non-ascii-digits", "huge", "object-transid", "list-msisdn"],
+)
 def test_a_completed_answer_with_an_unreadable_field_stays_known_and_says_why(
-        zenopay_fake, entry, why):
+    zenopay_fake, entry, why
+):
     zenopay_fake.reply(json=_status_answer(**entry))
     status = zenopay_order_status(order_id=ORDER)
     assert (status.known, status.payment_status) == (True, "COMPLETED")
@@ -303,8 +412,10 @@ def test_a_completed_answer_with_an_unreadable_field_stays_known_and_says_why(
 
 def test_identifiers_are_never_clipped_and_bodies_are_stored_escaped(zenopay_fake):
     transid = "T" * 300
-    zenopay_fake.reply(body=json.dumps(_status_answer(transid=transid, msisdn="2557" * 10))
-                       .encode() + b"\xff\x00", headers={"Content-Type": "application/json"})
+    zenopay_fake.reply(
+        body=json.dumps(_status_answer(transid=transid, msisdn="2557" * 10)).encode() + b"\xff\x00",
+        headers={"Content-Type": "application/json"},
+    )
     zenopay_fake.reply(json=_status_answer(transid=transid, msisdn="2557" * 10))
     garbled = zenopay_order_status(order_id=ORDER)
     assert garbled.known is False  # not JSON with the stray bytes
@@ -314,8 +425,9 @@ def test_identifiers_are_never_clipped_and_bodies_are_stored_escaped(zenopay_fak
 
 
 def test_an_answer_nested_too_deeply_is_unknown_not_an_error(zenopay_fake):
-    zenopay_fake.reply(200, body="[" * 100_000 + "]" * 100_000,
-                       headers={"Content-Type": "application/json"})
+    zenopay_fake.reply(
+        200, body="[" * 100_000 + "]" * 100_000, headers={"Content-Type": "application/json"}
+    )
     status = zenopay_order_status(order_id=ORDER)
     assert (status.known, status.http_status) == (False, 200)
     assert "not JSON" in status.reason
@@ -361,8 +473,15 @@ def test_the_api_key_never_appears_in_logs_or_errors(zenopay_fake, caplog):
     known = zenopay_order_status(order_id=ORDER)
 
     assert known.known is True
-    texts = [str(refused.value), refused.value.message, str(unavailable.value), unknown.reason,
-             unknown.raw_body, caplog.text, *(r.getMessage() for r in caplog.records)]
+    texts = [
+        str(refused.value),
+        refused.value.message,
+        str(unavailable.value),
+        unknown.reason,
+        unknown.raw_body,
+        caplog.text,
+        *(r.getMessage() for r in caplog.records),
+    ]
     assert all(API_KEY not in text for text in texts)
     assert "Invalid API key [redacted]" in refused.value.message
     assert any("ZenoPay create" in r.getMessage() for r in caplog.records)

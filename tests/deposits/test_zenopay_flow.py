@@ -37,17 +37,22 @@ def clock():
 @pytest.fixture
 def requested(make_deposit, zenopay_sandbox, clock):
     """A deposit whose USSD push was sent (initiation requested)."""
+
     def _requested(**kwargs) -> DepositRequest:
         deposit = make_deposit(**kwargs)
         assert payment_initiate(deposit_id=deposit.pk) == "requested"
         deposit.refresh_from_db()
         return deposit
+
     return _requested
 
 
 def _statuses(deposit):
-    return list(DepositTransition.objects.filter(deposit=deposit).order_by("at", "id")
-                .values_list("from_status", "to_status"))
+    return list(
+        DepositTransition.objects.filter(deposit=deposit)
+        .order_by("at", "id")
+        .values_list("from_status", "to_status")
+    )
 
 
 def _later(clock, seconds=31):
@@ -55,8 +60,9 @@ def _later(clock, seconds=31):
 
 
 @pytest.mark.django_db
-def test_happy_path_phone_approves_webhook_hint_check_mint_pending(requested, zenopay_sandbox,
-                                                                   clock):
+def test_happy_path_phone_approves_webhook_hint_check_mint_pending(
+    requested, zenopay_sandbox, clock
+):
     deposit = requested(amount=5_000)
     assert zenopay_sandbox.order(deposit.pk).amount_tzs == 5_000
     zenopay_sandbox.approve(deposit.pk)  # the sandbox fires its webhook at our endpoint
@@ -75,7 +81,8 @@ def test_happy_path_phone_approves_webhook_hint_check_mint_pending(requested, ze
 
 @pytest.mark.django_db
 def test_the_webhook_enqueues_the_check_so_the_happy_path_does_not_wait_for_polling(
-        requested, zenopay_sandbox, broker, django_capture_on_commit_callbacks):
+    requested, zenopay_sandbox, broker, django_capture_on_commit_callbacks
+):
     deposit = requested(amount=5_000)
     with django_capture_on_commit_callbacks(execute=True):
         zenopay_sandbox.approve(deposit.pk)
@@ -133,7 +140,8 @@ def test_not_found_and_server_errors_never_cancel(requested, zenopay_sandbox, cl
 
 @pytest.mark.django_db
 def test_a_create_that_records_the_order_then_times_out_is_found_by_polling(
-        make_deposit, zenopay_sandbox, clock):
+    make_deposit, zenopay_sandbox, clock
+):
     zenopay_sandbox.knobs(create_times_out=True)
     deposit = make_deposit()
     assert payment_initiate(deposit_id=deposit.pk) == "uncertain"
@@ -156,8 +164,9 @@ def test_a_redelivered_initiation_sends_no_second_push(make_deposit, zenopay_san
 
 @pytest.mark.django_db
 def test_a_refused_create_cancels_with_the_reason(make_deposit, zenopay_fake):
-    zenopay_fake.reply(400, json={"status": "error", "resultcode": "001",
-                                  "message": "Invalid phone number"})
+    zenopay_fake.reply(
+        400, json={"status": "error", "resultcode": "001", "message": "Invalid phone number"}
+    )
     deposit = make_deposit()
     assert payment_initiate(deposit_id=deposit.pk) == "refused"
     deposit.refresh_from_db()
@@ -168,9 +177,16 @@ def test_a_refused_create_cancels_with_the_reason(make_deposit, zenopay_fake):
 @pytest.mark.django_db
 def test_a_forged_completed_webhook_never_advances_an_unpaid_deposit(requested, client):
     deposit = requested()
-    response = client.post("/api/webhooks/zenopay", content_type="application/json", data={
-        "order_id": str(deposit.pk), "payment_status": "COMPLETED", "transid": "FORGED",
-        "amount": "5000"})
+    response = client.post(
+        "/api/webhooks/zenopay",
+        content_type="application/json",
+        data={
+            "order_id": str(deposit.pk),
+            "payment_status": "COMPLETED",
+            "transid": "FORGED",
+            "amount": "5000",
+        },
+    )
     assert response.status_code == 200
     assert deposit_check(deposit_id=deposit.pk, source="webhook") == "ignored"
     deposit.refresh_from_db()
@@ -179,7 +195,8 @@ def test_a_forged_completed_webhook_never_advances_an_unpaid_deposit(requested, 
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_identical_webhooks_at_once_make_one_check_and_one_transition(
-        make_deposit, zenopay_sandbox):
+    make_deposit, zenopay_sandbox
+):
     deposit = make_deposit()
     payment_initiate(deposit_id=deposit.pk)
     zenopay_sandbox.approve(deposit.pk, drop_webhook=True)
@@ -190,8 +207,11 @@ def test_fifty_identical_webhooks_at_once_make_one_check_and_one_transition(
     def replay():
         barrier.wait()
         try:
-            codes.append(Client().post("/api/webhooks/zenopay", data=body,
-                                       content_type="application/json").status_code)
+            codes.append(
+                Client()
+                .post("/api/webhooks/zenopay", data=body, content_type="application/json")
+                .status_code
+            )
             outcomes.append(deposit_check(deposit_id=deposit.pk, source="webhook"))
         finally:
             connection.close()
@@ -235,8 +255,9 @@ def test_the_last_check_before_expiry_finds_a_late_payment(requested, zenopay_sa
 
 
 @pytest.mark.django_db
-def test_unpaid_for_72_hours_is_cancelled_then_a_daily_check_reopens_it(requested,
-                                                                         zenopay_sandbox, clock):
+def test_unpaid_for_72_hours_is_cancelled_then_a_daily_check_reopens_it(
+    requested, zenopay_sandbox, clock
+):
     deposit = requested()
     clock.shift(dt.timedelta(hours=71))
     assert deposits_expire_stale() == 0
@@ -272,38 +293,83 @@ def test_a_payment_on_a_rejected_deposit_is_held(requested, zenopay_sandbox, com
     zenopay_sandbox.approve(deposit.pk)
     assert deposit_check(deposit_id=deposit.pk, source="webhook") == "held"
     deposit.refresh_from_db()
-    assert (deposit.status, deposit.hold_reason) == ("rejected",
-                                                     "payment received on a rejected deposit")
+    assert (deposit.status, deposit.hold_reason) == (
+        "rejected",
+        "payment received on a rejected deposit",
+    )
 
 
 @pytest.mark.django_db
-def test_a_second_payment_with_another_reference_becomes_an_orphan(make_deposit, zenopay_fake,
-                                                                    clock):
+def test_a_second_payment_with_another_reference_becomes_an_orphan(
+    make_deposit, zenopay_fake, clock
+):
     deposit = make_deposit()
-    zenopay_fake.reply(200, json={"result": "SUCCESS", "data": [{
-        "order_id": str(deposit.pk), "amount": "5000", "payment_status": "COMPLETED",
-        "transid": "TXFIRST", "channel": "MPESA-TZ", "reference": "R1",
-        "msisdn": "255712345678"}]})
+    zenopay_fake.reply(
+        200,
+        json={
+            "result": "SUCCESS",
+            "data": [
+                {
+                    "order_id": str(deposit.pk),
+                    "amount": "5000",
+                    "payment_status": "COMPLETED",
+                    "transid": "TXFIRST",
+                    "channel": "MPESA-TZ",
+                    "reference": "R1",
+                    "msisdn": "255712345678",
+                }
+            ],
+        },
+    )
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "applied"
     _later(clock)
-    zenopay_fake.reply(200, json={"result": "SUCCESS", "data": [{
-        "order_id": str(deposit.pk), "amount": "5000", "payment_status": "COMPLETED",
-        "transid": "TXSECOND", "channel": "MPESA-TZ", "reference": "R2",
-        "msisdn": "255712345678"}]})
+    zenopay_fake.reply(
+        200,
+        json={
+            "result": "SUCCESS",
+            "data": [
+                {
+                    "order_id": str(deposit.pk),
+                    "amount": "5000",
+                    "payment_status": "COMPLETED",
+                    "transid": "TXSECOND",
+                    "channel": "MPESA-TZ",
+                    "reference": "R2",
+                    "msisdn": "255712345678",
+                }
+            ],
+        },
+    )
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "orphan"
     orphan = OrphanPayment.objects.get()
-    assert (orphan.psp_reference, orphan.reason, orphan.amount_tzs) == ("TXSECOND",
-                                                                        "second payment", 5_000)
+    assert (orphan.psp_reference, orphan.reason, orphan.amount_tzs) == (
+        "TXSECOND",
+        "second payment",
+        5_000,
+    )
     _later(clock)
-    zenopay_fake.reply(200, json={"result": "SUCCESS", "data": [{
-        "order_id": str(deposit.pk), "amount": "5000", "payment_status": "COMPLETED",
-        "transid": "TXFIRST", "msisdn": "255712345678"}]})
+    zenopay_fake.reply(
+        200,
+        json={
+            "result": "SUCCESS",
+            "data": [
+                {
+                    "order_id": str(deposit.pk),
+                    "amount": "5000",
+                    "payment_status": "COMPLETED",
+                    "transid": "TXFIRST",
+                    "msisdn": "255712345678",
+                }
+            ],
+        },
+    )
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "duplicate"
 
 
 @pytest.mark.django_db
-def test_one_transid_for_two_deposits_holds_both_and_opens_an_alert(requested, zenopay_sandbox,
-                                                                     baraka):
+def test_one_transid_for_two_deposits_holds_both_and_opens_an_alert(
+    requested, zenopay_sandbox, baraka
+):
     first = requested(amount=3_000)
     second = requested(user=baraka, amount=3_000, phone="0754111222")
     zenopay_sandbox.knobs(reuse_transid="TXSAME")
@@ -316,14 +382,19 @@ def test_one_transid_for_two_deposits_holds_both_and_opens_an_alert(requested, z
     second.refresh_from_db()
     assert (first.status, first.hold_reason) == ("mint_pending", "conflicting PSP reference")
     assert (second.status, second.hold_reason) == ("submitted", "conflicting PSP reference")
-    assert Alert.objects.filter(kind="psp reference conflict", key="TXSAME",
-                                resolved_at__isnull=True).count() == 1
+    assert (
+        Alert.objects.filter(
+            kind="psp reference conflict", key="TXSAME", resolved_at__isnull=True
+        ).count()
+        == 1
+    )
 
 
 @pytest.mark.django_db
 @pytest.mark.forced_status
 def test_a_conflict_with_a_deposit_already_minting_holds_only_the_new_one(
-        requested, zenopay_sandbox, baraka):
+    requested, zenopay_sandbox, baraka
+):
     first = requested(amount=3_000)
     zenopay_sandbox.knobs(reuse_transid="TXSAME2")
     zenopay_sandbox.approve(first.pk)
@@ -338,8 +409,9 @@ def test_a_conflict_with_a_deposit_already_minting_holds_only_the_new_one(
 
 
 @pytest.mark.django_db
-def test_a_fresh_deposit_is_polled_before_a_backlog_of_stale_ones(make_deposit, zenopay_sandbox,
-                                                                  clock, settings):
+def test_a_fresh_deposit_is_polled_before_a_backlog_of_stale_ones(
+    make_deposit, zenopay_sandbox, clock, settings
+):
     settings.DEPOSIT_CREATE_MAX_PER_10_MIN = 1_000
     settings.USER_DAILY_LIMIT_TZS = 10**9
     settings.USER_MONTHLY_LIMIT_TZS = 10**9
@@ -358,12 +430,18 @@ def test_a_fresh_deposit_is_polled_before_a_backlog_of_stale_ones(make_deposit, 
 
 @pytest.mark.django_db
 def test_manual_confirmation_needs_a_second_person_and_requeries_zenopay(
-        requested, zenopay_sandbox, compliance, compliance_two, clock):
+    requested, zenopay_sandbox, compliance, compliance_two, clock
+):
     deposit = requested()
     zenopay_sandbox.knobs(empty_data_polls=5)  # order-status is empty or unreliable
     request = deposit_confirm_manual_request(
-        deposit_id=deposit.pk, transid="TXDASH1", amount_tzs=5_000, phone="0712345678",
-        evidence="seen on the ZenoPay dashboard", maker=compliance)
+        deposit_id=deposit.pk,
+        transid="TXDASH1",
+        amount_tzs=5_000,
+        phone="0712345678",
+        evidence="seen on the ZenoPay dashboard",
+        maker=compliance,
+    )
     with pytest.raises(PermissionRefused, match="different person"):
         dual_control_approve(request_id=request.pk, checker=compliance)
     dual_control_approve(request_id=request.pk, checker=compliance_two)
@@ -373,15 +451,21 @@ def test_manual_confirmation_needs_a_second_person_and_requeries_zenopay(
 
 
 @pytest.mark.django_db
-def test_manual_confirmation_of_a_cancelled_deposit_is_allowed(requested, zenopay_sandbox,
-                                                              compliance, compliance_two):
+def test_manual_confirmation_of_a_cancelled_deposit_is_allowed(
+    requested, zenopay_sandbox, compliance, compliance_two
+):
     deposit = requested()
     zenopay_sandbox.decline(deposit.pk)
     deposit_check(deposit_id=deposit.pk, source="webhook")
     zenopay_sandbox.knobs(not_found_polls=1)
     request = deposit_confirm_manual_request(
-        deposit_id=deposit.pk, transid="TXDASH2", amount_tzs=5_000, phone="",
-        evidence="paid at an agent", maker=compliance)
+        deposit_id=deposit.pk,
+        transid="TXDASH2",
+        amount_tzs=5_000,
+        phone="",
+        evidence="paid at an agent",
+        maker=compliance,
+    )
     dual_control_approve(request_id=request.pk, checker=compliance_two)
     deposit.refresh_from_db()
     assert deposit.status == "mint_pending"
@@ -389,12 +473,18 @@ def test_manual_confirmation_of_a_cancelled_deposit_is_allowed(requested, zenopa
 
 @pytest.mark.django_db
 def test_manual_confirmation_refused_when_zenopay_shows_another_transid(
-        requested, zenopay_sandbox, compliance, compliance_two):
+    requested, zenopay_sandbox, compliance, compliance_two
+):
     deposit = requested()
     zenopay_sandbox.approve(deposit.pk, drop_webhook=True)
     request = deposit_confirm_manual_request(
-        deposit_id=deposit.pk, transid="TXWRONG", amount_tzs=5_000, phone="",
-        evidence="typo?", maker=compliance)
+        deposit_id=deposit.pk,
+        transid="TXWRONG",
+        amount_tzs=5_000,
+        phone="",
+        evidence="typo?",
+        maker=compliance,
+    )
     with pytest.raises(ConflictError, match="not the one entered"):
         dual_control_approve(request_id=request.pk, checker=compliance_two)
     deposit.refresh_from_db()
@@ -405,14 +495,16 @@ def test_manual_confirmation_refused_when_zenopay_shows_another_transid(
 
 @pytest.mark.django_db
 def test_a_refunded_mismatch_payment_is_never_treated_as_new_money(
-        requested, zenopay_sandbox, compliance, compliance_two, clock):
+    requested, zenopay_sandbox, compliance, compliance_two, clock
+):
     from deposits.services.operator import deposit_hold_release_request
 
     deposit = requested(amount=5_000)
     zenopay_sandbox.approve(deposit.pk, amount=4_000)
     deposit_check(deposit_id=deposit.pk, source="webhook")
-    request = deposit_hold_release_request(deposit_id=deposit.pk, resolution="refund",
-                                           evidence="reversed on M-Pesa", maker=compliance)
+    request = deposit_hold_release_request(
+        deposit_id=deposit.pk, resolution="refund", evidence="reversed on M-Pesa", maker=compliance
+    )
     dual_control_approve(request_id=request.pk, checker=compliance_two)
     _later(clock, 11)
     zenopay_sandbox.fire_webhook(deposit.pk)  # ZenoPay retries its webhook
@@ -422,14 +514,19 @@ def test_a_refunded_mismatch_payment_is_never_treated_as_new_money(
 
 @pytest.mark.django_db
 def test_after_cancel_and_orphan_a_recheck_of_the_old_deposit_holds_nothing(
-        requested, zenopay_sandbox, compliance, compliance_two, clock):
+    requested, zenopay_sandbox, compliance, compliance_two, clock
+):
     from deposits.services.operator import deposit_hold_release_request
 
     deposit = requested(amount=5_000)
     zenopay_sandbox.approve(deposit.pk, amount=4_000)
     deposit_check(deposit_id=deposit.pk, source="webhook")
-    request = deposit_hold_release_request(deposit_id=deposit.pk, resolution="cancel_and_orphan",
-                                           evidence="paid 4,000", maker=compliance)
+    request = deposit_hold_release_request(
+        deposit_id=deposit.pk,
+        resolution="cancel_and_orphan",
+        evidence="paid 4,000",
+        maker=compliance,
+    )
     dual_control_approve(request_id=request.pk, checker=compliance_two)
     _later(clock, 11)
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "duplicate"
@@ -440,11 +537,17 @@ def test_after_cancel_and_orphan_a_recheck_of_the_old_deposit_holds_nothing(
 
 @pytest.mark.django_db
 def test_manual_confirmation_is_refused_while_zenopay_cannot_be_asked(
-        requested, zenopay_sandbox, compliance, compliance_two):
+    requested, zenopay_sandbox, compliance, compliance_two
+):
     deposit = requested()
     request = deposit_confirm_manual_request(
-        deposit_id=deposit.pk, transid="TXDASH9", amount_tzs=5_000, phone="",
-        evidence="dashboard", maker=compliance)
+        deposit_id=deposit.pk,
+        transid="TXDASH9",
+        amount_tzs=5_000,
+        phone="",
+        evidence="dashboard",
+        maker=compliance,
+    )
     zenopay_sandbox.knobs(server_error_polls=1)
     with pytest.raises(ConflictError, match="could not be asked"):
         dual_control_approve(request_id=request.pk, checker=compliance_two)
@@ -454,14 +557,20 @@ def test_manual_confirmation_is_refused_while_zenopay_cannot_be_asked(
 
 @pytest.mark.django_db
 def test_manual_confirmation_cannot_override_the_amount_zenopay_reported(
-        requested, zenopay_sandbox, compliance, compliance_two):
+    requested, zenopay_sandbox, compliance, compliance_two
+):
     deposit = requested(amount=5_000)
     zenopay_sandbox.approve(deposit.pk, amount=1_000)
     deposit_check(deposit_id=deposit.pk, source="webhook")  # held: paid 1,000
     zenopay_sandbox.knobs(empty_data_polls=1)
     request = deposit_confirm_manual_request(
-        deposit_id=deposit.pk, transid="TXDASH10", amount_tzs=5_000, phone="",
-        evidence="says 5,000", maker=compliance)
+        deposit_id=deposit.pk,
+        transid="TXDASH10",
+        amount_tzs=5_000,
+        phone="",
+        evidence="says 5,000",
+        maker=compliance,
+    )
     with pytest.raises(ConflictError, match="earlier order-status answer"):
         dual_control_approve(request_id=request.pk, checker=compliance_two)
     deposit.refresh_from_db()
@@ -472,32 +581,49 @@ def test_manual_confirmation_cannot_override_the_amount_zenopay_reported(
 
 
 def _completed(deposit, **entry):
-    return {"result": "SUCCESS", "data": [{
-        "order_id": str(deposit.pk), "amount": str(deposit.amount_tzs),
-        "payment_status": "COMPLETED", "transid": "TX-OK", "channel": "MPESA-TZ",
-        "reference": "R1", "msisdn": "255712345678", **entry}]}
+    return {
+        "result": "SUCCESS",
+        "data": [
+            {
+                "order_id": str(deposit.pk),
+                "amount": str(deposit.amount_tzs),
+                "payment_status": "COMPLETED",
+                "transid": "TX-OK",
+                "channel": "MPESA-TZ",
+                "reference": "R1",
+                "msisdn": "255712345678",
+                **entry,
+            }
+        ],
+    }
 
 
 @pytest.mark.django_db
 def test_an_overlong_transid_holds_the_paid_deposit_as_unreadable_with_an_alert(
-        make_deposit, zenopay_fake):
+    make_deposit, zenopay_fake
+):
     deposit = make_deposit()
     transid = "T" * 150
     zenopay_fake.reply(json=_completed(deposit, transid=transid))
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "held"
     deposit.refresh_from_db()
     assert (deposit.status, deposit.hold_reason, deposit.psp_reference) == (
-        "submitted", "unreadable reference", "")
+        "submitted",
+        "unreadable reference",
+        "",
+    )
     assert "reference of 150 characters" in deposit.hold_details["unreadable"]
     answer = PaymentNotification.objects.get(kind="order_status")
     assert transid in answer.body and answer.outcome == "held"  # the raw answer is kept
-    assert Alert.objects.filter(kind="unreadable payment", key=str(deposit.pk),
-                                resolved_at__isnull=True).exists()
+    assert Alert.objects.filter(
+        kind="unreadable payment", key=str(deposit.pk), resolved_at__isnull=True
+    ).exists()
 
 
 @pytest.mark.django_db
 def test_two_transids_sharing_their_first_100_characters_stay_two_payments(
-        make_deposit, baraka, zenopay_fake, clock):
+    make_deposit, baraka, zenopay_fake, clock
+):
     first = make_deposit(amount=3_000)
     second = make_deposit(user=baraka, amount=3_000, phone="0754111222")
     shared = "X" * 100
@@ -528,9 +654,16 @@ def test_an_overlong_channel_is_clipped_and_the_payment_confirmed(make_deposit, 
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("entry", [{"msisdn": "2557" * 10}, {"transid": "TX\x00NUL"},
-                                   {"amount": "12.5"}, {"transid": {"id": ["TX"]}}],
-                         ids=["overlong-msisdn", "nul-transid", "fraction", "object-transid"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"msisdn": "2557" * 10},
+        {"transid": "TX\x00NUL"},
+        {"amount": "12.5"},
+        {"transid": {"id": ["TX"]}},
+    ],
+    ids=["overlong-msisdn", "nul-transid", "fraction", "object-transid"],
+)
 def test_an_unreadable_completed_payment_holds_the_deposit(make_deposit, zenopay_fake, entry):
     deposit = make_deposit()
     zenopay_fake.reply(json=_completed(deposit, **entry))
@@ -540,8 +673,9 @@ def test_an_unreadable_completed_payment_holds_the_deposit(make_deposit, zenopay
 
 
 @pytest.mark.django_db
-def test_an_overlong_payment_status_is_stored_and_the_deposit_polled_again(make_deposit,
-                                                                           zenopay_fake):
+def test_an_overlong_payment_status_is_stored_and_the_deposit_polled_again(
+    make_deposit, zenopay_fake
+):
     deposit = make_deposit()
     zenopay_fake.reply(json=_completed(deposit, payment_status="COMPLETED" + "!" * 40))
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "ignored"
@@ -553,8 +687,9 @@ def test_an_overlong_payment_status_is_stored_and_the_deposit_polled_again(make_
 
 
 @pytest.mark.django_db
-def test_a_second_payment_with_an_overlong_channel_is_still_an_orphan(make_deposit,
-                                                                      zenopay_fake, clock):
+def test_a_second_payment_with_an_overlong_channel_is_still_an_orphan(
+    make_deposit, zenopay_fake, clock
+):
     deposit = make_deposit()
     zenopay_fake.reply(json=_completed(deposit))
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "applied"
@@ -567,7 +702,8 @@ def test_a_second_payment_with_an_overlong_channel_is_still_an_orphan(make_depos
 
 @pytest.mark.django_db
 def test_an_unreadable_second_payment_on_an_advanced_deposit_opens_an_alert(
-        make_deposit, zenopay_fake, clock):
+    make_deposit, zenopay_fake, clock
+):
     deposit = make_deposit()
     zenopay_fake.reply(json=_completed(deposit))
     deposit_check(deposit_id=deposit.pk, source="poll")

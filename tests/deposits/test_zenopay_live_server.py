@@ -25,9 +25,12 @@ def test_deposit_reaches_mint_pending_over_http(live_server, settings, make_depo
     page = phone.get(f"{live_server.url}/sandbox/zenopay/phone/", timeout=10)
     assert page.status_code == 200 and str(deposit.pk) in page.text
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    approved = phone.post(f"{live_server.url}/sandbox/zenopay/phone/orders/", data={
-        "csrfmiddlewaretoken": token, "order_id": str(deposit.pk), "action": "approve"},
-        headers={"Referer": page.url}, timeout=10)
+    approved = phone.post(
+        f"{live_server.url}/sandbox/zenopay/phone/orders/",
+        data={"csrfmiddlewaretoken": token, "order_id": str(deposit.pk), "action": "approve"},
+        headers={"Referer": page.url},
+        timeout=10,
+    )
     assert approved.status_code in (200, 302)
 
     # What the sandbox's Celery task does after commit: POST the webhook to our endpoint.

@@ -41,15 +41,27 @@ def minting(chain_settings, settings):
 @pytest.fixture
 def paid_deposit(amina, minting):  # noqa: F811 - the imported fixture
     """A deposit whose payment was confirmed: mint_pending (or the Safe lane)."""
+
     def _paid(amount: int = 5_000, user=None) -> DepositRequest:
         user = user or amina
-        deposit, _ = deposit_create(user=user, data=DepositInput(
-            amount_tzs=amount, payment_provider="zenopay", wallet_id=user.test_wallet.pk,
-            buyer_phone=f"07{next(_refs) % 10**8:08d}"))
-        deposit_payment_confirm(deposit_id=deposit.pk, amount_tzs=amount,
-                                psp_reference=f"TX{next(_refs):08d}", source="poll")
+        deposit, _ = deposit_create(
+            user=user,
+            data=DepositInput(
+                amount_tzs=amount,
+                payment_provider="zenopay",
+                wallet_id=user.test_wallet.pk,
+                buyer_phone=f"07{next(_refs) % 10**8:08d}",
+            ),
+        )
+        deposit_payment_confirm(
+            deposit_id=deposit.pk,
+            amount_tzs=amount,
+            psp_reference=f"TX{next(_refs):08d}",
+            source="poll",
+        )
         deposit.refresh_from_db()
         return deposit
+
     return _paid
 
 
@@ -82,8 +94,12 @@ def assert_status_table() -> None:
         else:
             assert mint is None or mint.status in (MT.PENDING, MT.CAP_EXCEEDED), where
     for day in DailyIssuance.objects.all():
-        held = MintTransaction.objects.filter(reserved_day=day.day).aggregate(
-            total=Sum("reserved_tzs"))["total"] or 0
+        held = (
+            MintTransaction.objects.filter(reserved_day=day.day).aggregate(
+                total=Sum("reserved_tzs")
+            )["total"]
+            or 0
+        )
         assert day.reserved_tzs == held, f"{day.day}: ledger {day.reserved_tzs} != {held}"
 
 

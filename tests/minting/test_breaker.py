@@ -24,8 +24,11 @@ STORAGES = ["redis", pytest.param("db", marks=pytest.mark.django_db)]
 
 
 def breaker_messages(caplog, level: int | None = None) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.name == "minting.breaker" and (level is None or r.levelno == level)]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "minting.breaker" and (level is None or r.levelno == level)
+    ]
 
 
 @pytest.fixture
@@ -34,8 +37,11 @@ def worker(kind, settings):
     settings.CIRCUIT_OPEN_S = 30
 
     def build(**options) -> CircuitBreaker:
-        storage = (RedisCircuitStorage("rpc", url=settings.REDIS_URL) if kind == "redis"
-                   else DatabaseCircuitStorage("rpc"))
+        storage = (
+            RedisCircuitStorage("rpc", url=settings.REDIS_URL)
+            if kind == "redis"
+            else DatabaseCircuitStorage("rpc")
+        )
         return CircuitBreaker("rpc", storage=storage, **options)
 
     build().reset()
@@ -108,13 +114,15 @@ def test_after_circuit_open_s_one_worker_gets_the_trial(kind, worker, logs, sett
     assert first.allow() is True
     assert second.allow() is False
     assert first.allow() is False  # the trial is one call, not one process
-    assert breaker_messages(logs).count("Circuit breaker HALF_OPEN: rpc gets the one trial call") \
-        == 1
+    assert (
+        breaker_messages(logs).count("Circuit breaker HALF_OPEN: rpc gets the one trial call") == 1
+    )
     assert second.state() == "half_open"
 
 
-@pytest.mark.parametrize("kind", ["redis", pytest.param("db", marks=pytest.mark.django_db(
-    transaction=True))])
+@pytest.mark.parametrize(
+    "kind", ["redis", pytest.param("db", marks=pytest.mark.django_db(transaction=True))]
+)
 def test_workers_racing_for_the_trial_get_exactly_one(kind, worker, settings):
     fail(worker(), 5)
     settings.CIRCUIT_OPEN_S = 0
@@ -150,8 +158,7 @@ def test_a_successful_trial_closes_the_circuit_for_everyone(kind, worker, logs, 
 
     assert second.state() == "closed"
     assert second.allow() is True
-    assert breaker_messages(logs).count("Circuit breaker CLOSED: the rpc trial call succeeded") \
-        == 1
+    assert breaker_messages(logs).count("Circuit breaker CLOSED: the rpc trial call succeeded") == 1
     fail(second, 4)  # the count starts again from zero
     assert first.state() == "closed"
 
@@ -173,7 +180,8 @@ def test_a_failed_trial_opens_the_circuit_again(kind, worker, logs, settings):
     ]
     assert second.allow() is False
     assert breaker_messages(logs, logging.WARNING)[-1].startswith(
-        "Circuit breaker OPEN, delaying batch")
+        "Circuit breaker OPEN, delaying batch"
+    )
 
 
 @pytest.mark.parametrize("kind", STORAGES)

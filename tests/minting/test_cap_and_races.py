@@ -43,8 +43,10 @@ def test_concurrent_batches_never_over_reserve_the_cap(paid_deposit, minting, se
 
     def worker():
         try:
-            while time.monotonic() < deadline and DepositRequest.objects.filter(
-                    status="minted").count() < 50:
+            while (
+                time.monotonic() < deadline
+                and DepositRequest.objects.filter(status="minted").count() < 50
+            ):
                 run_pipeline()
                 day = DailyIssuance.objects.first()
                 if day is not None and day.reserved_tzs + day.issued_tzs > 50_000:

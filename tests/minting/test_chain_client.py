@@ -36,16 +36,14 @@ def test_a_node_with_another_chain_id_is_refused_with_a_sentence(chain_settings)
     other = AnvilNode(chain_id=84532)
     try:
         with pytest.raises(WrongChain, match="is chain 84532, but CHAIN_ID is 31337; refusing"):
-            ntzs_connect(rpc_url=other.url, chain_id=31337,
-                         contract_address=chain_settings.address)
+            ntzs_connect(rpc_url=other.url, chain_id=31337, contract_address=chain_settings.address)
     finally:
         other.stop()
 
 
 def test_an_address_without_code_is_refused(chain_settings):
     with pytest.raises(ContractMissing, match="no contract code"):
-        ntzs_connect(rpc_url=chain_settings.url, chain_id=31337,
-                     contract_address=DEV_ADDRESSES[7])
+        ntzs_connect(rpc_url=chain_settings.url, chain_id=31337, contract_address=DEV_ADDRESSES[7])
 
 
 def test_an_unreachable_node_is_reported_without_the_url_secret():

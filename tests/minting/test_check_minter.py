@@ -25,8 +25,10 @@ def test_a_minter_without_the_role_alerts_until_the_role_is_granted(chain_settin
     assert "does not hold MINTER_ROLE" in minter_check().problems[0]
     minter_check()
     assert Alert.objects.filter(kind="minter role missing").count() == 1
-    chain_settings.transact(chain_settings.admin_key, chain_settings.contract.functions.grantRole(
-        role_id("MINTER_ROLE"), DEV_ADDRESSES[5]))
+    chain_settings.transact(
+        chain_settings.admin_key,
+        chain_settings.contract.functions.grantRole(role_id("MINTER_ROLE"), DEV_ADDRESSES[5]),
+    )
     minter_check()
     assert _open_kinds() == set()
 

@@ -60,5 +60,6 @@ def test_200_deposits_4_workers_each_minted_exactly_once(paid_deposit, minting, 
     assert MintLogClaim.objects.values("deposit").distinct().count() == DEPOSITS
     statuses = list(MintAttempt.objects.values_list("kind", "status", "error"))
     assert MintAttempt.objects.filter(status="mined_ok").count() == DEPOSITS, [
-        s for s in statuses if s[1] != "mined_ok"]
+        s for s in statuses if s[1] != "mined_ok"
+    ]
     assert_status_table()

@@ -27,8 +27,9 @@ def _deploy(*args, **kwargs):
 def test_deploy_grants_minter_role_and_records_the_deploy_block_hash(deploy_env, tmp_path):
     env_file = tmp_path / "local.env"
     deployment = _deploy(write_env=str(env_file))
-    client = ntzs_connect(rpc_url=deploy_env.url, chain_id=31337,
-                          contract_address=deployment.contract_address)
+    client = ntzs_connect(
+        rpc_url=deploy_env.url, chain_id=31337, contract_address=deployment.contract_address
+    )
     assert client.has_role("MINTER_ROLE", deploy_env.minter_address)
     assert client.has_role("MINTER_ROLE", DEV_ADDRESSES[8])  # the Safe
     assert client.has_role("DEFAULT_ADMIN_ROLE", DEV_ADDRESSES[0])

@@ -36,8 +36,15 @@ from tests.minting.test_safe_record import (
 )
 
 UNITS = 10**18
-SAFE_NONCE_ABI = [{"inputs": [], "name": "nonce", "outputs": [{"type": "uint256", "name": ""}],
-                   "stateMutability": "view", "type": "function"}]
+SAFE_NONCE_ABI = [
+    {
+        "inputs": [],
+        "name": "nonce",
+        "outputs": [{"type": "uint256", "name": ""}],
+        "stateMutability": "view",
+        "type": "function",
+    }
+]
 
 
 def status_of(deposit) -> str:
@@ -46,8 +53,7 @@ def status_of(deposit) -> str:
 
 
 def safe_nonce(chain, safe) -> int:
-    return chain.w3.eth.contract(address=safe.address, abi=SAFE_NONCE_ABI).functions.nonce() \
-        .call()
+    return chain.w3.eth.contract(address=safe.address, abi=SAFE_NONCE_ABI).functions.nonce().call()
 
 
 def safe_cancel(chain, safe) -> str:
@@ -78,8 +84,9 @@ def failed_deposit(paid_deposit, chain, settings, amount: int = 5_000) -> Deposi
 
 
 def refund_by_four_eyes(deposit, maker, checker) -> DualControlRequest:
-    request = mint_refund_record(deposit_id=deposit.pk, evidence="M-Pesa reversal RX123",
-                                 maker=maker)
+    request = mint_refund_record(
+        deposit_id=deposit.pk, evidence="M-Pesa reversal RX123", maker=maker
+    )
     return dual_control_approve(request_id=request.pk, checker=checker)
 
 
@@ -93,10 +100,17 @@ def test_a_super_admin_routes_a_pending_deposit_to_the_safe(minting, paid_deposi
     assert status_of(deposit) == "mint_requires_safe"
     last = DepositTransition.objects.filter(deposit=deposit).latest("at")
     assert (last.from_status, last.to_status, last.actor, last.note) == (
-        "mint_pending", "mint_requires_safe", superadmin, "key rotation")
+        "mint_pending",
+        "mint_requires_safe",
+        superadmin,
+        "key rotation",
+    )
     action = AdminAction.objects.get(action="mint.route_to_safe")
-    assert (action.actor, action.target_id, action.reason) == (superadmin, str(deposit.pk),
-                                                               "key rotation")
+    assert (action.actor, action.target_id, action.reason) == (
+        superadmin,
+        str(deposit.pk),
+        "key rotation",
+    )
 
 
 @pytest.mark.django_db
@@ -117,15 +131,18 @@ def test_a_route_needs_a_reason_and_a_routable_status(minting, paid_deposit, sup
         mint_route_to_safe(deposit_id=pending.pk, actor=superadmin, reason="  ")
     with pytest.raises(ConflictError) as caught:
         mint_route_to_safe(deposit_id=safe_lane.pk, actor=superadmin, reason="again")
-    assert str(caught.value) == (f"Deposit {safe_lane.pk} is mint_requires_safe; only a "
-                                 "mint_pending or mint_failed deposit can be routed to the Safe.")
+    assert str(caught.value) == (
+        f"Deposit {safe_lane.pk} is mint_requires_safe; only a "
+        "mint_pending or mint_failed deposit can be routed to the Safe."
+    )
     with pytest.raises(ConflictError, match="only a mint_requires_safe deposit goes back"):
         mint_route_to_worker(deposit_id=pending.pk, actor=superadmin, reason="back")
 
 
 @pytest.mark.django_db
 def test_a_safe_lane_deposit_never_exported_goes_back_and_the_worker_mints_it(
-        minting, paid_deposit, superadmin):
+    minting, paid_deposit, superadmin
+):
     deposit = paid_deposit(10_000)
     mint_route_to_worker(deposit_id=deposit.pk, actor=superadmin, reason="Safe signers away")
     assert status_of(deposit) == "mint_pending"
@@ -139,8 +156,7 @@ def test_a_safe_lane_deposit_never_exported_goes_back_and_the_worker_mints_it(
 
 
 @pytest.mark.django_db
-def test_a_failed_deposit_proven_dead_goes_to_the_safe(minting, paid_deposit, superadmin,
-                                                      settings):
+def test_a_failed_deposit_proven_dead_goes_to_the_safe(minting, paid_deposit, superadmin, settings):
     deposit = failed_deposit(paid_deposit, minting, settings)
     mint_route_to_safe(deposit_id=deposit.pk, actor=superadmin, reason="minter key rotated")
     assert status_of(deposit) == "mint_requires_safe"
@@ -148,20 +164,29 @@ def test_a_failed_deposit_proven_dead_goes_to_the_safe(minting, paid_deposit, su
 
 
 @pytest.mark.django_db
-def test_a_failed_deposit_whose_attempt_can_still_land_stays_failed(minting, paid_deposit,
-                                                                    superadmin, settings):
+def test_a_failed_deposit_whose_attempt_can_still_land_stays_failed(
+    minting, paid_deposit, superadmin, settings
+):
     deposit = failed_deposit(paid_deposit, minting, settings)
     attempt = MintAttempt.objects.get(mint_transaction__deposit=deposit)
     mined = minting.w3.eth.get_transaction_count(minting.minter_address)
     # Constructed: a replaced attempt at a nonce the chain has not reached yet.
     MintAttempt.objects.create(
-        mint_transaction=attempt.mint_transaction, signer=attempt.signer, nonce=mined + 5,
-        tx_hash="0x" + "cd" * 32, raw_tx="0x00", max_fee_per_gas=1, max_priority_fee_per_gas=1,
-        gas_limit=150_000, status=MintAttempt.Status.REPLACED)
+        mint_transaction=attempt.mint_transaction,
+        signer=attempt.signer,
+        nonce=mined + 5,
+        tx_hash="0x" + "cd" * 32,
+        raw_tx="0x00",
+        max_fee_per_gas=1,
+        max_priority_fee_per_gas=1,
+        gas_limit=150_000,
+        status=MintAttempt.Status.REPLACED,
+    )
     with pytest.raises(ConflictError) as caught:
         mint_route_to_safe(deposit_id=deposit.pk, actor=superadmin, reason="incident")
-    assert str(caught.value) == (f"Deposit {deposit.pk} cannot leave mint_failed yet: an earlier "
-                                 "transaction can still land.")
+    assert str(caught.value) == (
+        f"Deposit {deposit.pk} cannot leave mint_failed yet: an earlier transaction can still land."
+    )
     assert status_of(deposit) == "mint_failed"
 
 
@@ -170,7 +195,8 @@ def test_a_failed_deposit_whose_attempt_can_still_land_stays_failed(minting, pai
 
 @pytest.mark.django_db
 def test_route_back_after_an_export_waits_until_the_safe_voids_the_reference(
-        safe, minting, paid_deposit, compliance, superadmin):
+    safe, minting, paid_deposit, compliance, superadmin
+):
     deposit = paid_deposit(10_000)
     safe_batch_file(deposit_ids=[deposit.pk], actor=compliance)
     with pytest.raises(SafePayloadLive) as caught:
@@ -192,17 +218,18 @@ def test_route_back_after_an_export_waits_until_the_safe_voids_the_reference(
 
 @pytest.mark.django_db
 def test_a_refund_after_an_export_waits_until_the_minter_voids_the_reference(
-        minting, paid_deposit, compliance, compliance_two):
+    minting, paid_deposit, compliance, compliance_two
+):
     deposit = paid_deposit(10_000)
     safe_batch_file(deposit_ids=[deposit.pk], actor=compliance)
     with pytest.raises(SafePayloadLive, match=PAYLOAD_LIVE):
         mint_refund_record(deposit_id=deposit.pk, evidence="bank reversal", maker=compliance)
     assert not DualControlRequest.objects.exists()
 
-    minting.transact(minting.minter_key,
-                     minting.contract.functions.voidDepositRef(deposit_ref(deposit.pk)))
-    request = mint_refund_record(deposit_id=deposit.pk, evidence="bank reversal",
-                                 maker=compliance)
+    minting.transact(
+        minting.minter_key, minting.contract.functions.voidDepositRef(deposit_ref(deposit.pk))
+    )
+    request = mint_refund_record(deposit_id=deposit.pk, evidence="bank reversal", maker=compliance)
     with pytest.raises(PermissionRefused, match="different person"):
         dual_control_approve(request_id=request.pk, checker=compliance)
     assert status_of(deposit) == "mint_requires_safe"
@@ -211,16 +238,19 @@ def test_a_refund_after_an_export_waits_until_the_minter_voids_the_reference(
     assert status_of(deposit) == "refunded"
     last = DepositTransition.objects.filter(deposit=deposit).latest("at")
     assert (last.from_status, last.actor) == ("mint_requires_safe", compliance_two)
-    assert AdminAction.objects.filter(action="mint_refund_record.approve",
-                                      actor=compliance_two).exists()
+    assert AdminAction.objects.filter(
+        action="mint_refund_record.approve", actor=compliance_two
+    ).exists()
 
 
 @pytest.mark.django_db
-def test_the_checker_approval_sees_an_export_made_after_the_request(minting, paid_deposit,
-                                                                    compliance, compliance_two):
+def test_the_checker_approval_sees_an_export_made_after_the_request(
+    minting, paid_deposit, compliance, compliance_two
+):
     deposit = paid_deposit(10_000)
-    request = mint_refund_record(deposit_id=deposit.pk, evidence="refunded by bank",
-                                 maker=compliance)
+    request = mint_refund_record(
+        deposit_id=deposit.pk, evidence="refunded by bank", maker=compliance
+    )
     safe_batch_file(deposit_ids=[deposit.pk], actor=compliance_two)
     with pytest.raises(SafePayloadLive, match=PAYLOAD_LIVE):
         dual_control_approve(request_id=request.pk, checker=compliance_two)
@@ -229,8 +259,9 @@ def test_the_checker_approval_sees_an_export_made_after_the_request(minting, pai
 
 
 @pytest.mark.django_db
-def test_a_minted_reference_is_recorded_not_routed(safe, minting, paid_deposit, compliance,
-                                                   superadmin):
+def test_a_minted_reference_is_recorded_not_routed(
+    safe, minting, paid_deposit, compliance, superadmin
+):
     deposit = paid_deposit(10_000)
     safe_batch_file(deposit_ids=[deposit.pk], actor=compliance)
     tx_hash = safe_mint(safe, minting, deposit)
@@ -240,14 +271,16 @@ def test_a_minted_reference_is_recorded_not_routed(safe, minting, paid_deposit, 
 
 
 @pytest.mark.django_db
-def test_a_safe_mint_waiting_for_confirmations_is_not_routed_back(safe, minting, paid_deposit,
-                                                                  compliance, superadmin,
-                                                                  settings):
+def test_a_safe_mint_waiting_for_confirmations_is_not_routed_back(
+    safe, minting, paid_deposit, compliance, superadmin, settings
+):
     settings.MINT_CONFIRMATIONS = 3
     deposit = paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, deposit)
-    assert safe_mint_record(deposit_id=deposit.pk, tx_hash=tx_hash,
-                            actor=compliance) == "awaiting_confirmations"
+    assert (
+        safe_mint_record(deposit_id=deposit.pk, tx_hash=tx_hash, actor=compliance)
+        == "awaiting_confirmations"
+    )
     with pytest.raises(ConflictError, match="is waiting for confirmations"):
         mint_route_to_worker(deposit_id=deposit.pk, actor=superadmin, reason="back")
     with pytest.raises(ConflictError, match="is waiting for confirmations"):
@@ -260,7 +293,8 @@ def test_a_safe_mint_waiting_for_confirmations_is_not_routed_back(safe, minting,
 
 @pytest.mark.django_db
 def test_route_back_without_references_needs_two_people_to_record_the_consumed_nonce(
-        safe, minting, paid_deposit, compliance, compliance_two, superadmin, settings):
+    safe, minting, paid_deposit, compliance, compliance_two, superadmin, settings
+):
     settings.NTZS_MINT_WITH_REF = False
     deposit = paid_deposit(10_000)
     nonce = safe_nonce(minting, safe)
@@ -270,9 +304,12 @@ def test_route_back_without_references_needs_two_people_to_record_the_consumed_n
     assert str(caught.value).startswith(f"{PAYLOAD_LIVE}: two people must first record")
 
     cancel = safe_cancel(minting, safe)
-    request = safe_nonce_consumed_record(deposit_id=deposit.pk, tx_hash=cancel,
-                                         evidence="proposal rejected in the Safe app",
-                                         maker=compliance)
+    request = safe_nonce_consumed_record(
+        deposit_id=deposit.pk,
+        tx_hash=cancel,
+        evidence="proposal rejected in the Safe app",
+        maker=compliance,
+    )
     assert request.params["safe_nonce"] == nonce
     with pytest.raises(SafePayloadLive):  # one person is not enough
         mint_route_to_worker(deposit_id=deposit.pk, actor=superadmin, reason="back")
@@ -284,46 +321,59 @@ def test_route_back_without_references_needs_two_people_to_record_the_consumed_n
 
 @pytest.mark.django_db
 def test_a_consumed_nonce_record_refuses_a_mint_a_direct_tx_and_a_lower_nonce(
-        safe, minting, paid_deposit, compliance, settings):
+    safe, minting, paid_deposit, compliance, settings
+):
     settings.NTZS_MINT_WITH_REF = False
     deposit, other = paid_deposit(10_000), paid_deposit(11_000)
     minted = safe_mint(safe, minting, other, ref=False)
     early = safe_cancel(minting, safe)
-    safe_batch_file(deposit_ids=[deposit.pk], actor=compliance,
-                    safe_nonce=safe_nonce(minting, safe))
+    safe_batch_file(
+        deposit_ids=[deposit.pk], actor=compliance, safe_nonce=safe_nonce(minting, safe)
+    )
 
     with pytest.raises(SafeRecordRefused) as caught:
-        safe_nonce_consumed_record(deposit_id=deposit.pk, tx_hash=minted, evidence="x",
-                                   maker=compliance)
+        safe_nonce_consumed_record(
+            deposit_id=deposit.pk, tx_hash=minted, evidence="x", maker=compliance
+        )
     assert str(caught.value).startswith(f"Transaction {minted} minted NTZS (log ")
-    direct = minting.transact(minting.admin_key, minting.contract.functions.approve(
-        minting.minter_address, 0))
+    direct = minting.transact(
+        minting.admin_key, minting.contract.functions.approve(minting.minter_address, 0)
+    )
     direct_hash = "0x" + direct["transactionHash"].hex()
     with pytest.raises(SafeRecordRefused, match="has no ExecutionSuccess event"):
-        safe_nonce_consumed_record(deposit_id=deposit.pk, tx_hash=direct_hash, evidence="x",
-                                   maker=compliance)
+        safe_nonce_consumed_record(
+            deposit_id=deposit.pk, tx_hash=direct_hash, evidence="x", maker=compliance
+        )
     with pytest.raises(ConflictError, match="below the exported proposal's nonce"):
-        safe_nonce_consumed_record(deposit_id=deposit.pk, tx_hash=early, evidence="x",
-                                   maker=compliance)
+        safe_nonce_consumed_record(
+            deposit_id=deposit.pk, tx_hash=early, evidence="x", maker=compliance
+        )
     assert not DualControlRequest.objects.exists()
 
 
 @pytest.mark.django_db
 def test_an_unrecorded_safe_mint_blocks_the_route_back_even_after_a_later_nonce(
-        safe, minting, paid_deposit, compliance, compliance_two, superadmin, settings):
+    safe, minting, paid_deposit, compliance, compliance_two, superadmin, settings
+):
     settings.NTZS_MINT_WITH_REF = False
     deposit = paid_deposit(10_000)
-    safe_batch_file(deposit_ids=[deposit.pk], actor=compliance,
-                    safe_nonce=safe_nonce(minting, safe))
+    safe_batch_file(
+        deposit_ids=[deposit.pk], actor=compliance, safe_nonce=safe_nonce(minting, safe)
+    )
     minted = safe_mint(safe, minting, deposit, ref=False)  # the exported proposal executed
-    request = safe_nonce_consumed_record(deposit_id=deposit.pk, tx_hash=safe_cancel(minting, safe),
-                                         evidence="a later Safe transaction", maker=compliance)
+    request = safe_nonce_consumed_record(
+        deposit_id=deposit.pk,
+        tx_hash=safe_cancel(minting, safe),
+        evidence="a later Safe transaction",
+        maker=compliance,
+    )
     dual_control_approve(request_id=request.pk, checker=compliance_two)
 
     with pytest.raises(SafePayloadLive) as caught:
         mint_route_to_worker(deposit_id=deposit.pk, actor=superadmin, reason="back")
-    assert str(caught.value).startswith("An unrecorded mint of 10,000 TZS to this deposit's "
-                                        f"wallet is on chain ({minted}#")
+    assert str(caught.value).startswith(
+        f"An unrecorded mint of 10,000 TZS to this deposit's wallet is on chain ({minted}#"
+    )
     assert status_of(deposit) == "mint_requires_safe"
     assert safe_mint_record(deposit_id=deposit.pk, tx_hash=minted, actor=compliance) == "minted"
 
@@ -332,8 +382,9 @@ def test_an_unrecorded_safe_mint_blocks_the_route_back_even_after_a_later_nonce(
 
 
 @pytest.mark.django_db
-def test_a_pending_deposit_is_refunded_by_two_people(minting, paid_deposit, compliance,
-                                                     superadmin, amina):
+def test_a_pending_deposit_is_refunded_by_two_people(
+    minting, paid_deposit, compliance, superadmin, amina
+):
     deposit = paid_deposit(5_000)
     with pytest.raises(PermissionRefused):
         mint_refund_record(deposit_id=deposit.pk, evidence="refund", maker=amina)
@@ -356,8 +407,9 @@ def test_a_minted_deposit_is_not_refunded_here(minting, paid_deposit, compliance
 
 class TestRefundOfAProvenFailedMint:
     @pytest.mark.django_db
-    def test_a_failed_deposit_is_refunded_once_proven_dead(self, minting, paid_deposit,
-                                                           compliance, compliance_two, settings):
+    def test_a_failed_deposit_is_refunded_once_proven_dead(
+        self, minting, paid_deposit, compliance, compliance_two, settings
+    ):
         deposit = failed_deposit(paid_deposit, minting, settings)
         refund_by_four_eyes(deposit, compliance, compliance_two)
         assert status_of(deposit) == "refunded"
@@ -370,18 +422,27 @@ class TestRefundOfAProvenFailedMint:
 @pytest.mark.django_db
 def test_the_lane_and_refund_commands(minting, paid_deposit, superadmin, compliance, capsys):
     deposit = paid_deposit(5_000)
-    call_command("mint_route_to_safe", str(deposit.pk), "--reason", "incident", "--actor",
-                 superadmin.email)
+    call_command(
+        "mint_route_to_safe", str(deposit.pk), "--reason", "incident", "--actor", superadmin.email
+    )
     assert status_of(deposit) == "mint_requires_safe"
-    call_command("mint_route_to_worker", str(deposit.pk), "--reason", "resolved", "--actor",
-                 superadmin.email)
+    call_command(
+        "mint_route_to_worker", str(deposit.pk), "--reason", "resolved", "--actor", superadmin.email
+    )
     assert status_of(deposit) == "mint_pending"
     with pytest.raises(CommandError, match="super_admin"):
-        call_command("mint_route_to_safe", str(deposit.pk), "--reason", "x", "--actor",
-                     compliance.email)
+        call_command(
+            "mint_route_to_safe", str(deposit.pk), "--reason", "x", "--actor", compliance.email
+        )
 
-    call_command("mint_refund_record", str(deposit.pk), "--evidence", "bank reversal",
-                 "--actor", compliance.email)
+    call_command(
+        "mint_refund_record",
+        str(deposit.pk),
+        "--evidence",
+        "bank reversal",
+        "--actor",
+        compliance.email,
+    )
     request = DualControlRequest.objects.get(action="mint_refund_record")
     assert f"dual_control_approve {request.pk}" in capsys.readouterr().out
     call_command("dual_control_approve", str(request.pk), "--actor", superadmin.email)

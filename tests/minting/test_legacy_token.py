@@ -24,9 +24,21 @@ SOURCE = REPO / "tests" / "support" / "contracts" / "LegacyNTZS.sol"
 @pytest.fixture(scope="session")
 def legacy_artifact(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("legacy") / "LegacyNTZS.json"
-    subprocess.run(["node", str(REPO / "minting" / "contracts" / "compile.js"), "--source",
-                    str(SOURCE), "--contract", "LegacyNTZS", "--artifact", str(out)],
-                   check=True, capture_output=True, cwd=REPO)
+    subprocess.run(
+        [
+            "node",
+            str(REPO / "minting" / "contracts" / "compile.js"),
+            "--source",
+            str(SOURCE),
+            "--contract",
+            "LegacyNTZS",
+            "--artifact",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     return json.loads(out.read_text())
 
 
@@ -36,8 +48,11 @@ def legacy_token(minting, legacy_artifact, settings):
     factory = w3.eth.contract(abi=legacy_artifact["abi"], bytecode=legacy_artifact["bytecode"])
     receipt = transact(w3, minting.admin_key, factory.constructor(minting.admin_address))
     token = w3.eth.contract(address=receipt["contractAddress"], abi=legacy_artifact["abi"])
-    transact(w3, minting.admin_key, token.functions.grantRole(role_id("MINTER_ROLE"),
-                                                              minting.minter_address))
+    transact(
+        w3,
+        minting.admin_key,
+        token.functions.grantRole(role_id("MINTER_ROLE"), minting.minter_address),
+    )
     settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA = token.address
     return token
 
@@ -57,7 +72,8 @@ def test_a_token_without_deposit_references_gets_plain_mints(paid_deposit, legac
 
 @pytest.mark.django_db
 def test_stating_deposit_references_for_a_token_without_them_stops_the_worker(
-        paid_deposit, legacy_token, settings):
+    paid_deposit, legacy_token, settings
+):
     settings.NTZS_MINT_WITH_REF = True
     deposit = paid_deposit()
     result = mint_jobs_process(client_factory=mint_client)

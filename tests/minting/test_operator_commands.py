@@ -25,8 +25,13 @@ def test_the_cap_override_applies_at_once(paid_deposit, minting, settings, super
     deposit = paid_deposit(5_000)
     call_command("process_mint_jobs", once=True)
     assert status_of(deposit) == "mint_pending"
-    call_command("cap_override", day=today_utc().isoformat(), cap="10000",
-                 reason="launch day", actor=superadmin.email)
+    call_command(
+        "cap_override",
+        day=today_utc().isoformat(),
+        cap="10000",
+        reason="launch day",
+        actor=superadmin.email,
+    )
     call_command("process_mint_jobs", once=True)
     call_command("confirm_mints")
     assert status_of(deposit) == "minted"
@@ -35,13 +40,16 @@ def test_the_cap_override_applies_at_once(paid_deposit, minting, settings, super
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("args", "message"), [
-    ({"day": "tomorrow", "cap": "100", "reason": "x"}, "--day must be a date"),
-    ({"day": "2026-11-23", "cap": "-1", "reason": "x"}, "--cap must be a whole number"),
-    ({"day": "2026-11-23", "cap": "1e6", "reason": "x"}, "--cap must be a whole number"),
-    ({"day": "2026-11-23", "cap": "100", "reason": " "}, "needs a reason"),
-    ({"day": "2001-01-01", "cap": "100", "reason": "x"}, "in the past"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"day": "tomorrow", "cap": "100", "reason": "x"}, "--day must be a date"),
+        ({"day": "2026-11-23", "cap": "-1", "reason": "x"}, "--cap must be a whole number"),
+        ({"day": "2026-11-23", "cap": "1e6", "reason": "x"}, "--cap must be a whole number"),
+        ({"day": "2026-11-23", "cap": "100", "reason": " "}, "needs a reason"),
+        ({"day": "2001-01-01", "cap": "100", "reason": "x"}, "in the past"),
+    ],
+)
 def test_cap_override_refuses_bad_input(superadmin, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("cap_override", actor=superadmin.email, **args)
@@ -51,8 +59,13 @@ def test_cap_override_refuses_bad_input(superadmin, args, message):
 @pytest.mark.django_db
 def test_only_a_super_admin_may_override_the_cap_or_stop_minting(compliance, minting):
     with pytest.raises(CommandError, match="super_admin"):
-        call_command("cap_override", day=(today_utc() + dt.timedelta(days=1)).isoformat(),
-                     cap="1", reason="x", actor=compliance.email)
+        call_command(
+            "cap_override",
+            day=(today_utc() + dt.timedelta(days=1)).isoformat(),
+            cap="1",
+            reason="x",
+            actor=compliance.email,
+        )
     with pytest.raises(CommandError, match="super_admin"):
         call_command("minting_stop", reason="x", actor=compliance.email)
 
@@ -72,7 +85,9 @@ def test_stop_and_start_minting(paid_deposit, minting, superadmin, capsys):
     call_command("confirm_mints")
     assert status_of(deposit) == "minted"
     assert list(AdminAction.objects.order_by("at").values_list("action", flat=True)) == [
-        "mint.stop", "mint.start"]
+        "mint.stop",
+        "mint.start",
+    ]
 
 
 @pytest.mark.django_db
@@ -87,8 +102,7 @@ def test_mint_status_shows_the_queue_cap_signer_and_circuit(paid_deposit, mintin
 
 
 @pytest.mark.django_db
-def test_mint_retry_command_is_a_no_op_on_other_statuses(paid_deposit, minting, superadmin,
-                                                         capsys):
+def test_mint_retry_command_is_a_no_op_on_other_statuses(paid_deposit, minting, superadmin, capsys):
     deposit = paid_deposit()
     call_command("mint_retry", str(deposit.pk), actor=superadmin.email)
     assert "nothing to do" in capsys.readouterr().out
@@ -96,8 +110,7 @@ def test_mint_retry_command_is_a_no_op_on_other_statuses(paid_deposit, minting, 
 
 
 @pytest.mark.django_db
-def test_a_retry_of_a_deposit_being_minted_does_nothing(paid_deposit, minting, superadmin,
-                                                        capsys):
+def test_a_retry_of_a_deposit_being_minted_does_nothing(paid_deposit, minting, superadmin, capsys):
     deposit = paid_deposit()
     call_command("process_mint_jobs", once=True)
     assert status_of(deposit) == "mint_processing"

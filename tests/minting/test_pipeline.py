@@ -57,8 +57,10 @@ def test_a_batch_signs_consecutive_nonces_in_one_transaction(paid_deposit, minti
     assert nonces == list(range(nonces[0], nonces[0] + 5))
     confirm()
     assert set(DepositRequest.objects.values_list("status", flat=True)) == {"minted"}
-    assert minting.contract.functions.totalSupply().call() == sum(
-        d.amount_tzs for d in deposits) * 10**18
+    assert (
+        minting.contract.functions.totalSupply().call()
+        == sum(d.amount_tzs for d in deposits) * 10**18
+    )
 
 
 @pytest.mark.django_db
@@ -78,8 +80,9 @@ def test_a_paused_token_leaves_jobs_waiting_with_the_reason(paid_deposit, mintin
 
 
 @pytest.mark.django_db
-def test_a_big_deposit_over_the_cap_does_not_block_smaller_ones(paid_deposit, minting, settings,
-                                                                caplog):
+def test_a_big_deposit_over_the_cap_does_not_block_smaller_ones(
+    paid_deposit, minting, settings, caplog
+):
     settings.DAILY_ISSUANCE_CAP_TZS = 10_000
     first = paid_deposit(8_000)
     too_big = paid_deposit(5_000)
@@ -102,8 +105,7 @@ def test_a_big_deposit_over_the_cap_does_not_block_smaller_ones(paid_deposit, mi
 @pytest.mark.django_db
 def test_utc_rollover_releases_deferred_deposits(paid_deposit, minting, settings):
     settings.DAILY_ISSUANCE_CAP_TZS = 6_000
-    with time_machine.travel(dt.datetime(2026, 11, 2, 23, 59, tzinfo=dt.UTC),
-                             tick=False) as clock:
+    with time_machine.travel(dt.datetime(2026, 11, 2, 23, 59, tzinfo=dt.UTC), tick=False) as clock:
         first = paid_deposit(5_000)
         clock.shift(dt.timedelta(seconds=1))  # oldest first: the first one is minted today
         second = paid_deposit(5_000)
@@ -118,4 +120,6 @@ def test_utc_rollover_releases_deferred_deposits(paid_deposit, minting, settings
     second.refresh_from_db()
     assert (first.status, second.status) == ("minted", "minted")
     assert list(DailyIssuance.objects.order_by("day").values_list("issued_tzs", flat=True)) == [
-        5_000, 5_000]
+        5_000,
+        5_000,
+    ]

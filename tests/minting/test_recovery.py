@@ -35,8 +35,9 @@ def status_of(deposit) -> str:
 
 
 @pytest.mark.django_db
-def test_a_crash_inside_the_batch_transaction_leaves_nothing_behind(paid_deposit, minting,
-                                                                    settings):
+def test_a_crash_inside_the_batch_transaction_leaves_nothing_behind(
+    paid_deposit, minting, settings
+):
     deposit = paid_deposit()
     settings.CRASH_POINTS = {"batch_before_commit"}
     with pytest.raises(SimulatedCrash):
@@ -52,8 +53,9 @@ def test_a_crash_inside_the_batch_transaction_leaves_nothing_behind(paid_deposit
 
 
 @pytest.mark.django_db
-def test_a_crash_after_commit_before_send_is_recovered_with_the_same_bytes(paid_deposit, minting,
-                                                                           settings, caplog):
+def test_a_crash_after_commit_before_send_is_recovered_with_the_same_bytes(
+    paid_deposit, minting, settings, caplog
+):
     deposit = paid_deposit()
     settings.CRASH_POINTS = {"after_commit_before_send"}
     with pytest.raises(SimulatedCrash):
@@ -96,9 +98,9 @@ def test_a_crash_after_the_receipt_before_the_confirm_commit(paid_deposit, minti
 
 
 @pytest.mark.django_db
-def test_a_reverting_mint_fails_only_with_the_proof_and_a_retry_mints_once(paid_deposit, minting,
-                                                                           caplog, superadmin,
-                                                                           settings):
+def test_a_reverting_mint_fails_only_with_the_proof_and_a_retry_mints_once(
+    paid_deposit, minting, caplog, superadmin, settings
+):
     deposit = paid_deposit()
     wallet = deposit.wallet.address
     # Screening would hold a blacklisted recipient: blacklist after the batch is signed, so
@@ -153,18 +155,27 @@ def _rebalance_for_status_table() -> None:
     from minting.models import DailyIssuance
 
     for day in DailyIssuance.objects.all():
-        held = MintTransaction.objects.filter(reserved_day=day.day).aggregate(
-            t=Sum("reserved_tzs"))["t"] or 0
+        held = (
+            MintTransaction.objects.filter(reserved_day=day.day).aggregate(t=Sum("reserved_tzs"))[
+                "t"
+            ]
+            or 0
+        )
         DailyIssuance.objects.filter(day=day.day).update(reserved_tzs=held)
 
 
 @pytest.mark.django_db
-def test_a_deposit_already_minted_on_chain_is_resolved_not_minted_again(paid_deposit, minting,
-                                                                        caplog):
+def test_a_deposit_already_minted_on_chain_is_resolved_not_minted_again(
+    paid_deposit, minting, caplog
+):
     deposit = paid_deposit()
     # The mint landed but the books never heard of it (e.g. a lost database write).
-    minting.transact(minting.minter_key, minting.contract.functions.mintForDeposit(
-        deposit.wallet.address, 5_000 * 10**18, deposit_ref(deposit.pk)))
+    minting.transact(
+        minting.minter_key,
+        minting.contract.functions.mintForDeposit(
+            deposit.wallet.address, 5_000 * 10**18, deposit_ref(deposit.pk)
+        ),
+    )
     with caplog.at_level(logging.INFO):
         result = run_pipeline()
     assert (result.resolved, result.signed) == (1, 0)
@@ -174,9 +185,9 @@ def test_a_deposit_already_minted_on_chain_is_resolved_not_minted_again(paid_dep
 
 
 @pytest.mark.django_db
-def test_a_second_mint_of_the_same_deposit_reverts_on_chain_and_is_resolved(paid_deposit,
-                                                                            minting, settings,
-                                                                            caplog):
+def test_a_second_mint_of_the_same_deposit_reverts_on_chain_and_is_resolved(
+    paid_deposit, minting, settings, caplog
+):
     deposit = paid_deposit()
     settings.CRASH_POINTS = {"after_commit_before_send"}
     with pytest.raises(SimulatedCrash):
@@ -184,10 +195,16 @@ def test_a_second_mint_of_the_same_deposit_reverts_on_chain_and_is_resolved(paid
     settings.CRASH_POINTS = set()
     # Another minter (e.g. the Safe) mints the same reference first; our committed bytes then
     # land and revert on chain with DepositAlreadyMinted.
-    minting.transact(minting.admin_key, minting.contract.functions.grantRole(
-        role_id("MINTER_ROLE"), minting.admin_address))
-    minting.transact(minting.admin_key, minting.contract.functions.mintForDeposit(
-        deposit.wallet.address, 5_000 * 10**18, deposit_ref(deposit.pk)))
+    minting.transact(
+        minting.admin_key,
+        minting.contract.functions.grantRole(role_id("MINTER_ROLE"), minting.admin_address),
+    )
+    minting.transact(
+        minting.admin_key,
+        minting.contract.functions.mintForDeposit(
+            deposit.wallet.address, 5_000 * 10**18, deposit_ref(deposit.pk)
+        ),
+    )
     with caplog.at_level(logging.INFO):
         confirm()
         confirm()
@@ -199,7 +216,8 @@ def test_a_second_mint_of_the_same_deposit_reverts_on_chain_and_is_resolved(paid
 
 @pytest.mark.django_db
 def test_stating_no_deposit_references_for_a_token_that_has_them_stops_the_worker(
-        paid_deposit, minting, settings):
+    paid_deposit, minting, settings
+):
     settings.NTZS_MINT_WITH_REF = False
     deposit = paid_deposit()
     result = run_pipeline()
@@ -212,8 +230,9 @@ def test_a_voided_reference_is_minted_without_it_exactly_once(paid_deposit, mint
     """After a Safe export was voided (route-back to the worker), the worker mints the
     deposit with plain mint: the reference can no longer be used."""
     deposit = paid_deposit()
-    minting.transact(minting.minter_key, minting.contract.functions.voidDepositRef(
-        deposit_ref(deposit.pk)))
+    minting.transact(
+        minting.minter_key, minting.contract.functions.voidDepositRef(deposit_ref(deposit.pk))
+    )
     run_pipeline()
     confirm()
     assert status_of(deposit) == "minted"

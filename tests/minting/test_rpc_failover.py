@@ -95,14 +95,26 @@ def messages(caplog, logger: str = "minting.rpc") -> list[str]:
 
 
 def mint_to_recipient(chain, amount_tzs: int) -> None:
-    chain.transact(chain.minter_key, chain.contract.functions.mintForDeposit(
-        RECIPIENT, amount_tzs * 10**18, deposit_ref(uuid.uuid4())))
+    chain.transact(
+        chain.minter_key,
+        chain.contract.functions.mintForDeposit(
+            RECIPIENT, amount_tzs * 10**18, deposit_ref(uuid.uuid4())
+        ),
+    )
 
 
 def signed_transfer(chain) -> bytes:
     """A transaction the minter could send on any 31337 chain where it has no history."""
-    tx = {"to": DEV_ADDRESSES[7], "value": 1, "gas": 21_000, "maxFeePerGas": 10**10,
-          "maxPriorityFeePerGas": 1, "nonce": 0, "chainId": 31337, "type": 2}
+    tx = {
+        "to": DEV_ADDRESSES[7],
+        "value": 1,
+        "gas": 21_000,
+        "maxFeePerGas": 10**10,
+        "maxPriorityFeePerGas": 1,
+        "nonce": 0,
+        "chainId": 31337,
+        "type": 2,
+    }
     return Account.sign_transaction(tx, chain.minter_key).raw_transaction
 
 
@@ -128,16 +140,21 @@ def test_reads_go_through_the_verified_backup_when_the_primary_is_down(failover,
 
     assert client.balance_of(RECIPIENT) == 5_000 * 10**18
     assert client.total_supply() == 5_000 * 10**18
-    assert f"Primary RPC {proxy.url} failed (ConnectionError); using the backup RPC " \
+    assert (
+        f"Primary RPC {proxy.url} failed (ConnectionError); using the backup RPC "
         f"{failover.url}" in messages(logs)
+    )
     verified = [m for m in messages(logs) if m.startswith("Backup RPC")]
-    assert verified == [f"Backup RPC {failover.url} verified: chain 31337, block "
-                        f"{failover.deploy_block} hash matches the NTZS deployment"]
+    assert verified == [
+        f"Backup RPC {failover.url} verified: chain 31337, block "
+        f"{failover.deploy_block} hash matches the NTZS deployment"
+    ]
     assert open_alerts() == []
 
 
 def test_the_backup_is_verified_once_per_process_and_again_when_its_url_changes(
-        failover, proxy, settings, logs):
+    failover, proxy, settings, logs
+):
     proxy.stop()
     rpc_connect().eth.get_block_number()
     rpc_connect().eth.get_block_number()
@@ -180,20 +197,22 @@ def test_a_primary_answering_http_503_fails_over(failover, proxy, logs):
     proxy.set_mode("http_503")
 
     assert NtzsClient(rpc_connect(), failover.address).balance_of(RECIPIENT) == 3_000 * 10**18
-    assert any(m.startswith(f"Primary RPC {proxy.url} failed (HTTP 503)")
-               for m in messages(logs))
+    assert any(m.startswith(f"Primary RPC {proxy.url} failed (HTTP 503)") for m in messages(logs))
 
 
 def test_a_primary_that_does_not_answer_in_time_fails_over(failover, proxy, logs):
     proxy.set_mode("hang")
 
     assert rpc_connect(timeout_s=0.3).eth.chain_id == 31337
-    assert any(m.startswith(f"Primary RPC {proxy.url} failed (no answer within 0.3 s)")
-               for m in messages(logs))
+    assert any(
+        m.startswith(f"Primary RPC {proxy.url} failed (no answer within 0.3 s)")
+        for m in messages(logs)
+    )
 
 
 def test_a_backup_on_another_chain_id_is_refused_and_nothing_is_sent(
-        failover, proxy, settings, other_nodes, logs):
+    failover, proxy, settings, other_nodes, logs
+):
     other = other_nodes(chain_id=84532)
     settings.BASE_SEPOLIA_RPC_URL_BACKUP = f"{other.url}/?apikey={BACKUP_KEY}"
     proxy.stop()
@@ -202,26 +221,32 @@ def test_a_backup_on_another_chain_id_is_refused_and_nothing_is_sent(
     with pytest.raises(WrongChain) as refused:
         w3.eth.send_raw_transaction(signed_transfer(failover))
 
-    assert str(refused.value) == (f"The backup RPC node at {other.url} is chain 84532, but "
-                                  "CHAIN_ID is 31337; it is never used.")
+    assert str(refused.value) == (
+        f"The backup RPC node at {other.url} is chain 84532, but "
+        "CHAIN_ID is 31337; it is never used."
+    )
     [alert] = open_alerts()
     assert (alert.key, alert.detail) == (other.url, str(refused.value))
     assert other.rpc("eth_blockNumber") == "0x0"
     assert other.rpc("eth_getTransactionCount", failover.minter_address, "pending") == "0x0"
-    assert failover.node.rpc("eth_getTransactionCount", failover.minter_address,
-                             "pending") == "0x0"
+    assert failover.node.rpc("eth_getTransactionCount", failover.minter_address, "pending") == "0x0"
     with pytest.raises(WrongChain):
         NtzsClient(w3, failover.address).balance_of(RECIPIENT)
     assert len(open_alerts()) == 1  # touched, not opened twice
     assert all(BACKUP_KEY not in text for text in logs.messages + [alert.detail])
 
 
-@pytest.mark.parametrize(("mined_blocks", "reason"), [
-    (True, "has hash 0x"),
-    (False, "has no block"),
-], ids=["same-height-other-history", "shorter-chain"])
+@pytest.mark.parametrize(
+    ("mined_blocks", "reason"),
+    [
+        (True, "has hash 0x"),
+        (False, "has no block"),
+    ],
+    ids=["same-height-other-history", "shorter-chain"],
+)
 def test_a_backup_with_the_same_chain_id_but_another_history_is_refused(
-        failover, proxy, settings, other_nodes, mined_blocks, reason):
+    failover, proxy, settings, other_nodes, mined_blocks, reason
+):
     other = other_nodes()  # also chain 31337, and the minter has money and nonce 0 there
     if mined_blocks:
         other.rpc("anvil_mine", hex(failover.deploy_block))
@@ -266,8 +291,7 @@ def test_rpc_url_secrets_never_reach_errors_or_logs(failover, proxy, settings, l
     with pytest.raises(ChainUnavailable) as no_backup:
         rpc_connect().eth.get_block_number()
     with pytest.raises(ChainUnavailable) as raw_requests:
-        rpc_read(lambda: requests.post(settings.BASE_SEPOLIA_RPC_URL, timeout=1),
-                 backoff_s=(0,))
+        rpc_read(lambda: requests.post(settings.BASE_SEPOLIA_RPC_URL, timeout=1), backoff_s=(0,))
 
     texts = [str(both_down.value), str(no_backup.value), str(raw_requests.value)]
     texts += logs.messages

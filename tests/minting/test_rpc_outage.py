@@ -23,11 +23,14 @@ from tests.support.tcp_proxy import TcpProxy
 def proxied(minting, settings):
     """Primary RPC through a proxy we can kill; the deployment recorded for the backup."""
     block = minting.w3.eth.get_block(minting.deploy_block)
-    TokenDeployment.objects.create(chain_id=31337, contract_address=minting.address,
-                                   deploy_block=minting.deploy_block,
-                                   deploy_block_hash="0x" + bytes(block["hash"]).hex(),
-                                   tx_hash="0x" + "00" * 32,
-                                   deployer_address=minting.admin_address)
+    TokenDeployment.objects.create(
+        chain_id=31337,
+        contract_address=minting.address,
+        deploy_block=minting.deploy_block,
+        deploy_block_hash="0x" + bytes(block["hash"]).hex(),
+        tx_hash="0x" + "00" * 32,
+        deployer_address=minting.admin_address,
+    )
     proxy = TcpProxy(urlparse(minting.url).port)
     settings.BASE_SEPOLIA_RPC_URL = proxy.url
     settings.BASE_SEPOLIA_RPC_URL_BACKUP = ""
@@ -47,7 +50,8 @@ def _statuses():
 
 @pytest.mark.django_db
 def test_an_outage_opens_the_breaker_fails_nothing_and_the_queue_drains_after(
-        paid_deposit, minting, proxied, caplog, settings):
+    paid_deposit, minting, proxied, caplog, settings
+):
     deposits = [paid_deposit(1_000 + i) for i in range(3)]
     settings.CIRCUIT_OPEN_S = 30
     proxied.stop()
@@ -66,8 +70,10 @@ def test_an_outage_opens_the_breaker_fails_nothing_and_the_queue_drains_after(
     assert "Circuit breaker HALF_OPEN" in caplog.text and "Circuit breaker CLOSED" in caplog.text
     assert rpc_breaker().state() == "closed"
     assert _statuses() == {"minted"}
-    assert minting.contract.functions.totalSupply().call() == sum(
-        d.amount_tzs for d in deposits) * 10**18
+    assert (
+        minting.contract.functions.totalSupply().call()
+        == sum(d.amount_tzs for d in deposits) * 10**18
+    )
 
 
 @pytest.mark.django_db
@@ -82,8 +88,9 @@ def test_primary_dead_backup_alive_keeps_minting(paid_deposit, minting, proxied,
 
 
 @pytest.mark.django_db
-def test_a_backup_on_another_chain_signs_nothing_and_alerts(paid_deposit, minting, proxied,
-                                                            settings):
+def test_a_backup_on_another_chain_signs_nothing_and_alerts(
+    paid_deposit, minting, proxied, settings
+):
     other = AnvilNode(chain_id=84532)
     try:
         settings.BASE_SEPOLIA_RPC_URL_BACKUP = other.url

@@ -32,9 +32,10 @@ UNITS = 10**18
 def safe_fixture(local_safe, minting, settings):
     """The session's Safe, holding MINTER_ROLE (reverted after the test) and configured as
     SAFE_ADDRESS."""
-    minting.transact(minting.admin_key,
-                     minting.contract.functions.grantRole(role_id("MINTER_ROLE"),
-                                                          local_safe.address))
+    minting.transact(
+        minting.admin_key,
+        minting.contract.functions.grantRole(role_id("MINTER_ROLE"), local_safe.address),
+    )
     settings.SAFE_ADDRESS = local_safe.address
     return local_safe
 
@@ -63,8 +64,9 @@ def safe_mint(safe, chain, deposit, *, amount_tzs=None, to=None, ref=True, token
 
 def safe_exec(safe, chain, to: str, data: bytes, *, operation: int = 0) -> str:
     """execTransaction with an operation (1 = DELEGATECALL, for MultiSendCallOnly)."""
-    return _send_from(safe.owner_key, chain, safe.address,
-                      _exec_calldata(safe, to, data, operation=operation))
+    return _send_from(
+        safe.owner_key, chain, safe.address, _exec_calldata(safe, to, data, operation=operation)
+    )
 
 
 def _exec_calldata(safe, to: str, data: bytes, *, operation: int = 0) -> bytes:
@@ -73,18 +75,25 @@ def _exec_calldata(safe, to: str, data: bytes, *, operation: int = 0) -> bytes:
 
     client = EthereumClient(safe.url)
     safe_tx = Safe(safe.address, client).build_multisig_tx(
-        Web3.to_checksum_address(to), 0, bytes(data), operation=operation)
+        Web3.to_checksum_address(to), 0, bytes(data), operation=operation
+    )
     safe_tx.sign(safe.owner_key)
     owner = Account.from_key(safe.owner_key).address
-    built = safe_tx.w3_tx.build_transaction({"from": owner, "gas": 2_000_000, "nonce": 0,
-                                             "gasPrice": 10**9, "chainId": 31337})
+    built = safe_tx.w3_tx.build_transaction(
+        {"from": owner, "gas": 2_000_000, "nonce": 0, "gasPrice": 10**9, "chainId": 31337}
+    )
     return bytes.fromhex(built["data"][2:])
 
 
 def _send_from(key: str, chain, to: str, data: bytes) -> str:
     sender = Account.from_key(key).address
-    tx = {"from": sender, "to": to, "data": data, "chainId": 31337,
-          "nonce": chain.w3.eth.get_transaction_count(sender, "pending")}
+    tx = {
+        "from": sender,
+        "to": to,
+        "data": data,
+        "chainId": 31337,
+        "nonce": chain.w3.eth.get_transaction_count(sender, "pending"),
+    }
     tx["gas"] = chain.w3.eth.estimate_gas(tx) * 2
     block = chain.w3.eth.get_block("latest")
     tx |= {"maxFeePerGas": 2 * block["baseFeePerGas"] + 10**9, "maxPriorityFeePerGas": 10**9}
@@ -100,8 +109,9 @@ def block_day(chain, tx_hash) -> dt.date:
 
 
 def transfer_log_index(chain, tx_hash, to: str) -> int:
-    transfers = chain.contract.events.Transfer().process_receipt(receipt_of(chain, tx_hash),
-                                                                errors=DISCARD)
+    transfers = chain.contract.events.Transfer().process_receipt(
+        receipt_of(chain, tx_hash), errors=DISCARD
+    )
     return next(e["logIndex"] for e in transfers if e["args"]["to"] == to)
 
 
@@ -118,8 +128,9 @@ def refused(deposit, tx_hash, actor) -> str:
 
 
 @pytest.mark.django_db
-def test_a_safe_mint_is_recorded_and_counted_as_safe_issuance(safe, minting, paid_deposit,
-                                                              compliance):
+def test_a_safe_mint_is_recorded_and_counted_as_safe_issuance(
+    safe, minting, paid_deposit, compliance
+):
     deposit = paid_deposit(10_000)
     assert deposit.status == "mint_requires_safe"
     tx_hash = safe_mint(safe, minting, deposit)
@@ -130,7 +141,9 @@ def test_a_safe_mint_is_recorded_and_counted_as_safe_issuance(safe, minting, pai
     assert (deposit.status, deposit.mint_tx_hash) == ("minted", tx_hash)
     claim = MintLogClaim.objects.get(deposit=deposit)
     assert (claim.tx_hash, claim.log_index) == (
-        tx_hash, transfer_log_index(minting, tx_hash, deposit.wallet.address))
+        tx_hash,
+        transfer_log_index(minting, tx_hash, deposit.wallet.address),
+    )
     mint = MintTransaction.objects.get(deposit=deposit)
     assert (mint.status, mint.source, mint.tx_hash) == ("minted", "safe", tx_hash)
     day = DailyIssuance.objects.get(day=block_day(minting, tx_hash))
@@ -138,20 +151,31 @@ def test_a_safe_mint_is_recorded_and_counted_as_safe_issuance(safe, minting, pai
     assert minting.contract.functions.balanceOf(deposit.wallet.address).call() == 10_000 * UNITS
     last = DepositTransition.objects.filter(deposit=deposit).latest("at")
     assert (last.from_status, last.to_status, last.source) == (
-        "mint_requires_safe", "minted", "safe")
+        "mint_requires_safe",
+        "minted",
+        "safe",
+    )
     action = AdminAction.objects.get(action="safe.mint_record")
-    assert (action.actor, action.target_id, action.outcome) == (compliance, str(deposit.pk),
-                                                                "minted")
+    assert (action.actor, action.target_id, action.outcome) == (
+        compliance,
+        str(deposit.pk),
+        "minted",
+    )
 
 
 @pytest.mark.django_db
-def test_a_plain_mint_is_recorded_without_deposit_references(safe, minting, paid_deposit,
-                                                             superadmin, settings):
+def test_a_plain_mint_is_recorded_without_deposit_references(
+    safe, minting, paid_deposit, superadmin, settings
+):
     settings.NTZS_MINT_WITH_REF = False
     deposit = paid_deposit(12_000)
     tx_hash = safe_mint(safe, minting, deposit, ref=False)
-    assert safe_mint_record(deposit_id=deposit.pk, tx_hash=tx_hash.upper().replace("0X", "0x"),
-                            actor=superadmin) == "minted"
+    assert (
+        safe_mint_record(
+            deposit_id=deposit.pk, tx_hash=tx_hash.upper().replace("0X", "0x"), actor=superadmin
+        )
+        == "minted"
+    )
     deposit.refresh_from_db()
     assert deposit.status == "minted"
     assert DailyIssuance.objects.get(day=block_day(minting, tx_hash)).safe_issued_tzs == 12_000
@@ -159,7 +183,8 @@ def test_a_plain_mint_is_recorded_without_deposit_references(safe, minting, paid
 
 @pytest.mark.django_db
 def test_one_safe_transaction_minting_for_three_deposits_is_recorded_against_each(
-        safe, minting, paid_deposit, compliance, baraka):
+    safe, minting, paid_deposit, compliance, baraka
+):
     """A Transaction Builder batch becomes one Safe transaction: a DELEGATECALL to
     MultiSendCallOnly with one mintForDeposit per deposit."""
     from safe_eth.eth import EthereumClient
@@ -169,16 +194,29 @@ def test_one_safe_transaction_minting_for_three_deposits_is_recorded_against_eac
     deposits = [paid_deposit(10_000), paid_deposit(20_000), paid_deposit(30_000, user=baraka)]
     factory = get_multi_send_call_only_V1_4_1_contract(minting.w3)
     multisend = transact(minting.w3, minting.admin_key, factory.constructor())["contractAddress"]
-    data = MultiSend(EthereumClient(minting.url), multisend, call_only=True).build_tx_data([
-        MultiSendTx(MultiSendOperation.CALL, minting.address, 0,
-                    calldata(minting, "mintForDeposit", d.wallet.address,
-                             d.amount_tzs * UNITS, deposit_ref(d.pk)))
-        for d in deposits])
+    data = MultiSend(EthereumClient(minting.url), multisend, call_only=True).build_tx_data(
+        [
+            MultiSendTx(
+                MultiSendOperation.CALL,
+                minting.address,
+                0,
+                calldata(
+                    minting,
+                    "mintForDeposit",
+                    d.wallet.address,
+                    d.amount_tzs * UNITS,
+                    deposit_ref(d.pk),
+                ),
+            )
+            for d in deposits
+        ]
+    )
     tx_hash = safe_exec(safe, minting, multisend, data, operation=1)
 
     for deposit in deposits:
-        assert safe_mint_record(deposit_id=deposit.pk, tx_hash=tx_hash,
-                                actor=compliance) == "minted"
+        assert (
+            safe_mint_record(deposit_id=deposit.pk, tx_hash=tx_hash, actor=compliance) == "minted"
+        )
     claims = list(MintLogClaim.objects.filter(tx_hash=tx_hash).order_by("log_index"))
     assert [c.deposit_id for c in claims] == [d.pk for d in deposits]
     assert len({c.log_index for c in claims}) == 3
@@ -188,14 +226,23 @@ def test_one_safe_transaction_minting_for_three_deposits_is_recorded_against_eac
 
 
 @pytest.mark.django_db
-def test_a_safe_transaction_sent_through_a_relayer_is_accepted(safe, minting, paid_deposit,
-                                                               compliance):
+def test_a_safe_transaction_sent_through_a_relayer_is_accepted(
+    safe, minting, paid_deposit, compliance
+):
     """receipt.to is the relayer (here another Safe calling ours), not our Safe."""
     relayer = deploy_local_safe(minting.node, safe.version)
     deposit = paid_deposit(15_000)
-    inner = _exec_calldata(safe, minting.address,
-                           calldata(minting, "mintForDeposit", deposit.wallet.address,
-                                    15_000 * UNITS, deposit_ref(deposit.pk)))
+    inner = _exec_calldata(
+        safe,
+        minting.address,
+        calldata(
+            minting,
+            "mintForDeposit",
+            deposit.wallet.address,
+            15_000 * UNITS,
+            deposit_ref(deposit.pk),
+        ),
+    )
     tx_hash = relayer.exec_call(safe.address, inner)
     receipt = receipt_of(minting, tx_hash)
     assert receipt["status"] == 1 and receipt["to"] == relayer.address
@@ -210,8 +257,10 @@ def test_a_safe_transaction_sent_through_a_relayer_is_accepted(safe, minting, pa
 def test_an_unknown_hash_is_refused_as_not_found(safe, minting, paid_deposit, compliance):
     deposit = paid_deposit(10_000)
     message = refused(deposit, "0x" + "ab" * 32, compliance)
-    assert message == (f"Transaction 0x{'ab' * 32} was not found on chain 31337; check the hash "
-                       "and the network, or wait until it is mined.")
+    assert message == (
+        f"Transaction 0x{'ab' * 32} was not found on chain 31337; check the hash "
+        "and the network, or wait until it is mined."
+    )
 
 
 @pytest.mark.django_db
@@ -224,63 +273,78 @@ def test_something_that_is_not_a_hash_is_refused(safe, minting, paid_deposit, co
 def test_a_reverted_safe_transaction_is_refused(safe, minting, paid_deposit, compliance):
     deposit = paid_deposit(10_000)
     # The Safe holds no NTZS: its transfer fails, and with safeTxGas 0 the whole tx reverts.
-    tx_hash = safe.exec_call(minting.address,
-                             calldata(minting, "transfer", deposit.wallet.address, UNITS),
-                             gas=400_000)
+    tx_hash = safe.exec_call(
+        minting.address, calldata(minting, "transfer", deposit.wallet.address, UNITS), gas=400_000
+    )
     assert receipt_of(minting, tx_hash)["status"] == 0
     assert refused(deposit, tx_hash, compliance) == (
-        f"Transaction {tx_hash} reverted on chain; it minted nothing.")
+        f"Transaction {tx_hash} reverted on chain; it minted nothing."
+    )
 
 
 @pytest.mark.django_db
 def test_a_mint_executed_by_another_safe_is_refused(safe, minting, paid_deposit, compliance):
     other = deploy_local_safe(minting.node, safe.version)
-    minting.transact(minting.admin_key,
-                     minting.contract.functions.grantRole(role_id("MINTER_ROLE"), other.address))
+    minting.transact(
+        minting.admin_key,
+        minting.contract.functions.grantRole(role_id("MINTER_ROLE"), other.address),
+    )
     deposit = paid_deposit(10_000)
     tx_hash = safe_mint(other, minting, deposit)
     assert refused(deposit, tx_hash, compliance) == (
         f"Transaction {tx_hash} was executed by the Safe {other.address}, not by our Safe "
-        f"{safe.address}.")
+        f"{safe.address}."
+    )
 
 
 @pytest.mark.django_db
 def test_a_direct_mint_by_the_minter_key_is_refused(safe, minting, paid_deposit, compliance):
     deposit = paid_deposit(10_000)
-    receipt = minting.transact(minting.minter_key, minting.contract.functions.mintForDeposit(
-        deposit.wallet.address, 10_000 * UNITS, deposit_ref(deposit.pk)))
+    receipt = minting.transact(
+        minting.minter_key,
+        minting.contract.functions.mintForDeposit(
+            deposit.wallet.address, 10_000 * UNITS, deposit_ref(deposit.pk)
+        ),
+    )
     tx_hash = "0x" + receipt["transactionHash"].hex()
     assert refused(deposit, tx_hash, compliance) == (
         f"Transaction {tx_hash} is not a successful Safe execution: it has no ExecutionSuccess "
-        "event.")
+        "event."
+    )
 
 
 @pytest.mark.django_db
-def test_a_safe_mint_for_another_deposit_has_no_matching_transfer(safe, minting, paid_deposit,
-                                                                 compliance):
+def test_a_safe_mint_for_another_deposit_has_no_matching_transfer(
+    safe, minting, paid_deposit, compliance
+):
     deposit, other = paid_deposit(10_000), paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, other)
     assert refused(deposit, tx_hash, compliance) == (
         f"Transaction {tx_hash} has no matching Transfer: NTZS emitted no DepositMinted for "
-        f"deposit {deposit.pk}'s reference.")
+        f"deposit {deposit.pk}'s reference."
+    )
 
 
 @pytest.mark.django_db
 def test_a_safe_transaction_that_minted_nothing_has_no_matching_transfer(
-        safe, minting, paid_deposit, compliance, settings):
+    safe, minting, paid_deposit, compliance, settings
+):
     settings.NTZS_MINT_WITH_REF = False
     deposit = paid_deposit(10_000)
-    tx_hash = safe.exec_call(minting.address, calldata(minting, "approve", deposit.wallet.address,
-                                                       0))
+    tx_hash = safe.exec_call(
+        minting.address, calldata(minting, "approve", deposit.wallet.address, 0)
+    )
     assert receipt_of(minting, tx_hash)["status"] == 1
     assert refused(deposit, tx_hash, compliance) == (
-        f"Transaction {tx_hash} has no matching Transfer: NTZS minted nothing in it.")
+        f"Transaction {tx_hash} has no matching Transfer: NTZS minted nothing in it."
+    )
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("with_ref", [True, False], ids=["mintForDeposit", "mint"])
-def test_a_safe_mint_of_the_wrong_amount_is_refused(safe, minting, paid_deposit, compliance,
-                                                    settings, with_ref):
+def test_a_safe_mint_of_the_wrong_amount_is_refused(
+    safe, minting, paid_deposit, compliance, settings, with_ref
+):
     settings.NTZS_MINT_WITH_REF = with_ref
     deposit = paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, deposit, amount_tzs=100_000, ref=with_ref)
@@ -291,31 +355,37 @@ def test_a_safe_mint_of_the_wrong_amount_is_refused(safe, minting, paid_deposit,
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("with_ref", [True, False], ids=["mintForDeposit", "mint"])
-def test_a_safe_mint_to_the_wrong_recipient_is_refused(safe, minting, paid_deposit, compliance,
-                                                       baraka, settings, with_ref):
+def test_a_safe_mint_to_the_wrong_recipient_is_refused(
+    safe, minting, paid_deposit, compliance, baraka, settings, with_ref
+):
     settings.NTZS_MINT_WITH_REF = with_ref
     deposit = paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, deposit, to=baraka.test_wallet.address, ref=with_ref)
     assert refused(deposit, tx_hash, compliance) == (
         f"Transaction {tx_hash} mints to the wrong recipient {baraka.test_wallet.address}, not "
-        f"to the deposit's wallet {deposit.wallet.address}.")
+        f"to the deposit's wallet {deposit.wallet.address}."
+    )
 
 
 @pytest.mark.django_db
 def test_a_safe_mint_on_another_token_is_refused(safe, minting, paid_deposit, compliance):
     impostor = deploy_ntzs(minting.node)
-    impostor.transact(impostor.admin_key, impostor.contract.functions.grantRole(
-        role_id("MINTER_ROLE"), safe.address))
+    impostor.transact(
+        impostor.admin_key,
+        impostor.contract.functions.grantRole(role_id("MINTER_ROLE"), safe.address),
+    )
     deposit = paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, deposit, token=impostor.address)
     assert refused(deposit, tx_hash, compliance) == (
         f"Transaction {tx_hash} minted on the token {impostor.address}, not on NTZS "
-        f"{minting.address}.")
+        f"{minting.address}."
+    )
 
 
 @pytest.mark.django_db
-def test_a_mint_log_recorded_for_one_deposit_is_refused_for_another(safe, minting, paid_deposit,
-                                                                   compliance, settings):
+def test_a_mint_log_recorded_for_one_deposit_is_refused_for_another(
+    safe, minting, paid_deposit, compliance, settings
+):
     settings.NTZS_MINT_WITH_REF = False  # same wallet, same amount: only the claim tells apart
     first, second = paid_deposit(10_000), paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, first, ref=False)
@@ -323,7 +393,8 @@ def test_a_mint_log_recorded_for_one_deposit_is_refused_for_another(safe, mintin
     index = MintLogClaim.objects.get(deposit=first).log_index
     assert refused(second, tx_hash, compliance) == (
         f"The mint log {tx_hash}#{index} was already used by deposit {first.pk}; one mint log "
-        "satisfies one thing.")
+        "satisfies one thing."
+    )
 
 
 @pytest.mark.django_db
@@ -351,14 +422,17 @@ def test_only_compliance_or_super_admin_records_a_safe_mint(safe, minting, paid_
 
 
 @pytest.mark.django_db
-def test_too_few_confirmations_waits_then_confirm_mints_records_it(safe, minting, paid_deposit,
-                                                                   compliance, settings):
+def test_too_few_confirmations_waits_then_confirm_mints_records_it(
+    safe, minting, paid_deposit, compliance, settings
+):
     settings.MINT_CONFIRMATIONS = 3
     deposit = paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, deposit)
 
-    assert safe_mint_record(deposit_id=deposit.pk, tx_hash=tx_hash,
-                            actor=compliance) == "awaiting_confirmations"
+    assert (
+        safe_mint_record(deposit_id=deposit.pk, tx_hash=tx_hash, actor=compliance)
+        == "awaiting_confirmations"
+    )
     deposit.refresh_from_db()
     mint = MintTransaction.objects.get(deposit=deposit)
     assert deposit.status == "mint_requires_safe"
@@ -379,13 +453,16 @@ def test_too_few_confirmations_waits_then_confirm_mints_records_it(safe, minting
 
 @pytest.mark.django_db
 def test_a_waiting_safe_mint_whose_log_was_taken_meanwhile_is_marked_failed(
-        safe, minting, paid_deposit, compliance, settings):
+    safe, minting, paid_deposit, compliance, settings
+):
     settings.MINT_CONFIRMATIONS = 3
     settings.NTZS_MINT_WITH_REF = False
     first, second = paid_deposit(10_000), paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, first, ref=False)
-    assert safe_mint_record(deposit_id=first.pk, tx_hash=tx_hash,
-                            actor=compliance) == "awaiting_confirmations"
+    assert (
+        safe_mint_record(deposit_id=first.pk, tx_hash=tx_hash, actor=compliance)
+        == "awaiting_confirmations"
+    )
     minting.node.rpc("anvil_mine", hex(2))
     assert safe_mint_record(deposit_id=second.pk, tx_hash=tx_hash, actor=compliance) == "minted"
 
@@ -404,5 +481,6 @@ def test_the_command_records_a_safe_mint(safe, minting, paid_deposit, compliance
     deposit = paid_deposit(10_000)
     tx_hash = safe_mint(safe, minting, deposit)
     call_command("safe_mint_record", str(deposit.pk), tx_hash, "--actor", compliance.email)
-    assert f"Deposit {deposit.pk} is minted by Safe transaction {tx_hash}." in \
-        capsys.readouterr().out
+    assert (
+        f"Deposit {deposit.pk} is minted by Safe transaction {tx_hash}." in capsys.readouterr().out
+    )

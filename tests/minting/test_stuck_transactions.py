@@ -45,8 +45,7 @@ def _signed_not_sent(paid_deposit, settings):
 
 
 @pytest.mark.django_db
-def test_a_priced_out_transaction_is_bumped_above_the_new_base_fee(paid_deposit, minting,
-                                                                   settings):
+def test_a_priced_out_transaction_is_bumped_above_the_new_base_fee(paid_deposit, minting, settings):
     deposit = _signed_not_sent(paid_deposit, settings)
     node = minting.node
     node.rpc("anvil_setNextBlockBaseFeePerGas", hex(10**14))  # far above the signed cap
@@ -63,8 +62,9 @@ def test_a_priced_out_transaction_is_bumped_above_the_new_base_fee(paid_deposit,
 
 
 @pytest.mark.django_db
-def test_an_incurable_refusal_is_filled_failed_and_retried_once(paid_deposit, minting, settings,
-                                                                superadmin):
+def test_an_incurable_refusal_is_filled_failed_and_retried_once(
+    paid_deposit, minting, settings, superadmin
+):
     settings.MINT_GAS_LIMIT = 20_000  # below intrinsic gas: refused at submission, for good
     deposit = paid_deposit()
     run_pipeline()
@@ -82,8 +82,9 @@ def test_an_incurable_refusal_is_filled_failed_and_retried_once(paid_deposit, mi
 
 
 @pytest.mark.django_db
-def test_no_gas_stops_sending_and_the_same_bytes_go_out_after_a_top_up(paid_deposit, minting,
-                                                                       settings):
+def test_no_gas_stops_sending_and_the_same_bytes_go_out_after_a_top_up(
+    paid_deposit, minting, settings
+):
     deposit = _signed_not_sent(paid_deposit, settings)
     node = minting.node
     node.rpc("anvil_setBalance", minting.minter_address, "0x0")
@@ -110,11 +111,20 @@ def test_a_nonce_used_outside_the_system_stops_sending(paid_deposit, minting, ca
     confirm()
     minting.node.rpc("anvil_setBalance", minting.minter_address, hex(10**21))
     # Someone uses the minter key directly.
-    minting.w3.eth.send_raw_transaction(minting.w3.eth.account.sign_transaction({
-        "to": minting.admin_address, "value": 1, "gas": 21_000, "chainId": 31337,
-        "nonce": minting.w3.eth.get_transaction_count(minting.minter_address),
-        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}, minting.minter_key
-    ).raw_transaction)
+    minting.w3.eth.send_raw_transaction(
+        minting.w3.eth.account.sign_transaction(
+            {
+                "to": minting.admin_address,
+                "value": 1,
+                "gas": 21_000,
+                "chainId": 31337,
+                "nonce": minting.w3.eth.get_transaction_count(minting.minter_address),
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 10**9,
+            },
+            minting.minter_key,
+        ).raw_transaction
+    )
     with caplog.at_level(logging.ERROR):
         confirm()
     assert "Minter nonce used outside the system" in caplog.text
@@ -146,11 +156,16 @@ def test_the_claim_lease_sweep_returns_a_claim_without_attempts(paid_deposit, mi
 
     deposit = paid_deposit()
     deposits_claim(deposit_ids=[deposit.pk])
-    mint = MintTransaction.objects.create(deposit=deposit, chain_id=31337,
-                                          contract_address=minting.address,
-                                          to_address=deposit.wallet.address,
-                                          amount_units=5_000 * 10**18, status="signed",
-                                          reserved_day=dt.date(2026, 11, 23), reserved_tzs=5_000)
+    mint = MintTransaction.objects.create(
+        deposit=deposit,
+        chain_id=31337,
+        contract_address=minting.address,
+        to_address=deposit.wallet.address,
+        amount_units=5_000 * 10**18,
+        status="signed",
+        reserved_day=dt.date(2026, 11, 23),
+        reserved_tzs=5_000,
+    )
     DailyIssuance.objects.create(day=dt.date(2026, 11, 23), reserved_tzs=5_000)
     assert claim_lease_sweep() == 0  # not yet
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)):
@@ -163,8 +178,9 @@ def test_the_claim_lease_sweep_returns_a_claim_without_attempts(paid_deposit, mi
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("crash", ["replacement_before_send", "sent_before_status"])
-def test_a_crash_around_a_fee_bump_is_recovered_and_minted_once(paid_deposit, minting,
-                                                                settings, crash):
+def test_a_crash_around_a_fee_bump_is_recovered_and_minted_once(
+    paid_deposit, minting, settings, crash
+):
     """Bump committed but not sent; bump sent but its status not updated."""
     deposit = _signed_not_sent(paid_deposit, settings)
     node = minting.node

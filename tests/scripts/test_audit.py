@@ -46,14 +46,16 @@ def test_a_vulnerability_with_a_fixed_version_fails():
     assert not decision.ok
     assert decision.failures == [
         "django 5.2.19: GHSA-aaaa-bbbb-cccc is fixed in 5.2.20; upgrade (uv lock "
-        "--upgrade-package) or add it to .pip-audit-ignore.toml with a reason and a review date."]
+        "--upgrade-package) or add it to .pip-audit-ignore.toml with a reason and a review date."
+    ]
 
 
 def test_a_vulnerability_without_a_fix_passes_with_a_note():
     decision = _decide(_report("celery", "web3"))
     assert decision.ok
-    assert decision.notices == ["celery 5.6.0: PYSEC-2026-11 has no fixed version yet "
-                                "(not failed)."]
+    assert decision.notices == [
+        "celery 5.6.0: PYSEC-2026-11 has no fixed version yet (not failed)."
+    ]
     assert decision.audited == 2
 
 
@@ -81,12 +83,15 @@ def test_skipped_packages_are_counted_not_failed():
     assert (decision.audited, decision.skipped) == (1, 2)
 
 
-@pytest.mark.parametrize("entry, complaint", [
-    ('[[ignore]]\nid = "X-1"\nreview_by = 2027-01-01\n', "needs a reason"),
-    ('[[ignore]]\nid = "X-1"\nreason = "r"\n', "needs review_by"),
-    ('[[ignore]]\nid = "X-1"\nreason = "r"\nreview_by = "soon"\n', "needs review_by"),
-    ('[[ignore]]\nreason = "r"\nreview_by = 2027-01-01\n', "needs an id"),
-])
+@pytest.mark.parametrize(
+    "entry, complaint",
+    [
+        ('[[ignore]]\nid = "X-1"\nreview_by = 2027-01-01\n', "needs a reason"),
+        ('[[ignore]]\nid = "X-1"\nreason = "r"\n', "needs review_by"),
+        ('[[ignore]]\nid = "X-1"\nreason = "r"\nreview_by = "soon"\n', "needs review_by"),
+        ('[[ignore]]\nreason = "r"\nreview_by = 2027-01-01\n', "needs an id"),
+    ],
+)
 def test_an_ignore_entry_without_id_reason_or_review_date_is_refused(entry, complaint):
     with pytest.raises(audit.AuditError, match=complaint):
         audit.ignores_load(entry)
@@ -97,9 +102,13 @@ def test_the_committed_ignore_list_is_valid():
 
 
 def _run(tmp_path, *args):
-    return subprocess.run([sys.executable, str(SCRIPT), "--report", str(SAMPLE),
-                           "--today", "2026-12-02", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--report", str(SAMPLE), "--today", "2026-12-02", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_the_script_exits_non_zero_on_the_sample_and_names_each_failure(tmp_path):
@@ -109,14 +118,20 @@ def test_the_script_exits_non_zero_on_the_sample_and_names_each_failure(tmp_path
     assert result.returncode == 1
     assert "audit: FAIL: django 5.2.19: GHSA-aaaa-bbbb-cccc is fixed in 5.2.20" in result.stdout
     assert "requests" not in result.stdout.split("FAIL")[-1]
-    assert ("audit: 4 package(s) audited, 2 could not be looked up (skipped), 1 failing "
-            "finding(s).") in result.stdout
+    assert (
+        "audit: 4 package(s) audited, 2 could not be looked up (skipped), 1 failing finding(s)."
+    ) in result.stdout
 
 
 def test_a_malformed_report_is_an_error_not_a_pass(tmp_path):
     report = tmp_path / "report.json"
     report.write_text('{"not": "a report"}')
-    result = subprocess.run([sys.executable, str(SCRIPT), "--report", str(report)], cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--report", str(report)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "no 'dependencies' list" in result.stderr

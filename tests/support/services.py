@@ -30,8 +30,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, name: str, log: Path,
-                   timeout: float = 20.0) -> None:
+def _wait_for_port(
+    port: int, proc: subprocess.Popen, name: str, log: Path, timeout: float = 20.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -55,8 +56,9 @@ def _pg_bindir() -> Path | None:
 def _ensure_installed() -> None:
     if _pg_bindir() is not None and shutil.which("redis-server"):
         return
-    result = subprocess.run(["bash", str(REPO / "scripts" / "install_services.sh")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install_services.sh")], capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise ServiceStartError(
             "PostgreSQL or Redis is missing and could not be installed: "
@@ -99,23 +101,52 @@ def _start_postgres(services: Services) -> None:
         shutil.chown(data, "postgres")
     log = services.workdir / "postgres.log"
     init = subprocess.run(
-        _as_postgres_user([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                           "-A", "trust", "-E", "UTF8", "--no-sync"]),
-        capture_output=True, text=True,
+        _as_postgres_user(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
+        capture_output=True,
+        text=True,
     )
     if init.returncode != 0:
         raise ServiceStartError(f"initdb failed: {init.stderr.strip()}")
     port = free_port()
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            _as_postgres_user([
-                str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-                "-k", str(services.workdir), "-c", "listen_addresses=127.0.0.1",
-                # A throwaway cluster: durability buys nothing here and costs seconds.
-                "-c", "fsync=off", "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off", "-c", "max_connections=300",
-            ]),
-            stdout=out, stderr=subprocess.STDOUT,
+            _as_postgres_user(
+                [
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(port),
+                    "-k",
+                    str(services.workdir),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    # A throwaway cluster: durability buys nothing here and costs seconds.
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=300",
+                ]
+            ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     services.processes.append(("postgres", proc))
     _wait_for_port(port, proc, "PostgreSQL", log)
@@ -127,9 +158,21 @@ def _start_redis(services: Services) -> None:
     log = services.workdir / "redis.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(services.workdir)],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(services.workdir),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     services.processes.append(("redis", proc))
     _wait_for_port(port, proc, "Redis", log)

@@ -16,8 +16,7 @@ from tests.support.anvil import free_loopback_port
 
 MODES = ("forward", "http_503", "hang")
 _ACCEPT_POLL_S = 0.05
-_503 = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-        b"Connection: close\r\n\r\n")
+_503 = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 def _close(sock: socket.socket) -> None:
@@ -59,8 +58,9 @@ class TcpProxy:
         listener.settimeout(_ACCEPT_POLL_S)
         self._stopping.clear()
         self._listener = listener
-        self._acceptor = threading.Thread(target=self._accept_loop, args=(listener,),
-                                          name=f"tcp-proxy-{self.port}", daemon=True)
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, args=(listener,), name=f"tcp-proxy-{self.port}", daemon=True
+        )
         self._acceptor.start()
 
     def stop(self) -> None:

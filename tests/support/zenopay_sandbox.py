@@ -37,8 +37,9 @@ IN_PROCESS_HEADER = "X-Sandbox-In-Process"  # deposits.sandbox.views explains bo
 SIMULATE_HEADER = "X-Sandbox-Simulate"
 
 
-def _response(request: requests.PreparedRequest, status: int, body: bytes, headers: dict,
-              reason: str = "") -> requests.Response:
+def _response(
+    request: requests.PreparedRequest, status: int, body: bytes, headers: dict, reason: str = ""
+) -> requests.Response:
     response = requests.Response()
     response.status_code = status
     response.headers = CaseInsensitiveDict(headers)
@@ -66,8 +67,15 @@ class DjangoInProcessAdapter(BaseAdapter):
         self._handler = ClientHandler(enforce_csrf_checks=True)
         self.calls: list[requests.PreparedRequest] = []
 
-    def send(self, request: requests.PreparedRequest, stream=False, timeout=None, verify=True,
-             cert=None, proxies=None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream=False,
+        timeout=None,
+        verify=True,
+        cert=None,
+        proxies=None,
+    ) -> requests.Response:
         self.calls.append(request)
         url = urlsplit(request.url)
         body = request.body or b""
@@ -106,13 +114,20 @@ class DjangoInProcessAdapter(BaseAdapter):
             content = django_response.content
         if django_response.get(SIMULATE_HEADER) == "timeout":
             raise requests.ReadTimeout(
-                f"in-process read timed out (read timeout={timeout})", request=request)
+                f"in-process read timed out (read timeout={timeout})", request=request
+            )
         response_headers = dict(django_response.items())
         if django_response.cookies:
             response_headers["Set-Cookie"] = ", ".join(
-                morsel.OutputString() for morsel in django_response.cookies.values())
-        return _response(request, django_response.status_code, content, response_headers,
-                         django_response.reason_phrase)
+                morsel.OutputString() for morsel in django_response.cookies.values()
+            )
+        return _response(
+            request,
+            django_response.status_code,
+            content,
+            response_headers,
+            django_response.reason_phrase,
+        )
 
     def close(self) -> None:
         pass
@@ -129,8 +144,15 @@ class ScriptedAdapter(BaseAdapter):
         self._script: deque = deque()
         self.calls: list[requests.PreparedRequest] = []
 
-    def reply(self, status: int = 200, *, json=None, body: bytes | str | None = None,
-              headers: dict | None = None, times: int = 1) -> ScriptedAdapter:
+    def reply(
+        self,
+        status: int = 200,
+        *,
+        json=None,
+        body: bytes | str | None = None,
+        headers: dict | None = None,
+        times: int = 1,
+    ) -> ScriptedAdapter:
         headers = dict(headers or {})
         if json is not None:
             content = jsonlib.dumps(json).encode()
@@ -151,8 +173,15 @@ class ScriptedAdapter(BaseAdapter):
     def last(self) -> requests.PreparedRequest:
         return self.calls[-1]
 
-    def send(self, request: requests.PreparedRequest, stream=False, timeout=None, verify=True,
-             cert=None, proxies=None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream=False,
+        timeout=None,
+        verify=True,
+        cert=None,
+        proxies=None,
+    ) -> requests.Response:
         self.calls.append(request)
         if not self._script:
             raise AssertionError(f"nothing scripted for {request.method} {request.url}")
@@ -160,9 +189,11 @@ class ScriptedAdapter(BaseAdapter):
         if step[0] == "fail":
             exception = step[1]
             if isinstance(exception, type):
-                exception = (exception(f"scripted {exception.__name__}", request=request)
-                             if issubclass(exception, requests.RequestException)
-                             else exception(f"scripted {exception.__name__}"))
+                exception = (
+                    exception(f"scripted {exception.__name__}", request=request)
+                    if issubclass(exception, requests.RequestException)
+                    else exception(f"scripted {exception.__name__}")
+                )
             raise exception
         _kind, status, content, headers = step
         return _response(request, status, content, headers)
@@ -196,8 +227,9 @@ class SandboxPhone:
     def approve(self, order_id, amount=None, drop_webhook=False):
         from deposits.sandbox.services import sandbox_order_approve
 
-        order = sandbox_order_approve(order_id=str(order_id), amount_tzs=amount,
-                                      drop_webhook=drop_webhook)
+        order = sandbox_order_approve(
+            order_id=str(order_id), amount_tzs=amount, drop_webhook=drop_webhook
+        )
         if not drop_webhook:
             self.fire_webhook(order_id)
         return order
@@ -239,8 +271,10 @@ def zenopay_sandbox() -> Iterator[SandboxPhone]:
     from deposits.zenopay import zenopay_session
 
     adapter = DjangoInProcessAdapter()
-    with mounted(zenopay_session(), settings.ZENOPAY_BASE_URL, adapter), \
-            mounted(sandbox_http_session(), settings.APP_URL, adapter):
+    with (
+        mounted(zenopay_session(), settings.ZENOPAY_BASE_URL, adapter),
+        mounted(sandbox_http_session(), settings.APP_URL, adapter),
+    ):
         yield SandboxPhone(adapter)
 
 

@@ -1,7 +1,7 @@
 """Approve or reject a pending KYC case:
 
-    manage.py kyc_review CASE_ID --approve --actor EMAIL
-    manage.py kyc_review CASE_ID --reject --reason "Name does not match the ID card" --actor EMAIL
+manage.py kyc_review CASE_ID --approve --actor EMAIL
+manage.py kyc_review CASE_ID --reject --reason "Name does not match the ID card" --actor EMAIL
 """
 
 from django.core.management.base import BaseCommand, CommandError

@@ -14,8 +14,13 @@ class Command(BaseCommand):
     help = "Make the first two super admins (works only while no one holds a staff role)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--email", action="append", required=True, dest="emails",
-                            help="give it twice: two different people")
+        parser.add_argument(
+            "--email",
+            action="append",
+            required=True,
+            dest="emails",
+            help="give it twice: two different people",
+        )
 
     def handle(self, *args, emails, **options):
         try:
@@ -23,7 +28,12 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(str(exc)) from None
         for user, created in result:
-            how = ("account created; a link to choose a password was e-mailed" if created
-                   else "existing account")
-            self.stdout.write(f"{user.email} is now a super admin ({how}); they set up their "
-                              "authenticator at their first Backstage login.")
+            how = (
+                "account created; a link to choose a password was e-mailed"
+                if created
+                else "existing account"
+            )
+            self.stdout.write(
+                f"{user.email} is now a super admin ({how}); they set up their "
+                "authenticator at their first Backstage login."
+            )

@@ -19,17 +19,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--email", required=True, help="the grantee's email")
         parser.add_argument("--role", required=True, choices=STAFF_ROLES)
-        parser.add_argument("--evidence", required=True,
-                            help="why: a ticket or an approval reference")
+        parser.add_argument(
+            "--evidence", required=True, help="why: a ticket or an approval reference"
+        )
         parser.add_argument("--actor", required=True, help="the maker's email (a super admin)")
 
     def handle(self, *args, email, role, evidence, actor, **options):
         maker = actor_from_email(actor)
         try:
-            request = staff_role_grant_request(email=email, role=role, evidence=evidence,
-                                               maker=maker)
+            request = staff_role_grant_request(
+                email=email, role=role, evidence=evidence, maker=maker
+            )
         except ServiceError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"Requested {role} for {email}: request {request.pk}. Another super "
-                          f"admin approves it with: manage.py dual_control_approve {request.pk} "
-                          "--actor EMAIL")
+        self.stdout.write(
+            f"Requested {role} for {email}: request {request.pk}. Another super "
+            f"admin approves it with: manage.py dual_control_approve {request.pk} "
+            "--actor EMAIL"
+        )

@@ -1,6 +1,6 @@
 """Remove a staff role (one super admin; taking access away must not wait):
 
-    manage.py staff_role_remove --email X --role bank_admin --reason "left the bank" --actor EMAIL
+manage.py staff_role_remove --email X --role bank_admin --reason "left the bank" --actor EMAIL
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,8 +22,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, email, role, reason, actor, **options):
         try:
-            holder = staff_role_remove(email=email, role=role, reason=reason,
-                                       actor=actor_from_email(actor))
+            holder = staff_role_remove(
+                email=email, role=role, reason=reason, actor=actor_from_email(actor)
+            )
         except ServiceError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Removed {role} from {holder.email}.")

@@ -17,8 +17,7 @@ from core.exceptions import ServiceError
 
 
 class Command(BaseCommand):
-    help = ("Request the manual verification of an account's wallet; another person must "
-            "approve it.")
+    help = "Request the manual verification of an account's wallet; another person must approve it."
 
     def add_arguments(self, parser):
         parser.add_argument("address", help="the wallet address (0x…)")

@@ -8,9 +8,11 @@ from deposits.services.intake import DepositInput, deposit_create
 
 
 class Command(BaseCommand):
-    help = ("Local chain only (local or test profile): start a deposit for a customer through "
-            "the same service as the pages, so the ZenoPay sandbox phone "
-            "(/sandbox/zenopay/phone/) has a push to approve.")
+    help = (
+        "Local chain only (local or test profile): start a deposit for a customer through "
+        "the same service as the pages, so the ZenoPay sandbox phone "
+        "(/sandbox/zenopay/phone/) has a push to approve."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--email", default="customer@ntzs.local")
@@ -30,12 +32,20 @@ class Command(BaseCommand):
         bank_obj = Bank.objects.filter(name=bank).first() if bank else None
         if bank and bank_obj is None:
             raise CommandError(f"There is no bank named {bank!r}.")
-        provider = (DepositRequest.Provider.BANK_TRANSFER if bank_obj
-                    else DepositRequest.Provider.ZENOPAY)
+        provider = (
+            DepositRequest.Provider.BANK_TRANSFER if bank_obj else DepositRequest.Provider.ZENOPAY
+        )
         try:
-            deposit, _ = deposit_create(user=user, data=DepositInput(
-                amount_tzs=amount, payment_provider=provider, wallet_id=wallet.pk,
-                buyer_phone=phone, bank_id=bank_obj.pk if bank_obj else None))
+            deposit, _ = deposit_create(
+                user=user,
+                data=DepositInput(
+                    amount_tzs=amount,
+                    payment_provider=provider,
+                    wallet_id=wallet.pk,
+                    buyer_phone=phone,
+                    bank_id=bank_obj.pk if bank_obj else None,
+                ),
+            )
         except ServiceError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"deposit {deposit.pk} {deposit.amount_tzs} TZS ({deposit.status})")

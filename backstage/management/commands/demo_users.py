@@ -4,8 +4,10 @@ from backstage.demo import demo_refusal, demo_users_ensure
 
 
 class Command(BaseCommand):
-    help = ("Create the local stack's demo users (local or test profile on the local chain "
-            "only); safe to run again.")
+    help = (
+        "Create the local stack's demo users (local or test profile on the local chain "
+        "only); safe to run again."
+    )
 
     def handle(self, *args, **options):
         if refusal := demo_refusal("demo_users"):

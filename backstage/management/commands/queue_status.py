@@ -4,8 +4,10 @@ from backstage.health import queue_counts
 
 
 class Command(BaseCommand):
-    help = ("Counts of mint_pending, mint_processing, mint_failed, mint_requires_safe, held "
-            "deposits, and the broker's mint queue depth.")
+    help = (
+        "Counts of mint_pending, mint_processing, mint_failed, mint_requires_safe, held "
+        "deposits, and the broker's mint queue depth."
+    )
 
     def handle(self, *args, **options):
         for name, value in queue_counts().items():

@@ -19,5 +19,7 @@ class Command(BaseCommand):
             request = dual_control_approve(request_id=request_id, checker=checker, reason=reason)
         except ServiceError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"Approved {request.action} request {request.pk} "
-                          f"for {request.target_type} {request.target_id}.")
+        self.stdout.write(
+            f"Approved {request.action} request {request.pk} "
+            f"for {request.target_type} {request.target_id}."
+        )

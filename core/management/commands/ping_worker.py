@@ -18,10 +18,13 @@ class Command(BaseCommand):
         app.send_task("core.tasks.ping")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if TaskHeartbeat.objects.filter(task_name="core.tasks.ping",
-                                            last_finished__gte=sent_at).exists():
+            if TaskHeartbeat.objects.filter(
+                task_name="core.tasks.ping", last_finished__gte=sent_at
+            ).exists():
                 self.stdout.write("a worker ran core.tasks.ping and recorded its heartbeat")
                 return
             time.sleep(0.5)
-        raise CommandError(f"No worker ran core.tasks.ping within {timeout} s: is the worker "
-                           "running and connected to the same broker?")
+        raise CommandError(
+            f"No worker ran core.tasks.ping within {timeout} s: is the worker "
+            "running and connected to the same broker?"
+        )

@@ -17,8 +17,10 @@ class OperatorCommand(BaseCommand):
             # A shell hands over bytes that are not UTF-8 as lone surrogates: no column
             # can store them, and an identifier must never be silently changed.
             if isinstance(value, str) and not text_storable_as_is(value):
-                raise CommandError(f"The {name.replace('_', ' ')} given holds a NUL "
-                                   f"character or bytes that are not UTF-8; type it again.")
+                raise CommandError(
+                    f"The {name.replace('_', ' ')} given holds a NUL "
+                    f"character or bytes that are not UTF-8; type it again."
+                )
         actor = actor_from_email(options.pop("actor"))
         try:
             message = self.run(actor, **options)

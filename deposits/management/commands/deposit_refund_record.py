@@ -3,8 +3,10 @@ from deposits.services.operator import deposit_refund_record_request
 
 
 class Command(OperatorCommand):
-    help = ("Maker: record an off-system refund of a submitted, cancelled or rejected deposit. "
-            "A different person approves with dual_control_approve.")
+    help = (
+        "Maker: record an off-system refund of a submitted, cancelled or rejected deposit. "
+        "A different person approves with dual_control_approve."
+    )
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -12,6 +14,7 @@ class Command(OperatorCommand):
         parser.add_argument("--evidence", required=True)
 
     def run(self, actor, *, deposit_id, evidence, **options) -> str:
-        request = deposit_refund_record_request(deposit_id=deposit_id, evidence=evidence,
-                                                maker=actor)
+        request = deposit_refund_record_request(
+            deposit_id=deposit_id, evidence=evidence, maker=actor
+        )
         return str(request.pk)

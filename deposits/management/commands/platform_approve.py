@@ -12,4 +12,5 @@ class Command(OperatorCommand):
     def run(self, actor, *, deposit_id, **options) -> str:
         status = deposit_platform_approve(deposit_id=deposit_id, actor=actor)
         return f"Platform approval recorded for {deposit_id}" + (
-            f"; the deposit is now {status}." if status else "; waiting for the bank approval.")
+            f"; the deposit is now {status}." if status else "; waiting for the bank approval."
+        )

@@ -5,55 +5,105 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='SandboxKnobs',
+            name="SandboxKnobs",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('empty_data_polls', models.PositiveIntegerField(default=0)),
-                ('not_found_polls', models.PositiveIntegerField(default=0)),
-                ('server_error_polls', models.PositiveIntegerField(default=0)),
-                ('create_times_out', models.BooleanField(default=False)),
-                ('reuse_transid', models.CharField(blank=True, max_length=64)),
-                ('webhook_with_api_key', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("empty_data_polls", models.PositiveIntegerField(default=0)),
+                ("not_found_polls", models.PositiveIntegerField(default=0)),
+                ("server_error_polls", models.PositiveIntegerField(default=0)),
+                ("create_times_out", models.BooleanField(default=False)),
+                ("reuse_transid", models.CharField(blank=True, max_length=64)),
+                ("webhook_with_api_key", models.BooleanField(default=False)),
             ],
             options={
-                'verbose_name_plural': 'sandbox knobs',
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='sandbox_knobs_single_row')],
+                "verbose_name_plural": "sandbox knobs",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("id", 1)), name="sandbox_knobs_single_row"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SandboxOrder',
+            name="SandboxOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order_id', models.CharField(max_length=128, unique=True)),
-                ('buyer_email', models.CharField(max_length=254)),
-                ('buyer_name', models.CharField(max_length=200)),
-                ('buyer_phone', models.CharField(max_length=16)),
-                ('amount_tzs', models.BigIntegerField()),
-                ('webhook_url', models.TextField(blank=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=16)),
-                ('paid_amount_tzs', models.BigIntegerField(blank=True, null=True)),
-                ('reference', models.CharField(max_length=32)),
-                ('transid', models.CharField(blank=True, max_length=64)),
-                ('channel', models.CharField(blank=True, max_length=32)),
-                ('msisdn', models.CharField(blank=True, max_length=16)),
-                ('drop_webhook', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=core.clock.now)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('webhook_fired_at', models.DateTimeField(blank=True, null=True)),
-                ('webhook_response_status', models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("order_id", models.CharField(max_length=128, unique=True)),
+                ("buyer_email", models.CharField(max_length=254)),
+                ("buyer_name", models.CharField(max_length=200)),
+                ("buyer_phone", models.CharField(max_length=16)),
+                ("amount_tzs", models.BigIntegerField()),
+                ("webhook_url", models.TextField(blank=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("paid_amount_tzs", models.BigIntegerField(blank=True, null=True)),
+                ("reference", models.CharField(max_length=32)),
+                ("transid", models.CharField(blank=True, max_length=64)),
+                ("channel", models.CharField(blank=True, max_length=32)),
+                ("msisdn", models.CharField(blank=True, max_length=16)),
+                ("drop_webhook", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=core.clock.now)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("webhook_fired_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "webhook_response_status",
+                    models.PositiveSmallIntegerField(blank=True, null=True),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['state', '-created_at'], name='sandbox_order_state_created')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('state__in', ['pending', 'completed', 'failed', 'cancelled'])), name='sandbox_order_state_valid'), models.CheckConstraint(condition=models.Q(('amount_tzs__gt', 0)), name='sandbox_order_amount_positive'), models.CheckConstraint(condition=models.Q(('paid_amount_tzs__isnull', True), ('paid_amount_tzs__gt', 0), _connector='OR'), name='sandbox_order_paid_amount_positive')],
+                "indexes": [
+                    models.Index(
+                        fields=["state", "-created_at"], name="sandbox_order_state_created"
+                    )
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("state__in", ["pending", "completed", "failed", "cancelled"])
+                        ),
+                        name="sandbox_order_state_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("amount_tzs__gt", 0)),
+                        name="sandbox_order_amount_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("paid_amount_tzs__isnull", True),
+                            ("paid_amount_tzs__gt", 0),
+                            _connector="OR",
+                        ),
+                        name="sandbox_order_paid_amount_positive",
+                    ),
+                ],
             },
         ),
     ]

@@ -11,9 +11,11 @@ class Command(BaseCommand):
         if result is None:
             raise CommandError("The chain or the token could not be checked; see the open alert.")
         self.stdout.write(f"chain {result.chain_id} token {result.contract_address}")
-        self.stdout.write(f"minter {result.minter_address} MINTER_ROLE={result.has_minter_role} "
-                          f"gas={result.gas_balance_wei} wei paused={result.paused} "
-                          f"mintForDeposit={result.mint_with_ref}")
+        self.stdout.write(
+            f"minter {result.minter_address} MINTER_ROLE={result.has_minter_role} "
+            f"gas={result.gas_balance_wei} wei paused={result.paused} "
+            f"mintForDeposit={result.mint_with_ref}"
+        )
         if result.problems:
             raise CommandError("; ".join(result.problems).capitalize() + ".")
         self.stdout.write("OK")

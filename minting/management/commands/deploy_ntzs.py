@@ -16,10 +16,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--force", action="store_true",
-                            help="redeploy when the configured address has no code")
-        parser.add_argument("--write-env", metavar="PATH",
-                            help="write the new address and deploy block to this env file")
+        parser.add_argument(
+            "--force", action="store_true", help="redeploy when the configured address has no code"
+        )
+        parser.add_argument(
+            "--write-env",
+            metavar="PATH",
+            help="write the new address and deploy block to this env file",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -43,12 +47,18 @@ class Command(BaseCommand):
         except ChainError as exc:
             raise CommandError(str(exc)) from None
         if options["write_env"]:
-            env_file_update(Path(options["write_env"]), {
-                "NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA": deployment.contract_address,
-                "NTZS_DEPLOY_BLOCK": str(deployment.deploy_block),
-            })
+            env_file_update(
+                Path(options["write_env"]),
+                {
+                    "NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA": deployment.contract_address,
+                    "NTZS_DEPLOY_BLOCK": str(deployment.deploy_block),
+                },
+            )
         self.stdout.write(f"NTZS deployed at {deployment.contract_address}")
-        self.stdout.write(f"deploy block {deployment.deploy_block} "
-                          f"hash {deployment.deploy_block_hash}")
-        self.stdout.write(f"MINTER_ROLE granted to: {minter or '(no minter configured)'}"
-                          + (f", {settings.SAFE_ADDRESS}" if settings.SAFE_ADDRESS else ""))
+        self.stdout.write(
+            f"deploy block {deployment.deploy_block} hash {deployment.deploy_block_hash}"
+        )
+        self.stdout.write(
+            f"MINTER_ROLE granted to: {minter or '(no minter configured)'}"
+            + (f", {settings.SAFE_ADDRESS}" if settings.SAFE_ADDRESS else "")
+        )

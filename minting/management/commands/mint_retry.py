@@ -12,6 +12,7 @@ class Command(OperatorCommand):
 
     def run(self, actor, *, deposit_ids, **options) -> str:
         client = mint_client()
-        lines = [f"{d}: {mint_retry(client=client, deposit_id=d, actor=actor)}"
-                 for d in deposit_ids]
+        lines = [
+            f"{d}: {mint_retry(client=client, deposit_id=d, actor=actor)}" for d in deposit_ids
+        ]
         return "\n".join(lines)

@@ -3,8 +3,10 @@ from minting.services.lanes import mint_route_to_worker
 
 
 class Command(OperatorCommand):
-    help = ("Super admin: send a mint_requires_safe deposit back to the worker lane (refused "
-            "while an exported Safe payload can still mint it).")
+    help = (
+        "Super admin: send a mint_requires_safe deposit back to the worker lane (refused "
+        "while an exported Safe payload can still mint it)."
+    )
 
     def add_arguments(self, parser):
         super().add_arguments(parser)

@@ -9,8 +9,10 @@ from minting.services.operator import mint_status
 
 
 class Command(BaseCommand):
-    help = ("Queue by status, in-flight nonces, circuit state, today's cap figures, minter "
-            "role, gas and the sending switch.")
+    help = (
+        "Queue by status, in-flight nonces, circuit state, today's cap figures, minter "
+        "role, gas and the sending switch."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true")
@@ -25,9 +27,12 @@ class Command(BaseCommand):
             except ChainError as exc:  # the web boots without RPC; so does this
                 check, status["chain"] = None, str(exc)
             if check is not None:
-                status.update(minter_role=check.has_minter_role,
-                              gas_wei=check.gas_balance_wei, paused=check.paused,
-                              mint_with_ref=check.mint_with_ref)
+                status.update(
+                    minter_role=check.has_minter_role,
+                    gas_wei=check.gas_balance_wei,
+                    paused=check.paused,
+                    mint_with_ref=check.mint_with_ref,
+                )
         if options.get("json"):
             self.stdout.write(json.dumps(status, indent=2, default=str))
             return

@@ -16,7 +16,9 @@ class Command(OperatorCommand):
 
         client = mint_client()
         pending = client.w3.eth.get_transaction_count(
-            account_address(settings.MINTER_PRIVATE_KEY), "pending")
-        signer = minting_sending_set(enabled=True, reason=reason, actor=actor,
-                                     chain_pending_nonce=pending)
+            account_address(settings.MINTER_PRIVATE_KEY), "pending"
+        )
+        signer = minting_sending_set(
+            enabled=True, reason=reason, actor=actor, chain_pending_nonce=pending
+        )
         return f"sending {'enabled' if signer.sending_enabled else 'disabled'} for {signer.address}"

@@ -9,18 +9,27 @@ from minting.services.safe import safe_batch_file
 
 
 class Command(OperatorCommand):
-    help = ("Show the exact Safe call of each mint_requires_safe deposit and write a Safe "
-            "Transaction Builder batch file (every run is recorded as a Safe export). With "
-            "--void, show instead the voidDepositRef call that kills exported payloads.")
+    help = (
+        "Show the exact Safe call of each mint_requires_safe deposit and write a Safe "
+        "Transaction Builder batch file (every run is recorded as a Safe export). With "
+        "--void, show instead the voidDepositRef call that kills exported payloads."
+    )
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument("deposit_ids", nargs="+", metavar="DEPOSIT")
-        parser.add_argument("--safe-nonce", type=int, default=None,
-                            help="the Safe nonce the proposal will use, when known")
+        parser.add_argument(
+            "--safe-nonce",
+            type=int,
+            default=None,
+            help="the Safe nonce the proposal will use, when known",
+        )
         parser.add_argument("--out", default=None, help="write the batch JSON to this file")
-        parser.add_argument("--void", action="store_true",
-                            help="show the voidDepositRef call of one deposit instead")
+        parser.add_argument(
+            "--void",
+            action="store_true",
+            help="show the voidDepositRef call of one deposit instead",
+        )
 
     def run(self, actor, *, deposit_ids, safe_nonce, out, void, **options) -> str:
         if void:
@@ -29,8 +38,7 @@ class Command(OperatorCommand):
             result = safe_export_void_payload(deposit_id=deposit_ids[0])
             calls = [result["call"]]
         else:
-            result = safe_batch_file(deposit_ids=deposit_ids, actor=actor,
-                                     safe_nonce=safe_nonce)
+            result = safe_batch_file(deposit_ids=deposit_ids, actor=actor, safe_nonce=safe_nonce)
             calls = result["calls"]
         for call in calls:
             self.stdout.write(f"{call['text']}\n  data {call['data']}")
