@@ -1,5 +1,5 @@
-"""Staff role names (Django groups created by the accounts app), the one role check and the
-one beneficiary rule."""
+"""Staff role names (Django groups created by the accounts app), the one role check
+(``require_role``) and the one beneficiary rule (``require_not_beneficiary``)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def user_roles(user) -> set[str]:
 
 def user_has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
+
+
+def require_role(actor, *roles: str, doing: str) -> None:
+    """The one role check of every service: refuse, in one sentence, an actor who holds none
+    of ``roles``."""
+    if not user_has_role(actor, *roles):
+        raise PermissionRefused(
+            _("%(actor)s may not %(doing)s: it needs one of the roles %(roles)s.")
+            % {"actor": actor, "doing": doing, "roles": ", ".join(roles)}
+        )
 
 
 def require_not_beneficiary(actor, beneficiary_id, *, doing: str) -> None:
