@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 
+from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils import json as drf_json
@@ -23,8 +24,16 @@ class BoundedJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = get_encoding(parser_context or {})
+        # DRF reads the body without Django's upload cap: apply it here, before decoding.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if stream is None:
+            raw = b""
+        else:
+            raw = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(raw) > limit:
+            raise ParseError(f"JSON parse error - the body is larger than {limit} bytes")
         try:
-            text = codecs.getreader(encoding)(stream).read()
+            text = codecs.decode(raw, encoding)
             parse_constant = drf_json.strict_constant if self.strict else None
             return text_json_loads(text, parse_constant=parse_constant)
         except ValueError as exc:  # UnicodeDecodeError included

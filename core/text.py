@@ -61,7 +61,10 @@ def text_identifier_fits(value: str, *, max_length: int) -> bool:
 
 
 JSON_MAX_DEPTH = 64
-_JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# A string (escapes included) or a bracket. The quantifiers are possessive and the closing
+# quote optional, so an unterminated string is consumed once, to the end: the scan stays
+# linear whatever the input (a backtracking pattern was quadratic on `"` followed by `\"`s).
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]', re.DOTALL)
 
 
 def text_json_loads(data: bytes | str, *, max_depth: int = JSON_MAX_DEPTH, **options):

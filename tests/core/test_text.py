@@ -36,3 +36,17 @@ def test_json_nested_deeper_than_any_real_payload_is_a_value_error(document):
 def test_brackets_inside_strings_do_not_count_as_nesting():
     text = '{"a": "' + "[" * 500 + '\\"", "b": [[1]]}'
     assert text_json_loads(text)["b"] == [[1]]
+
+
+def test_an_unterminated_string_of_escaped_quotes_is_read_once_not_from_every_quote():
+    # A backtracking scanner re-read the rest of the input from every quote here (a megabyte
+    # took most of an hour); the scan is linear, so this answers at once with a ValueError.
+    document = b'"' + b'\\"' * 500_000
+    with pytest.raises(ValueError):
+        text_json_loads(document)
+
+
+def test_a_string_that_looks_deep_inside_an_unterminated_string_does_not_count():
+    with pytest.raises(ValueError) as refused:
+        text_json_loads(b'["' + b"[" * 100)
+    assert "nested" not in str(refused.value)

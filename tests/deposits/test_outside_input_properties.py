@@ -427,3 +427,30 @@ def test_an_api_body_nested_150_000_deep_is_a_400_not_a_dead_worker(amina):
     assert response.status_code == 400
     assert response.json()["error"] == "malformed"
     assert not DepositRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_api_body_over_the_upload_limit_is_a_400(amina, settings):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=amina).key}")
+    body = '{"amount_tzs": 5000, "note": "' + "x" * 2_000 + '"}'
+    response = api.post("/api/v1/deposits", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert not DepositRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_megabyte_of_escaped_quotes_is_a_prompt_400(amina):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=amina).key}")
+    body = '"' + '\\"' * 500_000
+    response = api.post("/api/v1/deposits", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert not DepositRequest.objects.exists()
