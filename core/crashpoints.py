@@ -1,7 +1,9 @@
 """Named crash points for the crash-injection tests (test profile only).
 
 ``crash_point("name")`` raises SimulatedCrash when the test profile has armed that name in
-``settings.CRASH_POINTS``; in every other profile it does nothing and costs nothing."""
+``settings.CRASH_POINTS``; in every other profile it does nothing and costs nothing. A test
+may also hold a step at a point (``settings.PAUSE_POINTS = {"name": callable}``, called
+there) to race another worker against it, e.g. a batch held open before its commit."""
 
 from __future__ import annotations
 
@@ -13,5 +15,10 @@ class SimulatedCrash(BaseException):
 
 
 def crash_point(name: str) -> None:
-    if getattr(settings, "PROFILE", "") == "test" and name in getattr(settings, "CRASH_POINTS", ()):
+    if getattr(settings, "PROFILE", "") != "test":
+        return
+    pause = getattr(settings, "PAUSE_POINTS", {}).get(name)
+    if pause is not None:
+        pause()
+    if name in getattr(settings, "CRASH_POINTS", ()):
         raise SimulatedCrash(name)

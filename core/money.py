@@ -35,3 +35,12 @@ def units_to_tzs(amount_units: int) -> int:
     if fraction:
         raise MoneyError(f"{units} base units is not a whole number of shillings.")
     return whole
+
+
+def units_format(amount_units: int) -> str:
+    """An amount for a sentence a person reads: ``"5,000 TZS"``, or the raw base units when
+    it is not a whole number of shillings (a wrong-amount refusal must show what was there)."""
+    try:
+        return f"{units_to_tzs(amount_units):,} TZS"
+    except MoneyError:
+        return f"{amount_units} base units"

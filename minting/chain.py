@@ -13,19 +13,11 @@ from urllib.parse import urlparse
 
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.exceptions import Web3Exception
+from web3.exceptions import TransactionNotFound, Web3Exception
 
 from minting.contract_artifact import DEPOSIT_REF_INTERFACE_ID, NTZS_ABI
 
 RPC_TIMEOUT_S = 10
-ROLE_NAMES = (
-    "MINTER_ROLE",
-    "BURNER_ROLE",
-    "PAUSER_ROLE",
-    "FREEZER_ROLE",
-    "BLACKLISTER_ROLE",
-    "WIPER_ROLE",
-)
 TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
 DEPOSIT_MINTED_TOPIC = keccak(text="DepositMinted(bytes32,address,uint256)")
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -45,6 +37,15 @@ class WrongChain(ChainError):
 
 class ContractMissing(ChainError):
     """There is no contract code at the configured token address."""
+
+
+def hex_str(value) -> str:
+    """The one spelling of a hash, topic or calldata in text: ``0x`` and lowercase hex, from
+    bytes, HexBytes or a string (stored hashes compare as strings)."""
+    if isinstance(value, str):
+        value = value.lower()
+        return value if value.startswith("0x") else "0x" + value
+    return "0x" + bytes(value).hex()
 
 
 def redact_url(url: str) -> str:
@@ -174,8 +175,43 @@ class NtzsClient:
     def is_deposit_minted(self, deposit_ref: bytes) -> bool:
         return self._call(self.contract.functions.isDepositMinted(deposit_ref))
 
+    def is_deposit_ref_voided(self, deposit_ref: bytes) -> bool:
+        return self._call(self.contract.functions.isDepositRefVoided(deposit_ref))
+
     def balance_of(self, account: str) -> int:
         return self._call(self.contract.functions.balanceOf(to_checksum_address(account)))
+
+    def receipt(self, tx_hash) -> dict | None:
+        """The one receipt reader: the receipt, or None when the node does not know the
+        transaction (not mined yet, dropped or replaced). Any other failure is
+        ChainUnavailable: an unreadable receipt is never taken for a missing one (a failure
+        proof built on it would call a landed mint dead)."""
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"The receipt of {hex_str(tx_hash)} could not be read ({type(exc).__name__})."
+            ) from None
+
+    def receipts(self, tx_hashes: list[str]) -> dict[str, dict | None]:
+        """Many receipts in one JSON-RPC batch, with ``receipt``'s policy: a batch with an
+        unknown transaction (a replaced attempt) falls back to one call per hash."""
+        if not tx_hashes:
+            return {}
+        try:
+            with self.w3.batch_requests() as batch:
+                for tx_hash in tx_hashes:
+                    batch.add(self.w3.eth.get_transaction_receipt(tx_hash))
+                answers = batch.execute()
+        except TransactionNotFound:
+            return {tx_hash: self.receipt(tx_hash) for tx_hash in tx_hashes}
+        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"A batch of receipts could not be read ({type(exc).__name__})."
+            ) from None
+        return dict(zip(tx_hashes, answers, strict=True))
 
     @cached_property
     def supports_deposit_ref(self) -> bool:
@@ -267,5 +303,5 @@ def transact(
     except ValueError as exc:  # node refusals (insufficient funds, revert on estimate)
         raise ChainError(f"The node refused the transaction: {exc}") from None
     if receipt["status"] != 1:
-        raise ChainError(f"Transaction {receipt['transactionHash'].hex()} reverted.")
+        raise ChainError(f"Transaction {hex_str(receipt['transactionHash'])} reverted.")
     return receipt

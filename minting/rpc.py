@@ -38,7 +38,16 @@ from web3.providers.base import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from core.services import alert_raise, alert_resolve
-from minting.chain import RPC_TIMEOUT_S, ChainError, ChainUnavailable, WrongChain, redact_url
+from minting.chain import (
+    RPC_TIMEOUT_S,
+    ChainError,
+    ChainUnavailable,
+    NtzsClient,
+    WrongChain,
+    chain_id_check,
+    contract_code_present,
+    redact_url,
+)
 from minting.models import TokenDeployment
 
 logger = logging.getLogger(__name__)
@@ -291,6 +300,16 @@ def rpc_connect(
             primary_retry_s=primary_retry_s,
         )
     )
+
+
+def mint_client() -> NtzsClient:
+    """The token on the configured node (primary, or the verified backup), proven to be the
+    configured chain with the token's code: the client every minting service is given."""
+    w3 = rpc_connect()
+    chain_id_check(w3, expected=settings.CHAIN_ID, rpc_url=settings.BASE_SEPOLIA_RPC_URL)
+    if not contract_code_present(w3, settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA):
+        raise ChainError("There is no contract code at the configured NTZS address.")
+    return NtzsClient(w3, settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA)
 
 
 def _transient(exc: BaseException) -> bool:

@@ -8,14 +8,14 @@ import logging
 from celery import signals
 from django.conf import settings
 
+from core.services import task_enqueue_on_commit
+from minting.chain import account_address
+
 logger = logging.getLogger("worker")
 
 
 @signals.worker_ready.connect
 def _mint_worker_started(sender=None, **_kwargs) -> None:
-    from core.services import task_enqueue_on_commit
-    from minting.chain import account_address
-
     minter = (
         account_address(settings.MINTER_PRIVATE_KEY)
         if settings.MINTER_PRIVATE_KEY

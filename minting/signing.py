@@ -8,6 +8,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 from web3 import Web3
 
+from minting.chain import hex_str
 from minting.contract_artifact import NTZS_ABI
 
 # A constant gas limit for a mint: measured at ~75k for mintForDeposit to a fresh holder
@@ -83,6 +84,4 @@ def sign(
         },
         private_key,
     )
-    return SignedTx(
-        raw_hex="0x" + bytes(signed.raw_transaction).hex(), tx_hash="0x" + bytes(signed.hash).hex()
-    )
+    return SignedTx(raw_hex=hex_str(signed.raw_transaction), tx_hash=hex_str(signed.hash))

@@ -1,19 +1,26 @@
-"""Steps 3–5 and 8 of DESIGN §7: receipts and confirmation, recovery of unsent and stuck
-attempts, on-chain idempotency, and the proof a mint is dead before anything is failed.
+"""Steps 3, 4 and 8 of DESIGN §7 for the worker's own transactions: one confirm run, in named
+steps the runner calls in this order (each callable alone, as its tests do):
 
-Chain facts are always recorded: a landed mint of a deposit is claimed and the deposit moved
-to ``minted`` whatever its status (held, failed, routed to the Safe)."""
+1. ``signer_nonce_sync`` — the freshly mined nonce (the proof that an attempt is dead needs
+   it, so it runs before settling);
+2. ``mints_mined_confirm`` — receipts of live attempts at mined nonces, landed mints recorded;
+3. ``mints_unmined_recover`` — unsent attempts sent, dropped ones rebroadcast, stuck ones
+   bumped, refused ones filled;
+4. ``mints_finished_settle`` — a mint whose attempts are all terminal: minted or proven dead;
+5. ``signer_ledger_check`` — with nothing in flight, the chain's pending count against the
+   ledger (gap filled, or a transaction made outside the system stops sending);
+6. ``claim_lease_sweep`` — a claim without an attempt goes back to ``mint_pending``.
+
+Recording lives in ``recording``, sending in ``sending``: this module only decides."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import logging
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from eth_utils import to_checksum_address
+from django.db import transaction
 from web3.exceptions import TransactionNotFound
 
 from core.clock import now
@@ -21,26 +28,30 @@ from core.crashpoints import crash_point
 from core.services import alert_raise
 from deposits.exceptions import TransitionRefused
 from deposits.models import DepositRequest
-from deposits.services.transitions import (
-    deposit_back_to_pending,
-    deposit_mark_failed,
-    deposit_mark_minted,
-    deposits_mark_minted_batch,
+from deposits.services.transitions import deposit_back_to_pending, deposit_mark_failed
+from minting.chain import NtzsClient, account_address
+from minting.models import MintAttempt, MintTransaction, SignerAccount
+from minting.services.deposit_refs import signed_ref
+from minting.services.ledger import reservation_release
+from minting.services.recording import (
+    Landed,
+    Verdict,
+    block_day,
+    expected_transfer,
+    mint_proof,
+    mint_resolve_already_minted,
+    record_minted,
+    record_minted_many,
+    record_proven_mint,
 )
-from minting.chain import (
-    DEPOSIT_MINTED_TOPIC,
-    ZERO_ADDRESS,
-    ChainUnavailable,
-    DepositMintedLog,
-    NtzsClient,
-    TransferLog,
-    account_address,
-    receipt_token_logs,
+from minting.services.sending import (
+    Refusal,
+    SendOutcome,
+    Sent,
+    attempt_error_record,
+    attempt_send,
+    next_base_fee,
 )
-from minting.contract_artifact import deposit_ref
-from minting.models import MintAttempt, MintLogClaim, MintTransaction, SignerAccount
-from minting.services.ledger import ledger_issue_bulk, reservation_issue, reservation_release
-from minting.services.pipeline import attempt_send, next_base_fee
 from minting.signing import FILL_GAS_LIMIT, Fees, fees_from, mint_calldata, mint_gas_limit, sign
 
 logger = logging.getLogger("minting")
@@ -48,374 +59,37 @@ S = DepositRequest.Status
 MT = MintTransaction.Status
 AS = MintAttempt.Status
 LIVE = (AS.SIGNED, AS.SENT)
-MINTABLE_FROM = (S.MINT_PROCESSING, S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
 REBROADCAST_AFTER = dt.timedelta(seconds=4)  # ~2 Base blocks
 REPLACED_AFTER = dt.timedelta(seconds=30)
 
 
-def _hex(value) -> str:
-    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+def _add(counts: dict[str, int], more: dict[str, int]) -> None:
+    for key, value in more.items():
+        counts[key] = counts.get(key, 0) + value
 
 
-def _block_day(client: NtzsClient, block_number: int, cache: dict | None = None) -> dt.date:
-    if cache is not None and block_number in cache:
-        return cache[block_number]
-    timestamp = client.w3.eth.get_block(block_number)["timestamp"]
-    day = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date()
-    if cache is not None:
-        cache[block_number] = day
-    return day
-
-
-def expected_transfer(
-    receipt, *, token: str, to_address: str, amount_units: int, ref: bytes | None
-) -> TransferLog | None:
-    """The Transfer-from-zero of this mint: exact amount, exact recipient, and — with deposit
-    references — immediately followed by DepositMinted(ref)."""
-    logs = receipt_token_logs(receipt, token_address=token)
-    to_address = to_checksum_address(to_address)
-    for index, log in enumerate(logs):
-        if not (
-            isinstance(log, TransferLog)
-            and log.from_address == ZERO_ADDRESS
-            and log.to_address == to_address
-            and log.amount_units == amount_units
-        ):
-            continue
-        if ref is None:
-            return log
-        following = logs[index + 1] if index + 1 < len(logs) else None
-        if (
-            isinstance(following, DepositMintedLog)
-            and following.deposit_ref == ref
-            and following.log_index == log.log_index + 1
-        ):
-            return log
-    return None
-
-
-@transaction.atomic
-def record_minted(
-    *,
-    mint_id,
-    tx_hash: str,
-    log_index: int,
-    block_day: dt.date,
-    source: str,
-    note: str = "",
-    attempt_id=None,
-    via_safe: bool = False,
-) -> bool:
-    """In one transaction: deposit compare-and-set first, then the log claim, the mint
-    transaction, the attempt, and the reservation moved to issued. False if the log was
-    already claimed by something else (nothing is changed then)."""
-    mint = MintTransaction.objects.select_for_update().select_related("deposit").get(pk=mint_id)
-    if mint.status == MT.MINTED:
-        return False  # another worker recorded it a moment ago
-    try:
-        with transaction.atomic():
-            deposit_mark_minted(
-                deposit_id=mint.deposit_id,
-                tx_hash=tx_hash,
-                source=source,
-                allowed=MINTABLE_FROM,
-                note=note,
-            )
-            MintLogClaim.objects.create(
-                chain_id=mint.chain_id,
-                tx_hash=tx_hash,
-                log_index=log_index,
-                deposit_id=mint.deposit_id,
-            )
-    except (IntegrityError, TransitionRefused) as exc:
-        logger.error(
-            "mint log %s#%s not recorded for deposit=%s: %s",
-            tx_hash,
-            log_index,
-            mint.deposit_id,
-            exc,
-        )
-        return False
-    MintTransaction.objects.filter(pk=mint.pk).update(
-        status=MT.MINTED,
-        tx_hash=tx_hash,
-        log_index=log_index,
-        error="",
-        source=MintTransaction.Source.SAFE if via_safe else MintTransaction.Source.WORKER,
-        updated_at=now(),
+def _live_attempts(signer: SignerAccount, *, mined: int, at_mined: bool, limit: int):
+    nonce = {"nonce__lt": mined} if at_mined else {"nonce__gte": mined}
+    return list(
+        MintAttempt.objects.filter(signer=signer, status__in=LIVE, **nonce)
+        .select_related("mint_transaction")
+        .order_by("nonce", "created_at")[:limit]
     )
-    if attempt_id is not None:
-        MintAttempt.objects.filter(pk=attempt_id, status__in=LIVE).update(status=AS.MINED_OK)
-    # Found by another path (idempotency while a worker's own attempt was landing): the
-    # attempt whose hash counted is the one that mined.
-    MintAttempt.objects.filter(mint_transaction=mint, tx_hash=tx_hash, status__in=LIVE).update(
-        status=AS.MINED_OK
+
+
+# --- 1. Nonce sync ----------------------------------------------------------------------------
+
+
+def signer_nonce_sync(*, client: NtzsClient, signer: SignerAccount) -> int:
+    """The signer's mined nonce count, read now and stored (never lowered). Returns it."""
+    mined = client.w3.eth.get_transaction_count(signer.address, "latest")
+    SignerAccount.objects.filter(pk=signer.pk, last_mined_nonce__lt=mined).update(
+        last_mined_nonce=mined
     )
-    reservation_issue(mint, block_day=block_day, via_safe=via_safe)
-    crash_point("confirm_before_commit")
-    return True
+    return mined
 
 
-def _with_ref(client: NtzsClient) -> bool:
-    stated = settings.NTZS_MINT_WITH_REF
-    return client.supports_deposit_ref if stated is None else stated
-
-
-def _ref_for(client: NtzsClient, mint: MintTransaction) -> bytes | None:
-    uses_ref = mint.uses_deposit_ref if mint.uses_deposit_ref is not None else _with_ref(client)
-    return deposit_ref(mint.deposit_id) if uses_ref else None
-
-
-# --- Step 5: a reference already minted ----------------------------------------------------
-
-
-def _deposit_minted_log(client: NtzsClient, ref: bytes):
-    logs = client.w3.eth.get_logs(
-        {
-            "address": client.address,
-            "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
-            "toBlock": "latest",
-            "topics": [_hex(DEPOSIT_MINTED_TOPIC), _hex(ref)],
-        }
-    )
-    return logs[0] if logs else None
-
-
-def mint_resolve_already_minted(*, client: NtzsClient, deposit_id) -> int:
-    """Claim the Transfer paired with DepositMinted(ref) and move the deposit to minted
-    (``Mint already completed (idempotency)``). Returns 1 when recorded."""
-    ref = deposit_ref(deposit_id)
-    log = _deposit_minted_log(client, ref)
-    if log is None:
-        return 0
-    deposit = DepositRequest.objects.select_related("wallet").get(pk=deposit_id)
-    receipt = client.w3.eth.get_transaction_receipt(log["transactionHash"])
-    transfer = expected_transfer(
-        receipt,
-        token=client.address,
-        to_address=deposit.wallet.address,
-        amount_units=deposit.amount_tzs * 10**18,
-        ref=ref,
-    )
-    if transfer is None:
-        alert_raise(
-            kind="deposit reference minted with other terms",
-            key=str(deposit_id),
-            detail=f"DepositMinted in {_hex(log['transactionHash'])} does not match",
-        )
-        return 0
-    mint, _ = MintTransaction.objects.get_or_create(
-        deposit_id=deposit_id,
-        defaults={
-            "chain_id": settings.CHAIN_ID,
-            "contract_address": client.address,
-            "to_address": deposit.wallet.address,
-            "amount_units": deposit.amount_tzs * 10**18,
-        },
-    )
-    recorded = record_minted(
-        mint_id=mint.pk,
-        tx_hash=_hex(receipt["transactionHash"]),
-        log_index=transfer.log_index,
-        block_day=_block_day(client, receipt["blockNumber"]),
-        source="worker",
-        note="Mint already completed (idempotency)",
-    )
-    if recorded:
-        logger.info(
-            "Mint already completed (idempotency) deposit=%s tx=%s",
-            deposit_id,
-            _hex(receipt["transactionHash"]),
-        )
-    return int(recorded)
-
-
-# --- Step 8: the proof a mint is dead ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Proof:
-    verdict: str  # "dead" | "minted" | "unproven"
-    reason: str = ""
-    attempt: MintAttempt | None = None
-    receipt: object = None
-    transfer: TransferLog | None = None
-
-
-def mint_proof(client: NtzsClient, mint: MintTransaction) -> Proof:
-    """Dead only when every attempt's nonce is mined and no mint/fee_bump attempt has a
-    status-1 receipt carrying this deposit's expected log (a landed nonce_fill proves its
-    nonce dead). If an attempt did mint, say so."""
-    attempts = list(mint.attempts.all())
-    minter = account_address(settings.MINTER_PRIVATE_KEY)
-    mined = client.w3.eth.get_transaction_count(minter, "latest")
-    if any(a.nonce >= mined for a in attempts):
-        return Proof("unproven", "an earlier transaction can still land")
-    ref = _ref_for(client, mint)
-    for attempt in attempts:
-        if attempt.kind == MintAttempt.Kind.NONCE_FILL:
-            continue
-        receipt = _receipt_or_none(client, attempt.tx_hash)
-        if receipt is None or receipt["status"] != 1:
-            continue
-        transfer = expected_transfer(
-            receipt,
-            token=mint.contract_address,
-            to_address=mint.to_address,
-            amount_units=mint.amount_units,
-            ref=ref,
-        )
-        if transfer is not None:
-            return Proof("minted", attempt=attempt, receipt=receipt, transfer=transfer)
-    return Proof("dead", "every attempt's nonce is mined and none minted")
-
-
-def _receipt_or_none(client: NtzsClient, tx_hash: str):
-    try:
-        return client.w3.eth.get_transaction_receipt(tx_hash)
-    except (TransactionNotFound, ValueError, LookupError):
-        return None
-    except OSError as exc:
-        raise ChainUnavailable(f"receipt read failed ({type(exc).__name__})") from None
-
-
-@transaction.atomic
-def _record_failed(mint_id, reason: str) -> bool:
-    mint = MintTransaction.objects.select_for_update().get(pk=mint_id)
-    try:
-        deposit_mark_failed(deposit_id=mint.deposit_id, reason=reason)
-    except TransitionRefused:
-        return False
-    MintTransaction.objects.filter(pk=mint.pk).update(
-        status=MT.FAILED, error=reason[:1000], updated_at=now()
-    )
-    reservation_release(mint)
-    logger.error("Mint failed deposit=%s reason=%s", mint.deposit_id, reason)
-    return True
-
-
-def mint_settle(client: NtzsClient, mint: MintTransaction) -> str:
-    """A mint whose attempts are all terminal: minted (its log found) or failed (proven)."""
-    proof = mint_proof(client, mint)
-    if proof.verdict == "minted":
-        recorded = record_minted(
-            mint_id=mint.pk,
-            tx_hash=_hex(proof.receipt["transactionHash"]),
-            log_index=proof.transfer.log_index,
-            block_day=_block_day(client, proof.receipt["blockNumber"]),
-            source="worker",
-            attempt_id=proof.attempt.pk,
-        )
-        return "minted" if recorded else "unrecorded"
-    if proof.verdict == "dead":
-        if _with_ref(client) and client.is_deposit_minted(deposit_ref(mint.deposit_id)):
-            return (
-                "minted"
-                if mint_resolve_already_minted(client=client, deposit_id=mint.deposit_id)
-                else "?"
-            )
-        last_error = mint.attempts.exclude(error="").order_by("-created_at").first()
-        reason = last_error.error if last_error else "reverted on chain"
-        return "failed" if _record_failed(mint.pk, reason) else "unchanged"
-    return "waiting"
-
-
-# --- Step 3 and 4: confirm and recover -------------------------------------------------------
-
-
-def _receipts(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, object]:
-    """Receipts of many attempts in one JSON-RPC batch; a batch with a missing receipt
-    (a replaced attempt) falls back to one call per attempt."""
-    if not attempts:
-        return {}
-    try:
-        with client.w3.batch_requests() as batch:
-            for attempt in attempts:
-                batch.add(client.w3.eth.get_transaction_receipt(attempt.tx_hash))
-            answers = batch.execute()
-    except TransactionNotFound:
-        return {a.tx_hash: _receipt_or_none(client, a.tx_hash) for a in attempts}
-    except OSError as exc:
-        raise ChainUnavailable(f"receipt batch failed ({type(exc).__name__})") from None
-    return dict(zip((a.tx_hash for a in attempts), answers, strict=True))
-
-
-@dataclass(frozen=True)
-class Landed:
-    mint_id: object
-    deposit_id: object
-    attempt_id: object
-    tx_hash: str
-    log_index: int
-    block_day: dt.date
-
-
-@transaction.atomic
-def record_minted_many(items: list[Landed]) -> list[Landed]:
-    """The worker's confirmations of one run in one transaction: the batch transition, the
-    log claims, the mint rows, the attempts and the reservations per day. Returns what it
-    could not record this way (another status, a claimed log): the caller records those one
-    by one through ``record_minted``."""
-    if not items:
-        return []
-    by_mint = {item.mint_id: item for item in items}
-    mints = {
-        m.pk: m
-        for m in MintTransaction.objects.select_for_update().filter(
-            pk__in=by_mint, status__in=(MT.SIGNED, MT.SENT)
-        )
-    }
-    claimed = set(
-        MintLogClaim.objects.filter(
-            chain_id=settings.CHAIN_ID, tx_hash__in={i.tx_hash for i in items}
-        ).values_list("tx_hash", "log_index")
-    )
-    ready = [i for i in items if i.mint_id in mints and (i.tx_hash, i.log_index) not in claimed]
-    moved = set(
-        deposits_mark_minted_batch(minted={i.deposit_id: i.tx_hash for i in ready}, minted_at=now())
-    )
-    done = [i for i in ready if i.deposit_id in moved]
-    MintLogClaim.objects.bulk_create(
-        [
-            MintLogClaim(
-                chain_id=settings.CHAIN_ID,
-                tx_hash=i.tx_hash,
-                log_index=i.log_index,
-                deposit_id=i.deposit_id,
-            )
-            for i in done
-        ]
-    )
-    rows = []
-    reserved_by_day: dict[dt.date, int] = {}
-    unreserved_by_day: dict[dt.date, int] = {}
-    for item in done:
-        mint = mints[item.mint_id]
-        if mint.reserved_tzs and mint.reserved_day:
-            reserved_by_day[mint.reserved_day] = (
-                reserved_by_day.get(mint.reserved_day, 0) + mint.reserved_tzs
-            )
-        else:
-            unreserved_by_day[item.block_day] = (
-                unreserved_by_day.get(item.block_day, 0) + mint.amount_units // 10**18
-            )
-        mint.status, mint.tx_hash, mint.log_index = MT.MINTED, item.tx_hash, item.log_index
-        mint.reserved_tzs, mint.error, mint.updated_at = 0, "", now()
-        mint.source = MintTransaction.Source.WORKER
-        rows.append(mint)
-    MintTransaction.objects.bulk_update(
-        rows,
-        ["status", "tx_hash", "log_index", "reserved_tzs", "error", "updated_at", "source"],
-        batch_size=500,
-    )
-    MintAttempt.objects.filter(pk__in=[i.attempt_id for i in done], status__in=LIVE).update(
-        status=AS.MINED_OK
-    )
-    ledger_issue_bulk(reserved_by_day, unreserved_by_day)
-    crash_point("confirm_before_commit")
-    for item in done:
-        logger.info("Mint confirmed deposit=%s tx=%s", item.deposit_id, item.tx_hash)
-    return [i for i in items if i not in done]
+# --- 2. Confirm mined -------------------------------------------------------------------------
 
 
 def _mined_attempt(
@@ -437,7 +111,7 @@ def _mined_attempt(
         token=mint.contract_address,
         to_address=mint.to_address,
         amount_units=mint.amount_units,
-        ref=_ref_for(client, mint),
+        ref=signed_ref(mint),
     )
     if transfer is None:
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(
@@ -451,39 +125,18 @@ def _mined_attempt(
             attempt_id=attempt.pk,
             tx_hash=attempt.tx_hash,
             log_index=transfer.log_index,
-            block_day=_block_day(client, receipt["blockNumber"], blocks),
+            block_day=block_day(client, receipt["blockNumber"], blocks),
         )
     )
     return "minted"
 
 
-UNDERPRICED = (
-    "underpriced",
-    "below base fee",
-    "less than block base fee",
-    "max fee per gas less than",
-)
-INCURABLE = (
-    "intrinsic gas too low",
-    "exceeds block gas limit",
-    "gas limit reached",
-    "invalid transaction",
-    "rlp",
-    "malformed",
-    "oversized data",
-)
+def _replace_losers(attempts: list[MintAttempt], winner: MintAttempt | None) -> None:
+    losers = [a.pk for a in attempts if winner is None or a.pk != winner.pk]
+    MintAttempt.objects.filter(pk__in=losers, status__in=LIVE).update(status=AS.REPLACED)
 
 
-def _send_error_kind(outcome: str) -> str:
-    message = outcome.lower()
-    if any(marker in message for marker in UNDERPRICED):
-        return "underpriced"
-    if any(marker in message for marker in INCURABLE):
-        return "incurable"
-    return "other"
-
-
-def _unrecordable(item) -> None:
+def _unrecordable(item: Landed) -> None:
     """A landed mint that cannot be recorded (its log claimed by something else, or the
     deposit in a status that cannot become minted): a person must look. The attempt is
     terminal, so it no longer blocks the nonce checks."""
@@ -495,6 +148,62 @@ def _unrecordable(item) -> None:
     MintAttempt.objects.filter(pk=item.attempt_id, status__in=LIVE).update(
         status=AS.MINED_OK, error="landed but not recorded: see the alert"
     )
+
+
+def mints_mined_confirm(
+    *, client: NtzsClient, signer: SignerAccount, mined: int, limit: int = 2000
+) -> dict[str, int]:
+    """Live attempts at nonces below ``mined``: the one with a receipt decides (recorded
+    when its mint log is there and deep enough), the others at its nonce are replaced."""
+    live = _live_attempts(signer, mined=mined, at_mined=True, limit=limit)
+    if not live:
+        return {}
+    head = client.w3.eth.block_number
+    receipts = client.receipts([a.tx_hash for a in live])
+    landed: list[Landed] = []
+    blocks: dict[int, dt.date] = {}
+    counts: dict[str, int] = {}
+    for _nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
+        attempts = list(group)
+        found = next(((a, receipts[a.tx_hash]) for a in attempts if receipts.get(a.tx_hash)), None)
+        if found is None:
+            # The nonce is mined but none of our attempts has a receipt. A node may count
+            # the nonce a moment before it serves the receipt, so only an old attempt is
+            # declared replaced (by a transaction not of this system, or a lost one).
+            newest = max(a.sent_at or a.created_at for a in attempts)
+            if now() - newest > REPLACED_AFTER:
+                _replace_losers(attempts, None)
+                outcome = "replaced"
+            else:
+                outcome = "awaiting_receipt"
+        else:
+            outcome = _mined_attempt(client, found[0], found[1], head, landed, blocks)
+            if outcome != "confirming":
+                _replace_losers(attempts, found[0])
+        counts[outcome] = counts.get(outcome, 0) + 1
+    for item in record_minted_many(landed):  # the rest, one by one (held, failed, routed)
+        if record_minted(
+            mint_id=item.mint_id,
+            tx_hash=item.tx_hash,
+            log_index=item.log_index,
+            block_day=item.block_day,
+            source="worker",
+            attempt_id=item.attempt_id,
+        ):
+            logger.info("Mint confirmed deposit=%s tx=%s", item.deposit_id, item.tx_hash)
+        elif MintTransaction.objects.filter(pk=item.mint_id).exclude(status=MT.MINTED).exists():
+            _unrecordable(item)
+    return counts
+
+
+# --- 3. Recover unmined -----------------------------------------------------------------------
+
+
+def _known(client: NtzsClient, attempt: MintAttempt) -> bool:
+    try:
+        return client.w3.eth.get_transaction(attempt.tx_hash) is not None
+    except (TransactionNotFound, ValueError, LookupError):
+        return False
 
 
 def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
@@ -521,21 +230,20 @@ def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
     return _after_send(client, latest, attempt_send(client, latest))
 
 
-def _after_send(client: NtzsClient, attempt: MintAttempt, outcome: str) -> str:
+def _after_send(client: NtzsClient, attempt: MintAttempt, outcome: SendOutcome) -> str:
     """A refusal fees can cure gets a bump at once (a priced-out transaction may have been
     evicted); one they cannot cure marks the attempt rejected and fills its nonce."""
-    if not outcome.startswith("error:"):
-        return outcome
-    MintAttempt.objects.filter(pk=attempt.pk).update(error=outcome[6:][:1000])
-    kind = _send_error_kind(outcome)
-    if kind == "underpriced":
+    if outcome.sent is not Sent.REFUSED:
+        return outcome.sent.value
+    attempt_error_record(attempt, outcome)
+    if outcome.refusal is Refusal.UNDERPRICED:
         return _replace(client, attempt, kind=MintAttempt.Kind.FEE_BUMP)
-    if kind == "incurable":
+    if outcome.refusal is Refusal.INCURABLE:
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(status=AS.REJECTED)
         logger.error(
             "mint attempt %s refused for good (%s): filling nonce %s",
             attempt.tx_hash,
-            outcome[6:],
+            outcome.message,
             attempt.nonce,
         )
         return _replace(client, attempt, kind=MintAttempt.Kind.NONCE_FILL)
@@ -556,9 +264,9 @@ def _replacement_tx(
 
 def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str) -> str:
     """A fee bump or a nonce fill, made like a batch: row locked, signed, inserted,
-    committed — then sent."""
+    committed — then sent. A bump repeats the method the mint was signed with."""
     base_fee = next_base_fee(client)
-    ref = _ref_for(client, attempt.mint_transaction) if attempt.mint_transaction else None
+    ref = signed_ref(attempt.mint_transaction) if attempt.mint_transaction else None
     with transaction.atomic():
         if attempt.mint_transaction_id:
             mint = MintTransaction.objects.select_for_update().get(pk=attempt.mint_transaction_id)
@@ -603,25 +311,60 @@ def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str) -> str:
         "%s at nonce %s: %s replaces %s", kind, attempt.nonce, signed.tx_hash, attempt.tx_hash
     )
     outcome = attempt_send(client, replacement)
-    if outcome.startswith("error:"):  # handled by the next run, never in a loop here
-        MintAttempt.objects.filter(pk=replacement.pk).update(error=outcome[6:][:1000])
+    if outcome.sent is Sent.REFUSED:  # handled by the next run, never in a loop here
+        attempt_error_record(replacement, outcome)
         return f"{kind}_refused"
     return kind
 
 
-def _known(client: NtzsClient, attempt: MintAttempt) -> bool:
+def mints_unmined_recover(
+    *, client: NtzsClient, signer: SignerAccount, mined: int, limit: int = 2000
+) -> dict[str, int]:
+    """Each unmined nonce with live attempts, lowest first: see ``_recover_unmined``."""
+    counts: dict[str, int] = {}
+    live = _live_attempts(signer, mined=mined, at_mined=False, limit=limit)
+    for _nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
+        outcome = _recover_unmined(client, list(group))
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+# --- 4. Settle --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def _record_failed(mint_id, reason: str) -> bool:
+    mint = MintTransaction.objects.select_for_update().get(pk=mint_id)
     try:
-        return client.w3.eth.get_transaction(attempt.tx_hash) is not None
-    except (TransactionNotFound, ValueError, LookupError):
+        deposit_mark_failed(deposit_id=mint.deposit_id, reason=reason)
+    except TransitionRefused:
         return False
+    MintTransaction.objects.filter(pk=mint.pk).update(
+        status=MT.FAILED, error=reason[:1000], updated_at=now()
+    )
+    reservation_release(mint)
+    logger.error("Mint failed deposit=%s reason=%s", mint.deposit_id, reason)
+    return True
 
 
-def _replace_losers(attempts: list[MintAttempt], winner: MintAttempt | None) -> None:
-    losers = [a.pk for a in attempts if winner is None or a.pk != winner.pk]
-    MintAttempt.objects.filter(pk__in=losers, status__in=LIVE).update(status=AS.REPLACED)
+def mint_settle(client: NtzsClient, mint: MintTransaction) -> str:
+    """A mint whose attempts are all terminal: minted (its log found, or its reference
+    minted elsewhere) or failed (proven dead)."""
+    proof = mint_proof(client, mint)
+    if proof.verdict is Verdict.MINTED:
+        return "minted" if record_proven_mint(client, mint, proof) else "unrecorded"
+    if proof.verdict is Verdict.REF_MINTED:
+        resolved = mint_resolve_already_minted(client=client, deposit_id=mint.deposit_id)
+        return "minted" if resolved else "unresolved"
+    if proof.verdict is Verdict.DEAD:
+        last_error = mint.attempts.exclude(error="").order_by("-created_at").first()
+        reason = last_error.error if last_error else "reverted on chain"
+        return "failed" if _record_failed(mint.pk, reason) else "unchanged"
+    return "waiting"
 
 
-def _settle_finished_mints(client: NtzsClient) -> dict[str, int]:
+def mints_finished_settle(*, client: NtzsClient) -> dict[str, int]:
+    """Every signed or sent mint with no live attempt left is settled."""
     counts: dict[str, int] = {}
     waiting = (
         MintTransaction.objects.filter(status__in=(MT.SIGNED, MT.SENT))
@@ -634,31 +377,10 @@ def _settle_finished_mints(client: NtzsClient) -> dict[str, int]:
     return counts
 
 
-def claim_lease_sweep() -> int:
-    """Defensive: a claimed deposit with no attempt after MINT_CLAIM_LEASE_S goes back to
-    mint_pending and its reservation is released (step 1 makes this unreachable)."""
-    cutoff = now() - dt.timedelta(seconds=settings.MINT_CLAIM_LEASE_S)
-    stale = (
-        DepositRequest.objects.filter(status=S.MINT_PROCESSING, updated_at__lt=cutoff)
-        .exclude(mint_transaction__attempts__isnull=False)
-        .values_list("pk", flat=True)
-    )
-    swept = 0
-    for deposit_id in stale:
-        with transaction.atomic():
-            mint = MintTransaction.objects.select_for_update().filter(deposit_id=deposit_id).first()
-            try:
-                deposit_back_to_pending(deposit_id=deposit_id)
-            except TransitionRefused:
-                continue
-            if mint is not None:
-                reservation_release(mint)
-                MintTransaction.objects.filter(pk=mint.pk).update(status=MT.PENDING)
-            swept += 1
-    return swept
+# --- 5. Ledger check --------------------------------------------------------------------------
 
 
-def _ledger_against_chain(client: NtzsClient, signer: SignerAccount, minter: str) -> str:
+def signer_ledger_check(*, client: NtzsClient, signer: SignerAccount) -> str:
     """With nothing in flight, the chain's pending count must equal the ledger. Below it,
     the gap is filled; above it, a transaction was made outside this system with our key:
     alert, stop sending, and wait for an operator (``minting_start`` resyncs).
@@ -667,6 +389,7 @@ def _ledger_against_chain(client: NtzsClient, signer: SignerAccount, minter: str
     or sending meanwhile is never mistaken for a gap or an outside transaction."""
     if MintAttempt.objects.filter(signer=signer, status__in=LIVE).exists():
         return ""
+    minter = signer.address
     pending = client.w3.eth.get_transaction_count(minter, "pending")
     fills: list[MintAttempt] = []
     with transaction.atomic():
@@ -728,71 +451,55 @@ def _gap_fill_attempt(client: NtzsClient, signer: SignerAccount, nonce: int) -> 
     )
 
 
-def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
-    """One confirm run: receipts of live attempts at mined nonces, recovery of the others,
-    settlement of mints whose attempts are all terminal, and the lease sweep."""
-    client = client_factory()
-    minter = account_address(settings.MINTER_PRIVATE_KEY)
-    signer = SignerAccount.objects.filter(address=minter, chain_id=settings.CHAIN_ID).first()
-    counts: dict[str, int] = {}
-    from minting.services.safe import safe_awaiting_recheck  # the Safe lane's confirmations
+# --- 6. Lease sweep ---------------------------------------------------------------------------
 
-    recorded_safe = safe_awaiting_recheck(client)
-    if recorded_safe:
-        counts["safe_recorded"] = recorded_safe
+
+def claim_lease_sweep() -> int:
+    """Defensive: a claimed deposit with no attempt after MINT_CLAIM_LEASE_S goes back to
+    mint_pending and its reservation is released (step 1 makes this unreachable)."""
+    cutoff = now() - dt.timedelta(seconds=settings.MINT_CLAIM_LEASE_S)
+    stale = (
+        DepositRequest.objects.filter(status=S.MINT_PROCESSING, updated_at__lt=cutoff)
+        .exclude(mint_transaction__attempts__isnull=False)
+        .values_list("pk", flat=True)
+    )
+    swept = 0
+    for deposit_id in stale:
+        with transaction.atomic():
+            mint = MintTransaction.objects.select_for_update().filter(deposit_id=deposit_id).first()
+            try:
+                deposit_back_to_pending(deposit_id=deposit_id)
+            except TransitionRefused:
+                continue
+            if mint is not None:
+                reservation_release(mint)
+                MintTransaction.objects.filter(pk=mint.pk).update(status=MT.PENDING)
+            swept += 1
+    return swept
+
+
+# --- One run ----------------------------------------------------------------------------------
+
+
+def minter_signer() -> SignerAccount | None:
+    """The ledger row of the configured minter key (None before its first batch)."""
+    minter = account_address(settings.MINTER_PRIVATE_KEY)
+    return SignerAccount.objects.filter(address=minter, chain_id=settings.CHAIN_ID).first()
+
+
+def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:
+    """One confirm run: the six steps above, in order. The Safe lane's confirmations are the
+    runner's (``safe_awaiting_recheck``), not this function's."""
+    client = client_factory()
+    signer = minter_signer()
     if signer is None:
-        return counts
-    head = client.w3.eth.block_number
-    mined = client.w3.eth.get_transaction_count(minter, "latest")
-    SignerAccount.objects.filter(pk=signer.pk, last_mined_nonce__lt=mined).update(
-        last_mined_nonce=mined
-    )
-    live = list(
-        MintAttempt.objects.filter(signer=signer, status__in=LIVE)
-        .select_related("mint_transaction")
-        .order_by("nonce", "created_at")[:limit]
-    )
-    receipts = _receipts(client, [a for a in live if a.nonce < mined])
-    landed: list[Landed] = []
-    blocks: dict[int, dt.date] = {}
-    for nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
-        attempts = list(group)
-        if nonce >= mined:
-            outcome = _recover_unmined(client, attempts)
-        else:
-            found = next(
-                ((a, receipts[a.tx_hash]) for a in attempts if receipts.get(a.tx_hash)), None
-            )
-            if found is None:
-                # The nonce is mined but none of our attempts has a receipt. A node may count
-                # the nonce a moment before it serves the receipt, so only an old attempt is
-                # declared replaced (by a transaction not of this system, or a lost one).
-                newest = max(a.sent_at or a.created_at for a in attempts)
-                if now() - newest > REPLACED_AFTER:
-                    _replace_losers(attempts, None)
-                    outcome = "replaced"
-                else:
-                    outcome = "awaiting_receipt"
-            else:
-                outcome = _mined_attempt(client, found[0], found[1], head, landed, blocks)
-                if outcome != "confirming":
-                    _replace_losers(attempts, found[0])
-        counts[outcome] = counts.get(outcome, 0) + 1
-    for item in record_minted_many(landed):  # the rest, one by one (held, failed, routed)
-        if record_minted(
-            mint_id=item.mint_id,
-            tx_hash=item.tx_hash,
-            log_index=item.log_index,
-            block_day=item.block_day,
-            source="worker",
-            attempt_id=item.attempt_id,
-        ):
-            logger.info("Mint confirmed deposit=%s tx=%s", item.deposit_id, item.tx_hash)
-        elif MintTransaction.objects.filter(pk=item.mint_id).exclude(status=MT.MINTED).exists():
-            _unrecordable(item)
-    for outcome, count in _settle_finished_mints(client).items():
-        counts[outcome] = counts.get(outcome, 0) + count
-    nonce_check = _ledger_against_chain(client, signer, minter)
+        return {}
+    counts: dict[str, int] = {}
+    mined = signer_nonce_sync(client=client, signer=signer)
+    _add(counts, mints_mined_confirm(client=client, signer=signer, mined=mined, limit=limit))
+    _add(counts, mints_unmined_recover(client=client, signer=signer, mined=mined, limit=limit))
+    _add(counts, mints_finished_settle(client=client))
+    nonce_check = signer_ledger_check(client=client, signer=signer)
     if nonce_check:
         counts[nonce_check] = 1
     swept = claim_lease_sweep()

@@ -12,10 +12,12 @@ from core.clock import now
 from core.services import alert_raise, alert_resolve
 from minting.chain import (
     ChainError,
+    ChainUnavailable,
     NtzsClient,
     account_address,
     chain_id_check,
     contract_code_present,
+    hex_str,
     ntzs_from_settings,
     role_id,
     transact,
@@ -23,6 +25,7 @@ from minting.chain import (
 )
 from minting.contract_artifact import load_ntzs_artifact
 from minting.models import MinterCheckRecord, TokenDeployment
+from minting.services.deposit_refs import mint_with_ref_policy
 
 logger = logging.getLogger("minting")
 
@@ -78,8 +81,8 @@ def ntzs_deploy(plan: DeployPlan) -> TokenDeployment:
         chain_id=plan.chain_id,
         contract_address=address,
         deploy_block=receipt["blockNumber"],
-        deploy_block_hash="0x" + bytes(block["hash"]).hex(),
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        deploy_block_hash=hex_str(block["hash"]),
+        tx_hash=hex_str(receipt["transactionHash"]),
         deployer_address=deployer,
     )
     logger.info(
@@ -99,7 +102,8 @@ class MinterCheck:
     has_minter_role: bool
     gas_balance_wei: int
     paused: bool
-    mint_with_ref: bool
+    mint_with_ref: bool  # detected on the token (ERC-165)
+    deposit_ref_problem: str = ""  # NTZS_MINT_WITH_REF unstated or contradicting the token
 
     @property
     def problems(self) -> list[str]:
@@ -112,7 +116,20 @@ class MinterCheck:
             )
         if self.paused:
             found.append("the token is paused")
+        if self.deposit_ref_problem:
+            found.append(self.deposit_ref_problem)
         return found
+
+
+def _deposit_ref_problem(client: NtzsClient) -> str:
+    """The worker's own policy check (it refuses to sign on the same condition)."""
+    try:
+        mint_with_ref_policy(lambda: client, require_agreement=True)
+    except ChainUnavailable:
+        raise
+    except ChainError as exc:
+        return str(exc).rstrip(".")
+    return ""
 
 
 def _minter_read(client: NtzsClient, minter: str) -> MinterCheck:
@@ -124,6 +141,7 @@ def _minter_read(client: NtzsClient, minter: str) -> MinterCheck:
         gas_balance_wei=client.w3.eth.get_balance(minter),
         paused=client.paused(),
         mint_with_ref=client.supports_deposit_ref,
+        deposit_ref_problem=_deposit_ref_problem(client),
     )
 
 
@@ -132,6 +150,7 @@ ALERT_KINDS = {
     "role": "minter role missing",
     "gas": "minter gas low",
     "paused": "token paused",
+    "deposit_ref": "deposit reference setting wrong",
 }
 
 
@@ -166,6 +185,7 @@ def minter_check() -> MinterCheck | None:
             f"{minter} holds {result.gas_balance_wei} wei",
         ),
         "paused": (result.paused, f"token {result.contract_address} is paused"),
+        "deposit_ref": (bool(result.deposit_ref_problem), result.deposit_ref_problem),
     }
     for name, (present, detail) in conditions.items():
         if present:

@@ -25,7 +25,8 @@ from web3.exceptions import Web3Exception
 from core.clock import now
 from core.exceptions import ConflictError, ServiceError
 from core.models import DualControlRequest
-from core.roles import SUPER_ADMIN
+from core.money import tzs_to_units
+from core.roles import SUPER_ADMIN, require_not_beneficiary
 from core.services import (
     DualControlAction,
     admin_action_record,
@@ -44,13 +45,15 @@ from minting.chain import (
     ZERO_ADDRESS,
     ChainError,
     NtzsClient,
+    hex_str,
     receipt_token_logs,
 )
 from minting.contract_artifact import deposit_ref
 from minting.models import MintAttempt, MintTransaction, SafeBatchExport
+from minting.services.deposit_refs import MINT_FOR_DEPOSIT, export_method, export_methods
+from minting.services.recording import Verdict, mint_proof
 from minting.services.safe import (
     OPERATOR_ROLES,
-    UNITS_PER_TZS,
     ChainReadRefused,
     SafeRecordRefused,
     SafeRefused,
@@ -59,15 +62,12 @@ from minting.services.safe import (
     claim_holder,
     contract_call,
     mint_with_ref,
-    receipt_get,
     require_operator,
     safe_address,
     safe_execution_require,
     token_calldata,
     tx_hash_normalise,
 )
-
-from minting.services import confirm as confirm_service  # isort: skip
 
 S = DepositRequest.Status
 MT = MintTransaction.Status
@@ -92,13 +92,6 @@ class LaneProof:
     status: str
     export_ids: frozenset[uuid.UUID]
     attempt_ids: frozenset[uuid.UUID]
-
-
-def _export_method(export: SafeBatchExport, deposit_id: uuid.UUID) -> str:
-    for call in export.payload.get("calls", []):
-        if call.get("deposit_id") == str(deposit_id):
-            return call.get("method", "mint")
-    return "mint"  # unknown payload: assume the weaker guarantee
 
 
 def _ref_state(client: NtzsClient, ref: bytes) -> tuple[bool, bool]:
@@ -140,24 +133,26 @@ def _nonce_export_covered(export: SafeBatchExport, records: list[DualControlRequ
 
 def _unclaimed_mints_to_wallet(client: NtzsClient, deposit: DepositRequest) -> list[str]:
     """Mint logs of this deposit's exact amount to its wallet that nothing has claimed."""
-    wallet_topic = "0x" + "00" * 12 + to_checksum_address(deposit.wallet.address)[2:].lower()
+    wallet_topic = hex_str(
+        bytes(12) + bytes.fromhex(to_checksum_address(deposit.wallet.address)[2:])
+    )
     try:
         logs = client.w3.eth.get_logs(
             {
                 "address": client.address,
                 "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
                 "toBlock": "latest",
-                "topics": ["0x" + TRANSFER_TOPIC.hex(), "0x" + "00" * 32, wallet_topic],
+                "topics": [hex_str(TRANSFER_TOPIC), hex_str(bytes(32)), wallet_topic],
             }
         )
     except (OSError, ValueError, Web3Exception) as exc:
         raise ChainReadRefused(
             f"The token's mint logs could not be read ({type(exc).__name__}); try again."
         ) from None
-    units = deposit.amount_tzs * UNITS_PER_TZS
+    units = tzs_to_units(deposit.amount_tzs)
     found = []
     for log in logs:
-        tx_hash = "0x" + bytes(log["transactionHash"]).hex()
+        tx_hash = hex_str(log["transactionHash"])
         if (
             int.from_bytes(bytes(log["data"])[:32], "big") == units
             and claim_holder(tx_hash=tx_hash, log_index=log["logIndex"]) is None
@@ -171,8 +166,8 @@ def safe_exports_refusal(client: NtzsClient, deposit: DepositRequest) -> str:
     exports = list(deposit.safe_exports.order_by("at"))
     if not exports:
         return ""
-    methods = {export.pk: _export_method(export, deposit.pk) for export in exports}
-    if any(method == "mintForDeposit" for method in methods.values()):
+    methods = {export.pk: export_method(export, deposit.pk) for export in exports}
+    if any(method == MINT_FOR_DEPOSIT for method in methods.values()):
         minted, voided = _ref_state(client, deposit_ref(deposit.pk))
         if minted:
             return (
@@ -185,7 +180,7 @@ def safe_exports_refusal(client: NtzsClient, deposit: DepositRequest) -> str:
                 "(safe_export_void_payload gives the call) and wait for "
                 f"{settings.MINT_CONFIRMATIONS} confirmation(s)."
             )
-    plain = [export for export in exports if methods[export.pk] != "mintForDeposit"]
+    plain = [export for export in exports if methods[export.pk] != MINT_FOR_DEPOSIT]
     if plain:
         records = _approved_nonce_records(deposit.pk)
         if not all(_nonce_export_covered(export, records) for export in plain):
@@ -246,20 +241,22 @@ def _lane_proof(deposit: DepositRequest, *, check_exports: bool) -> LaneProof:
 
 
 def _failure_proven(client: NtzsClient, mint: MintTransaction) -> None:
-    proof = confirm_service.mint_proof(client, mint)
-    if proof.verdict == "minted":
+    """The pipeline's failure proof, read the way the mint was signed (its reference is
+    checked only when it was signed with one)."""
+    proof = mint_proof(client, mint)
+    if proof.verdict is Verdict.MINTED:
         raise ConflictError(
             f"An earlier attempt minted deposit {mint.deposit_id} "
             f"({proof.attempt.tx_hash}); confirm_mints will record it."
         )
-    if proof.verdict != "dead":
-        raise ConflictError(
-            f"Deposit {mint.deposit_id} cannot leave mint_failed yet: {proof.reason}."
-        )
-    if mint_with_ref(lambda: client) and client.is_deposit_minted(deposit_ref(mint.deposit_id)):
+    if proof.verdict is Verdict.REF_MINTED:
         raise ConflictError(
             f"Deposit {mint.deposit_id}'s reference is already minted on chain; "
             "confirm_mints will record it."
+        )
+    if proof.verdict is not Verdict.DEAD:
+        raise ConflictError(
+            f"Deposit {mint.deposit_id} cannot leave mint_failed yet: {proof.reason}."
         )
 
 
@@ -298,6 +295,7 @@ def mint_route_to_safe(*, deposit_id, actor, reason: str) -> None:
     require_operator(actor, "route deposits to the Safe", roles=(SUPER_ADMIN,))
     reason = _reason(reason, "Routing a deposit to the Safe")
     deposit = deposit_get(deposit_id=deposit_id)
+    require_not_beneficiary(actor, deposit.user_id, doing=f"route deposit {deposit.pk}")
     if deposit.status not in (S.MINT_PENDING, S.MINT_FAILED):
         raise ConflictError(
             f"Deposit {deposit.pk} is {deposit.status}; only a mint_pending or "
@@ -336,6 +334,7 @@ def mint_route_to_worker(*, deposit_id, actor, reason: str) -> None:
     require_operator(actor, "route deposits back to the worker lane", roles=(SUPER_ADMIN,))
     reason = _reason(reason, "Routing a deposit back to the worker lane")
     deposit = deposit_get(deposit_id=deposit_id)
+    require_not_beneficiary(actor, deposit.user_id, doing=f"route deposit {deposit.pk}")
     if deposit.status != S.MINT_REQUIRES_SAFE:
         raise ConflictError(
             f"Deposit {deposit.pk} is {deposit.status}; only a "
@@ -423,13 +422,17 @@ def safe_export_void_payload(*, deposit_id) -> dict:
     """The ``voidDepositRef(ref)`` call (for the Safe, or the minter key) that makes every
     exported ``mintForDeposit`` payload of this deposit unexecutable, with a batch file."""
     deposit = deposit_get(deposit_id=deposit_id)
-    if not mint_with_ref(chain_client):
+    # What was exported decides whether there is a reference to void; with no export, what
+    # an export would use.
+    methods = export_methods(deposit.pk)
+    uses_ref = MINT_FOR_DEPOSIT in methods if methods else mint_with_ref(chain_client)
+    if not uses_ref:
         raise SafeRefused(
             "The token has no deposit references, so there is nothing to void; "
             f"record the consumed Safe nonce instead ({NONCE_RECORD})."
         )
     token = settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA
-    ref = "0x" + deposit_ref(deposit.pk).hex()
+    ref = hex_str(deposit_ref(deposit.pk))
     data = token_calldata("voidDepositRef", [deposit_ref(deposit.pk)])
     call = contract_call(
         token=token, method="voidDepositRef", values=[ref], data=data, deposit_id=deposit.pk
@@ -454,7 +457,7 @@ class NonceConsumed:
 def safe_nonce_consumed_proof(client: NtzsClient, *, tx_hash: str) -> NonceConsumed:
     """An executed transaction of SAFE_ADDRESS (ExecutionSuccess) with no NTZS mint log, and
     the Safe nonce it used."""
-    receipt = receipt_get(client, tx_hash)
+    receipt = client.receipt(tx_hash)
     if receipt is None:
         raise SafeRecordRefused(
             f"Transaction {tx_hash} was not found on chain "
@@ -487,7 +490,7 @@ def _required_nonce(deposit_id: uuid.UUID, proposal_nonce: int | None) -> int:
     exports = [
         export
         for export in SafeBatchExport.objects.filter(deposits=deposit_id)
-        if _export_method(export, deposit_id) != "mintForDeposit"
+        if export_method(export, deposit_id) != MINT_FOR_DEPOSIT
     ]
     if not exports:
         raise ConflictError(

@@ -1,6 +1,7 @@
-"""The mint pipeline, steps 0–2 of DESIGN §7: preflight and candidates before any lock, one
-database transaction per batch (claim, cap, nonces, signing, attempts, reservation, batch
-transition), then sending the committed bytes.
+"""The mint pipeline, steps 0–2 of DESIGN §7: preflight and candidates before any lock (and
+the deposits that cannot fit today's cap marked), one database transaction per batch (claim,
+cap, nonces, signing, attempts, reservation, batch transition), then sending the committed
+bytes (``sending``). An already minted reference is resolved by ``recording``.
 
 A crash before the batch commits leaves nothing behind; after it, every nonce has its signed
 attempt in the database and ``confirm_mints`` sends or finds it (never a second signature
@@ -15,24 +16,28 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from eth_utils import to_checksum_address
-from web3.exceptions import Web3RPCError
 
 from core.clock import now, today_utc
 from core.crashpoints import crash_point
-from core.services import alert_raise, alert_resolve, task_enqueue_on_commit
+from core.money import tzs_to_units
+from core.services import alert_raise, task_enqueue_on_commit
 from deposits.exceptions import TransitionRefused
 from deposits.models import DepositRequest
 from deposits.services.transitions import deposit_hold_set, deposits_claim
 from minting.chain import ChainError, ChainUnavailable, NtzsClient, account_address
 from minting.contract_artifact import deposit_ref
-from minting.models import MintAttempt, MintTransaction, SignerAccount
+from minting.models import DailyIssuance, MintAttempt, MintTransaction, SignerAccount
+from minting.services.deposit_refs import mint_with_ref_policy, signs_with_ref
 from minting.services.ledger import (
     cap_remaining,
     daily_issuance_locked,
     reservation_add,
     signer_account,
 )
+from minting.services.recording import mint_resolve_already_minted
+from minting.services.sending import batch_send, next_base_fee
 from minting.signing import Fees, fees_from, mint_calldata, mint_gas_limit, sign
 
 logger = logging.getLogger("minting")
@@ -49,22 +54,6 @@ class Preflight:
     signer: SignerAccount | None = None
     fees: Fees | None = None
     mint_with_ref: bool = False
-
-
-def _mint_with_ref(client: NtzsClient) -> bool:
-    """Production states NTZS_MINT_WITH_REF; only the local/test profiles detect it."""
-    stated = settings.NTZS_MINT_WITH_REF
-    detected = client.supports_deposit_ref
-    if stated is None:
-        if settings.PROFILE not in ("local", "test"):
-            raise ChainError("NTZS_MINT_WITH_REF must be set outside the local profile.")
-        return detected
-    if stated != detected:
-        raise ChainError(
-            f"NTZS_MINT_WITH_REF={stated} contradicts the token, which "
-            f"{'has' if detected else 'lacks'} mintForDeposit."
-        )
-    return stated
 
 
 def _record_preflight(signer: SignerAccount | None, ok: bool, reason: str) -> None:
@@ -91,7 +80,7 @@ def mint_preflight(client_factory) -> Preflight:
             _record_preflight(signer, False, reason)
             return Preflight(ok=False, reason=reason, signer=signer)
         fees = fees_from(base_fee=next_base_fee(client), tip=client.w3.eth.max_priority_fee)
-        with_ref = _mint_with_ref(client)
+        with_ref = mint_with_ref_policy(lambda: client, require_agreement=True)
     except ChainError as exc:
         _record_preflight(signer, False, str(exc))
         return Preflight(
@@ -103,12 +92,6 @@ def mint_preflight(client_factory) -> Preflight:
         return Preflight(ok=False, reason=reason, signer=signer, unavailable=True)
     _record_preflight(signer, True, "")
     return Preflight(ok=True, client=client, signer=signer, fees=fees, mint_with_ref=with_ref)
-
-
-def next_base_fee(client: NtzsClient) -> int:
-    """The base fee the next block will charge (the pending block's), not the last one's:
-    after a spike, fees computed from 'latest' are priced out at once."""
-    return client.w3.eth.get_block("pending")["baseFeePerGas"]
 
 
 def _preflight_problem(client: NtzsClient, signer: SignerAccount, minter: str) -> str:
@@ -133,13 +116,16 @@ class Candidate:
     ref_voided: bool = False  # voided for a Safe route-back: mint without the reference
 
 
+def cap_remaining_today(day: dt.date) -> int:
+    """What is left of the day's cap, read without a lock (the batch re-checks under one)."""
+    issuance = DailyIssuance.objects.filter(day=day).first()
+    return cap_remaining(issuance) if issuance else settings.DAILY_ISSUANCE_CAP_TZS
+
+
 def mint_candidates(*, limit: int) -> list[Candidate]:
     """Oldest first, not held, each fitting what is left of today's cap (no lock: the batch
     transaction re-checks everything)."""
-    from minting.models import DailyIssuance
-
-    issuance = DailyIssuance.objects.filter(day=today_utc()).first()
-    remaining = cap_remaining(issuance) if issuance else settings.DAILY_ISSUANCE_CAP_TZS
+    remaining = cap_remaining_today(today_utc())
     rows = (
         DepositRequest.objects.filter(
             status=S.MINT_PENDING, hold_reason="", amount_tzs__lte=remaining
@@ -204,18 +190,22 @@ def _mint_transaction_for(candidate: Candidate, *, contract: str) -> MintTransac
             "chain_id": settings.CHAIN_ID,
             "contract_address": contract,
             "to_address": candidate.to_address,
-            "amount_units": candidate.amount_tzs * 10**18,
+            "amount_units": tzs_to_units(candidate.amount_tzs),
         },
     )
     return mint
 
 
-def _defer_for_cap(candidate: Candidate, *, contract: str, day: dt.date) -> None:
+CAP_DEFERRABLE = (MT.PENDING, MT.CAP_EXCEEDED)
+
+
+def _defer_for_cap(candidate: Candidate, *, contract: str, day: dt.date) -> bool:
     """Logged once per day (``cap_deferred_on``), no transition row: the deposit stays
-    ``mint_pending`` and never blocks smaller ones."""
+    ``mint_pending`` and never blocks smaller ones. The caller holds the deposit's row lock;
+    the mint is marked only while nothing has claimed it (absent, pending, cap_exceeded)."""
     mint = _mint_transaction_for(candidate, contract=contract)
     first_today = (
-        MintTransaction.objects.filter(pk=mint.pk)
+        MintTransaction.objects.filter(pk=mint.pk, status__in=CAP_DEFERRABLE)
         .exclude(cap_deferred_on=day)
         .update(status=MT.CAP_EXCEEDED, cap_deferred_on=day, updated_at=now())
     )
@@ -225,6 +215,35 @@ def _defer_for_cap(candidate: Candidate, *, contract: str, day: dt.date) -> None
             candidate.deposit_id,
             candidate.amount_tzs,
         )
+    return bool(first_today)
+
+
+@transaction.atomic
+def mints_cap_deferred_mark(*, contract: str, limit: int) -> int:
+    """Step 0: the ``mint_pending`` deposits larger than what is left of today's cap — never
+    candidates, so never claimed — are marked ``cap_exceeded`` with the log line, once per
+    day, oldest first, at most ``limit`` per run. Returns how many were marked.
+
+    Compare-and-set against a batch claiming at the same moment: the deposit rows are
+    locked with SKIP LOCKED while still ``mint_pending``, not held, and their mint absent,
+    ``pending`` or ``cap_exceeded``. A row a batch is claiming is locked by it and skipped;
+    one it has claimed is ``mint_processing`` by then (PostgreSQL re-checks the condition on
+    the committed row), so a signed or sent mint is never touched."""
+    day = today_utc()
+    remaining = cap_remaining_today(day)
+    rows = list(
+        DepositRequest.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=S.MINT_PENDING, hold_reason="", amount_tzs__gt=remaining)
+        .filter(Q(mint_transaction__isnull=True) | Q(mint_transaction__status__in=CAP_DEFERRABLE))
+        .exclude(mint_transaction__cap_deferred_on=day)
+        .order_by("created_at", "pk")
+        .values_list("pk", "amount_tzs", "wallet__address")[:limit]
+    )
+    marked = 0
+    for pk, amount, address in rows:
+        candidate = Candidate(pk, amount, to_checksum_address(address))
+        marked += _defer_for_cap(candidate, contract=contract, day=day)
+    return marked
 
 
 def _claim_locked(ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, int, str]]:
@@ -290,7 +309,7 @@ def _mint_transactions_for(
                 chain_id=settings.CHAIN_ID,
                 contract_address=contract,
                 to_address=c.to_address,
-                amount_units=c.amount_tzs * 10**18,
+                amount_units=tzs_to_units(c.amount_tzs),
             )
             for c in chosen
             if c.deposit_id not in existing
@@ -312,7 +331,7 @@ def _sign_into_attempts(
     attempts, rows = [], []
     for offset, candidate in enumerate(chosen):
         mint = mints[candidate.deposit_id]
-        with_ref = preflight.mint_with_ref and not candidate.ref_voided
+        with_ref = signs_with_ref(policy=preflight.mint_with_ref, ref_voided=candidate.ref_voided)
         ref = deposit_ref(candidate.deposit_id) if with_ref else None
         signed = sign(
             private_key=settings.MINTER_PRIVATE_KEY,
@@ -320,7 +339,9 @@ def _sign_into_attempts(
             nonce=signer.next_nonce + offset,
             to=preflight.client.address,
             data=mint_calldata(
-                to=candidate.to_address, amount_units=candidate.amount_tzs * 10**18, deposit_ref=ref
+                to=candidate.to_address,
+                amount_units=tzs_to_units(candidate.amount_tzs),
+                deposit_ref=ref,
             ),
             gas=gas,
             fees=preflight.fees,
@@ -366,88 +387,6 @@ def _sign_into_attempts(
     return MintAttempt.objects.bulk_create(attempts, batch_size=500)
 
 
-# --- Step 2: send ---------------------------------------------------------------------------
-
-BENIGN_SEND_ERRORS = ("already known", "already imported", "nonce too low", "known transaction")
-INSUFFICIENT_FUNDS = "insufficient funds"
-
-
-def attempt_send(client: NtzsClient, attempt: MintAttempt) -> str:
-    """Send the committed bytes; returns 'sent', 'benign', 'no_funds' or 'error:<msg>'."""
-    try:
-        client.w3.eth.send_raw_transaction(attempt.raw_tx)
-        outcome = "sent"
-    except (ValueError, ChainError, Web3RPCError) as exc:
-        message = str(exc).lower()
-        if any(benign in message for benign in BENIGN_SEND_ERRORS):
-            outcome = "benign"
-        elif INSUFFICIENT_FUNDS in message:
-            alert_raise(kind="minter gas low", detail=f"send refused: {exc}")
-            return "no_funds"
-        else:
-            return f"error:{exc}"
-    except OSError as exc:
-        raise ChainUnavailable(f"sending failed ({type(exc).__name__})") from None
-    crash_point("sent_before_status")
-    at = now()
-    MintAttempt.objects.filter(pk=attempt.pk, status=MintAttempt.Status.SIGNED).update(
-        status=MintAttempt.Status.SENT, sent_at=at
-    )
-    MintTransaction.objects.filter(pk=attempt.mint_transaction_id, status=MT.SIGNED).update(
-        status=MT.SENT, updated_at=at
-    )
-    return outcome
-
-
-def _send_outcome(response: dict) -> str:
-    if "error" not in response:
-        return "sent"
-    message = str(response["error"].get("message", response["error"])).lower()
-    if any(benign in message for benign in BENIGN_SEND_ERRORS):
-        return "benign"
-    if INSUFFICIENT_FUNDS in message:
-        return "no_funds"
-    return f"error:{response['error'].get('message', response['error'])}"
-
-
-def batch_send(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, int]:
-    """Step 2: the committed bytes of a batch in one JSON-RPC batch request, in nonce order;
-    statuses updated in bulk. Refusals stay ``signed`` with their error: confirm_mints
-    sends, bumps or fills them."""
-    if not attempts:
-        return {}
-    crash_point("after_commit_before_send")
-    try:
-        responses = client.w3.provider.make_batch_request(
-            [("eth_sendRawTransaction", [a.raw_tx]) for a in attempts]
-        )
-    except OSError as exc:
-        raise ChainUnavailable(f"sending failed ({type(exc).__name__})") from None
-    if not isinstance(responses, list):  # one error for the whole batch
-        raise ChainUnavailable(f"the node refused the batch: {responses}")
-    counts: dict[str, int] = {}
-    accepted = []
-    for attempt, response in zip(attempts, responses, strict=True):
-        outcome = _send_outcome(response)
-        counts[outcome.split(":", 1)[0]] = counts.get(outcome.split(":", 1)[0], 0) + 1
-        if outcome in ("sent", "benign"):
-            accepted.append(attempt.pk)
-        elif outcome == "no_funds":
-            alert_raise(kind="minter gas low", detail="send refused: insufficient funds")
-        else:
-            MintAttempt.objects.filter(pk=attempt.pk).update(error=outcome[6:][:1000])
-    at = now()
-    MintAttempt.objects.filter(pk__in=accepted, status=MintAttempt.Status.SIGNED).update(
-        status=MintAttempt.Status.SENT, sent_at=at
-    )
-    MintTransaction.objects.filter(attempts__pk__in=accepted, status=MT.SIGNED).update(
-        status=MT.SENT, updated_at=at
-    )
-    if accepted:
-        alert_resolve(kind="minter gas low")
-    return counts
-
-
 @dataclass
 class RunResult:
     preflight_reason: str = ""
@@ -459,9 +398,8 @@ class RunResult:
 
 
 def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
-    """One run of the pipeline: preflight, candidates, one batch, send."""
-    from minting.services.confirm import mint_resolve_already_minted
-
+    """One run of the pipeline: preflight, candidates, the deposits over today's cap
+    marked, one batch, send."""
     preflight = mint_preflight(client_factory)
     if not preflight.ok:
         logger.info("mint jobs waiting: %s", preflight.reason)
@@ -475,10 +413,14 @@ def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
         result.resolved += mint_resolve_already_minted(
             client=preflight.client, deposit_id=deposit_id
         )
+    result.deferred += mints_cap_deferred_mark(
+        contract=preflight.client.address, limit=limit or settings.MINT_BATCH_SIZE
+    )
     if not claimable:
         return result
     batch = mint_batch_create(preflight=preflight, candidates=claimable)
-    result.signed, result.deferred = len(batch.attempts), batch.deferred
+    result.signed = len(batch.attempts)
+    result.deferred += batch.deferred
     if batch.attempts:
         result.sent = batch_send(preflight.client, batch.attempts)
         # One block later (DESIGN §7.2): Base makes a block every 2 s.

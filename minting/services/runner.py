@@ -1,59 +1,40 @@
-"""The entry points the tasks and commands call: the chain client, the shared circuit
-breaker around it, and the summary a person reads."""
+"""The entry points the tasks and commands call: one pipeline run and one confirm run, each
+behind the shared circuit breaker, with the chain client from ``minting.rpc``.
+
+The top of the one-way order of ``minting.services`` (docs/architecture.md):
+runner/lanes → pipeline/confirm/safe/operator → recording/deploy →
+sending/ledger/deposit_refs."""
 
 from __future__ import annotations
 
 import logging
 
-from minting.chain import ChainError, ChainUnavailable, NtzsClient, ntzs_from_settings
+from minting.breaker import rpc_breaker
+from minting.chain import ChainError, ChainUnavailable
+from minting.rpc import mint_client
 from minting.services.confirm import mints_confirm
 from minting.services.pipeline import mint_jobs_process
+from minting.services.safe import safe_awaiting_recheck
+
+__all__ = ["confirm_run", "mint_client", "mint_jobs_run"]
 
 logger = logging.getLogger("minting")
 
 
-def mint_client() -> NtzsClient:
-    """The token on the configured node (primary, or the verified backup)."""
-    try:
-        from minting.rpc import rpc_connect
-    except ImportError:  # the failover provider is optional until configured
-        return ntzs_from_settings()
-    from django.conf import settings
-
-    from minting.chain import NtzsClient as Client
-    from minting.chain import chain_id_check, contract_code_present
-
-    w3 = rpc_connect()
-    chain_id_check(w3, expected=settings.CHAIN_ID, rpc_url=settings.BASE_SEPOLIA_RPC_URL)
-    if not contract_code_present(w3, settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA):
-        raise ChainError("There is no contract code at the configured NTZS address.")
-    return Client(w3, settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA)
-
-
-def _breaker():
-    try:
-        from minting.breaker import rpc_breaker
-    except ImportError:
-        return None
-    return rpc_breaker()
-
-
 def _guarded(run, label: str) -> dict:
-    breaker = _breaker()
-    if breaker is not None and not breaker.allow():
+    breaker = rpc_breaker()
+    if not breaker.allow():
         return {"delayed": 1}
     try:
         result = run()
     except ChainUnavailable as exc:
         logger.warning("%s delayed: %s", label, exc)
-        if breaker is not None:
-            breaker.record_failure()
+        breaker.record_failure()
         return {"delayed": 1, "reason": str(exc)}
     except ChainError as exc:  # a wrong chain or a missing token: wait, alert, never sign
         logger.error("%s waiting: %s", label, exc)
         return {"waiting": str(exc)}
-    if breaker is not None:
-        breaker.record_success()
+    breaker.record_success()
     return result
 
 
@@ -74,4 +55,14 @@ def mint_jobs_run() -> dict:
 
 
 def confirm_run() -> dict:
-    return _guarded(lambda: mints_confirm(client_factory=mint_client), "confirm_mints")
+    """The Safe lane's mints awaiting confirmations, then the worker's confirm run."""
+
+    def run() -> dict:
+        client = mint_client()
+        counts: dict[str, int] = {}
+        recorded_safe = safe_awaiting_recheck(client)
+        if recorded_safe:
+            counts["safe_recorded"] = recorded_safe
+        return counts | mints_confirm(client_factory=lambda: client)
+
+    return _guarded(run, "confirm_mints")

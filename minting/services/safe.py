@@ -5,8 +5,12 @@ A hash is accepted only when its receipt proves the mint: status 1, an ``Executi
 ``SAFE_ADDRESS`` (Safe 1.3 and 1.4 layouts; ``receipt.to`` may be a relayer) and, emitted by the
 NTZS contract, this deposit's ``DepositMinted(ref)`` (its paired ``Transfer`` is claimed) or,
 without deposit references, an unclaimed ``Transfer`` from zero to the deposit's wallet for
-exactly ``amount_tzs * 10**18``. Every refusal is one sentence. Chain reads happen before the
-database transaction; the record itself goes through ``confirm.record_minted``.
+exactly the deposit's amount in base units. Every refusal is one sentence. Chain reads happen
+before the database transaction; the record itself goes through ``recording.record_minted``.
+
+Which method an export uses is the policy (``deposit_refs.mint_with_ref_policy``); how a Safe
+transaction is checked afterwards is what the deposit's exports used (or, once recorded,
+``MintTransaction.uses_deposit_ref``), never the policy of the day.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from django.db import transaction
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception
+from web3.exceptions import Web3Exception
 
 from core.clock import now
-from core.exceptions import ConflictError, PermissionRefused, ServiceError
-from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, user_has_role
+from core.exceptions import ConflictError, ServiceError
+from core.money import tzs_to_units, units_format
+from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, require_not_beneficiary, require_role
 from core.services import admin_action_record
 from deposits.models import DepositRequest
 from deposits.selectors import deposit_get
@@ -39,21 +44,27 @@ from minting.chain import (
     DepositMintedLog,
     NtzsClient,
     TransferLog,
+    hex_str,
     receipt_token_logs,
 )
 from minting.contract_artifact import NTZS_ABI, deposit_ref
 from minting.models import MintLogClaim, MintTransaction, SafeBatchExport
+from minting.rpc import mint_client
+from minting.services.deposit_refs import (
+    MINT_FOR_DEPOSIT,
+    PLAIN_MINT,
+    DepositRefUnstated,
+    export_methods,
+    mint_with_ref_policy,
+    signs_with_ref,
+)
+from minting.services.recording import block_day, record_minted
 from minting.signing import mint_calldata
-
-# A module import, not names: confirm_mints (in confirm) calls safe_awaiting_recheck, so
-# either module may be imported first. The runner (which imports confirm) is imported late.
-from minting.services import confirm as confirm_service  # isort: skip
 
 logger = logging.getLogger("minting")
 S = DepositRequest.Status
 MT = MintTransaction.Status
 OPERATOR_ROLES = (PLATFORM_COMPLIANCE, SUPER_ADMIN)
-UNITS_PER_TZS = 10**18
 TX_HASH_RE = re.compile(r"0x[0-9a-f]{64}")
 TX_BUILDER_VERSION = "1.18.0"
 
@@ -97,16 +108,12 @@ class ChainReadRefused(SafeRefused):
 
 
 def require_operator(actor, doing: str, roles: tuple[str, ...] = OPERATOR_ROLES) -> None:
-    if not user_has_role(actor, *roles):
-        raise PermissionRefused(
-            f"{actor} may not {doing}: it needs one of the roles {', '.join(roles)}."
-        )
+    """The Safe lane's operators (compliance or super admin unless ``roles`` says)."""
+    require_role(actor, *roles, doing=doing)
 
 
 def chain_client() -> NtzsClient:
     """The token on the configured node; a chain problem becomes one sentence."""
-    from minting.services.runner import mint_client
-
     try:
         return mint_client()
     except ChainError as exc:
@@ -114,23 +121,25 @@ def chain_client() -> NtzsClient:
 
 
 def mint_with_ref(client_factory) -> bool:
-    """mintForDeposit or plain mint: production states NTZS_MINT_WITH_REF; only the local and
-    test profiles detect it on the token (ERC-165)."""
-    stated = settings.NTZS_MINT_WITH_REF
-    if stated is not None:
-        return bool(stated)
-    if settings.PROFILE not in ("local", "test"):
-        raise SafeRefused(
-            "NTZS_MINT_WITH_REF must be set outside the local profile; set it "
-            "to say whether the token has mintForDeposit."
-        )
-    client = client_factory()
+    """Whether a new export uses mintForDeposit (the one policy; a stated setting reads no
+    chain), its refusals as one sentence."""
     try:
-        return client.supports_deposit_ref
+        return mint_with_ref_policy(client_factory, require_agreement=False)
+    except DepositRefUnstated as exc:
+        raise SafeRefused(str(exc)) from None
     except (OSError, ValueError, Web3Exception) as exc:
         raise ChainReadRefused(
             f"The chain could not be read ({type(exc).__name__}); try again."
         ) from None
+
+
+def exported_with_ref(deposit_id: uuid.UUID, client_factory) -> list[bool]:
+    """How this deposit's Safe payloads were exported (mintForDeposit or not), latest
+    export first; with no export (a Safe transaction made by hand), the policy."""
+    methods = export_methods(deposit_id)
+    if not methods:
+        return [mint_with_ref(client_factory)]
+    return [method == MINT_FOR_DEPOSIT for method in methods]
 
 
 def tx_hash_normalise(tx_hash: str) -> str:
@@ -149,28 +158,6 @@ def safe_address() -> str:
             "configure the Safe's address."
         )
     return to_checksum_address(settings.SAFE_ADDRESS)
-
-
-def _hex(value) -> str:
-    return value.lower() if isinstance(value, str) else "0x" + bytes(value).hex()
-
-
-def _tzs(units: int) -> str:
-    if units % UNITS_PER_TZS == 0:
-        return f"{units // UNITS_PER_TZS:,} TZS"
-    return f"{units} base units"
-
-
-def receipt_get(client: NtzsClient, tx_hash: str):
-    """The receipt, or None when the node does not know the transaction (or not yet)."""
-    try:
-        return client.w3.eth.get_transaction_receipt(tx_hash)
-    except TransactionNotFound:
-        return None
-    except (OSError, Web3Exception) as exc:
-        raise ChainUnavailable(
-            f"the receipt of {tx_hash} could not be read ({type(exc).__name__})"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -257,15 +244,15 @@ def _abi_function(name: str) -> dict:
 def mint_call(*, deposit: DepositRequest, token: str, with_ref: bool) -> dict:
     """The one call the Safe must execute for this deposit (with its calldata)."""
     to = to_checksum_address(deposit.wallet.address)
-    units = deposit.amount_tzs * UNITS_PER_TZS
+    units = tzs_to_units(deposit.amount_tzs)
     ref = deposit_ref(deposit.pk) if with_ref else None
-    method = "mintForDeposit" if with_ref else "mint"
-    values = [to, str(units)] + ([_hex(ref)] if ref is not None else [])
+    method = MINT_FOR_DEPOSIT if with_ref else PLAIN_MINT
+    values = [to, str(units)] + ([hex_str(ref)] if ref is not None else [])
     return contract_call(
         token=token,
         method=method,
         values=values,
-        data=_hex(mint_calldata(to=to, amount_units=units, deposit_ref=ref)),
+        data=hex_str(mint_calldata(to=to, amount_units=units, deposit_ref=ref)),
         deposit_id=deposit.pk,
         amount_tzs=deposit.amount_tzs,
     )
@@ -340,7 +327,7 @@ def batch_file(*, calls: list[dict], name: str, description: str) -> dict:
         "transactions": [_batch_transaction(call) for call in calls],
     }
     unnamed = batch | {"meta": batch["meta"] | {"name": None}}
-    batch["meta"]["checksum"] = _hex(keccak(text=_serialise_for_checksum(unnamed)))
+    batch["meta"]["checksum"] = hex_str(keccak(text=_serialise_for_checksum(unnamed)))
     return batch
 
 
@@ -365,13 +352,35 @@ def safe_batch_file(*, deposit_ids: Iterable, actor, safe_nonce: int | None = No
     ):
         raise SafeRefused(f"The Safe nonce must be a whole number ≥ 0, not {safe_nonce!r}.")
     ids = _unique_ids(deposit_ids)
+    for deposit_id, owner_id in DepositRequest.objects.filter(pk__in=ids).values_list(
+        "pk", "user_id"
+    ):
+        require_not_beneficiary(actor, owner_id, doing=f"export the Safe mint of {deposit_id}")
     with_ref = mint_with_ref(chain_client)  # may read the chain: before any lock
-    return _safe_batch_file_write(ids=ids, actor=actor, safe_nonce=safe_nonce, with_ref=with_ref)
+    voided = _voided_refs(ids) if with_ref else frozenset()
+    return _safe_batch_file_write(
+        ids=ids, actor=actor, safe_nonce=safe_nonce, with_ref=with_ref, voided=voided
+    )
+
+
+def _voided_refs(ids: list[uuid.UUID]) -> frozenset[uuid.UUID]:
+    """Deposits whose reference was voided (a route-back after an earlier export): like the
+    worker's signature, their new export is a plain mint (mintForDeposit would revert)."""
+    client = chain_client()
+    try:
+        return frozenset(d for d in ids if client.is_deposit_ref_voided(deposit_ref(d)))
+    except ChainError as exc:
+        raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
 
 
 @transaction.atomic(durable=True)
 def _safe_batch_file_write(
-    *, ids: list[uuid.UUID], actor, safe_nonce: int | None, with_ref: bool
+    *,
+    ids: list[uuid.UUID],
+    actor,
+    safe_nonce: int | None,
+    with_ref: bool,
+    voided: frozenset[uuid.UUID],
 ) -> dict:
     # The deposit rows stay locked until the export is written, so a route-back or a refund
     # (which lock them too) sees every export made before it.
@@ -386,7 +395,14 @@ def _safe_batch_file_write(
     token = settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA
     if not token:
         raise SafeRefused("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA is not set; configure the token.")
-    calls = [mint_call(deposit=deposits[d], token=token, with_ref=with_ref) for d in ids]
+    calls = [
+        mint_call(
+            deposit=deposits[d],
+            token=token,
+            with_ref=signs_with_ref(policy=with_ref, ref_voided=d in voided),
+        )
+        for d in ids
+    ]
     total = sum(deposits[d].amount_tzs for d in ids)
     nonce_note = f" Propose it at Safe nonce {safe_nonce}." if safe_nonce is not None else ""
     description = (
@@ -455,6 +471,7 @@ class SafeMintEvidence:
     block_number: int
     block_day: dt.date
     confirmations: int
+    with_ref: bool  # checked as a mintForDeposit mint (DepositMinted) or a plain one
 
 
 def _mint_log_with_ref(
@@ -504,7 +521,7 @@ def _mint_log_plain(
             f"Transaction {tx_hash} has no matching Transfer: NTZS minted nothing in it."
         )
     wallet = to_checksum_address(deposit.wallet.address)
-    units = deposit.amount_tzs * UNITS_PER_TZS
+    units = tzs_to_units(deposit.amount_tzs)
     exact = [log for log in mints if log.to_address == wallet and log.amount_units == units]
     for log in exact:
         if claim_holder(tx_hash=tx_hash, log_index=log.log_index) is None:
@@ -515,7 +532,7 @@ def _mint_log_plain(
     if to_wallet:
         raise SafeRecordRefused(
             f"Transaction {tx_hash} mints the wrong amount: "
-            f"{_tzs(to_wallet[0].amount_units)} to the deposit's wallet, "
+            f"{units_format(to_wallet[0].amount_units)} to the deposit's wallet, "
             f"but deposit {deposit.pk} is for {deposit.amount_tzs:,} TZS."
         )
     raise SafeRecordRefused(
@@ -528,7 +545,7 @@ def safe_mint_evidence(
     client: NtzsClient, *, deposit: DepositRequest, tx_hash: str, with_ref: bool
 ) -> SafeMintEvidence:
     """Every check of DESIGN §7.9 on the receipt, in order; SafeRecordRefused otherwise."""
-    receipt = receipt_get(client, tx_hash)
+    receipt = client.receipt(tx_hash)
     if receipt is None:
         raise SafeRecordRefused(
             f"Transaction {tx_hash} was not found on chain "
@@ -557,10 +574,10 @@ def safe_mint_evidence(
                 f"{transfer.to_address}, not to the deposit's wallet "
                 f"{wallet}."
             )
-        if transfer.amount_units != deposit.amount_tzs * UNITS_PER_TZS:
+        if transfer.amount_units != tzs_to_units(deposit.amount_tzs):
             raise SafeRecordRefused(
                 f"Transaction {tx_hash} mints the wrong amount: "
-                f"{_tzs(transfer.amount_units)}, but deposit {deposit.pk} is "
+                f"{units_format(transfer.amount_units)}, but deposit {deposit.pk} is "
                 f"for {deposit.amount_tzs:,} TZS."
             )
     else:
@@ -575,15 +592,16 @@ def safe_mint_evidence(
         )
     try:
         head = client.w3.eth.block_number
-        block_day = confirm_service._block_day(client, receipt["blockNumber"])
+        day = block_day(client, receipt["blockNumber"])
     except (OSError, Web3Exception) as exc:
         raise ChainUnavailable(f"the block could not be read ({type(exc).__name__})") from None
     return SafeMintEvidence(
         tx_hash=tx_hash,
         log_index=transfer.log_index,
         block_number=receipt["blockNumber"],
-        block_day=block_day,
+        block_day=day,
         confirmations=head - receipt["blockNumber"] + 1,
+        with_ref=with_ref,
     )
 
 
@@ -595,12 +613,25 @@ def safe_mint_record(*, deposit_id, tx_hash: str, actor) -> str:
     deposit = deposit_get(deposit_id=deposit_id)
     _recordable_check(deposit)
     client = chain_client()
-    with_ref = mint_with_ref(lambda: client)
     try:
-        evidence = safe_mint_evidence(client, deposit=deposit, tx_hash=tx_hash, with_ref=with_ref)
+        evidence = _evidence_as_exported(client, deposit=deposit, tx_hash=tx_hash)
     except ChainError as exc:
         raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
     return _safe_mint_record_write(deposit_id=deposit.pk, evidence=evidence, actor=actor)
+
+
+def _evidence_as_exported(
+    client: NtzsClient, *, deposit: DepositRequest, tx_hash: str
+) -> SafeMintEvidence:
+    """The receipt checked the way the deposit's payloads were exported (latest first; the
+    first that proves the mint wins), never by the policy of the day."""
+    refusal: SafeRecordRefused | None = None
+    for with_ref in exported_with_ref(deposit.pk, lambda: client):
+        try:
+            return safe_mint_evidence(client, deposit=deposit, tx_hash=tx_hash, with_ref=with_ref)
+        except SafeRecordRefused as exc:
+            refusal = refusal or exc
+    raise refusal
 
 
 def _recordable_check(deposit: DepositRequest) -> None:
@@ -625,7 +656,7 @@ def _safe_mint_transaction(deposit: DepositRequest) -> MintTransaction:
         chain_id=settings.CHAIN_ID,
         contract_address=to_checksum_address(settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA),
         to_address=to_checksum_address(deposit.wallet.address),
-        amount_units=deposit.amount_tzs * UNITS_PER_TZS,
+        amount_units=tzs_to_units(deposit.amount_tzs),
         source=MintTransaction.Source.SAFE,
     )
 
@@ -647,6 +678,7 @@ def _safe_mint_record_write(*, deposit_id: uuid.UUID, evidence: SafeMintEvidence
             tx_hash=evidence.tx_hash,
             log_index=None,
             source=MintTransaction.Source.SAFE,
+            uses_deposit_ref=evidence.with_ref,
             error="",
             updated_at=now(),
         )
@@ -679,7 +711,8 @@ def _safe_mint_record_write(*, deposit_id: uuid.UUID, evidence: SafeMintEvidence
 
 
 def _record(mint: MintTransaction, evidence: SafeMintEvidence, *, note: str) -> None:
-    recorded = confirm_service.record_minted(
+    MintTransaction.objects.filter(pk=mint.pk).update(uses_deposit_ref=evidence.with_ref)
+    recorded = record_minted(
         mint_id=mint.pk,
         tx_hash=evidence.tx_hash,
         log_index=evidence.log_index,
@@ -699,8 +732,9 @@ def _record(mint: MintTransaction, evidence: SafeMintEvidence, *, note: str) -> 
 
 
 def safe_awaiting_recheck(client: NtzsClient) -> int:
-    """Called by ``confirm_mints``: each Safe mint waiting for confirmations is checked again
-    on the chain and recorded once deep enough. A transaction the node no longer knows keeps
+    """Called by the confirm runner before ``mints_confirm``: each Safe mint waiting for
+    confirmations is checked again on the chain (the way it was recorded) and recorded once
+    deep enough. A transaction the node no longer knows keeps
     waiting (a reorg usually brings it back; an operator may record the new hash); one that
     no longer proves the mint marks the mint transaction failed with the reason. Returns the
     number recorded."""
@@ -716,15 +750,20 @@ def safe_awaiting_recheck(client: NtzsClient) -> int:
             "%s Safe mint(s) await confirmations but SAFE_ADDRESS is not set", len(waiting)
         )
         return 0
-    with_ref = mint_with_ref(lambda: client)
     recorded = 0
     for mint in waiting:
         try:
-            evidence = safe_mint_evidence(
-                client, deposit=mint.deposit, tx_hash=mint.tx_hash, with_ref=with_ref
-            )
+            if mint.uses_deposit_ref is None:  # recorded before the method was stored
+                evidence = _evidence_as_exported(client, deposit=mint.deposit, tx_hash=mint.tx_hash)
+            else:
+                evidence = safe_mint_evidence(
+                    client,
+                    deposit=mint.deposit,
+                    tx_hash=mint.tx_hash,
+                    with_ref=mint.uses_deposit_ref,
+                )
         except SafeRecordRefused as exc:
-            if receipt_get(client, mint.tx_hash) is None:
+            if client.receipt(mint.tx_hash) is None:
                 logger.warning(
                     "Safe mint tx=%s of deposit=%s is not on chain (reorg?); still waiting",
                     mint.tx_hash,

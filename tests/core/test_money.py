@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from core.fields import TokenUnitsField
-from core.money import UINT256_MAX, MoneyError, tzs_to_units, units_to_tzs
+from core.money import UINT256_MAX, MoneyError, tzs_to_units, units_format, units_to_tzs
 
 
 def test_tzs_to_units_is_exact_for_large_amounts():
@@ -61,3 +61,8 @@ def test_token_units_round_trip_through_postgresql_keeps_every_digit(django_db_b
         )
         (stored,) = cursor.fetchone()
     assert TokenUnitsField().from_db_value(stored, None, connection) == value
+
+
+def test_units_format_says_shillings_or_the_raw_units():
+    assert units_format(tzs_to_units(5_000)) == "5,000 TZS"
+    assert units_format(tzs_to_units(5_000) + 1) == "5000000000000000000001 base units"

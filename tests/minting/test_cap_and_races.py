@@ -52,7 +52,7 @@ def test_concurrent_batches_never_over_reserve_the_cap(paid_deposit, minting, se
                 if day is not None and day.reserved_tzs + day.issued_tzs > 50_000:
                     errors.append(f"over-reserved: {day.reserved_tzs} + {day.issued_tzs}")
                 confirm()
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()

@@ -1,6 +1,8 @@
 """`minting.tasks.check_minter`: one alert per condition, opened and resolved on change."""
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from core.models import Alert
 from minting.chain import role_id
@@ -49,3 +51,21 @@ def test_an_unreachable_chain_is_one_alert(settings):
     assert minter_check() is None
     assert minter_check() is None
     assert Alert.objects.filter(kind="minter chain unreachable or wrong").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_deposit_ref_setting_that_contradicts_the_token_is_alerted_and_refused(
+    chain_settings, settings
+):
+    """The worker refuses to sign on this condition; check_minter says so too (DESIGN §7.5)."""
+    settings.NTZS_MINT_WITH_REF = False  # the local token has mintForDeposit
+    result = minter_check()
+    assert result.problems == [
+        "NTZS_MINT_WITH_REF=False contradicts the token, which has mintForDeposit"
+    ]
+    assert _open_kinds() == {"deposit reference setting wrong"}
+    with pytest.raises(CommandError, match="(?i)ntzs_mint_with_ref=false contradicts the token"):
+        call_command("check_minter")
+    settings.NTZS_MINT_WITH_REF = True
+    assert minter_check().problems == []
+    assert _open_kinds() == set()

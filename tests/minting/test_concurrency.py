@@ -25,7 +25,7 @@ def _worker(stop: threading.Event, errors: list) -> None:
         while not stop.is_set():
             mint_jobs_process(client_factory=mint_client)
             mints_confirm(client_factory=mint_client)
-    except Exception as exc:  # noqa: BLE001 - reported by the test
+    except Exception as exc:
         errors.append(exc)
     finally:
         connection.close()

@@ -1,0 +1,352 @@
+"""Recording a landed mint (DESIGN §7.3, §7.5, §7.8), shared by confirmation, the pipeline's
+idempotency resolution, the Safe lane and the operator's retry: the expected ``Transfer`` of
+a mint, one or many landed mints recorded, the proof that a mint is dead (or did land), the
+"already minted" resolution of a deposit reference, and the UTC day of a block.
+
+Chain facts are always recorded: a landed mint of a deposit is claimed and the deposit moved
+to ``minted`` whatever its status (held, failed, routed to the Safe)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from eth_utils import to_checksum_address
+
+from core.clock import now
+from core.crashpoints import crash_point
+from core.money import tzs_to_units, units_to_tzs
+from core.services import alert_raise
+from deposits.exceptions import TransitionRefused
+from deposits.models import DepositRequest
+from deposits.services.transitions import deposit_mark_minted, deposits_mark_minted_batch
+from minting.chain import (
+    DEPOSIT_MINTED_TOPIC,
+    ZERO_ADDRESS,
+    DepositMintedLog,
+    NtzsClient,
+    TransferLog,
+    account_address,
+    hex_str,
+    receipt_token_logs,
+)
+from minting.contract_artifact import deposit_ref
+from minting.models import MintAttempt, MintLogClaim, MintTransaction
+from minting.services.deposit_refs import signed_ref
+from minting.services.ledger import ledger_issue_bulk, reservation_issue
+
+logger = logging.getLogger("minting")
+S = DepositRequest.Status
+MT = MintTransaction.Status
+AS = MintAttempt.Status
+LIVE = (AS.SIGNED, AS.SENT)
+MINTABLE_FROM = (S.MINT_PROCESSING, S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
+
+
+def block_day(client: NtzsClient, block_number: int, cache: dict | None = None) -> dt.date:
+    """The UTC day of a block (an unreserved mint counts on its block's day)."""
+    if cache is not None and block_number in cache:
+        return cache[block_number]
+    timestamp = client.w3.eth.get_block(block_number)["timestamp"]
+    day = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date()
+    if cache is not None:
+        cache[block_number] = day
+    return day
+
+
+def expected_transfer(
+    receipt, *, token: str, to_address: str, amount_units: int, ref: bytes | None
+) -> TransferLog | None:
+    """The Transfer-from-zero of this mint: exact amount, exact recipient, and — with deposit
+    references — immediately followed by DepositMinted(ref)."""
+    logs = receipt_token_logs(receipt, token_address=token)
+    to_address = to_checksum_address(to_address)
+    for index, log in enumerate(logs):
+        if not (
+            isinstance(log, TransferLog)
+            and log.from_address == ZERO_ADDRESS
+            and log.to_address == to_address
+            and log.amount_units == amount_units
+        ):
+            continue
+        if ref is None:
+            return log
+        following = logs[index + 1] if index + 1 < len(logs) else None
+        if (
+            isinstance(following, DepositMintedLog)
+            and following.deposit_ref == ref
+            and following.log_index == log.log_index + 1
+        ):
+            return log
+    return None
+
+
+@transaction.atomic
+def record_minted(
+    *,
+    mint_id,
+    tx_hash: str,
+    log_index: int,
+    block_day: dt.date,
+    source: str,
+    note: str = "",
+    attempt_id=None,
+    via_safe: bool = False,
+) -> bool:
+    """In one transaction: deposit compare-and-set first, then the log claim, the mint
+    transaction, the attempt, and the reservation moved to issued. False if the log was
+    already claimed by something else (nothing is changed then)."""
+    mint = MintTransaction.objects.select_for_update().select_related("deposit").get(pk=mint_id)
+    if mint.status == MT.MINTED:
+        return False  # another worker recorded it a moment ago
+    try:
+        with transaction.atomic():
+            deposit_mark_minted(
+                deposit_id=mint.deposit_id,
+                tx_hash=tx_hash,
+                source=source,
+                allowed=MINTABLE_FROM,
+                note=note,
+            )
+            MintLogClaim.objects.create(
+                chain_id=mint.chain_id,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                deposit_id=mint.deposit_id,
+            )
+    except (IntegrityError, TransitionRefused) as exc:
+        logger.error(
+            "mint log %s#%s not recorded for deposit=%s: %s",
+            tx_hash,
+            log_index,
+            mint.deposit_id,
+            exc,
+        )
+        return False
+    MintTransaction.objects.filter(pk=mint.pk).update(
+        status=MT.MINTED,
+        tx_hash=tx_hash,
+        log_index=log_index,
+        error="",
+        source=MintTransaction.Source.SAFE if via_safe else MintTransaction.Source.WORKER,
+        updated_at=now(),
+    )
+    if attempt_id is not None:
+        MintAttempt.objects.filter(pk=attempt_id, status__in=LIVE).update(status=AS.MINED_OK)
+    # Found by another path (idempotency while a worker's own attempt was landing): the
+    # attempt whose hash counted is the one that mined.
+    MintAttempt.objects.filter(mint_transaction=mint, tx_hash=tx_hash, status__in=LIVE).update(
+        status=AS.MINED_OK
+    )
+    reservation_issue(mint, block_day=block_day, via_safe=via_safe)
+    crash_point("confirm_before_commit")
+    return True
+
+
+@dataclass(frozen=True)
+class Landed:
+    mint_id: object
+    deposit_id: object
+    attempt_id: object
+    tx_hash: str
+    log_index: int
+    block_day: dt.date
+
+
+@transaction.atomic
+def record_minted_many(items: list[Landed]) -> list[Landed]:
+    """The worker's confirmations of one run in one transaction: the batch transition, the
+    log claims, the mint rows, the attempts and the reservations per day. Returns what it
+    could not record this way (another status, a claimed log): the caller records those one
+    by one through ``record_minted``."""
+    if not items:
+        return []
+    by_mint = {item.mint_id: item for item in items}
+    mints = {
+        m.pk: m
+        for m in MintTransaction.objects.select_for_update().filter(
+            pk__in=by_mint, status__in=(MT.SIGNED, MT.SENT)
+        )
+    }
+    claimed = set(
+        MintLogClaim.objects.filter(
+            chain_id=settings.CHAIN_ID, tx_hash__in={i.tx_hash for i in items}
+        ).values_list("tx_hash", "log_index")
+    )
+    ready = [i for i in items if i.mint_id in mints and (i.tx_hash, i.log_index) not in claimed]
+    moved = set(
+        deposits_mark_minted_batch(minted={i.deposit_id: i.tx_hash for i in ready}, minted_at=now())
+    )
+    done = [i for i in ready if i.deposit_id in moved]
+    MintLogClaim.objects.bulk_create(
+        [
+            MintLogClaim(
+                chain_id=settings.CHAIN_ID,
+                tx_hash=i.tx_hash,
+                log_index=i.log_index,
+                deposit_id=i.deposit_id,
+            )
+            for i in done
+        ]
+    )
+    rows = []
+    reserved_by_day: dict[dt.date, int] = {}
+    unreserved_by_day: dict[dt.date, int] = {}
+    for item in done:
+        mint = mints[item.mint_id]
+        if mint.reserved_tzs and mint.reserved_day:
+            reserved_by_day[mint.reserved_day] = (
+                reserved_by_day.get(mint.reserved_day, 0) + mint.reserved_tzs
+            )
+        else:
+            unreserved_by_day[item.block_day] = unreserved_by_day.get(
+                item.block_day, 0
+            ) + units_to_tzs(mint.amount_units)
+        mint.status, mint.tx_hash, mint.log_index = MT.MINTED, item.tx_hash, item.log_index
+        mint.reserved_tzs, mint.error, mint.updated_at = 0, "", now()
+        mint.source = MintTransaction.Source.WORKER
+        rows.append(mint)
+    MintTransaction.objects.bulk_update(
+        rows,
+        ["status", "tx_hash", "log_index", "reserved_tzs", "error", "updated_at", "source"],
+        batch_size=500,
+    )
+    MintAttempt.objects.filter(pk__in=[i.attempt_id for i in done], status__in=LIVE).update(
+        status=AS.MINED_OK
+    )
+    ledger_issue_bulk(reserved_by_day, unreserved_by_day)
+    crash_point("confirm_before_commit")
+    for item in done:
+        logger.info("Mint confirmed deposit=%s tx=%s", item.deposit_id, item.tx_hash)
+    return [i for i in items if i not in done]
+
+
+# --- Step 5: a reference already minted ----------------------------------------------------
+
+
+def _deposit_minted_log(client: NtzsClient, ref: bytes):
+    logs = client.w3.eth.get_logs(
+        {
+            "address": client.address,
+            "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
+            "toBlock": "latest",
+            "topics": [hex_str(DEPOSIT_MINTED_TOPIC), hex_str(ref)],
+        }
+    )
+    return logs[0] if logs else None
+
+
+def mint_resolve_already_minted(*, client: NtzsClient, deposit_id) -> int:
+    """Claim the Transfer paired with DepositMinted(ref) and move the deposit to minted
+    (``Mint already completed (idempotency)``). Returns 1 when recorded."""
+    ref = deposit_ref(deposit_id)
+    log = _deposit_minted_log(client, ref)
+    if log is None:
+        return 0
+    deposit = DepositRequest.objects.select_related("wallet").get(pk=deposit_id)
+    receipt = client.receipt(log["transactionHash"])
+    if receipt is None:  # the log's transaction vanished meanwhile (a reorg): next run
+        return 0
+    transfer = expected_transfer(
+        receipt,
+        token=client.address,
+        to_address=deposit.wallet.address,
+        amount_units=tzs_to_units(deposit.amount_tzs),
+        ref=ref,
+    )
+    if transfer is None:
+        alert_raise(
+            kind="deposit reference minted with other terms",
+            key=str(deposit_id),
+            detail=f"DepositMinted in {hex_str(log['transactionHash'])} does not match",
+        )
+        return 0
+    mint, _ = MintTransaction.objects.get_or_create(
+        deposit_id=deposit_id,
+        defaults={
+            "chain_id": settings.CHAIN_ID,
+            "contract_address": client.address,
+            "to_address": deposit.wallet.address,
+            "amount_units": tzs_to_units(deposit.amount_tzs),
+        },
+    )
+    tx_hash = hex_str(receipt["transactionHash"])
+    recorded = record_minted(
+        mint_id=mint.pk,
+        tx_hash=tx_hash,
+        log_index=transfer.log_index,
+        block_day=block_day(client, receipt["blockNumber"]),
+        source="worker",
+        note="Mint already completed (idempotency)",
+    )
+    if recorded:
+        logger.info("Mint already completed (idempotency) deposit=%s tx=%s", deposit_id, tx_hash)
+    return int(recorded)
+
+
+# --- Step 8: the proof a mint is dead ------------------------------------------------------
+
+
+class Verdict(enum.StrEnum):
+    DEAD = "dead"  # every attempt's nonce is mined and nothing minted the deposit
+    MINTED = "minted"  # one of its attempts landed with the expected log
+    REF_MINTED = "ref_minted"  # its deposit reference was minted by another transaction
+    UNPROVEN = "unproven"  # an attempt can still land
+
+
+@dataclass(frozen=True)
+class Proof:
+    verdict: Verdict
+    reason: str = ""
+    attempt: MintAttempt | None = None
+    receipt: object = None
+    transfer: TransferLog | None = None
+
+
+def mint_proof(client: NtzsClient, mint: MintTransaction) -> Proof:
+    """Dead only when every attempt's nonce is mined, no mint/fee_bump attempt has a
+    status-1 receipt carrying this deposit's expected log (a landed nonce_fill proves its
+    nonce dead) and — for a mint signed with its deposit reference — that reference is not
+    minted on chain. The expected log is the one the mint was signed for, never the
+    current policy's."""
+    attempts = list(mint.attempts.all())
+    minter = account_address(settings.MINTER_PRIVATE_KEY)
+    mined = client.w3.eth.get_transaction_count(minter, "latest")
+    if any(a.nonce >= mined for a in attempts):
+        return Proof(Verdict.UNPROVEN, "an earlier transaction can still land")
+    ref = signed_ref(mint)
+    for attempt in attempts:
+        if attempt.kind == MintAttempt.Kind.NONCE_FILL:
+            continue
+        receipt = client.receipt(attempt.tx_hash)
+        if receipt is None or receipt["status"] != 1:
+            continue
+        transfer = expected_transfer(
+            receipt,
+            token=mint.contract_address,
+            to_address=mint.to_address,
+            amount_units=mint.amount_units,
+            ref=ref,
+        )
+        if transfer is not None:
+            return Proof(Verdict.MINTED, attempt=attempt, receipt=receipt, transfer=transfer)
+    if ref is not None and client.is_deposit_minted(ref):
+        return Proof(Verdict.REF_MINTED, "the deposit's reference is already minted on chain")
+    return Proof(Verdict.DEAD, "every attempt's nonce is mined and none minted")
+
+
+def record_proven_mint(client: NtzsClient, mint: MintTransaction, proof: Proof, **extra) -> bool:
+    """Record the landed attempt a ``MINTED`` proof found."""
+    return record_minted(
+        mint_id=mint.pk,
+        tx_hash=hex_str(proof.receipt["transactionHash"]),
+        log_index=proof.transfer.log_index,
+        block_day=block_day(client, proof.receipt["blockNumber"]),
+        source="worker",
+        attempt_id=proof.attempt.pk,
+        **extra,
+    )
