@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.hashers import check_password
+from django.db.models.signals import post_save, pre_save
+
+from accounts.models import User
+from accounts.services.passwords import user_password_changed
 
 
 def _password_before_save(sender, instance, raw=False, update_fields=None, **kwargs):
@@ -30,15 +34,9 @@ def _password_after_save(sender, instance, created=False, raw=False, **kwargs):
     if created or raw or not getattr(instance, "_ntzs_password_changed", False):
         return
     instance._ntzs_password_changed = False
-    from accounts.services.passwords import user_password_changed
-
     user_password_changed(user=instance)
 
 
 def connect() -> None:
-    from django.db.models.signals import post_save, pre_save
-
-    from accounts.models import User
-
     pre_save.connect(_password_before_save, sender=User, dispatch_uid="ntzs_password_before")
     post_save.connect(_password_after_save, sender=User, dispatch_uid="ntzs_password_after")

@@ -37,6 +37,7 @@ from django.core.cache import cache
 from django.utils.translation import gettext as _
 
 from core.clock import now
+from core.http import client_throttle_key
 
 LOGIN_LOCKOUT_FAILURES = 10  # wrong passwords per (account, client) ...
 LOGIN_FAILURE_WINDOW_S = 15 * 60  # ... within this window ...
@@ -77,7 +78,7 @@ def _generation(account: str) -> str:
 
 
 def _keys(account: str, client: str) -> dict[str, str]:
-    acct, gen, cli = _digest(account), _generation(account), _digest(client)
+    acct, gen, cli = _digest(account), _generation(account), _digest(client_throttle_key(client))
     return {
         "pair_failures": f"{_PREFIX}:login:fail:{gen}:{acct}:{cli}",
         "pair_lock": f"{_PREFIX}:login:lock:{gen}:{acct}:{cli}",
@@ -157,7 +158,7 @@ def _request_refusal(
     kind: str, *, client: str, email: str, per_client: int, per_email: int
 ) -> Refusal | None:
     window = int(_ts() // REQUEST_WINDOW_S)
-    client_key = f"{_PREFIX}:{kind}:client:{window}:{_digest(client)}"
+    client_key = f"{_PREFIX}:{kind}:client:{window}:{_digest(client_throttle_key(client))}"
     email_key = f"{_PREFIX}:{kind}:email:{window}:{_digest(email)}"
     # Count first, compare after: the increment is atomic, so concurrent requests cannot all
     # slip under the limit.

@@ -37,6 +37,7 @@ from accounts.forms import (
 )
 from accounts.services import otp as otp_services
 from accounts.services import signup as signup_services
+from accounts.services.passwords import user_password_changed
 from accounts.services.staff import user_is_staff_account
 from core.exceptions import NotFound, ServiceError
 from core.http import client_address
@@ -112,6 +113,17 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """A completed reset always lifts the account's login locks and revokes its API tokens,
+    even when the new password equals the old one (the save signal sees no change then): the
+    person has just proven they hold the mailbox."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        user_password_changed(user=form.user)
+        return response
 
 
 @login_required

@@ -52,3 +52,18 @@ def client_address(request: HttpRequest) -> str:
     if len(entries) < hops:
         return remote
     return _parse_address(entries[-hops]) or remote
+
+
+def client_throttle_key(address: str) -> str:
+    """The unit a throttle counts: an IPv4 address, or an IPv6 address's /64 network. One
+    IPv6 host usually holds a whole /64, so counting single addresses would let it rotate
+    through 2**64 "clients" and escape every per-client limit."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))

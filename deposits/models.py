@@ -280,6 +280,7 @@ class WebhookRefusalCount(models.Model):
         RATE = "rate"
         SIZE = "size"
 
+    # The client counted: an IPv4 address or an IPv6 /64 (core.http.client_throttle_key).
     remote_ip = models.CharField(max_length=45, blank=True)  # "" when unknown
     minute = models.DateTimeField()  # the UTC minute the calls arrived in
     reason = models.CharField(max_length=8, choices=Reason)

@@ -106,6 +106,9 @@ class OrderStatus:
     # readable. Identifiers are never clipped here: whether they fit a column is the caller's
     # judgement (deposits.services.payments holds a paid deposit as "unreadable reference").
     unreadable: str = ""
+    # An answer that plainly says ZenoPay holds no payment data for the order ("not found",
+    # empty data, HTTP 404) — the only unknown answer that lets a manual confirmation stand.
+    no_data: bool = False
 
 
 # --- Helpers -------------------------------------------------------------------------------
@@ -364,7 +367,14 @@ def zenopay_order_status(*, order_id: str) -> OrderStatus:
     return status
 
 
-def _unknown(order_id: str, reason: str, *, raw_body: str, http_status: int | None) -> OrderStatus:
+def _unknown(
+    order_id: str,
+    reason: str,
+    *,
+    raw_body: str,
+    http_status: int | None,
+    no_data: bool = False,
+) -> OrderStatus:
     return OrderStatus(
         known=False,
         payment_status=None,
@@ -377,6 +387,7 @@ def _unknown(order_id: str, reason: str, *, raw_body: str, http_status: int | No
         reason=_redact(reason),
         raw_body=raw_body,
         http_status=http_status,
+        no_data=no_data,
     )
 
 
@@ -384,8 +395,8 @@ def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
     http = response.status_code
     raw_body = _raw_body(response)
 
-    def unknown(reason: str) -> OrderStatus:
-        return _unknown(order_id, reason, raw_body=raw_body, http_status=http)
+    def unknown(reason: str, *, no_data: bool = False) -> OrderStatus:
+        return _unknown(order_id, reason, raw_body=raw_body, http_status=http, no_data=no_data)
 
     if http >= 500 or 300 <= http < 400:
         return unknown(f"ZenoPay answered HTTP {http}")
@@ -397,15 +408,23 @@ def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
         return unknown(f"the answer has an unexpected shape (HTTP {http})")
     message = _message_of(payload)
     if http >= 400:
-        return unknown(f"ZenoPay answered HTTP {http}" + (f": {message}" if message else ""))
+        return unknown(
+            f"ZenoPay answered HTTP {http}" + (f": {message}" if message else ""),
+            no_data=http == 404,
+        )
     data = payload.get("data")
     if not data:
         # The top-level result only explains why there is no data; it never says "paid" or
         # "not paid" (SUCCESS only means the query worked).
         result = (_text(payload.get("result")) or "").upper()
         if result in ("FAIL", "FAILED"):
-            return unknown(f"ZenoPay answered {result}" + (f": {message}" if message else ""))
-        return unknown("the answer carries no payment data (empty data)")
+            return unknown(
+                f"ZenoPay answered {result}" + (f": {message}" if message else ""), no_data=True
+            )
+        return unknown(
+            "the answer carries no payment data (empty data)",
+            no_data=isinstance(data, list) and result in ("SUCCESS", ""),
+        )
     if not isinstance(data, list) or not isinstance(data[0], dict):
         return unknown("the answer's data has an unexpected shape")
     entry = data[0]

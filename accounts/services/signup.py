@@ -75,7 +75,7 @@ def user_sign_up(*, email: str, password: str, full_name: str = "") -> User:
     """Create an active account (after confirmation, or for the demo tooling)."""
     email = _clean_email(email)
     full_name = _clean_full_name(full_name, required=False)
-    if User.objects.filter(email__iexact=email).exists():
+    if User.objects.filter(email=email).exists():
         raise SignUpAlreadyConfirmed(
             _("An account with this email already exists; log in or reset your password.")
         )
@@ -101,7 +101,7 @@ def user_sign_up_request(*, email: str, full_name: str = "") -> None:
     The caller shows "check your e-mail" either way; nothing here tells the two apart."""
     email = _clean_email(email)
     full_name = _clean_full_name(full_name, required=False)
-    if User.objects.filter(email__iexact=email).exists():
+    if User.objects.filter(email=email).exists():
         login_url = _link(reverse("accounts:login"))
         reset_url = _link(reverse("accounts:password_reset"))
         body = "\n".join(
@@ -165,7 +165,7 @@ def user_sign_up_claim(*, token: str) -> SignUpClaim:
     if not isinstance(data, dict) or not isinstance(data.get("e"), str):
         raise SignUpLinkInvalid(_("This confirmation link is not valid; sign up again."))
     claim = SignUpClaim(email=data["e"], full_name=str(data.get("n") or ""))
-    if User.objects.filter(email__iexact=claim.email).exists():
+    if User.objects.filter(email=claim.email.strip().lower()).exists():
         raise SignUpAlreadyConfirmed(
             _(
                 "This address is already confirmed and its account exists; log in (or reset "

@@ -54,7 +54,7 @@ def _second_process(email: str, *, wrong_backstage: int, wrong_login: int) -> di
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
     }
-    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+    result = subprocess.run(  # our own interpreter and script
         [
             sys.executable,
             "-c",
@@ -125,6 +125,25 @@ def test_lockout_is_per_client_address_so_others_still_log_in(client):
 
     assert "locked" in locked.content.decode()
     assert elsewhere.status_code == 302
+
+
+@pytest.mark.django_db
+def test_an_ipv6_host_rotating_addresses_in_its_64_is_one_client(client):
+    amina = customer()
+    for n in range(throttle.LOGIN_LOCKOUT_FAILURES):
+        _login(
+            Client(), "accounts:login", amina.email, "wrong", REMOTE_ADDR=f"2001:db8:7:7::{n + 1}"
+        )
+
+    rotated = _login(
+        Client(), "accounts:login", amina.email, PASSWORD, REMOTE_ADDR="2001:db8:7:7::ff"
+    )
+    other_network = _login(
+        Client(), "accounts:login", amina.email, PASSWORD, REMOTE_ADDR="2001:db8:7:8::1"
+    )
+
+    assert "locked" in rotated.content.decode()
+    assert other_network.status_code == 302
 
 
 @pytest.mark.django_db

@@ -125,3 +125,25 @@ def test_a_password_reset_unlocks_a_locked_login(client):
     )
     assert response.status_code == 302
     assert get_user(client).is_authenticated
+
+
+def test_a_password_reset_to_the_same_password_still_unlocks_and_revokes_tokens(client):
+    from rest_framework.authtoken.models import Token
+
+    amina = customer(email="amina@ntzs.test")
+    token = Token.objects.create(user=amina)
+    for _ in range(throttle.LOGIN_LOCKOUT_FAILURES):
+        client.post(reverse("accounts:login"), {"username": "amina@ntzs.test", "password": "wrong"})
+
+    client.post(reverse("accounts:password_reset"), {"email": "amina@ntzs.test"})
+    path = "/" + _reset_link(mail.outbox[0]).split("/", 3)[3]
+    form_page = client.get(path, follow=True)
+    client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": PASSWORD, "new_password2": PASSWORD}
+    )
+
+    response = client.post(
+        reverse("accounts:login"), {"username": "amina@ntzs.test", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert not Token.objects.filter(pk=token.pk).exists()

@@ -74,3 +74,16 @@ def test_demo_users_exits_non_zero_with_one_sentence_in_production(tmp_path):
         "demo_users runs only in the local or test profile on the local chain (CHAIN_ID "
         "31337); this is the production profile with CHAIN_ID 84532."
     ) in result.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")  # read, never connected
+@pytest.mark.parametrize("command", sorted(DEMO_COMMANDS))
+def test_demo_commands_refuse_a_database_on_another_machine(settings, command):
+    settings.CHAIN_ID = 31337
+    settings.DATABASES = {
+        "default": {**settings.DATABASES["default"], "HOST": "db.production.example"}
+    }
+    with pytest.raises(CommandError, match="not db.production.example"):
+        call_command(command, *DEMO_COMMANDS[command])
+    assert not User.objects.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from core.http import client_address
+from core.http import client_address, client_throttle_key
 
 
 def _request(remote="10.0.0.5", xff=None):
@@ -56,3 +56,17 @@ def test_port_and_ipv6_forms_are_normalised(settings):
     assert client_address(_request(xff="203.0.113.7:51234")) == "203.0.113.7"
     assert client_address(_request(xff="[2001:DB8::1]:443")) == "2001:db8::1"
     assert client_address(_request(xff="2001:db8::1")) == "2001:db8::1"
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_a_throttle_counts_an_ipv6_host_by_its_64_network(address, key):
+    assert client_throttle_key(address) == key

@@ -21,13 +21,17 @@ from deposits.services.bank import (
     deposit_platform_reject,
 )
 from deposits.services.operator import (
+    deposit_cancel_by_operator,
     deposit_confirm_manual_request,
     deposit_hold_release_request,
     deposit_refund_record_request,
     orphan_attach_request,
 )
 from deposits.services.transitions import deposit_hold_set, deposit_payment_confirm
-from minting.services.lanes import mint_refund_record
+from minting.models import SafeBatchExport
+from minting.services.lanes import mint_refund_record, mint_route_to_safe, mint_route_to_worker
+from minting.services.operator import mint_retry
+from minting.services.safe import safe_batch_file
 from tests.factories import WalletFactory
 
 BANK = DepositRequest.Provider.BANK_TRANSFER
@@ -203,3 +207,54 @@ def test_another_colleague_may_still_decide_what_the_owner_may_not(
 
     deposit.refresh_from_db()
     assert deposit.status == "refunded"
+
+
+# --- One-person actions on a deposit ------------------------------------------------------------
+
+
+def _paid(make_deposit, owner, amount):
+    deposit = make_deposit(user=owner, amount=amount)
+    deposit_payment_confirm(
+        deposit_id=deposit.pk, amount_tzs=amount, psp_reference=f"TX-OWN-{amount}", source="poll"
+    )
+    deposit.refresh_from_db()
+    return deposit
+
+
+ONE_PERSON = {
+    "mint_retry": (5_000, "mint_pending"),
+    "deposit_cancel": (5_000, "mint_pending"),
+    "mint_route_to_safe": (5_000, "mint_pending"),
+    "mint_route_to_worker": (500_000, "mint_requires_safe"),
+    "safe_batch_file": (500_000, "mint_requires_safe"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", list(ONE_PERSON))
+def test_the_owner_may_not_route_or_export_the_mint_of_their_own_deposit(
+    make_deposit, owner, action
+):
+    amount, status = ONE_PERSON[action]
+    deposit = _paid(make_deposit, owner, amount)
+    assert deposit.status == status
+    calls = {
+        "mint_retry": lambda: mint_retry(client=None, deposit_id=deposit.pk, actor=owner),
+        "deposit_cancel": lambda: deposit_cancel_by_operator(
+            deposit_id=deposit.pk, actor=owner, reason="cancelling my own deposit"
+        ),
+        "mint_route_to_safe": lambda: mint_route_to_safe(
+            deposit_id=deposit.pk, actor=owner, reason="moving my own deposit"
+        ),
+        "mint_route_to_worker": lambda: mint_route_to_worker(
+            deposit_id=deposit.pk, actor=owner, reason="moving my own deposit"
+        ),
+        "safe_batch_file": lambda: safe_batch_file(deposit_ids=[deposit.pk], actor=owner),
+    }
+
+    with pytest.raises(PermissionRefused, match=OWN):
+        calls[action]()
+
+    deposit.refresh_from_db()
+    assert deposit.status == status
+    assert not SafeBatchExport.objects.exists()

@@ -139,6 +139,31 @@ def test_no_data_for_the_order_at_approval_lets_the_evidence_stand(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("http_status", "answer"),
+    [
+        (200, {"html": "<h1>maintenance</h1>"}),
+        (200, {"result": "SUCCESS", "data": [{"order_id": "another-order"}]}),
+        (200, {"result": "SUCCESS", "data": "not a list"}),
+        (400, {"status": "error", "message": "bad request"}),
+    ],
+    ids=["unexpected-shape", "another-order", "data-not-a-list", "http-400"],
+)
+def test_an_answer_that_is_not_plainly_no_data_refuses_the_confirmation(
+    make_deposit, compliance, compliance_two, zenopay_fake, http_status, answer
+):
+    deposit = make_deposit()
+    request = _ask(deposit, compliance, "TXODD")
+    zenopay_fake.reply(http_status, json=answer)
+
+    with pytest.raises(ConflictError, match="could not be asked"):
+        dual_control_approve(request_id=request.pk, checker=compliance_two)
+
+    deposit.refresh_from_db()
+    assert (deposit.status, deposit.psp_reference) == ("submitted", "")
+
+
+@pytest.mark.django_db
 def test_evidence_with_control_characters_is_stored_clean_and_a_phone_with_them_refused(
     make_deposit, compliance
 ):
@@ -163,3 +188,53 @@ def test_evidence_with_control_characters_is_stored_clean_and_a_phone_with_them_
             evidence="dashboard",
             maker=compliance,
         )
+
+
+@pytest.mark.django_db
+def test_a_held_payment_refunded_by_a_refund_record_is_refused_for_another_deposit(
+    make_deposit, compliance, compliance_two
+):
+    from deposits.services.operator import deposit_refund_record_request
+
+    held = make_deposit(amount=5_000)
+    deposit_hold_set(
+        deposit_id=held.pk,
+        source="poll",
+        reason="phone mismatch: paid from another number",
+        details={"paid_amount_tzs": 5_000, "psp_reference": "TXHELDREFUND"},
+    )
+    request = deposit_refund_record_request(
+        deposit_id=held.pk, evidence="reversed on M-Pesa, ref R-1", maker=compliance
+    )
+    dual_control_approve(request_id=request.pk, checker=compliance_two)
+    held.refresh_from_db()
+    assert held.status == "refunded"
+    assert OrphanPayment.objects.get(psp_reference="TXHELDREFUND").status == "dismissed"
+
+    other = make_deposit(amount=5_000)
+    with pytest.raises(ConflictError, match="TXHELDREFUND cannot be credited"):
+        _ask(other, compliance, "TXHELDREFUND")
+
+
+@pytest.mark.django_db
+def test_releasing_into_a_new_deposit_a_payment_already_recorded_as_an_orphan_is_refused(
+    make_deposit, compliance, compliance_two
+):
+    OrphanPayment.objects.create(psp_reference="TXTWICE", amount_tzs=4_000, reason="second payment")
+    held = make_deposit(amount=5_000)
+    deposit_hold_set(
+        deposit_id=held.pk,
+        source="poll",
+        reason="amount mismatch: paid 4000 TZS for a deposit of 5000 TZS",
+        details={"paid_amount_tzs": 4_000, "psp_reference": "TXTWICE"},
+    )
+    request = deposit_hold_release_request(
+        deposit_id=held.pk, resolution="cancel_and_orphan", evidence="seen twice", maker=compliance
+    )
+
+    with pytest.raises(ConflictError, match="already recorded as an orphan payment"):
+        dual_control_approve(request_id=request.pk, checker=compliance_two)
+
+    held.refresh_from_db()
+    request.refresh_from_db()
+    assert (held.status, bool(held.hold_reason), request.decision) == ("submitted", True, "pending")
