@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup dev dev-check test lint audit messages contracts contracts-check check-deploy bench
+.PHONY: setup dev dev-check test test-fast lint audit messages contracts contracts-check check-deploy bench
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -18,6 +18,12 @@ dev-check: setup
 ## The full test suite on real PostgreSQL, Redis and anvil (started by the tests).
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## The suite without the chain and slow scenarios (markers `chain`, `slow`), timed.
+test-fast: setup
+	@start=$$(date +%s); \
+	$(PY) -m pytest -m "not chain and not slow" $(PYTEST_ARGS); status=$$?; \
+	echo "test-fast: $$(( $$(date +%s) - start )) s"; exit $$status
 
 lint: setup
 	.venv/bin/ruff check .

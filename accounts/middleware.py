@@ -39,17 +39,6 @@ def _otp_exempt(path: str) -> bool:
     }
 
 
-def staff_session_verified(request) -> bool:
-    """Whether ``request`` is a staff session that may see staff pages: OTP-verified, or the
-    second factor is not required in this profile."""
-    user = getattr(request, "user", None)
-    if not user_is_staff_account(user):
-        return False
-    if not settings.STAFF_OTP_REQUIRED:
-        return True
-    return bool(getattr(user, "is_verified", lambda: False)())
-
-
 def user_has_otp_device(user) -> bool:
     from django_otp import devices_for_user
 

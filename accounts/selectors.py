@@ -20,7 +20,7 @@ WALLET_CHALLENGE_MIN_REMAINING = dt.timedelta(minutes=2)
 
 def user_get_by_email(*, email: str) -> User:
     """The active user with this email (any case); NotFound otherwise."""
-    user = User.objects.filter(email__iexact=(email or "").strip(), is_active=True).first()
+    user = User.objects.filter(email=(email or "").strip().lower(), is_active=True).first()
     if user is None:
         raise NotFound(_("There is no active user with the email %(email)s.") % {"email": email})
     return user
@@ -70,15 +70,6 @@ def wallet_challenge_open(*, wallet: Wallet) -> WalletChallenge | None:
         )
         .order_by("-created_at")
         .first()
-    )
-
-
-def kyc_cases_pending() -> QuerySet[KycCase]:
-    """The review queue, oldest first."""
-    return (
-        KycCase.objects.filter(status=KycCase.Status.PENDING)
-        .select_related("user")
-        .order_by("submitted_at")
     )
 
 

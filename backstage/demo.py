@@ -29,15 +29,26 @@ def demo_refusal(command: str) -> str | None:
     """Why a demo command may not run here, or None. The demo tools make users with known
     passwords and act as Safe owners with a public dev key: only the local or test profile on
     the local chain (31337) may run them, whatever else is configured."""
-    from config.settings.base import LOCAL_CHAIN_ID
-
-    if settings.PROFILE not in {"local", "test"} or settings.CHAIN_ID != LOCAL_CHAIN_ID:
+    local_chain_id = settings.LOCAL_CHAIN_ID
+    if settings.PROFILE not in {"local", "test"} or settings.CHAIN_ID != local_chain_id:
         return (
             f"{command} runs only in the local or test profile on the local chain (CHAIN_ID "
-            f"{LOCAL_CHAIN_ID}); this is the {settings.PROFILE} profile with CHAIN_ID "
+            f"{local_chain_id}); this is the {settings.PROFILE} profile with CHAIN_ID "
             f"{settings.CHAIN_ID}."
         )
+    database = settings.DATABASES["default"]
+    local_database = database["ENGINE"].endswith("sqlite3") or database.get("HOST") in LOOPBACK
+    if not local_database:
+        # The local profile with a real DATABASE_URL exported would otherwise write users with
+        # published passwords (a super admin among them) into that database.
+        return (
+            f"{command} writes users with published passwords: it runs only against the "
+            f"local SQLite database or a database on this machine, not {database.get('HOST')}."
+        )
     return None
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "", None}
 
 
 # anvil dev account 4 (public mnemonic): the demo customer's wallet.

@@ -129,7 +129,7 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
         for name, value in variables:
             try:
                 text = repr(value)
-            except Exception:  # noqa: BLE001 - a broken __repr__ must not break the report
+            except Exception:  # a broken __repr__ must not break the report
                 text = ""
             if any(secret in text for secret in secrets):
                 value = self.cleansed_substitute

@@ -6,13 +6,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from celery import current_app
+from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from core.clock import now
 from core.exceptions import ConflictError, NotFound, PermissionRefused, ServiceError
 from core.models import AdminAction, Alert, DualControlRequest, TaskHeartbeat
-from core.roles import require_not_beneficiary, user_has_role
+from core.roles import require_not_beneficiary, require_role
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +85,7 @@ def dual_control_action_get(name: str) -> DualControlAction:
 def _require_roles(
     user, action: DualControlAction, verb: str, target_id: str, params: dict
 ) -> None:
-    if not user_has_role(user, *action.roles):
-        raise PermissionRefused(
-            f"{user} may not {verb} {action.name}: it needs one of the roles "
-            f"{', '.join(action.roles)}."
-        )
+    require_role(user, *action.roles, doing=f"{verb} {action.name}")
     doing = f"{verb} {action.name} of {action.target_type} {target_id}"
     if action.beneficiary is not None:
         require_not_beneficiary(user, action.beneficiary(target_id), doing=doing)
@@ -294,20 +293,21 @@ def task_heartbeat_failed(*, task_name: str, error: str) -> None:
 def task_enqueue_on_commit(name: str, *args, countdown: float | None = None) -> None:
     """Send a Celery task by name once the current transaction commits.
 
-    Lower apps start work in higher ones this way (DESIGN §3) without importing them. A task
-    this process does not know yet (an app not built yet) is skipped: the database row is the
-    work item and that app's beat sweep will find it (DESIGN §2)."""
+    Lower apps start work in higher ones this way (DESIGN §3) without importing them. A name
+    no installed app defines is a programming error: it raises in tests and is logged at
+    ERROR elsewhere (the database row is still the work item, and a beat sweep finds it)."""
 
     def _send() -> None:
-        from config.celery_app import app
-
-        app.loader.import_default_modules()
-        if name not in app.tasks:
-            logger.debug("task %s is not defined; its beat sweep will find the work", name)
+        app = current_app._get_current_object()
+        if name not in _task_names(app):
+            message = f"task {name} is not defined by any installed app; nothing was enqueued"
+            if settings.PROFILE == "test":
+                raise ServiceError(message)
+            logger.error("%s; its beat sweep will find the work", message)
             return
         try:
             app.send_task(name, args=list(args), countdown=countdown)
-        except Exception as exc:  # noqa: BLE001 - the broker is a hint, the row is the work
+        except Exception as exc:  # the broker is a hint, the row is the work
             logger.warning(
                 "could not enqueue %s (%s); the beat sweep will pick it up",
                 name,
@@ -315,3 +315,19 @@ def task_enqueue_on_commit(name: str, *args, countdown: float | None = None) -> 
             )
 
     transaction.on_commit(_send)
+
+
+def _task_names(app) -> set[str]:
+    """The tasks the installed apps define. Imports their ``tasks`` modules directly, never
+    through ``app.loader.import_default_modules()``: that sends Celery's ``import_modules``
+    signal, whose Django fixup calls ``django.setup()`` again, which re-applies LOGGING and
+    runs the system checks on every enqueue; in a worker's pool process the re-created console
+    handler then writes to Celery's stdout proxy and every later log line of that process was
+    silently dropped (issue 9, point 7)."""
+    if not _tasks_imported:
+        app.loader.autodiscover_tasks([config.name for config in apps.get_app_configs()])
+        _tasks_imported.append(True)
+    return set(app.tasks.keys())
+
+
+_tasks_imported: list[bool] = []

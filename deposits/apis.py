@@ -6,7 +6,8 @@ path, one method per operation, nested input serializers, services and selectors
 - Every error is ``{"error": "<code>", "detail": "<sentence>"}``, plus ``"field"`` when
   one input is at fault; the sentence is in the request's language (Accept-Language).
 - Throttles are per user and per operation, counted in the shared cache (Redis), with rates
-  from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` or the defaults below.
+  from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` or the defaults below. "Check again" has
+  none: the service's one rule (a check per deposit per 10 s) limits it.
 """
 
 from __future__ import annotations
@@ -48,12 +49,11 @@ from deposits.selectors import (
     user_deposits,
 )
 from deposits.services.intake import DepositInput, deposit_create
-from deposits.services.payments import deposit_check_soon
+from deposits.services.payments import deposit_check_again
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 DEFAULT_THROTTLE_RATES = {
     "deposits_create": "10/min",
-    "deposits_check": "6/min",
     "deposits_read": "120/min",
 }
 # The service names the form field at fault; the API names its own input.
@@ -407,21 +407,20 @@ def _not_checkable(deposit: DepositRequest) -> ApiError:
 
 class DepositCheckApi(DepositsApiBase):
     """``POST /api/v1/deposits/{id}/check``: "I have already paid — check again". Asks ZenoPay
-    soon, in a task that calls it at most once per 10 s per deposit; answers at once (202)."""
-
-    throttle_scopes = {"POST": "deposits_check"}
+    soon, in a task, at most once per 10 s per deposit (the service's one rule: a press within
+    that time queues nothing); answers at once (202)."""
 
     @extend_schema(
         operation_id="deposits_check",
         parameters=[DEPOSIT_ID],
         request=None,
-        responses={202: DepositOutputSerializer, **_errors(401, 403, 404, 409, 429)},
+        responses={202: DepositOutputSerializer, **_errors(401, 403, 404, 409)},
     )
     def post(self, request, deposit_id):
         deposit = user_deposit_get(user=request.user, deposit_id=deposit_id)
         if not deposit_checkable(deposit=deposit):
             raise _not_checkable(deposit)
-        deposit_check_soon(deposit_id=deposit.pk)
+        deposit_check_again(deposit_id=deposit.pk, actor=request.user)
         return Response(deposit_out(deposit), status=status.HTTP_202_ACCEPTED)
 
 

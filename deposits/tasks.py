@@ -23,8 +23,11 @@ def initiate_payments() -> int:
 
 
 @shared_task(name="deposits.tasks.check_deposit")
-def check_deposit(deposit_id: str) -> str:
-    return deposit_check(deposit_id=deposit_id, source="webhook")
+def check_deposit(
+    deposit_id: str, source: str = "webhook", actor_id: str | None = None, claimed: bool = False
+) -> str:
+    # The defaults are what messages queued before "check again" named its source carry.
+    return deposit_check(deposit_id=deposit_id, source=source, actor_id=actor_id, claimed=claimed)
 
 
 @shared_task(name="deposits.tasks.poll_zenopay", periodic=True)

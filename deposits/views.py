@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -37,13 +36,10 @@ from deposits.selectors import (
     user_deposits,
     user_unresolved_payments,
 )
+from deposits.services import payments
 from deposits.services.intake import deposit_create
-from deposits.services.payments import deposit_check_soon
 
 HISTORY_PAGE_SIZE = 20
-# One "check again" per deposit per this many seconds reaches the task queue; the task
-# itself asks ZenoPay at most once per 10 s whatever arrives.
-CHECK_AGAIN_COOLDOWN_S = 10
 
 
 @dataclass(frozen=True)
@@ -131,11 +127,6 @@ def deposit_status_fragment(request, deposit_id):
     return render(request, "deposits/_status.html", {"card": card})
 
 
-def _check_soon_once(deposit: DepositRequest) -> None:
-    if cache.add(f"deposit-check-again:{deposit.pk}", 1, timeout=CHECK_AGAIN_COOLDOWN_S):
-        deposit_check_soon(deposit_id=deposit.pk)
-
-
 @login_required
 @never_cache
 @require_POST
@@ -143,7 +134,7 @@ def deposit_check_again(request, deposit_id):
     deposit = _own_deposit(request, deposit_id)
     checking = deposit_checkable(deposit=deposit)
     if checking:
-        _check_soon_once(deposit)
+        payments.deposit_check_again(deposit_id=deposit.pk, actor=request.user)
     if _wants_fragment(request):
         return render(
             request, "deposits/_status.html", {"card": _card(deposit), "checking": checking}

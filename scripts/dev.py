@@ -90,6 +90,9 @@ def stack_env() -> dict:
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
     env.update(env_file_read(LOCAL_ENV))
     env["NTZS_VAR_DIR"] = str(VAR)
+    # Output sent to a file or a pipe is block-buffered otherwise: print()ed lines (the
+    # console e-mails, Celery's banner) would reach it late or, on a kill, never.
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
@@ -174,7 +177,7 @@ def wait_for_web() -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/healthz", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/healthz", timeout=1):
                 return
         except OSError:
             time.sleep(0.3)

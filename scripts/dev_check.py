@@ -5,8 +5,10 @@ Checks: /healthz answers; each demo user logs in through the real login form; si
 answers "check your e-mail", and the confirmation link printed by the console e-mail backend
 creates the account and logs in (on a later run the same address gets the "someone tried to
 sign up" notice instead); a Celery task round-trips through the server-less (file-system)
-broker to the worker, which writes its heartbeat; beat is running. Uses its own free ports,
-and the project's var/ directory (or NTZS_VAR_DIR) like `make dev` does.
+broker to the worker, which writes its heartbeat; a sandbox deposit is minted and the
+worker's log lines of it (payment found, Mint confirmed) reach the output in order; beat is
+running. Uses its own free ports, and the project's var/ directory (or NTZS_VAR_DIR) like
+`make dev` does.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def start_stack(web_port: int, anvil_port: int) -> subprocess.Popen:
         "NTZS_VAR_DIR": str(VAR),
         "BEAT_CHECK_MINTER_S": "3",
     }
-    log = open(VAR / "dev-check.log", "a")  # noqa: SIM115 - closed with the process
+    log = open(VAR / "dev-check.log", "a")  # closed with the process
     return subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "dev.py")],
         cwd=REPO,
@@ -132,7 +134,7 @@ def _submit_form(opener, url: str, fields: dict) -> tuple[str, str]:
     if not match:
         raise CheckFailed(f"{url} has no form with a CSRF token")
     body = urlencode({"csrfmiddlewaretoken": match.group(1), **fields}).encode()
-    request = Request(url, data=body, headers={"Referer": url})  # noqa: S310 - loopback http
+    request = Request(url, data=body, headers={"Referer": url})  # noqa: S310 - loopback http only
     with opener.open(request, timeout=10) as response:
         return response.geturl(), response.read().decode()
 
@@ -256,11 +258,46 @@ def _approve_on_phone(base: str, deposit_id: str) -> None:
         pass
 
 
+def _log_lines_in_order(log: Path, offset: int, patterns: list[str]) -> bool:
+    """Each pattern matches a line of the stack's output after ``offset``, in this order."""
+    with open(log, encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        lines = handle.read().splitlines()
+    position = 0
+    for pattern in patterns:
+        while position < len(lines) and not re.search(pattern, lines[position]):
+            position += 1
+        if position == len(lines):
+            return False
+        position += 1
+    return True
+
+
+def check_deposit_log_lines(log: Path, offset: int, deposit_id: str) -> None:
+    """The worker's DESIGN §13 lines of this deposit's life reach the stack's output, in
+    order: the payment found (the webhook's check, or the poller's), then the mint confirmed.
+    Operators find mints and failures by these lines (issue 9: a pool process used to go
+    silent after the payment check)."""
+    patterns = [
+        rf"(polled|checked) ZenoPay.*, found completed payment deposit={deposit_id}",
+        rf"Mint confirmed deposit={deposit_id}",
+    ]
+    _wait_for(
+        f"the worker's log lines for deposit {deposit_id} ({' then '.join(patterns)})",
+        lambda: _log_lines_in_order(log, offset, patterns),
+        timeout=20,
+    )
+    say(f"the stack's output has the payment-found and Mint confirmed lines of {deposit_id}")
+
+
 def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
     """A ZenoPay deposit through the whole local stack: the worker asks the sandbox for the
     USSD push, the phone page approves it, the sandbox's webhook (a Celery task) reaches our
     endpoint, the check task confirms the payment, and the mint worker signs, sends and
-    confirms the mint on the local chain: the deposit reaches minted."""
+    confirms the mint on the local chain: the deposit reaches minted, and the worker's log
+    lines say so."""
+    log = VAR / "dev-check.log"
+    offset = log.stat().st_size
     out = manage("demo_deposit", "--amount", str(amount), env=env)
     deposit_id = re.search(r"deposit ([0-9a-f-]{36})", out).group(1)
     _wait_for(
@@ -276,6 +313,7 @@ def check_sandbox_deposit(base: str, env: dict, amount: int) -> None:
         f"sandbox deposit {deposit_id}: approved on the phone, webhook, check, mint "
         "batch, receipt: minted"
     )
+    check_deposit_log_lines(log, offset, deposit_id)
 
 
 def check_safe_lane_deposit(base: str, env: dict, amount: int) -> None:

@@ -12,6 +12,65 @@ pytest_plugins = [
 ]
 
 
+# Fixtures that start or use the session's anvil chain (tests.support.chain_fixtures); a test
+# using any of them, directly or through another fixture, is marked ``chain``.
+CHAIN_FIXTURES = frozenset({"anvil_node", "ntzs_deployment", "local_safe", "chain"})
+
+# Slow scenarios: each takes a second or more, most of it starting real processes (a worker,
+# a fresh Django, solc, a socket timeout) or running many generated cases; measured with
+# --durations on a loaded two-core machine. Test ids without parameters; tests/minting is
+# another owner's, so its slow ones are listed here rather than marked in place.
+SLOW_FILES = frozenset(
+    {
+        "tests/config/test_settings.py",  # every test starts a fresh Django process
+        "tests/contracts/test_artifact.py",  # compiles the contract
+    }
+)
+SLOW_TESTS = frozenset(
+    {
+        "tests/accounts/test_login_throttle.py::"
+        "test_thirty_wrong_passwords_lock_both_login_pages_across_processes_until_it_expires",
+        "tests/accounts/test_staff_roles.py::"
+        "test_staff_bootstrap_exits_non_zero_with_a_sentence_the_second_time",
+        "tests/backstage/test_demo_commands.py::"
+        "test_demo_users_exits_non_zero_with_one_sentence_in_production",
+        "tests/backstage/test_health.py::"
+        "test_healthcheck_command_fails_with_a_sentence_when_the_broker_is_down",
+        "tests/backstage/test_health.py::"
+        "test_anonymous_readyz_is_503_not_ready_when_the_broker_is_down",
+        "tests/config/test_celery.py::"
+        "test_a_task_round_trips_through_redis_to_a_real_worker_and_records_its_heartbeat",
+        "tests/deposits/test_api_schema.py::test_the_schema_validates_without_warnings",
+        "tests/deposits/test_outside_input_properties.py::"
+        "test_every_second_payment_is_recorded_as_an_orphan",
+        "tests/deposits/test_outside_input_properties.py::"
+        "test_every_webhook_call_is_stored_and_never_a_500",
+        "tests/deposits/test_outside_input_properties.py::"
+        "test_two_transids_sharing_a_long_prefix_stay_two_payments",
+        "tests/deposits/test_outside_input_properties.py::"
+        "test_every_paid_deposit_is_confirmed_or_held",
+        "tests/deposits/test_outside_input_properties.py::"
+        "test_any_answer_is_stored_and_leaves_the_deposit_polled_or_decided",
+        "tests/deposits/test_outside_input_properties.py::test_the_deposit_form_never_answers_500",
+        "tests/deposits/test_sandbox.py::"
+        "test_over_a_socket_the_timing_out_create_answers_after_the_timeout",
+        "tests/minting/test_structure.py::"
+        "test_every_minting_module_imports_first_in_a_fresh_interpreter",
+    }
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """``chain`` on every test that uses the anvil fixtures, ``slow`` on the listed slow
+    scenarios: ``make test-fast`` deselects both, ``make test`` runs everything."""
+    for item in items:
+        if CHAIN_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.chain)
+        test_id = item.nodeid.split("[")[0]
+        if test_id in SLOW_TESTS or test_id.split("::")[0] in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """The cache is a real Redis shared by the session: start every test from empty."""

@@ -31,12 +31,12 @@ from accounts.models import (
     Wallet,
     WalletChallenge,
 )
-from accounts.services.common import InvalidInput, _clean_full_name, _parse_uuid, _require_role
+from accounts.services.common import InvalidInput, _clean_full_name, _parse_uuid
 from accounts.services.signup import user_sign_up
 from core.clock import now
 from core.exceptions import ConflictError, NotFound, PermissionRefused
 from core.models import DualControlRequest
-from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, require_not_beneficiary
+from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, require_not_beneficiary, require_role
 from core.services import (
     DualControlAction,
     admin_action_record,
@@ -140,7 +140,7 @@ def kyc_review(
     *, case_id: uuid.UUID | str, actor: User, decision: str, reason: str = ""
 ) -> KycCase:
     """Approve or reject a pending KYC case (``decision`` is ``approved`` or ``rejected``)."""
-    _require_role(actor, KYC_REVIEWER_ROLES, _("review KYC cases"))
+    require_role(actor, *KYC_REVIEWER_ROLES, doing=_("review KYC cases"))
     if decision not in (KycCase.Status.APPROVED, KycCase.Status.REJECTED):
         raise InvalidInput(_("A KYC decision is either approved or rejected."), field="decision")
     reason = text_free_storable(reason, max_length=REVIEW_REASON_MAX)
@@ -523,7 +523,7 @@ def wallet_verify_manual_request(
     (both named: several accounts may have registered one address); a different person
     approves it with ``core.services.dual_control_approve``, which marks the wallet verified
     and closes the other registrations of the address. Neither may be the wallet's owner."""
-    _require_role(maker, WALLET_VERIFY_MANUAL_ROLES, _("verify wallets manually"))
+    require_role(maker, *WALLET_VERIFY_MANUAL_ROLES, doing=_("verify wallets manually"))
     address = wallet_address_normalize(address)
     wallet = (
         Wallet.objects.filter(user=user, chain=chain, address=address)

@@ -7,8 +7,7 @@ import uuid
 
 from django.utils.translation import gettext as _
 
-from core.exceptions import NotFound, PermissionRefused, ServiceError
-from core.roles import user_has_role
+from core.exceptions import NotFound, ServiceError
 
 FULL_NAME_MIN_LENGTH = 2
 FULL_NAME_MAX_LENGTH = 200  # KycCase.full_name max_length
@@ -27,14 +26,6 @@ def _parse_uuid(value: object, *, what: str) -> uuid.UUID:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError:
         raise NotFound(_("There is no %(what)s %(id)s.") % {"what": what, "id": value}) from None
-
-
-def _require_role(actor, roles: tuple[str, ...], doing: str) -> None:
-    if not user_has_role(actor, *roles):
-        raise PermissionRefused(
-            _("%(actor)s may not %(doing)s: it needs one of the roles %(roles)s.")
-            % {"actor": actor, "doing": doing, "roles": ", ".join(roles)}
-        )
 
 
 def _clean_full_name(value: str, *, required: bool) -> str:

@@ -19,11 +19,11 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from accounts.services.common import InvalidInput, _require_role
+from accounts.services.common import InvalidInput
 from accounts.services.passwords import password_reset_link
 from core.exceptions import ConflictError, NotFound
 from core.models import DualControlRequest
-from core.roles import STAFF_ROLES, SUPER_ADMIN, user_roles
+from core.roles import STAFF_ROLES, SUPER_ADMIN, require_role, user_roles
 from core.services import (
     DualControlAction,
     admin_action_record,
@@ -51,7 +51,7 @@ def _normalize_email(email: str) -> str:
 
 
 def _user_by_email(email: str) -> User:
-    user = User.objects.filter(email__iexact=_normalize_email(email)).first()
+    user = User.objects.filter(email=_normalize_email(email)).first()
     if user is None:
         raise NotFound(_("There is no user with the email %(email)s.") % {"email": email})
     return user
@@ -143,7 +143,7 @@ def staff_role_grant_request(
 
 @transaction.atomic
 def staff_role_remove(*, email: str, role: str, actor: User, reason: str) -> User:
-    _require_role(actor, STAFF_ROLE_ADMIN_ROLES, _("remove staff roles"))
+    require_role(actor, *STAFF_ROLE_ADMIN_ROLES, doing=_("remove staff roles"))
     _check_role(role)
     reason = (reason or "").strip()
     if not reason:
@@ -252,7 +252,7 @@ def staff_bootstrap(*, emails: list[str]) -> list[tuple[User, bool]]:
         )
     result = []
     for email in normalized:
-        user = User.objects.filter(email__iexact=email).first()
+        user = User.objects.filter(email=email).first()
         created = user is None
         if created:
             user = User.objects.create_user(

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config.beat import beat_schedule
-from config.settings.env import (
+from core.env import (
     env,
     raw,
     read_address,
@@ -273,12 +273,16 @@ def celery_settings(*, broker_url: str, var_dir: Path) -> dict:
     if broker_url == "filesystem://":
         inbox = var_dir / "celery" / "queue"
         processed = var_dir / "celery" / "processed"
-        inbox.mkdir(parents=True, exist_ok=True)
-        processed.mkdir(parents=True, exist_ok=True)
+        # kombu's default control folder is "control" in the working directory: it would
+        # litter the repository root with broadcast exchanges (remote control, ping).
+        control = var_dir / "celery" / "control"
+        for folder in (inbox, processed, control):
+            folder.mkdir(parents=True, exist_ok=True)
         options = {
             "data_folder_in": str(inbox),
             "data_folder_out": str(inbox),
             "processed_folder": str(processed),
+            "control_folder": str(control),
             "store_processed": False,
         }
     return {
@@ -297,6 +301,11 @@ def celery_settings(*, broker_url: str, var_dir: Path) -> dict:
         "CELERY_TIMEZONE": "UTC",
         "CELERY_ENABLE_UTC": True,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
+        # The root console handler (LOGGING) writes every line; Celery must not swap the pool
+        # processes' sys.stdout/sys.stderr for its logging proxy: a handler created or
+        # re-created after that swap writes into the proxy, whose recursion guard drops every
+        # record, and the process goes silent (issue 9). print() output stays plain output.
+        "CELERY_WORKER_REDIRECT_STDOUTS": False,
         "CELERY_BEAT_SCHEDULE_FILENAME": str(var_dir / "celerybeat-schedule"),
     }
 

@@ -28,7 +28,7 @@ from config.settings.base import (  # noqa: E402
     celery_settings,
     finalize,
 )
-from config.settings.env import raw, read_database  # noqa: E402
+from core.env import raw, read_database  # noqa: E402
 
 PROFILE = "local"
 

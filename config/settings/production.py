@@ -1,6 +1,6 @@
 """Production profile: everything from the environment; refuses to start without it."""
 
-from config.settings.env import require
+from core.env import require
 
 PROFILE = "production"
 require(
@@ -26,7 +26,7 @@ from config.settings.base import (  # noqa: E402
     celery_settings,
     finalize,
 )
-from config.settings.env import raw, read_database, read_int, refuse  # noqa: E402
+from core.env import raw, read_database, read_int, refuse  # noqa: E402
 
 # The messages never echo the key: it is a secret.
 if len(SECRET_KEY) < 50:

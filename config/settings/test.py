@@ -16,9 +16,9 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdef012345
 os.environ.setdefault("ZENOPAY_SANDBOX", "true")
 os.environ.setdefault("APP_URL", "http://testserver")
 
-from config.settings.base import *  # noqa: E402,F403
-from config.settings.base import VAR_DIR, celery_settings, finalize  # noqa: E402
-from config.settings.env import raw, read_database  # noqa: E402
+from config.settings.base import *  # noqa: F403
+from config.settings.base import VAR_DIR, celery_settings, finalize
+from core.env import raw, read_database
 
 PROFILE = "test"
 

@@ -20,6 +20,7 @@ from core.roles import (
     PLATFORM_COMPLIANCE,
     SUPER_ADMIN,
     require_not_beneficiary,
+    require_role,
     user_has_role,
 )
 from core.services import admin_action_record
@@ -87,8 +88,9 @@ def _require_bank_reviewer(actor, deposit: DepositRequest) -> None:
 
 def _require_platform_reviewer(actor, deposit: DepositRequest) -> None:
     _require_not_owner(actor, deposit, _("review the bank transfer of"))
-    if not user_has_role(actor, PLATFORM_COMPLIANCE, SUPER_ADMIN):
-        raise PermissionRefused(_("%(actor)s is not a compliance officer.") % {"actor": actor})
+    require_role(
+        actor, PLATFORM_COMPLIANCE, SUPER_ADMIN, doing=_("review bank transfers as compliance")
+    )
 
 
 def _record(

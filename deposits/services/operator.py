@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from core.clock import now
-from core.exceptions import ConflictError, PermissionRefused, ServiceError
-from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, user_has_role
+from core.exceptions import ConflictError, ServiceError
+from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, require_not_beneficiary, require_role
 from core.services import (
     DualControlAction,
     admin_action_record,
@@ -48,14 +48,6 @@ EVIDENCE_MAX = 4000
 PHONE_MAX = 32  # as typed from the dashboard, spaces and all; compared on its last 9 digits
 
 
-def _require_operator(actor, doing: str) -> None:
-    if not user_has_role(actor, *OPERATOR_ROLES):
-        raise PermissionRefused(
-            _("%(actor)s may not %(doing)s: it needs the platform_compliance or super_admin role.")
-            % {"actor": actor, "doing": doing}
-        )
-
-
 def _clean_reason(reason: str, what: str) -> str:
     reason = text_free_storable(reason, max_length=REASON_MAX)
     if not reason:
@@ -71,9 +63,10 @@ def _clean_evidence(evidence: str) -> str:
 
 @transaction.atomic(durable=True)
 def deposit_cancel_by_operator(*, deposit_id, actor, reason: str) -> None:
-    _require_operator(actor, _("cancel deposits"))
+    require_role(actor, *OPERATOR_ROLES, doing=_("cancel deposits"))
     reason = _clean_reason(reason, _("A cancellation"))
     deposit = deposit_get(deposit_id=deposit_id, for_update=True)
+    require_not_beneficiary(actor, deposit.user_id, doing=_("cancel deposit %s") % deposit.pk)
     deposit_cancel(
         deposit_id=deposit.pk,
         reason=reason,
@@ -92,7 +85,7 @@ def deposit_cancel_by_operator(*, deposit_id, actor, reason: str) -> None:
 
 @transaction.atomic(durable=True)
 def orphan_dismiss(*, orphan_id, actor, note: str) -> None:
-    _require_operator(actor, _("dismiss orphan payments"))
+    require_role(actor, *OPERATOR_ROLES, doing=_("dismiss orphan payments"))
     note = _clean_reason(note, _("Dismissing an orphan payment"))
     updated = OrphanPayment.objects.filter(
         pk=orphan_id, status=OrphanPayment.Status.UNMATCHED
@@ -182,17 +175,12 @@ def _manual_confirm_prepare(request) -> dict:
     return {"status": status, "notification_id": notification.pk}
 
 
-# HTTP answers that say nothing about the payment: ZenoPay refused our key (401, 403), timed
-# out (408) or throttled us (429). Like no answer, a redirect or a 5xx, they refuse the
-# approval (DESIGN §5.1); only an answer with no data ("not found") lets the evidence stand.
-NOT_AN_ANSWER_HTTP = frozenset({401, 403, 408, 429})
-
-
 def _not_an_answer(status) -> bool:
-    if status.known:
-        return False
-    http = status.http_status
-    return http is None or http in NOT_AN_ANSWER_HTTP or http >= 500 or 300 <= http < 400
+    """DESIGN §5.1: only a definite answer, or one that plainly says there is no payment data
+    ("not found", empty data), lets the maker's evidence stand. Anything else — no response,
+    401, 403, 408, 429, a redirect, a 5xx, a page that is not JSON, data for another order, an
+    unexpected shape — is not an answer: refuse and try again later."""
+    return not status.known and not status.no_data
 
 
 def _manual_confirm_apply(request, checker, context: dict) -> None:
@@ -376,6 +364,34 @@ def _orphan_attach_apply_to(orphan: OrphanPayment, deposit: DepositRequest, chec
     return target
 
 
+def _refunded_payment_remember(
+    deposit: DepositRequest, details: dict, *, checker, evidence: str, reason: str
+) -> None:
+    """Remember a refunded payment as a dismissed OrphanPayment, so no later check, manual
+    confirmation or attach ever treats it as new money (issue: a refunded payment is never
+    credited to another deposit). Known from the hold's details, or the deposit's own
+    confirmed reference."""
+    reference = details.get("psp_reference") or deposit.psp_reference
+    if not reference:
+        return
+    OrphanPayment.objects.get_or_create(
+        provider=deposit.payment_provider,
+        psp_reference=reference,
+        defaults={
+            # The paid amount when it was readable; else the deposit's, as the best record.
+            "amount_tzs": details.get("paid_amount_tzs") or deposit.amount_tzs,
+            "phone": details.get("msisdn") or "",
+            "channel": details.get("channel") or "",
+            "source_deposit": deposit,
+            "reason": reason,
+            "status": OrphanPayment.Status.DISMISSED,
+            "resolved_at": now(),
+            "resolved_by": checker,
+            "note": evidence[:1000],
+        },
+    )
+
+
 def _hold_release_apply(request, checker, context: dict) -> None:
     deposit = deposit_get(deposit_id=request.target_id, for_update=True)
     resolution = request.params["resolution"]
@@ -393,23 +409,13 @@ def _hold_release_apply(request, checker, context: dict) -> None:
             actor=checker,
             note="refund recorded at hold release",
         )
-        if details.get("psp_reference") and details.get("paid_amount_tzs"):
-            # Remember the refunded payment so a later check never treats it as new money.
-            OrphanPayment.objects.get_or_create(
-                provider=deposit.payment_provider,
-                psp_reference=details["psp_reference"],
-                defaults={
-                    "amount_tzs": details["paid_amount_tzs"],
-                    "phone": details.get("msisdn") or "",
-                    "channel": details.get("channel") or "",
-                    "source_deposit": deposit,
-                    "reason": "refunded at hold release",
-                    "status": OrphanPayment.Status.DISMISSED,
-                    "resolved_at": now(),
-                    "resolved_by": checker,
-                    "note": request.evidence[:1000],
-                },
-            )
+        _refunded_payment_remember(
+            deposit,
+            details,
+            checker=checker,
+            evidence=request.evidence,
+            reason="refunded at hold release",
+        )
     elif resolution == "cancel_and_orphan":
         if deposit.status == S.SUBMITTED:
             deposit_cancel(
@@ -418,15 +424,25 @@ def _hold_release_apply(request, checker, context: dict) -> None:
                 actor=checker,
                 reason="amount mismatch: the payment moved to a new deposit",
             )
-        orphan = OrphanPayment.objects.create(
-            provider=deposit.payment_provider,
-            psp_reference=details["psp_reference"],
-            amount_tzs=details["paid_amount_tzs"],
-            phone=details.get("msisdn") or "",
-            channel=details.get("channel") or "",
-            source_deposit=deposit,
-            reason="amount mismatch",
-        )
+        try:
+            with transaction.atomic():
+                orphan = OrphanPayment.objects.create(
+                    provider=deposit.payment_provider,
+                    psp_reference=details["psp_reference"],
+                    amount_tzs=details["paid_amount_tzs"],
+                    phone=details.get("msisdn") or "",
+                    channel=details.get("channel") or "",
+                    source_deposit=deposit,
+                    reason="amount mismatch",
+                )
+        except IntegrityError:
+            raise ConflictError(
+                _(
+                    "The payment %(ref)s is already recorded as an orphan payment; resolve that "
+                    "one (attach or dismiss) instead of releasing this hold into a new deposit."
+                )
+                % {"ref": details["psp_reference"]}
+            ) from None
         replacement = _new_deposit_for_paid_amount(deposit, orphan.amount_tzs)
         _orphan_attach_apply_to(orphan, replacement, checker)
 
@@ -522,6 +538,14 @@ def _refund_validate(params: dict, target_id: str) -> None:
 
 def _refund_apply(request, checker, context: dict) -> None:
     _refund_validate(request.params, request.target_id)
+    deposit = deposit_get(deposit_id=request.target_id, for_update=True)
+    _refunded_payment_remember(
+        deposit,
+        dict(deposit.hold_details),
+        checker=checker,
+        evidence=request.evidence,
+        reason="refunded off-system",
+    )
     deposit_refund(
         deposit_id=request.target_id,
         allowed=UNPAID_REFUNDABLE,

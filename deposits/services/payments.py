@@ -17,12 +17,14 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 
 from core.clock import now
+from core.http import client_throttle_key
 from core.services import alert_raise, task_enqueue_on_commit
 from core.text import (
     text_free_storable,
@@ -294,7 +296,7 @@ def _payment_details(status: OrderStatus) -> dict:
 
 
 def _unreadable_held(
-    deposit: DepositRequest, status: OrderStatus, source: str, why: str
+    deposit: DepositRequest, status: OrderStatus, source: str, why: str, *, actor=None
 ) -> Applied:
     """A paid deposit whose payment we cannot read is held for a person, with an alert; the
     raw answer stays in its PaymentNotification. On a deposit already past payment it is a
@@ -312,6 +314,11 @@ def _unreadable_held(
         "msisdn_preview": text_raw_storable(status.msisdn or "", max_chars=40),
         "paid_amount_tzs": status.amount_tzs,
     }
+    reference = _reference_of(status)
+    if reference and text_identifier_fits(reference, max_length=REFERENCE_MAX):
+        # Readable on its own (e.g. only the msisdn is overlong): kept, so a refund or a
+        # release can remember this payment and it never becomes new money later.
+        details["psp_reference"] = reference
     alert_raise(kind="unreadable payment", key=str(deposit.pk), detail=detail)
     if deposit.status in ADVANCED or deposit.status not in HOLDABLE:
         return Applied(
@@ -320,7 +327,9 @@ def _unreadable_held(
         )
     if deposit.hold_reason:
         return Applied(Outcome.HELD, f"deposit on hold ({deposit.hold_reason}); {why}")
-    deposit_hold_set(deposit_id=deposit.pk, reason=UNREADABLE, source=source, details=details)
+    deposit_hold_set(
+        deposit_id=deposit.pk, reason=UNREADABLE, source=source, actor=actor, details=details
+    )
     return Applied(Outcome.HELD, f"{UNREADABLE}: {why}")
 
 
@@ -335,7 +344,9 @@ def _mismatch(deposit: DepositRequest, status: OrderStatus) -> str:
     return ""
 
 
-def _reference_conflict(deposit: DepositRequest, status: OrderStatus, source: str) -> Applied:
+def _reference_conflict(
+    deposit: DepositRequest, status: OrderStatus, source: str, *, actor=None
+) -> Applied:
     """One PSP reference confirms at most one deposit: hold and alert (DESIGN §5 Holds)."""
     ref = _reference_of(status)
     other = (
@@ -348,6 +359,7 @@ def _reference_conflict(deposit: DepositRequest, status: OrderStatus, source: st
         deposit_id=deposit.pk,
         reason="conflicting PSP reference",
         source=source,
+        actor=actor,
         details={**_payment_details(status), "other_deposit": str(other and other.pk)},
     )
     # Both are held, unless the other one is already being minted or minted.
@@ -357,6 +369,7 @@ def _reference_conflict(deposit: DepositRequest, status: OrderStatus, source: st
                 deposit_id=other.pk,
                 reason="conflicting PSP reference",
                 source=source,
+                actor=actor,
                 details={"psp_reference": ref, "other_deposit": str(deposit.pk)},
             )
         except TransitionRefused:
@@ -387,7 +400,7 @@ def _recovery_limit_events(deposit: DepositRequest) -> None:
             return
 
 
-def _confirm(deposit: DepositRequest, status: OrderStatus, source: str) -> Applied:
+def _confirm(deposit: DepositRequest, status: OrderStatus, source: str, *, actor=None) -> Applied:
     ref = _reference_of(status)
     channel = _channel_of(status)
     metadata = {"psp_reference": ref, "channel": channel, "msisdn": status.msisdn}
@@ -400,6 +413,7 @@ def _confirm(deposit: DepositRequest, status: OrderStatus, source: str) -> Appli
                     psp_reference=ref,
                     psp_channel=channel,
                     source=source,
+                    actor=actor,
                     metadata=metadata,
                 )
                 _recovery_limit_events(DepositRequest.objects.get(pk=deposit.pk))
@@ -410,16 +424,26 @@ def _confirm(deposit: DepositRequest, status: OrderStatus, source: str) -> Appli
                     psp_reference=ref,
                     psp_channel=channel,
                     source=source,
+                    actor=actor,
                     metadata=metadata,
                 )
     except IntegrityError:  # the unique reference: another deposit took it concurrently
-        return _reference_conflict(deposit, status, source)
+        return _reference_conflict(deposit, status, source, actor=actor)
     if source == "poll":
         logger.info("polled ZenoPay, found completed payment deposit=%s ref=%s", deposit.pk, ref)
+    else:  # a hint (webhook, the customer's "check again") led to the check: say which
+        logger.info(
+            "checked ZenoPay (%s), found completed payment deposit=%s ref=%s",
+            source,
+            deposit.pk,
+            ref,
+        )
     return Applied(Outcome.APPLIED, f"payment confirmed: {target}")
 
 
-def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) -> Applied:
+def _apply_completed(
+    deposit: DepositRequest, status: OrderStatus, source: str, *, actor=None
+) -> Applied:
     ref = _reference_of(status)
     # A payment handled before is recognised by its reference even when another field of
     # this answer is unreadable; a reference that does not fit is never looked up (NUL).
@@ -433,8 +457,18 @@ def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) 
         return Applied(Outcome.DUPLICATE, f"payment {ref} is already an orphan payment")
     unreadable = _unreadable(status)
     if unreadable:
-        return _unreadable_held(deposit, status, source, unreadable)
+        return _unreadable_held(deposit, status, source, unreadable, actor=actor)
     if not ref or status.amount_tzs is None:
+        if now() - deposit.created_at >= EXPIRE_AFTER:
+            # Still without them when the deposit would expire: a person must look, never a
+            # cancellation of money ZenoPay says arrived.
+            return _unreadable_held(
+                deposit,
+                status,
+                source,
+                "COMPLETED without a reference or an amount after 72 hours",
+                actor=actor,
+            )
         # Not yet: ZenoPay sometimes completes before it knows the transaction id.
         return Applied(Outcome.IGNORED, "COMPLETED without a reference or an amount")
     if OrphanPayment.objects.filter(provider=ZENOPAY, psp_reference=ref).exists():
@@ -451,11 +485,15 @@ def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) 
         .exclude(pk=deposit.pk)
         .exists()
     ):
-        return _reference_conflict(deposit, status, source)
+        return _reference_conflict(deposit, status, source, actor=actor)
     mismatch = _mismatch(deposit, status)
     if mismatch:
         deposit_hold_set(
-            deposit_id=deposit.pk, reason=mismatch, source=source, details=_payment_details(status)
+            deposit_id=deposit.pk,
+            reason=mismatch,
+            source=source,
+            actor=actor,
+            details=_payment_details(status),
         )
         return Applied(Outcome.HELD, mismatch)
     if deposit.status == S.REJECTED:
@@ -463,13 +501,16 @@ def _apply_completed(deposit: DepositRequest, status: OrderStatus, source: str) 
             deposit_id=deposit.pk,
             reason="payment received on a rejected deposit",
             source=source,
+            actor=actor,
             details=_payment_details(status),
         )
         return Applied(Outcome.HELD, "payment on a rejected deposit")
-    return _confirm(deposit, status, source)
+    return _confirm(deposit, status, source, actor=actor)
 
 
-def _apply_refused(deposit: DepositRequest, status: OrderStatus, source: str) -> Applied:
+def _apply_refused(
+    deposit: DepositRequest, status: OrderStatus, source: str, *, actor=None
+) -> Applied:
     if deposit.status != S.SUBMITTED or deposit.hold_reason:
         return Applied(Outcome.IGNORED, f"{status.payment_status} for a {deposit.status} deposit")
     reason = (
@@ -481,20 +522,21 @@ def _apply_refused(deposit: DepositRequest, status: OrderStatus, source: str) ->
         deposit_id=deposit.pk,
         reason=reason,
         source=source,
+        actor=actor,
         next_poll_at=now() + CANCELLED_CHECK_EVERY,
     )
     return Applied(Outcome.APPLIED, f"cancelled: ZenoPay {status.payment_status}")
 
 
 @transaction.atomic
-def payment_status_apply(*, deposit_id, status: OrderStatus, source: str) -> Applied:
+def payment_status_apply(*, deposit_id, status: OrderStatus, source: str, actor=None) -> Applied:
     deposit = DepositRequest.objects.select_for_update().get(pk=deposit_id)
     if not status.known:
         return Applied(Outcome.IGNORED, f"unknown: {status.reason}")
     if status.payment_status == "COMPLETED":
-        return _apply_completed(deposit, status, source)
+        return _apply_completed(deposit, status, source, actor=actor)
     if status.payment_status in ("FAILED", "CANCELLED"):
-        return _apply_refused(deposit, status, source)
+        return _apply_refused(deposit, status, source, actor=actor)
     return Applied(Outcome.IGNORED, f"payment {status.payment_status or 'unknown'}")
 
 
@@ -524,18 +566,27 @@ def _reschedule(deposit_id) -> None:
         )
 
 
-def deposit_check(*, deposit_id, source: str) -> str:
-    """Ask ZenoPay about one deposit, at most once per 10 s per deposit, and apply it.
-
-    Returns the outcome ("debounced" when another check ran within 10 s)."""
+def _check_claim(deposit_id) -> bool:
+    """The one debounce of every check (poll, webhook hint, the customer's "check again" on
+    the page or the API): ZenoPay is asked about a deposit at most once per CHECK_DEBOUNCE.
+    A compare-and-set on ``last_checked_at``: of two askers at once, one wins."""
     at = now()
-    claimed = (
+    return bool(
         DepositRequest.objects.filter(pk=deposit_id, payment_provider=ZENOPAY)
         .filter(Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=at - CHECK_DEBOUNCE))
         .update(last_checked_at=at)
     )
-    if not claimed:
+
+
+def deposit_check(*, deposit_id, source: str, actor_id=None, claimed: bool = False) -> str:
+    """Ask ZenoPay about one deposit, at most once per 10 s per deposit, and apply it; the
+    transitions it causes are recorded with ``source`` and the actor (the customer who asked).
+
+    ``claimed``: the asker already won the debounce (``deposit_check_again``). Returns the
+    outcome ("debounced" when another check ran within 10 s)."""
+    if not claimed and not _check_claim(deposit_id):
         return "debounced"
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     status = zenopay_order_status(order_id=str(deposit_id))
     payment_status, status_note = _field_storable(
         "payment_status", status.payment_status or "", PAYMENT_STATUS_MAX
@@ -550,7 +601,9 @@ def deposit_check(*, deposit_id, source: str) -> str:
         outcome_note=status_note,
     )
     try:
-        applied = payment_status_apply(deposit_id=deposit_id, status=status, source=source)
+        applied = payment_status_apply(
+            deposit_id=deposit_id, status=status, source=source, actor=actor
+        )
     except Exception as exc:
         # The answer stays stored and decided; the caller logs, reschedules and goes on.
         notification_decide(
@@ -716,7 +769,7 @@ def _header_snapshot(headers: dict) -> dict:
 
 def _webhook_rate_exceeded(remote_ip: str | None) -> bool:
     window = int(now().timestamp()) // 60
-    key = f"zenopay-webhook-rate:{remote_ip or 'unknown'}:{window}"
+    key = f"zenopay-webhook-rate:{client_throttle_key(remote_ip or 'unknown')}:{window}"
     cache.add(key, 0, timeout=120)
     return cache.incr(key) > settings.ZENOPAY_WEBHOOK_MAX_PER_MIN
 
@@ -773,7 +826,9 @@ def webhook_refusal_count_add(*, remote_ip: str, reason: str) -> int:
 def _refusal_counted(call: _Call, status: int, reason: str, kind: str) -> WebhookResult:
     """An anonymous call refused for rate or size: counted, and stored only as one of the
     first few samples of its client's minute, so a flood cannot fill the database."""
-    count = webhook_refusal_count_add(remote_ip=call.remote_ip or "", reason=kind)
+    count = webhook_refusal_count_add(
+        remote_ip=client_throttle_key(call.remote_ip) if call.remote_ip else "", reason=kind
+    )
     if count <= REFUSAL_SAMPLES_PER_MINUTE:
         return _refusal(call, status, f"{reason} (sample {count} of this minute)")
     if count == REFUSAL_SAMPLES_PER_MINUTE + 1:
@@ -888,9 +943,28 @@ def zenopay_webhook_receive(
 
 
 def deposit_check_soon(*, deposit_id) -> None:
-    """A hint (webhook, or the customer's "check again"): poll now, in a task."""
+    """The webhook's hint: poll now, in a task (the task's check is debounced)."""
     with transaction.atomic():
         DepositRequest.objects.filter(pk=deposit_id, status__in=(S.SUBMITTED, S.CANCELLED)).update(
             next_poll_at=now()
         )
-        task_enqueue_on_commit("deposits.tasks.check_deposit", str(deposit_id))
+        task_enqueue_on_commit("deposits.tasks.check_deposit", str(deposit_id), "webhook")
+
+
+def deposit_check_again(*, deposit_id, actor) -> bool:
+    """The customer's "I have paid — check again" (the page's button or the API): a check in
+    a task, recorded with source ``user`` and the customer as actor. One rule limits it, the
+    check's own debounce: won here, before anything is queued, so repeated presses queue at
+    most one task per deposit per CHECK_DEBOUNCE. True when a check was queued; False when one
+    ran moments ago (its answer is already on the page)."""
+    with transaction.atomic():
+        if not _check_claim(deposit_id):
+            return False
+        # Due at once for the poller too, should the broker lose the task.
+        DepositRequest.objects.filter(pk=deposit_id, status__in=(S.SUBMITTED, S.CANCELLED)).update(
+            next_poll_at=now()
+        )
+        task_enqueue_on_commit(
+            "deposits.tasks.check_deposit", str(deposit_id), "user", str(actor.pk), True
+        )
+    return True

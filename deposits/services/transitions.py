@@ -61,7 +61,6 @@ HOLDABLE = (
     S.MINT_FAILED,
     S.MINT_REQUIRES_SAFE,
 )
-PAYABLE = (S.SUBMITTED, S.CANCELLED, S.REJECTED)  # a payment may still confirm these
 # The hold reason of a payment of another amount than the deposit's (mobile money or bank);
 # its release never mints the deposit as is (operator's hold release).
 AMOUNT_MISMATCH = "amount mismatch"

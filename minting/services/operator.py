@@ -5,29 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
 from core.clock import now, today_utc
-from core.exceptions import ConflictError, PermissionRefused, ServiceError
-from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, user_has_role
+from core.exceptions import ConflictError, NotFound, ServiceError
+from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, require_not_beneficiary, require_role
 from core.services import admin_action_record
 from deposits.models import DepositRequest
 from deposits.services.transitions import deposit_retry
 from minting.chain import NtzsClient, account_address
+from minting.chain import hex_str as _hex
 from minting.models import DailyIssuance, MintAttempt, MintTransaction, SignerAccount
-from minting.services.confirm import _block_day, _hex, mint_proof, record_minted
+from minting.selectors import mints_deferred_by_cap_count
 from minting.services.ledger import effective_cap
+from minting.services.recording import block_day as _block_day
+from minting.services.recording import mint_proof, record_minted
 
 logger = logging.getLogger("minting")
 S = DepositRequest.Status
-
-
-def _require(actor, *roles: str, doing: str) -> None:
-    if not user_has_role(actor, *roles):
-        raise PermissionRefused(f"{actor} may not {doing}: it needs the {' or '.join(roles)} role.")
 
 
 def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
@@ -35,9 +34,15 @@ def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
     (DESIGN §7.8). A no-op on any status but ``mint_failed``. If an earlier attempt did
     mint, the deposit goes to ``minted`` instead."""
     if actor is not None:
-        _require(actor, PLATFORM_COMPLIANCE, SUPER_ADMIN, doing="retry mints")
-    deposit = DepositRequest.objects.filter(pk=deposit_id).first()
-    if deposit is None or deposit.status != S.MINT_FAILED:
+        require_role(actor, PLATFORM_COMPLIANCE, SUPER_ADMIN, doing="retry mints")
+    try:
+        deposit = DepositRequest.objects.filter(pk=uuid.UUID(str(deposit_id))).first()
+    except ValueError:
+        raise NotFound(f"{deposit_id!r} is not a deposit id.") from None
+    if deposit is None:
+        raise NotFound(f"There is no deposit {deposit_id}.")
+    require_not_beneficiary(actor, deposit.user_id, doing=f"retry the mint of {deposit.pk}")
+    if deposit.status != S.MINT_FAILED:
         return "nothing to do"
     mint = MintTransaction.objects.get(deposit=deposit)
     proof = mint_proof(client, mint)
@@ -53,6 +58,15 @@ def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
             attempt_id=proof.attempt.pk,
             note="an earlier attempt had minted",
         )
+        if actor is not None:  # a person's retry is audited whatever it found
+            admin_action_record(
+                actor=actor,
+                action="mint.retry",
+                target_type="deposit",
+                target_id=deposit.pk,
+                params={"tx_hash": _hex(proof.receipt["transactionHash"])},
+                outcome="minted",
+            )
         return "minted"
     with transaction.atomic():
         locked = MintTransaction.objects.select_for_update().get(pk=mint.pk)
@@ -62,7 +76,11 @@ def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
         )
         if actor is not None:
             admin_action_record(
-                actor=actor, action="mint.retry", target_type="deposit", target_id=deposit.pk
+                actor=actor,
+                action="mint.retry",
+                target_type="deposit",
+                target_id=deposit.pk,
+                outcome="queued",
             )
     return "queued"
 
@@ -70,7 +88,7 @@ def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
 @transaction.atomic(durable=True)
 def cap_override(*, day: dt.date, cap_tzs: int, reason: str, actor) -> DailyIssuance:
     """The day's override applies at once (the next batch reads it)."""
-    _require(actor, SUPER_ADMIN, doing="override the daily cap")
+    require_role(actor, SUPER_ADMIN, doing="override the daily cap")
     if isinstance(cap_tzs, bool) or not isinstance(cap_tzs, int) or cap_tzs < 0:
         raise ServiceError("The cap must be a whole, non-negative number of shillings.")
     if not (reason or "").strip():
@@ -108,16 +126,32 @@ def minting_sending_set(
     *, enabled: bool, reason: str, actor, chain_pending_nonce: int | None = None
 ) -> SignerAccount:
     """The "stop minting" switch (key rotation, incidents). In-flight transactions are still
-    confirmed; no new batch is signed while it is off."""
-    _require(actor, SUPER_ADMIN, doing="stop or start minting")
+    confirmed; no new batch is signed while it is off.
+
+    Starting with ``chain_pending_nonce`` restarts the nonce ledger from the chain (after an
+    operator check, e.g. a transaction made outside the system with this key). That is refused,
+    and nothing changes, while any attempt of this key is live: the resync would hand their
+    nonces out again. Starting without it keeps the ledger as it is."""
+    require_role(actor, SUPER_ADMIN, doing="stop or start minting")
     if not (reason or "").strip():
         raise ServiceError("Stopping or starting minting needs a reason.")
     signer = _signer_locked()
     resync = {}
-    in_flight = MintAttempt.objects.filter(signer=signer, status__in=("signed", "sent")).exists()
-    if enabled and chain_pending_nonce is not None and not in_flight:
-        # After an operator check (e.g. a transaction made outside the system with this
-        # key), the ledger restarts from the chain.
+    if enabled and chain_pending_nonce is not None:
+        live = sorted(
+            set(
+                MintAttempt.objects.filter(
+                    signer=signer, status__in=("signed", "sent")
+                ).values_list("nonce", flat=True)
+            )
+        )
+        if live:
+            raise ConflictError(
+                f"Minting was not started: {len(live)} mint transaction(s) are still in flight "
+                f"(nonces {', '.join(map(str, live))}), so the nonce ledger cannot be resynced "
+                "from the chain; run it again once confirm_mints has settled them, or start "
+                "with --keep-ledger."
+            )
         resync = {"next_nonce": chain_pending_nonce, "last_mined_nonce": chain_pending_nonce}
     SignerAccount.objects.filter(pk=signer.pk).update(
         sending_enabled=enabled,
@@ -152,6 +186,7 @@ def mint_status() -> dict:
     return {
         "queue": queue,
         "held": DepositRequest.objects.exclude(hold_reason="").count(),
+        "deferred_by_cap": mints_deferred_by_cap_count(day=day),
         "day": day.isoformat(),
         "cap_tzs": effective_cap(issuance),
         "cap_override": issuance.cap_override_tzs is not None,

@@ -239,7 +239,7 @@ def test_staff_bootstrap_exits_non_zero_with_a_sentence_the_second_time():
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
     }
-    result = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+    result = subprocess.run(  # our own interpreter and manage.py
         [
             sys.executable,
             "manage.py",

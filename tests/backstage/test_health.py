@@ -67,7 +67,7 @@ def test_anonymous_readyz_is_remembered_for_ten_seconds(client):
 
 @pytest.mark.django_db
 def test_anonymous_readyz_is_503_not_ready_when_the_broker_is_down(client):
-    from config.celery_app import app
+    from celery import current_app as app
 
     previous = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:9/0"
@@ -186,7 +186,7 @@ def test_healthcheck_command_reads_the_chain_live_and_writes_nothing(capsys, cha
 
 @pytest.mark.django_db
 def test_healthcheck_command_fails_with_a_sentence_when_the_broker_is_down():
-    from config.celery_app import app
+    from celery import current_app as app
 
     previous = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:9/0"

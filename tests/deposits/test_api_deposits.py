@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.clock import now
 from deposits.models import DepositRequest, LimitEvent
 from deposits.services import transitions as t
 from tests.factories import KycCaseFactory, WalletFactory, customer
@@ -344,7 +344,9 @@ def test_check_schedules_a_zenopay_check_and_answers_202(
         response = api.post(f"{DEPOSITS}/{deposit.pk}/check")
     assert response.status_code == 202
     assert response.json()["id"] == str(deposit.pk)
-    assert broker() == [("deposits.tasks.check_deposit", [str(deposit.pk)])]
+    assert broker() == [
+        ("deposits.tasks.check_deposit", [str(deposit.pk), "user", str(deposit.user_id), True])
+    ]
 
 
 def test_check_on_a_settled_deposit_is_409(
@@ -387,15 +389,26 @@ def _rates(settings, **rates):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
 
 
-def test_checks_are_throttled_per_user_in_the_shared_cache(api, amina, make_deposit, settings):
-    _rates(settings, deposits_check="2/min")
+def test_repeated_checks_queue_one_check_per_debounce_and_each_answers_202(
+    api, amina, make_deposit, broker, django_capture_on_commit_callbacks
+):
     deposit = make_deposit()
     url = f"{DEPOSITS}/{deposit.pk}/check"
-    assert [api.post(url).status_code for _ in range(2)] == [202, 202]
-    response = api.post(url)
-    _error(response, 429, "throttled")
-    assert int(response["Retry-After"]) > 0
-    assert len(cache.get(f"throttle_deposits_check_{amina.pk}")) == 2  # Redis, shared
+    with django_capture_on_commit_callbacks(execute=True):
+        assert [api.post(url).status_code for _ in range(3)] == [202, 202, 202]
+    assert broker() == [
+        ("deposits.tasks.check_deposit", [str(deposit.pk), "user", str(amina.pk), True])
+    ]
+
+
+def test_a_check_right_after_the_pollers_check_queues_nothing(
+    api, make_deposit, broker, django_capture_on_commit_callbacks
+):
+    deposit = make_deposit()
+    DepositRequest.objects.filter(pk=deposit.pk).update(last_checked_at=now())  # polled just now
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"{DEPOSITS}/{deposit.pk}/check").status_code == 202
+    assert broker() == []
 
 
 def test_creates_are_throttled(api, amina, settings):

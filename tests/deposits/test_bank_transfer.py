@@ -110,7 +110,7 @@ def test_a_bank_admin_without_bank_staff_and_a_compliance_officer_cannot_approve
 
 @pytest.mark.django_db
 def test_a_bank_admin_cannot_give_the_platform_approval(transfer, nmb_admin):
-    with pytest.raises(PermissionRefused, match="not a compliance officer"):
+    with pytest.raises(PermissionRefused, match="may not review bank transfers as compliance"):
         deposit_platform_approve(deposit_id=transfer.pk, actor=nmb_admin)
 
 

@@ -151,11 +151,24 @@ def test_the_daily_limit_allows_exactly_the_limit_and_refuses_one_more(amina, se
 
 @pytest.mark.django_db
 @pytest.mark.forced_status
-def test_cancelled_rejected_and_refunded_deposits_do_not_count(amina, settings):
+@pytest.mark.parametrize("status", ["cancelled", "rejected", "refunded"])
+def test_cancelled_rejected_and_refunded_deposits_do_not_count(amina, settings, status):
     settings.USER_DAILY_LIMIT_TZS = 10_000
     first = deposit_create(user=amina, data=_input(amina, amount_tzs=10_000))[0]
-    DepositRequest.objects.filter(pk=first.pk).update(status="cancelled")
-    deposit_create(user=amina, data=_input(amina, amount_tzs=10_000, buyer_phone="0754123456"))
+    DepositRequest.objects.filter(pk=first.pk).update(status=status)
+    second = deposit_create(
+        user=amina, data=_input(amina, amount_tzs=10_000, buyer_phone="0754123456")
+    )[0]
+    assert DepositRequest.objects.get(pk=second.pk).status == "submitted"
+    assert not LimitEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_deposit_still_open_counts_towards_the_limit(amina, settings):
+    settings.USER_DAILY_LIMIT_TZS = 10_000
+    deposit_create(user=amina, data=_input(amina, amount_tzs=10_000))
+    with pytest.raises(LimitRefused, match="daily limit"):
+        deposit_create(user=amina, data=_input(amina, amount_tzs=1_000, buyer_phone="0754123456"))
 
 
 @pytest.mark.django_db

@@ -426,7 +426,9 @@ def test_check_again_asks_zenopay_now_through_the_task(
         response = _check_again(customer_client, deposit)
     assert response.status_code == 302
     assert response["Location"] == reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
-    assert broker() == [("deposits.tasks.check_deposit", [str(deposit.pk)])]
+    assert broker() == [
+        ("deposits.tasks.check_deposit", [str(deposit.pk), "user", str(deposit.user_id), True])
+    ]
     deposit.refresh_from_db()
     assert deposit.next_poll_at <= now()
     page = customer_client.get(response["Location"]).content.decode()
@@ -440,7 +442,9 @@ def test_check_again_twice_within_the_debounce_enqueues_one_check(
     with django_capture_on_commit_callbacks(execute=True):
         _check_again(customer_client, deposit)
         _check_again(customer_client, deposit)
-    assert broker() == [("deposits.tasks.check_deposit", [str(deposit.pk)])]
+    assert broker() == [
+        ("deposits.tasks.check_deposit", [str(deposit.pk), "user", str(deposit.user_id), True])
+    ]
 
 
 def test_check_again_from_the_script_answers_with_the_fragment(customer_client, deposit_in):

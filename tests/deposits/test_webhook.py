@@ -45,7 +45,7 @@ def test_a_completed_hint_for_our_deposit_schedules_a_check_now(
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, _hint(deposit))
     assert response.status_code == 200
-    assert ("deposits.tasks.check_deposit", [str(deposit.pk)]) in broker()
+    assert ("deposits.tasks.check_deposit", [str(deposit.pk), "webhook"]) in broker()
     deposit.refresh_from_db()
     assert deposit.status == "submitted"  # a hint never advances a deposit by itself
     note = PaymentNotification.objects.get(kind="webhook")

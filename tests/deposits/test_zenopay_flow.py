@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 
 from core.exceptions import ConflictError, PermissionRefused
 from core.models import Alert
@@ -24,6 +25,7 @@ from deposits.services.payments import (
     payments_poll,
 )
 from deposits.services.transitions import deposit_reject
+from deposits.tasks import check_deposit
 
 START = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
 
@@ -86,7 +88,42 @@ def test_the_webhook_enqueues_the_check_so_the_happy_path_does_not_wait_for_poll
     deposit = requested(amount=5_000)
     with django_capture_on_commit_callbacks(execute=True):
         zenopay_sandbox.approve(deposit.pk)
-    assert ("deposits.tasks.check_deposit", [str(deposit.pk)]) in broker()
+    assert ("deposits.tasks.check_deposit", [str(deposit.pk), "webhook"]) in broker()
+
+
+@pytest.mark.django_db
+def test_a_customers_check_again_is_recorded_with_source_user_and_the_customer(
+    requested, zenopay_sandbox, amina, broker, django_capture_on_commit_callbacks, caplog
+):
+    deposit = requested()
+    zenopay_sandbox.approve(deposit.pk, drop_webhook=True)  # no hint: the customer asks
+    customer = Client()
+    customer.force_login(amina)
+    with django_capture_on_commit_callbacks(execute=True):
+        customer.post(reverse("deposits:check_again", kwargs={"deposit_id": deposit.pk}))
+    [(name, args)] = broker()
+    assert (name, args) == (
+        "deposits.tasks.check_deposit",
+        [str(deposit.pk), "user", str(amina.pk), True],
+    )
+    with caplog.at_level(logging.INFO):
+        assert check_deposit(*args) == "applied"  # what the worker runs with that message
+    confirmed = DepositTransition.objects.get(deposit=deposit, to_status="mint_pending")
+    assert (confirmed.source, confirmed.actor) == ("user", amina)
+    assert "checked ZenoPay (user), found completed payment deposit=" in caplog.text
+
+
+@pytest.mark.django_db
+def test_only_the_webhooks_hint_is_recorded_as_webhook(
+    requested, zenopay_sandbox, broker, django_capture_on_commit_callbacks
+):
+    deposit = requested()
+    with django_capture_on_commit_callbacks(execute=True):
+        zenopay_sandbox.approve(deposit.pk)
+    [args] = [args for name, args in broker() if name == "deposits.tasks.check_deposit"]
+    assert check_deposit(*args) == "applied"
+    confirmed = DepositTransition.objects.get(deposit=deposit, to_status="mint_pending")
+    assert (confirmed.source, confirmed.actor) == ("webhook", None)
 
 
 @pytest.mark.django_db
@@ -242,6 +279,23 @@ def test_an_amount_mismatch_is_held_and_never_expires(requested, zenopay_sandbox
     assert payments_poll() == {}
     deposit.refresh_from_db()
     assert deposit.status == "submitted" and deposit.hold_reason
+
+
+@pytest.mark.django_db
+def test_completed_without_a_reference_is_held_for_a_person_not_cancelled_at_expiry(
+    make_deposit, zenopay_fake, clock
+):
+    deposit = make_deposit()
+    zenopay_fake.reply(json=_completed(deposit, transid=None, reference=None))
+    assert deposit_check(deposit_id=deposit.pk, source="poll") == "ignored"  # not yet
+
+    clock.shift(dt.timedelta(hours=73))
+    zenopay_fake.reply(json=_completed(deposit, transid=None, reference=None))
+    assert deposits_expire_stale() == 0
+
+    deposit.refresh_from_db()
+    assert (deposit.status, deposit.hold_reason) == ("submitted", "unreadable reference")
+    assert Alert.objects.filter(kind="unreadable payment", key=str(deposit.pk)).exists()
 
 
 @pytest.mark.django_db
@@ -670,6 +724,9 @@ def test_an_unreadable_completed_payment_holds_the_deposit(make_deposit, zenopay
     assert deposit_check(deposit_id=deposit.pk, source="poll") == "held"
     deposit.refresh_from_db()
     assert (deposit.status, deposit.hold_reason) == ("submitted", "unreadable reference")
+    # Only a readable reference is kept on the hold, so a refund can remember the payment.
+    readable_ref = "transid" not in entry
+    assert (deposit.hold_details.get("psp_reference") == "TX-OK") is readable_ref
 
 
 @pytest.mark.django_db

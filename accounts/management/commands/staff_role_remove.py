@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services.staff import staff_role_remove
 from core.exceptions import ServiceError
-from core.management.actor import actor_from_email
+from core.management.base import actor_from_email
 from core.roles import STAFF_ROLES
 
 

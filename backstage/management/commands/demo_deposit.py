@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, email, amount, phone, bank=None, **options):
         if refusal := demo_refusal("demo_deposit"):
             raise CommandError(refusal)
-        user = User.objects.filter(email__iexact=email).first()
+        user = User.objects.filter(email=email.strip().lower()).first()
         if user is None:
             raise CommandError(f"There is no user {email!r}.")
         wallet = user.wallets.filter(verified_at__isnull=False).first()

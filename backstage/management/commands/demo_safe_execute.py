@@ -2,9 +2,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backstage.demo import demo_refusal
-from config.settings.env import read_private_key
+from core.env import read_private_key
 from core.exceptions import ServiceError
-from core.management.actor import actor_from_email
+from core.management.base import actor_from_email
 from minting.services.safe import safe_batch_file
 
 

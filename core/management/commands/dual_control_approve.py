@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.exceptions import ServiceError
-from core.management.actor import actor_from_email
+from core.management.base import actor_from_email
 from core.services import dual_control_approve
 
 

@@ -1,8 +1,8 @@
 import time
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
-from config.celery_app import app
 from core.clock import now
 from core.models import TaskHeartbeat
 
@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, timeout, **options):
         sent_at = now()
-        app.send_task("core.tasks.ping")
+        current_app.send_task("core.tasks.ping")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if TaskHeartbeat.objects.filter(

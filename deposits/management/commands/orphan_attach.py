@@ -1,4 +1,4 @@
-from deposits.management.commands._base import OperatorCommand
+from core.management.base import OperatorCommand
 from deposits.services.operator import orphan_attach_request
 
 

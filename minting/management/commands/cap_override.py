@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.core.management.base import CommandError
 
-from deposits.management.commands._base import OperatorCommand
+from core.management.base import OperatorCommand
 from minting.services.operator import cap_override
 
 

@@ -1,9 +1,10 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.management.base import RefusingCommand
 from minting.services import minter_check
 
 
-class Command(BaseCommand):
+class Command(RefusingCommand):
     help = "Check chain id, token code, MINTER_ROLE, minter gas and paused; open/resolve alerts."
 
     def handle(self, *args, **options):

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from core.management.base import RefusingCommand
 from minting.services.runner import confirm_run
 
 
-class Command(BaseCommand):
+class Command(RefusingCommand):
     help = "Read receipts, record confirmed mints, recover unsent or dropped transactions."
 
     def handle(self, *args, **options):

@@ -1,15 +1,16 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from config.settings.env import read_private_key
+from core.env import read_private_key
 from core.envfile import env_file_update
-from minting.chain import ChainError, account_address
+from core.management.base import RefusingCommand
+from minting.chain import account_address
 from minting.services import DeployPlan, ntzs_deploy
 
 
-class Command(BaseCommand):
+class Command(RefusingCommand):
     help = (
         "Deploy the NTZS token to BASE_SEPOLIA_RPC_URL with the key in DEPLOYER_PRIVATE_KEY, "
         "grant MINTER_ROLE to the minter (and SAFE_ADDRESS), and record the deploy block."
@@ -28,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             deployer_key = read_private_key("DEPLOYER_PRIVATE_KEY")
-        except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured carries the sentence
+        except Exception as exc:  # ImproperlyConfigured carries the sentence
             raise CommandError(str(exc)) from None
         if not deployer_key:
             raise CommandError("DEPLOYER_PRIVATE_KEY is not set: the deploy needs a funded key.")
@@ -42,10 +43,7 @@ class Command(BaseCommand):
             configured_address=settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA,
             allow_redeploy=settings.PROFILE == "local" or options["force"],
         )
-        try:
-            deployment = ntzs_deploy(plan)
-        except ChainError as exc:
-            raise CommandError(str(exc)) from None
+        deployment = ntzs_deploy(plan)  # a ChainError is the command's refusal (RefusingCommand)
         if options["write_env"]:
             env_file_update(
                 Path(options["write_env"]),

@@ -1,10 +1,16 @@
-from deposits.management.commands._base import OperatorCommand
+from core.exceptions import ServiceError
+from core.management.base import OperatorCommand, command_refusals
+from minting.chain import ChainError
+from minting.rpc import mint_client
 from minting.services.operator import mint_retry
-from minting.services.runner import mint_client
 
 
 class Command(OperatorCommand):
-    help = "Retry failed mints, each only with the proof that no earlier attempt can land."
+    help = (
+        "Retry failed mints, each only with the proof that no earlier attempt can land. One "
+        "line per deposit (queued, minted, nothing to do, or why it was refused); exit 1 if "
+        "any was refused."
+    )
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -12,7 +18,19 @@ class Command(OperatorCommand):
 
     def run(self, actor, *, deposit_ids, **options) -> str:
         client = mint_client()
-        lines = [
-            f"{d}: {mint_retry(client=client, deposit_id=d, actor=actor)}" for d in deposit_ids
-        ]
-        return "\n".join(lines)
+        refused = 0
+        for deposit_id in deposit_ids:
+            try:
+                outcome = mint_retry(client=client, deposit_id=deposit_id, actor=actor)
+            except ChainError:
+                raise  # the chain is down for every deposit: the command's one sentence
+            except command_refusals() as exc:
+                refused += 1
+                outcome = f"refused: {exc}"
+            # Written at once: a later chain error must not hide what was already queued.
+            self.stdout.write(f"{deposit_id}: {outcome}")
+        if refused:
+            raise ServiceError(
+                f"{refused} of {len(deposit_ids)} deposit(s) could not be retried (see above)."
+            )
+        return ""

@@ -1,4 +1,4 @@
-from deposits.management.commands._base import OperatorCommand
+from core.management.base import OperatorCommand
 from minting.services.lanes import mint_route_to_safe
 
 

@@ -1,14 +1,13 @@
 import json
 
-from django.core.management.base import BaseCommand
-
+from core.management.base import RefusingCommand
 from minting.breaker import rpc_breaker
 from minting.chain import ChainError
 from minting.services import minter_check
 from minting.services.operator import mint_status
 
 
-class Command(BaseCommand):
+class Command(RefusingCommand):
     help = (
         "Queue by status, in-flight nonces, circuit state, today's cap figures, minter "
         "role, gas and the sending switch."

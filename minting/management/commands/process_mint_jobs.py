@@ -1,11 +1,10 @@
 import time
 
-from django.core.management.base import BaseCommand
-
+from core.management.base import RefusingCommand
 from minting.services.runner import mint_jobs_run
 
 
-class Command(BaseCommand):
+class Command(RefusingCommand):
     help = "Claim, sign and send mint batches (what the worker's task does), once or in a loop."
 
     def add_arguments(self, parser):

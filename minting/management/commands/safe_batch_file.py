@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from deposits.management.commands._base import OperatorCommand
+from core.management.base import OperatorCommand
 from minting.services.lanes import safe_export_void_payload
 from minting.services.safe import safe_batch_file
 

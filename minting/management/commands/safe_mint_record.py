@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from deposits.management.commands._base import OperatorCommand
+from core.management.base import OperatorCommand
 from minting.services.lanes import safe_nonce_consumed_record
 from minting.services.safe import safe_mint_record
 

@@ -132,7 +132,7 @@ def read_database(name: str, default: str | None) -> dict:
         raise refuse(name, "is required: set it to a postgres:// URL.")
     try:
         return env.db_url_config(value)
-    except Exception:  # noqa: BLE001 - django-environ raises several types for a bad URL
+    except Exception:  # django-environ raises several types for a bad URL
         raise refuse(name, "is not a database URL django-environ understands.") from None
 
 
