@@ -109,6 +109,10 @@ class OrderStatus:
     # An answer that plainly says ZenoPay holds no payment data for the order ("not found",
     # empty data, HTTP 404) — the only unknown answer that lets a manual confirmation stand.
     no_data: bool = False
+    # An unknown answer that is not a plain "not found" (no answer, 5xx, 401/403, not JSON, a
+    # shape we cannot read, a 404 that is not ZenoPay's): repeated across orders it means a
+    # wrong host, path or key, or a changed API (deposits.services.payments alerts on it).
+    drift: bool = False
 
 
 # --- Helpers -------------------------------------------------------------------------------
@@ -374,6 +378,7 @@ def _unknown(
     raw_body: str,
     http_status: int | None,
     no_data: bool = False,
+    drift: bool | None = None,
 ) -> OrderStatus:
     return OrderStatus(
         known=False,
@@ -388,6 +393,7 @@ def _unknown(
         raw_body=raw_body,
         http_status=http_status,
         no_data=no_data,
+        drift=not no_data if drift is None else drift,
     )
 
 
@@ -395,8 +401,10 @@ def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
     http = response.status_code
     raw_body = _raw_body(response)
 
-    def unknown(reason: str, *, no_data: bool = False) -> OrderStatus:
-        return _unknown(order_id, reason, raw_body=raw_body, http_status=http, no_data=no_data)
+    def unknown(reason: str, *, no_data: bool = False, drift: bool | None = None) -> OrderStatus:
+        return _unknown(
+            order_id, reason, raw_body=raw_body, http_status=http, no_data=no_data, drift=drift
+        )
 
     if http >= 500 or 300 <= http < 400:
         return unknown(f"ZenoPay answered HTTP {http}")
@@ -408,11 +416,17 @@ def _status_answer(order_id: str, response: requests.Response) -> OrderStatus:
         return unknown(f"the answer has an unexpected shape (HTTP {http})")
     message = _message_of(payload)
     if http >= 400:
+        # A 404 without ZenoPay's result fields is a wrong host or path, not ZenoPay saying
+        # it holds nothing for the order: drift, and no ground for a manual confirmation.
+        zenopay_not_found = http == 404 and bool({"result", "resultcode"} & payload.keys())
         return unknown(
             f"ZenoPay answered HTTP {http}" + (f": {message}" if message else ""),
-            no_data=http == 404,
+            no_data=zenopay_not_found,
+            drift=not zenopay_not_found,
         )
     data = payload.get("data")
+    if isinstance(data, dict):
+        data = [data]  # some answers carry the one order as an object, not a list
     if not data:
         # The top-level result only explains why there is no data; it never says "paid" or
         # "not paid" (SUCCESS only means the query worked).

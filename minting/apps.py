@@ -6,6 +6,9 @@ class MintingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+
+        from core.endpoints import RPC_URL_SETTINGS, public_endpoint_warning_log
         from core.management.base import command_refusal_register
         from minting.chain import ChainError
         from minting.services import lanes
@@ -13,3 +16,8 @@ class MintingConfig(AppConfig):
         lanes.register_dual_control_actions()
         # Every command answers an unreachable or wrong chain in one sentence, no traceback.
         command_refusal_register(ChainError)
+        # Once per process: Sepolia on Base's public endpoint works, slowly (core.endpoints).
+        public_endpoint_warning_log(
+            chain_id=settings.CHAIN_ID,
+            values={name: getattr(settings, name, "") for name in RPC_URL_SETTINGS},
+        )

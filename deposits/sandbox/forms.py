@@ -48,3 +48,9 @@ class KnobsForm(forms.Form):
     webhook_with_api_key = forms.BooleanField(
         required=False, label="Send the x-api-key header with webhooks"
     )
+    webhook_on_failure = forms.BooleanField(
+        required=False, label="Send webhooks for declined (FAILED) orders too"
+    )
+    webhook_with_payment_fields = forms.BooleanField(
+        required=False, label="Put transid, channel and amount in webhooks"
+    )

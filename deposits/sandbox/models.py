@@ -73,7 +73,12 @@ class SandboxKnobs(models.Model):
     server_error_polls = models.PositiveIntegerField(default=0)  # HTTP 500
     create_times_out = models.BooleanField(default=False)  # order recorded, then no answer
     reuse_transid = models.CharField(max_length=64, blank=True)  # for the next approval
+    # ZenoPay's documented webhook (the default): only for COMPLETED, with order_id,
+    # payment_status, reference and metadata, and no x-api-key. These three add what a real
+    # ZenoPay has not been documented to send, to test that nothing relies on it.
     webhook_with_api_key = models.BooleanField(default=False)
+    webhook_on_failure = models.BooleanField(default=False)  # FAILED/CANCELLED webhooks too
+    webhook_with_payment_fields = models.BooleanField(default=False)  # transid, channel, amount
 
     class Meta:
         verbose_name_plural = "sandbox knobs"

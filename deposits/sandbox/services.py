@@ -229,9 +229,17 @@ def _decide(order_id: str, **changes) -> SandboxOrder:
             f"Order {order_id} is already {order.state}; only a pending push can be answered."
         )
     order.refresh_from_db()
-    if not order.drop_webhook and order.webhook_url:
+    if _webhook_due(order):
         task_enqueue_on_commit(WEBHOOK_TASK, order.order_id)
     return order
+
+
+def _webhook_due(order: SandboxOrder) -> bool:
+    """ZenoPay documents webhooks for completed payments only; a declined order gets one
+    only with the webhook_on_failure knob."""
+    if order.state == State.PENDING or order.drop_webhook or not order.webhook_url:
+        return False
+    return order.state == State.COMPLETED or sandbox_knobs_get().webhook_on_failure
 
 
 @transaction.atomic
@@ -260,7 +268,8 @@ def sandbox_order_approve(
 
 @transaction.atomic
 def sandbox_order_decline(*, order_id: str) -> SandboxOrder:
-    """The customer declines the prompt (or lets it fail): FAILED, and a webhook says so."""
+    """The customer declines the prompt (or lets it fail): FAILED. No webhook unless the
+    webhook_on_failure knob is on: ZenoPay documents webhooks for completed payments only."""
     return _decide(order_id, state=State.FAILED)
 
 
@@ -272,6 +281,8 @@ def sandbox_knobs_set(
     create_times_out: bool | None = None,
     reuse_transid: str | None = None,
     webhook_with_api_key: bool | None = None,
+    webhook_on_failure: bool | None = None,
+    webhook_with_payment_fields: bool | None = None,
 ) -> SandboxKnobs:
     """Set the given knobs (None leaves a knob as it is)."""
     changes = {
@@ -283,6 +294,8 @@ def sandbox_knobs_set(
             "create_times_out": create_times_out,
             "reuse_transid": reuse_transid,
             "webhook_with_api_key": webhook_with_api_key,
+            "webhook_on_failure": webhook_on_failure,
+            "webhook_with_payment_fields": webhook_with_payment_fields,
         }.items()
         if value is not None
     }
@@ -298,33 +311,41 @@ def sandbox_knobs_set(
 # --- Webhooks -------------------------------------------------------------------------------
 
 
-def sandbox_webhook_payload(order: SandboxOrder) -> dict:
-    return {
+def sandbox_webhook_payload(order: SandboxOrder, *, payment_fields: bool = False) -> dict:
+    """ZenoPay's documented webhook body; ``payment_fields`` adds transid, channel and
+    amount (the webhook_with_payment_fields knob)."""
+    payload = {
         "order_id": order.order_id,
         "payment_status": order.state.upper(),
         "reference": order.reference,
-        "transid": order.transid or None,
-        "channel": order.channel or None,
-        "amount": str(order.paid_amount_tzs or order.amount_tzs),
         "metadata": order.metadata or {},
     }
+    if payment_fields:
+        payload |= {
+            "transid": order.transid or None,
+            "channel": order.channel or None,
+            "amount": str(order.paid_amount_tzs or order.amount_tzs),
+        }
+    return payload
 
 
 def sandbox_webhook_fire(*, order_id: str) -> int | None:
     """POST the webhook for a decided order to its webhook_url; returns the HTTP status (None
-    when it did not get through or nothing was due: pending, dropped, no webhook_url).
+    when it did not get through or nothing was due: pending, dropped, no webhook_url, or a
+    declined order without the webhook_on_failure knob).
     Called from the task, never inline: no database transaction is open around the network
     call."""
     order = sandbox_order_get(order_id=order_id)
-    if order is None or order.state == State.PENDING or order.drop_webhook or not order.webhook_url:
+    if order is None or not _webhook_due(order):
         return None
+    knobs = sandbox_knobs_get()
     headers = {}
-    if sandbox_knobs_get().webhook_with_api_key:
+    if knobs.webhook_with_api_key:
         headers["x-api-key"] = settings.ZENOPAY_API_KEY or ""
     try:
         response = _http.post(
             order.webhook_url,
-            json=sandbox_webhook_payload(order),
+            json=sandbox_webhook_payload(order, payment_fields=knobs.webhook_with_payment_fields),
             headers=headers,
             timeout=WEBHOOK_TIMEOUT_S,
             allow_redirects=False,

@@ -137,7 +137,11 @@ def phone_order(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("zenopay_sandbox:phone")
     if action == OrderActionForm.DECLINE:
-        messages.success(request, f"Declined order {order_id}; the webhook says FAILED.")
+        messages.success(
+            request,
+            f"Declined order {order_id}: FAILED"
+            + ("; the webhook says so." if sandbox_knobs_get().webhook_on_failure else "."),
+        )
     else:
         dropped = " The webhook was dropped." if order.drop_webhook else ""
         messages.success(

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from django.db.models.functions import Concat
 
 from core.clock import now
 from core.http import client_throttle_key
-from core.services import alert_raise, task_enqueue_on_commit
+from core.services import alert_raise, alert_resolve, task_enqueue_on_commit
 from core.text import (
     text_free_storable,
     text_identifier,
@@ -95,6 +96,17 @@ UNREADABLE = "unreadable reference"
 # Anonymous calls refused for rate or size: only this many per client, minute and reason are
 # stored as PaymentNotification samples; the rest only raise a WebhookRefusalCount.
 REFUSAL_SAMPLES_PER_MINUTE = 5
+# A webhook whose check still answers PENDING: ZenoPay said something happened, so the next
+# check comes within a minute (the poll runs every 30 s), not at the next backoff step.
+WEBHOOK_RECHECK_AFTER = dt.timedelta(seconds=30)
+# ZenoPay drift: this many answers in a row, across deposits, that cannot be read (or creates
+# whose outcome is unknown), over at least DRIFT_ALERT_LASTING, open the alert; the next
+# readable answer resolves it. One blip never alerts; a wrong host, path, key or answer shape
+# alerts within minutes instead of leaving every deposit "outcome unknown" for 72 h.
+DRIFT_ALERT = "zenopay answers unreadable"
+DRIFT_ALERT_AFTER = 3
+DRIFT_ALERT_LASTING = dt.timedelta(minutes=2)
+DRIFT_FORGET_AFTER = dt.timedelta(hours=6)  # a streak with no answer at all for this long
 
 
 # --- The webhook token ------------------------------------------------------------------------
@@ -124,11 +136,22 @@ def webhook_url_for(deposit_id) -> str:
 # --- Initiation ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Initiated:
+    outcome: str  # requested, refused, uncertain or skipped
+    answer: str  # the accepted create's JSON, else the refusal's or the failure's sentence
+
+
 def payment_initiate(*, deposit_id) -> str:
     """Ask ZenoPay to push the USSD prompt, at most once per deposit.
 
     ``initiation`` moves pending → requested and commits before the HTTP call, so a
     redelivered task finds ``requested`` and leaves the deposit to polling."""
+    return payment_initiate_answer(deposit_id=deposit_id).outcome
+
+
+def payment_initiate_answer(*, deposit_id) -> Initiated:
+    """``payment_initiate``, with ZenoPay's answer (``manage.py zenopay_smoke`` prints it)."""
     with transaction.atomic():
         claimed = DepositRequest.objects.filter(
             pk=deposit_id,
@@ -138,10 +161,10 @@ def payment_initiate(*, deposit_id) -> str:
             hold_reason="",
         ).update(initiation=Initiation.REQUESTED, updated_at=now())
     if claimed != 1:
-        return "skipped"
+        return Initiated("skipped", "")
     deposit = DepositRequest.objects.select_related("user").get(pk=deposit_id)
     try:
-        zenopay_create(
+        accepted = zenopay_create(
             order_id=str(deposit.pk),
             buyer_email=deposit.user.email,
             buyer_name=deposit.user.full_name or deposit.user.email,
@@ -150,8 +173,14 @@ def payment_initiate(*, deposit_id) -> str:
             webhook_url=webhook_url_for(deposit.pk),
         )
     except ZenoPayRefused as exc:
+        # A refusal is a readable answer, except 401/403: a wrong or revoked key refuses
+        # every create, and that is drift too.
+        _drift_note(
+            call="create",
+            why=f"HTTP {exc.http_status}: {exc}" if exc.http_status in (401, 403) else "",
+        )
         _initiation_refused(deposit_id, str(exc))
-        return "refused"
+        return Initiated("refused", str(exc))
     except ZenoPayUnavailable as exc:
         # The customer may have been prompted and may pay: keep polling, never cancel.
         DepositRequest.objects.filter(pk=deposit_id, initiation=Initiation.REQUESTED).update(
@@ -161,9 +190,49 @@ def payment_initiate(*, deposit_id) -> str:
             updated_at=now(),
         )
         logger.warning("ZenoPay create outcome unknown deposit=%s: %s", deposit_id, exc)
-        return "uncertain"
+        _drift_note(call="create", why=f"outcome unknown: {exc}")
+        return Initiated("uncertain", str(exc))
+    _drift_note(call="create", why="")
     logger.info("ZenoPay payment requested deposit=%s", deposit_id)
-    return "requested"
+    return Initiated("requested", json.dumps(accepted.raw, ensure_ascii=False))
+
+
+def _drift_note(*, call: str, why: str) -> None:
+    """Count ZenoPay answers that cannot be read, in a row and across deposits (``why`` says
+    why; "" for a readable answer, which ends the streak and resolves the alert).
+
+    The streak lives in the shared cache (Redis), not in stored rows: every process adds to
+    one atomic counter, and nothing has to be classified again from stored notes. Losing it
+    (a cache flush) only delays the alert by a few answers; the alert itself is a row. Never
+    raises: the check or create it follows has already done its work."""
+    count_key, since_key = f"zenopay-drift:{call}:count", f"zenopay-drift:{call}:since"
+    try:
+        if not why:
+            cache.delete_many([count_key, since_key])
+            alert_resolve(kind=DRIFT_ALERT, key=call)
+            return
+        forget = int(DRIFT_FORGET_AFTER.total_seconds())
+        at = now().timestamp()
+        cache.add(since_key, at, timeout=forget)
+        cache.add(count_key, 0, timeout=forget)
+        count = cache.incr(count_key)
+        cache.touch(count_key, timeout=forget)
+        cache.touch(since_key, timeout=forget)
+        since = cache.get(since_key, at)
+        if count >= DRIFT_ALERT_AFTER and at - since >= DRIFT_ALERT_LASTING.total_seconds():
+            alert_raise(
+                kind=DRIFT_ALERT,
+                key=call,
+                detail=(
+                    f"{count} ZenoPay {call} answers in a row could not be read since "
+                    f"{dt.datetime.fromtimestamp(since, tz=dt.UTC):%Y-%m-%d %H:%M} UTC; the "
+                    f"last: {text_free_storable(why, max_length=300)}. Check "
+                    f"ZENOPAY_BASE_URL, the paths and ZENOPAY_API_KEY "
+                    f"(manage.py zenopay_smoke --status-only ORDER_ID shows the raw answer)."
+                ),
+            )
+    except Exception:
+        logger.exception("ZenoPay drift bookkeeping failed (%s); the check went on", call)
 
 
 @transaction.atomic
@@ -540,7 +609,9 @@ def payment_status_apply(*, deposit_id, status: OrderStatus, source: str, actor=
     return Applied(Outcome.IGNORED, f"payment {status.payment_status or 'unknown'}")
 
 
-def _reschedule(deposit_id) -> None:
+def _reschedule(deposit_id, *, within: dt.timedelta | None = None) -> None:
+    """The next check of a deposit: the backoff step, or sooner (``within``) when a webhook
+    said something happened but the check still answered PENDING."""
     deposit = (
         DepositRequest.objects.filter(pk=deposit_id)
         .values("status", "poll_attempts", "cancelled_at")
@@ -555,8 +626,11 @@ def _reschedule(deposit_id) -> None:
             if attempts < len(POLL_BACKOFF_S)
             else POLL_EVERY_S_AFTER_BACKOFF
         )
+        next_in = dt.timedelta(seconds=wait)
+        if within is not None:
+            next_in = min(next_in, within)
         DepositRequest.objects.filter(pk=deposit_id, status=S.SUBMITTED).update(
-            poll_attempts=attempts + 1, next_poll_at=now() + dt.timedelta(seconds=wait)
+            poll_attempts=attempts + 1, next_poll_at=now() + next_in
         )
     elif deposit["status"] == S.CANCELLED:
         cancelled_at = deposit["cancelled_at"] or now()
@@ -588,6 +662,7 @@ def deposit_check(*, deposit_id, source: str, actor_id=None, claimed: bool = Fal
         return "debounced"
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     status = zenopay_order_status(order_id=str(deposit_id))
+    _drift_note(call="order-status", why=status.reason if status.drift else "")
     payment_status, status_note = _field_storable(
         "payment_status", status.payment_status or "", PAYMENT_STATUS_MAX
     )
@@ -614,7 +689,10 @@ def deposit_check(*, deposit_id, source: str, actor_id=None, claimed: bool = Fal
         raise
     notification_decide(notification_id=notification.pk, outcome=applied.outcome, note=applied.note)
     _webhook_hints_decide(deposit_id, applied, before=notification.received_at)
-    _reschedule(deposit_id)
+    still_pending = status.known and status.payment_status == "PENDING"
+    _reschedule(
+        deposit_id, within=WEBHOOK_RECHECK_AFTER if source == "webhook" and still_pending else None
+    )
     return applied.outcome
 
 

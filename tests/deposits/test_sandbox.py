@@ -228,13 +228,11 @@ def test_approval_completes_the_order_and_a_task_posts_the_webhook(
     sent = webhook_inbox.last
     assert (sent.method, sent.url) == ("POST", WEBHOOK)
     assert "x-api-key" not in sent.headers
+    # ZenoPay's documented webhook: these four fields, nothing else.
     assert json.loads(sent.body) == {
         "order_id": ORDER,
         "payment_status": "COMPLETED",
         "reference": status.reference,
-        "transid": status.transid,
-        "channel": "MPESA-TZ",
-        "amount": "5000",
         "metadata": {},
     }
     order = zenopay_sandbox.order(ORDER)
@@ -256,16 +254,30 @@ def test_a_dropped_webhook_is_never_sent(
 
 def test_paying_another_amount_shows_in_the_order_status(zenopay_sandbox, webhook_inbox):
     _create()
+    zenopay_sandbox.knobs(webhook_with_payment_fields=True)
     webhook_inbox.reply(200)
     zenopay_sandbox.approve(ORDER, amount=7_000)
     assert zenopay_order_status(order_id=ORDER).amount_tzs == 7000
     assert json.loads(webhook_inbox.last.body)["amount"] == "7000"
 
 
-def test_declining_fails_the_order_and_the_webhook_says_so(
+def test_declining_fails_the_order_and_sends_no_webhook_by_default(
     zenopay_sandbox, webhook_inbox, broker, django_capture_on_commit_callbacks
 ):
     _create()
+    with django_capture_on_commit_callbacks(execute=True):
+        sandbox_order_decline(order_id=ORDER)
+    assert broker() == []
+    assert sandbox_fire_webhook(ORDER) is None
+    assert webhook_inbox.calls == []
+    assert zenopay_order_status(order_id=ORDER).payment_status == "FAILED"
+
+
+def test_declining_sends_a_failed_webhook_with_the_knob(
+    zenopay_sandbox, webhook_inbox, broker, django_capture_on_commit_callbacks
+):
+    _create()
+    zenopay_sandbox.knobs(webhook_on_failure=True, webhook_with_payment_fields=True)
     webhook_inbox.reply(200)
     with django_capture_on_commit_callbacks(execute=True):
         sandbox_order_decline(order_id=ORDER)
@@ -316,6 +328,22 @@ def test_the_webhook_carries_the_api_key_when_the_knob_says_so(zenopay_sandbox, 
     webhook_inbox.reply(200)
     zenopay_sandbox.approve(ORDER)
     assert webhook_inbox.last.headers["x-api-key"] == API_KEY
+
+
+def test_the_webhook_carries_the_payment_fields_when_the_knob_says_so(
+    zenopay_sandbox, webhook_inbox
+):
+    _create()
+    zenopay_sandbox.knobs(webhook_with_payment_fields=True)
+    webhook_inbox.reply(200)
+    order = zenopay_sandbox.approve(ORDER)
+    payload = json.loads(webhook_inbox.last.body)
+    assert (payload["transid"], payload["channel"], payload["amount"]) == (
+        order.transid,
+        "MPESA-TZ",
+        "5000",
+    )
+    assert "x-api-key" not in webhook_inbox.last.headers
 
 
 def test_empty_data_for_the_next_polls(zenopay_sandbox):
@@ -426,7 +454,7 @@ def test_the_phone_page_lists_pending_pushes_with_a_masked_phone(zenopay_sandbox
     ("action", "amount", "state", "paid", "webhook_queued"),
     [
         ("approve", "", "completed", 5000, True),
-        ("decline", "", "failed", None, True),
+        ("decline", "", "failed", None, False),  # ZenoPay documents COMPLETED webhooks only
         ("approve_drop_webhook", "", "completed", 5000, False),
         ("approve_other_amount", "7000", "completed", 7000, True),
     ],
@@ -511,6 +539,7 @@ def test_the_knobs_form_sets_the_knobs(zenopay_sandbox, phone):
             "create_times_out": "on",
             "reuse_transid": " TXREUSE1 ",
             "webhook_with_api_key": "on",
+            "webhook_on_failure": "on",
         },
         follow=True,
     )
@@ -523,7 +552,9 @@ def test_the_knobs_form_sets_the_knobs(zenopay_sandbox, phone):
         knobs.create_times_out,
         knobs.reuse_transid,
         knobs.webhook_with_api_key,
-    ) == (3, 1, 0, True, "TXREUSE1", True)
+        knobs.webhook_on_failure,
+        knobs.webhook_with_payment_fields,
+    ) == (3, 1, 0, True, "TXREUSE1", True, True, False)
     assert 'value="TXREUSE1"' in phone.get(reverse("zenopay_sandbox:phone")).content.decode()
 
 

@@ -340,7 +340,7 @@ def _scripted(fake, kind, payload):
         ("raw", (200, "<html>Please wait</html>"), "not JSON"),
         ("raw", (200, '{"data": [NaN]}'), "not JSON"),
         ("json", ["SUCCESS"], "unexpected shape"),
-        ("json", {**_status_answer(), "data": {"payment_status": "COMPLETED"}}, "unexpected shape"),
+        ("json", {**_status_answer(), "data": "COMPLETED"}, "unexpected shape"),
         (
             "json",
             _status_answer(amount="1000.50", payment_status="PENDING"),
@@ -367,7 +367,7 @@ def _scripted(fake, kind, payload):
         "html-200",
         "nan",
         "json-list",
-        "data-not-a-list",
+        "data-a-string",
         "fractional-amount",
         "comma-amount",
         "garbage-amount",

@@ -161,11 +161,11 @@ def test_the_command_prints_the_call_and_writes_the_batch_file(
         "--out",
         str(out),
     )
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
     export = SafeBatchExport.objects.get()
     (call,) = export.payload["calls"]
-    assert call["text"] in printed and call["data"] in printed
-    assert f"Batch file written to {out}." in printed
+    assert call["text"] in captured.err and call["data"] in captured.err
+    assert f"Batch file written to {out}." in captured.out
     assert json.loads(out.read_text()) == export.payload["batch"]
     assert export.safe_nonce == 4
 

@@ -10,9 +10,10 @@ from minting.services.safe import safe_batch_file
 
 class Command(OperatorCommand):
     help = (
-        "Show the exact Safe call of each mint_requires_safe deposit and write a Safe "
-        "Transaction Builder batch file (every run is recorded as a Safe export). With "
-        "--void, show instead the voidDepositRef call that kills exported payloads."
+        "Show the exact Safe call of each mint_requires_safe deposit (on stderr) and write a "
+        "Safe Transaction Builder batch file (to stdout, or --out; every run is recorded as a "
+        "Safe export). With --void, show instead the voidDepositRef call that kills exported "
+        "payloads."
     )
 
     def add_arguments(self, parser):
@@ -40,8 +41,10 @@ class Command(OperatorCommand):
         else:
             result = safe_batch_file(deposit_ids=deposit_ids, actor=actor, safe_nonce=safe_nonce)
             calls = result["calls"]
+        # The calls go to stderr, so that stdout is the batch JSON alone: `> batch.json`
+        # makes a file the Transaction Builder loads.
         for call in calls:
-            self.stdout.write(f"{call['text']}\n  data {call['data']}")
+            self.stderr.write(f"{call['text']}\n  data {call['data']}", style_func=None)
         batch = json.dumps(result["batch"], indent=2)
         if out:
             Path(out).write_text(batch + "\n", encoding="utf-8")
