@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlparse
 
+from django.conf import settings
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
@@ -99,6 +100,38 @@ class DepositMintedLog:
     deposit_ref: bytes
     to_address: str
     amount_units: int
+
+
+# How providers say a getLogs range is too wide (Alchemy, Infura, QuickNode, Base's proxies):
+# the reader halves the range on these and fails on anything else.
+RANGE_TOO_LARGE_CODES = frozenset({-32005, -32602, -32614})
+RANGE_TOO_LARGE_WORDS = (
+    "block range",
+    "range too large",
+    "range is too large",
+    "exceeds max block range",
+    "query returned more than",
+    "too many results",
+    "response size exceeded",
+)
+
+
+def range_too_large(exc: BaseException) -> bool:
+    """Whether a getLogs refusal says the range is too wide (not that the node is down or
+    rate-limits us: -32005 is also Infura's rate limit, which halving would only worsen)."""
+    response = getattr(exc, "rpc_response", None)  # web3's Web3RPCError
+    error = response.get("error") if isinstance(response, dict) else None
+    if error is None and exc.args and isinstance(exc.args[0], dict):
+        error = exc.args[0]
+    code, message = None, str(exc)
+    if isinstance(error, dict):
+        code, message = error.get("code"), f"{error.get('message', '')} {message}"
+    message = message.lower()
+    if "rate limit" in message or "rate-limit" in message or "rate limited" in message:
+        return False
+    if code in RANGE_TOO_LARGE_CODES and any(w in message for w in ("range", "results", "size")):
+        return True
+    return any(words in message for words in RANGE_TOO_LARGE_WORDS)
 
 
 def _topic_address(topic: bytes) -> str:
@@ -212,6 +245,66 @@ class NtzsClient:
                 f"A batch of receipts could not be read ({type(exc).__name__})."
             ) from None
         return dict(zip(tx_hashes, answers, strict=True))
+
+    def head(self, tag: str = "latest") -> int:
+        """The number of the ``latest``, ``safe`` or ``finalized`` block."""
+        try:
+            if tag == "latest":
+                return self.w3.eth.block_number
+            return self.w3.eth.get_block(tag)["number"]
+        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"The {tag} block could not be read ({type(exc).__name__})."
+            ) from None
+
+    def confirmation_head(self) -> int:
+        """The head confirmations are counted from: ``latest`` or the ``safe`` head, as
+        MINT_CONFIRMATION_TAG says."""
+        return self.head("safe" if settings.MINT_CONFIRMATION_TAG == "safe" else "latest")
+
+    def logs_read(self, *, topics: list, from_block: int, to_block: int | None = None) -> list:
+        """Every log of the token matching ``topics`` in blocks ``from_block``..``to_block``
+        (the head read now when None), or ChainUnavailable: never a partial result.
+
+        The one eth_getLogs of the system. Calls cover at most MINT_LOGS_MAX_RANGE blocks,
+        and a range the provider calls too large is halved and retried; a mint missing from
+        a partial answer would let a route-back or a retry mint a second time."""
+        if to_block is None:
+            to_block = self.head()
+        step = max(settings.MINT_LOGS_MAX_RANGE, 1)
+        found: list = []
+        start = max(from_block, 0)
+        while start <= to_block:
+            end = min(start + step - 1, to_block)
+            try:
+                chunk = self.w3.eth.get_logs(
+                    {
+                        "address": self.address,
+                        "fromBlock": start,
+                        "toBlock": end,
+                        "topics": topics,
+                    }
+                )
+            except (ValueError, Web3Exception) as exc:
+                if end > start and range_too_large(exc):
+                    step = max((end - start + 1) // 2, 1)
+                    continue
+                raise ChainUnavailable(
+                    f"The token's logs of blocks {start}-{end} could not be read "
+                    f"({type(exc).__name__})."
+                ) from None
+            except (OSError, LookupError) as exc:
+                raise ChainUnavailable(
+                    f"The token's logs of blocks {start}-{end} could not be read "
+                    f"({type(exc).__name__})."
+                ) from None
+            if not isinstance(chunk, list | tuple):
+                raise ChainUnavailable(
+                    f"The node answered getLogs of blocks {start}-{end} with no list."
+                )
+            found.extend(chunk)
+            start = end + 1
+        return found
 
     @cached_property
     def supports_deposit_ref(self) -> bool:

@@ -95,6 +95,13 @@ class MintTransaction(models.Model):
     uses_deposit_ref = models.BooleanField(null=True, blank=True)
     tx_hash = models.CharField(max_length=66, blank=True)  # of the mint that counted
     log_index = models.IntegerField(null=True, blank=True)
+    # The chain head read before its first attempt was signed: no log of any attempt can be
+    # below it, so log reads start here (None on rows made before it was stored: they start
+    # at NTZS_DEPLOY_BLOCK).
+    logs_from_block = models.BigIntegerField(null=True, blank=True)
+    # When the recorded mint was found again at or below the safe head (DESIGN §7.4
+    # "Finality"): claims are append-only, so the re-check's marker lives here.
+    finality_checked_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=now)
@@ -158,17 +165,28 @@ class MintAttempt(models.Model):
 
 class MintLogClaim(models.Model):
     """One on-chain mint log satisfies one thing, once: always the token's Transfer-from-zero
-    log (DepositMinted only identifies the deposit)."""
+    log (DepositMinted only identifies the deposit).
+
+    Append-only. When a reorg moves a recorded mint to another block or log index, a new
+    claim ``supersedes`` the old one; the claim that counts for a deposit is the one nothing
+    supersedes (at most one first claim per deposit, each claim superseded at most once)."""
 
     chain_id = models.BigIntegerField()
     tx_hash = models.CharField(max_length=66)
     log_index = models.IntegerField()
-    deposit = models.OneToOneField(
+    deposit = models.ForeignKey(
         "deposits.DepositRequest",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        related_name="mint_log_claim",
+        related_name="mint_log_claims",
+    )
+    supersedes = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="superseded_by",
     )
     reconciliation_entry_id = models.UUIDField(null=True, blank=True)  # no FK upward
     claimed_at = models.DateTimeField(default=now)
@@ -177,6 +195,11 @@ class MintLogClaim(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["chain_id", "tx_hash", "log_index"], name="mint_log_claimed_once"
+            ),
+            models.UniqueConstraint(
+                fields=["deposit"],
+                condition=models.Q(supersedes__isnull=True),
+                name="mint_log_first_claim_once",
             ),
         ]
 
@@ -215,6 +238,9 @@ class SafeBatchExport(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     deposits = models.ManyToManyField("deposits.DepositRequest", related_name="safe_exports")
     safe_nonce = models.BigIntegerField(null=True, blank=True)
+    # The chain head read before the export was written: its payload cannot mint below it, so
+    # the route-back's log reads start here (None: NTZS_DEPLOY_BLOCK).
+    logs_from_block = models.BigIntegerField(null=True, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     payload = models.JSONField(default=dict)
     at = models.DateTimeField(default=now)

@@ -16,12 +16,21 @@ already-signed bytes only. Sending a newly signed transaction is never retried b
 a send times out, the node may have it, so the mint pipeline persists the signed bytes first
 and its recovery step looks the hash up and rebroadcasts exactly those bytes.
 
+Batches are split to at most ``RPC_BATCH_MAX`` items (Base's public endpoints refuse larger
+ones and rate-limit each item). A node's refusal is classified by ``rpc_error_kind``: "back
+off" (429, -32016/-32017 rate limits, "txpool is full", "nonce too high") or "unavailable"
+(-32014 batch too large, -32005 limit exceeded); a single call told to back off raises
+``ChainBackOff``, a ``ChainUnavailable``, so every caller's chain-unavailable path (and the
+shared breaker) handles it and no task crashes.
+
 URLs are only ever shown through ``redact_url`` (they often carry an API key); this module
 makes its HTTP requests itself, so web3's debug lines, which print the whole URL, never run.
 """
 
 from __future__ import annotations
 
+import enum
+import json
 import logging
 import threading
 import time
@@ -61,6 +70,54 @@ PRIMARY_RETRY_S = 30.0
 _HEADERS = {"Content-Type": "application/json"}
 
 
+# --- What a node's refusal means (DESIGN §7.6) ---------------------------------------------
+
+
+class ChainBackOff(ChainUnavailable):
+    """The node is rate-limiting us or its pool is full: answer later, more slowly."""
+
+
+class RpcErrorKind(enum.StrEnum):
+    BACK_OFF = "back_off"  # rate limited, the sender's pool slots full: slow down, send later
+    UNAVAILABLE = "unavailable"  # the endpoint cannot serve this now (batch too large, limits)
+    ANSWER = "answer"  # an answer about the request itself (a revert, a known transaction)
+
+
+# Codes Base's proxies and the OP Stack sequencer use: -32016 an item over the rate limit,
+# -32017 a sender over its rate limit, 429 Too Many Requests; -32014 a batch over the size
+# limit, -32005 "limit exceeded" (also a getLogs range: the log reader decides that one).
+BACK_OFF_CODES = frozenset({-32016, -32017, 429})
+UNAVAILABLE_CODES = frozenset({-32014, -32005})
+BACK_OFF_WORDS = (
+    "rate limit",
+    "too many requests",
+    "txpool is full",
+    "nonce too high",
+    "nonce out of range",
+)
+
+
+def rpc_error_kind(error: object) -> RpcErrorKind:
+    """How to treat one JSON-RPC error object (or a message): back off, count the node as
+    unavailable, or read it as the answer to the request."""
+    code, message = None, str(error)
+    if isinstance(error, dict):
+        code, message = error.get("code"), str(error.get("message", ""))
+    lowered = message.lower()
+    if code in BACK_OFF_CODES or any(words in lowered for words in BACK_OFF_WORDS):
+        return RpcErrorKind.BACK_OFF
+    if code in UNAVAILABLE_CODES:
+        return RpcErrorKind.UNAVAILABLE
+    return RpcErrorKind.ANSWER
+
+
+def _batch_error_items(ids: list[int], error: object) -> list[dict]:
+    """One error item per request of a batch the node refused as a whole."""
+    if not isinstance(error, dict):
+        error = {"code": -32603, "message": str(error)}
+    return [{"jsonrpc": "2.0", "id": request_id, "error": error} for request_id in ids]
+
+
 class _EndpointDown(Exception):
     """The node did not answer usefully; ``str()`` is a short reason without the URL."""
 
@@ -78,8 +135,10 @@ class FailoverHTTPProvider(JSONBaseProvider):
         verify_backup: Callable[[str], None] | None = None,
         timeout_s: float = RPC_TIMEOUT_S,
         primary_retry_s: float = PRIMARY_RETRY_S,
+        batch_max: int | None = None,
     ):
         super().__init__()
+        self.batch_max = batch_max
         self.primary_url = primary_url
         self.backup_url = backup_url
         self.timeout_s = timeout_s
@@ -117,7 +176,9 @@ class FailoverHTTPProvider(JSONBaseProvider):
                 raw = self._post(self.primary_url, payload)
             except _EndpointDown as down:
                 if not self.backup_url:
-                    raise ChainUnavailable(
+                    # 429: the node is there but rate-limits us; callers slow down.
+                    unavailable = ChainBackOff if str(down) == "HTTP 429" else ChainUnavailable
+                    raise unavailable(
                         f"The RPC node at {redact_url(self.primary_url)} failed ({down}) and "
                         "no BASE_SEPOLIA_RPC_URL_BACKUP is configured."
                     ) from None
@@ -152,15 +213,50 @@ class FailoverHTTPProvider(JSONBaseProvider):
         )
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        return self.decode_rpc_response(self._send(self.encode_rpc_request(method, params)))
+        response = self.decode_rpc_response(self._send(self.encode_rpc_request(method, params)))
+        error = response.get("error") if isinstance(response, dict) else None
+        if error is not None and rpc_error_kind(error) is RpcErrorKind.BACK_OFF:
+            # A rate limit is the node's state, not an answer about this request: the
+            # callers' chain-unavailable handling (and the breaker) deal with it.
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise ChainBackOff(f"The RPC node asked us to back off on {method}: {message}")
+        return response
 
     def make_batch_request(
         self, requests: list[tuple[RPCEndpoint, Any]]
     ) -> list[RPCResponse] | RPCResponse:
-        response = self.decode_rpc_response(self._send(self.encode_batch_rpc_request(requests)))
-        if not isinstance(response, list):
-            return response  # one error object for the whole batch
-        return sort_batch_response_by_response_ids(response)
+        """The requests in batches of at most ``batch_max`` items, answers in request order.
+
+        A batch the node refuses as a whole (one error object) gives that error to each of
+        its requests and to every later one, which is not sent: after a refusal, sending
+        more (a send's higher nonces) only meets the same limit."""
+        size = self.batch_max or len(requests) or 1
+        answers: list[RPCResponse] = []
+        refusal: object = None
+        for start in range(0, len(requests), size):
+            payload = self.encode_batch_rpc_request(requests[start : start + size])
+            ids = [item["id"] for item in json.loads(payload)]
+            if refusal is None:
+                response = self.decode_rpc_response(self._send(payload))
+                if isinstance(response, list):
+                    by_id = {item.get("id"): item for item in response}
+                    if all(request_id in by_id for request_id in ids):
+                        answers += [by_id[request_id] for request_id in ids]
+                        continue
+                    if len(response) == len(ids):  # no ids back: trust the order
+                        answers += sort_batch_response_by_response_ids(response)
+                        continue
+                    refusal = {"code": -32603, "message": "the node's batch answer lost items"}
+                else:
+                    refusal = response.get("error", response)
+                logger.warning(
+                    "RPC batch of %d refused by the node (%s); %d later requests not sent",
+                    len(ids),
+                    refusal,
+                    len(requests) - start - len(ids),
+                )
+            answers += _batch_error_items(ids, refusal)
+        return answers
 
     def is_connected(self, show_traceback: bool = False) -> bool:
         try:
@@ -298,6 +394,7 @@ def rpc_connect(
             verify_backup=verify,
             timeout_s=timeout_s,
             primary_retry_s=primary_retry_s,
+            batch_max=settings.RPC_BATCH_MAX,
         )
     )
 
@@ -314,7 +411,10 @@ def mint_client() -> NtzsClient:
 
 def _transient(exc: BaseException) -> bool:
     """A failure worth another attempt: the node was unreachable, slow or overloaded.
-    Never WrongChain, a JSON-RPC error answer or a revert."""
+    Never WrongChain, a JSON-RPC error answer or a revert, nor a node asking us to back off
+    (another attempt a moment later only meets the same limit: the breaker paces us)."""
+    if isinstance(exc, ChainBackOff):
+        return False
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else 0
         return status >= 500 or status == 429

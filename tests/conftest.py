@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.support.chain_fixtures",
     "tests.support.broker",
     "tests.support.zenopay_sandbox",
+    "tests.support.base_proxy",
 ]
 
 

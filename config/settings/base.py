@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config.beat import beat_schedule
+from core.endpoints import public_endpoint_refusal
 from core.env import (
     env,
     raw,
@@ -29,6 +30,7 @@ from core.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("NTZS_VAR_DIR") or BASE_DIR / "var")
 LOCAL_CHAIN_ID = 31337
+MINT_MAX_IN_FLIGHT_CEILING = 64  # production refuses more (finalize)
 
 # --- Django core -------------------------------------------------------------------------
 SECRET_KEY = read_str("SECRET_KEY")
@@ -176,9 +178,22 @@ DAILY_ISSUANCE_CAP_TZS = read_int("DAILY_ISSUANCE_CAP_TZS", 100_000_000, minimum
 SAFE_MINT_THRESHOLD_TZS = read_int_or_default("SAFE_MINT_THRESHOLD_TZS", 9_000)
 MINT_CONFIRMATIONS = read_int("MINT_CONFIRMATIONS", None, minimum=0)
 MINT_BATCH_SIZE = read_int("MINT_BATCH_SIZE", 50, minimum=1)
-MINT_MAX_IN_FLIGHT = read_int("MINT_MAX_IN_FLIGHT", 64, minimum=1)
+# Unmined mint nonces at once; None: 16 in production (Base's sequencer refuses a sender 16
+# ahead of its chain nonce: "txpool is full"), 64 in local and test. See finalize().
+MINT_MAX_IN_FLIGHT = read_int("MINT_MAX_IN_FLIGHT", None, minimum=1)
+# Items per JSON-RPC batch: Base's public endpoints refuse batches above about 100 items.
+RPC_BATCH_MAX = read_int("RPC_BATCH_MAX", 50, minimum=1)
 MINT_FEE_BUMP_AFTER_S = read_int("MINT_FEE_BUMP_AFTER_S", 60, minimum=1)
 MINT_CLAIM_LEASE_S = read_int("MINT_CLAIM_LEASE_S", 120, minimum=1)
+# eth_getLogs blocks per call (Base's providers refuse or truncate wider ranges).
+MINT_LOGS_MAX_RANGE = read_int("MINT_LOGS_MAX_RANGE", 2_000, minimum=1)
+# "latest": record at MINT_CONFIRMATIONS, re-check once the safe head passes; "safe": record
+# only once the safe head passes the mint's block.
+MINT_CONFIRMATION_TAG = read_str("MINT_CONFIRMATION_TAG", "latest").strip().lower()
+if MINT_CONFIRMATION_TAG not in ("latest", "safe"):
+    raise ImproperlyConfigured(
+        f"MINT_CONFIRMATION_TAG must be latest or safe, not {MINT_CONFIRMATION_TAG!r}."
+    )
 CIRCUIT_OPEN_S = read_int("CIRCUIT_OPEN_S", 30, minimum=0)
 MINTER_MIN_GAS_WEI = read_eth_as_wei("MINTER_MIN_GAS_ETH", "0.001")
 
@@ -330,6 +345,14 @@ def finalize(settings: dict) -> None:
         settings["TRUSTED_PROXY_HOPS"] = 1 if profile == "production" else 0
     if settings["MINT_CONFIRMATIONS"] is None:
         settings["MINT_CONFIRMATIONS"] = 1 if settings["CHAIN_ID"] == LOCAL_CHAIN_ID else 3
+    if settings["MINT_MAX_IN_FLIGHT"] is None:
+        settings["MINT_MAX_IN_FLIGHT"] = 16 if profile == "production" else 64
+    elif profile == "production" and settings["MINT_MAX_IN_FLIGHT"] > MINT_MAX_IN_FLIGHT_CEILING:
+        raise ImproperlyConfigured(
+            f"MINT_MAX_IN_FLIGHT is {settings['MINT_MAX_IN_FLIGHT']}, above "
+            f"{MINT_MAX_IN_FLIGHT_CEILING} which the production profile allows: Base's "
+            "sequencer refuses a sender that far ahead of its chain nonce; use 16."
+        )
     if settings["ZENOPAY_SANDBOX"] and (
         profile not in {"local", "test"} or settings["CHAIN_ID"] != LOCAL_CHAIN_ID
     ):
@@ -342,6 +365,11 @@ def finalize(settings: dict) -> None:
         settings["INSTALLED_APPS"] = [*settings["INSTALLED_APPS"], "deposits.sandbox"]
         if raw("ZENOPAY_BASE_URL") is None:
             settings["ZENOPAY_BASE_URL"] = f"{settings['APP_URL']}/sandbox/zenopay"
+    refusal = public_endpoint_refusal(
+        profile=profile, chain_id=settings["CHAIN_ID"], values=settings
+    )
+    if refusal:
+        raise ImproperlyConfigured(refusal)
     if settings["MIN_DEPOSIT_TZS"] > settings["MAX_DEPOSIT_TZS"]:
         raise ImproperlyConfigured("MIN_DEPOSIT_TZS must not be above MAX_DEPOSIT_TZS.")
     if raw("REDIS_URL") is None and profile != "local":

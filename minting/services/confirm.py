@@ -9,7 +9,9 @@ steps the runner calls in this order (each callable alone, as its tests do):
 4. ``mints_finished_settle`` — a mint whose attempts are all terminal: minted or proven dead;
 5. ``signer_ledger_check`` — with nothing in flight, the chain's pending count against the
    ledger (gap filled, or a transaction made outside the system stops sending);
-6. ``claim_lease_sweep`` — a claim without an attempt goes back to ``mint_pending``.
+6. ``claim_lease_sweep`` — a claim without an attempt goes back to ``mint_pending``;
+7. ``mints_finality_check`` — recorded mints re-checked once the ``safe`` head passes them
+   (called by the runner after the Safe lane and this run, so it covers both lanes).
 
 Recording lives in ``recording``, sending in ``sending``: this module only decides."""
 
@@ -34,10 +36,12 @@ from minting.models import MintAttempt, MintTransaction, SignerAccount
 from minting.services.deposit_refs import signed_ref
 from minting.services.ledger import reservation_release
 from minting.services.recording import (
+    Finality,
     Landed,
     Verdict,
     block_day,
     expected_transfer,
+    mint_finality_check,
     mint_proof,
     mint_resolve_already_minted,
     record_minted,
@@ -59,7 +63,9 @@ S = DepositRequest.Status
 MT = MintTransaction.Status
 AS = MintAttempt.Status
 LIVE = (AS.SIGNED, AS.SENT)
-REBROADCAST_AFTER = dt.timedelta(seconds=4)  # ~2 Base blocks
+# A sent attempt the node does not know is sent again only after this: a node may not list a
+# transaction it has just accepted, and Base rate-limits repeated sends of one sender:nonce.
+REBROADCAST_AFTER = dt.timedelta(seconds=30)
 REPLACED_AFTER = dt.timedelta(seconds=30)
 
 
@@ -158,7 +164,7 @@ def mints_mined_confirm(
     live = _live_attempts(signer, mined=mined, at_mined=True, limit=limit)
     if not live:
         return {}
-    head = client.w3.eth.block_number
+    head = client.confirmation_head()  # the safe head under MINT_CONFIRMATION_TAG=safe
     receipts = client.receipts([a.tx_hash for a in live])
     landed: list[Landed] = []
     blocks: dict[int, dt.date] = {}
@@ -314,18 +320,24 @@ def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str) -> str:
     if outcome.sent is Sent.REFUSED:  # handled by the next run, never in a loop here
         attempt_error_record(replacement, outcome)
         return f"{kind}_refused"
+    if outcome.sent is Sent.BACK_OFF:  # signed, sent by the next run
+        return Sent.BACK_OFF.value
     return kind
 
 
 def mints_unmined_recover(
     *, client: NtzsClient, signer: SignerAccount, mined: int, limit: int = 2000
 ) -> dict[str, int]:
-    """Each unmined nonce with live attempts, lowest first: see ``_recover_unmined``."""
+    """Each unmined nonce with live attempts, lowest first: see ``_recover_unmined``. When
+    the node asks us to back off (pool full, rate limited), no higher nonce is sent in this
+    run: it would meet the same limit, and the attempts stay signed for the next run."""
     counts: dict[str, int] = {}
     live = _live_attempts(signer, mined=mined, at_mined=False, limit=limit)
     for _nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
         outcome = _recover_unmined(client, list(group))
         counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome == Sent.BACK_OFF.value:
+            break
     return counts
 
 
@@ -414,11 +426,21 @@ def signer_ledger_check(*, client: NtzsClient, signer: SignerAccount) -> str:
                 updated_at=now(),
             )
             return "outside_nonce"
-        if pending < locked.next_nonce:
+        if pending < locked.next_nonce and locked.sending_enabled:
+            # A nonce whose attempt we recorded as mined is no gap: the chain lost it (a
+            # reorg). Filling it would kill the signed mint for good while the books say
+            # minted; the finality check alerts and the same bytes are rebroadcast instead.
+            # With sending stopped (an incident, a key rotation) nothing is filled either.
+            recorded = set(
+                MintAttempt.objects.filter(
+                    signer=locked, nonce__gte=pending, status=MintAttempt.Status.MINED_OK
+                ).values_list("nonce", flat=True)
+            )
             fills = [
                 _gap_fill_attempt(client, locked, nonce)
                 for nonce in range(pending, locked.next_nonce)
-                if not MintAttempt.objects.filter(
+                if nonce not in recorded
+                and not MintAttempt.objects.filter(
                     signer=locked, nonce=nonce, status__in=LIVE
                 ).exists()
             ]
@@ -476,6 +498,33 @@ def claim_lease_sweep() -> int:
                 MintTransaction.objects.filter(pk=mint.pk).update(status=MT.PENDING)
             swept += 1
     return swept
+
+
+# --- 7. Finality ------------------------------------------------------------------------------
+
+
+def mints_finality_check(*, client: NtzsClient, limit: int = 500) -> dict[str, int]:
+    """Every recorded mint not yet checked is read again (one batch of receipts): once the
+    ``safe`` head passes its block it is marked checked — under another log index a
+    superseding claim is appended; gone from the chain, the alert opens and sending stops."""
+    mints = list(
+        MintTransaction.objects.filter(
+            status=MT.MINTED, finality_checked_at__isnull=True, chain_id=settings.CHAIN_ID
+        )
+        .exclude(tx_hash="")
+        .order_by("updated_at")[:limit]
+    )
+    if not mints:
+        return {}
+    safe_head = client.head("safe")
+    receipts = client.receipts(sorted({m.tx_hash for m in mints}))
+    counts: dict[str, int] = {}
+    for mint in mints:
+        outcome = mint_finality_check(mint, receipt=receipts.get(mint.tx_hash), safe_head=safe_head)
+        if outcome is not Finality.WAITING:
+            key = f"finality_{outcome}"
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 # --- One run ----------------------------------------------------------------------------------

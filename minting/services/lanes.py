@@ -51,7 +51,7 @@ from minting.chain import (
 from minting.contract_artifact import deposit_ref
 from minting.models import MintAttempt, MintTransaction, SafeBatchExport
 from minting.services.deposit_refs import MINT_FOR_DEPOSIT, export_method, export_methods
-from minting.services.recording import Verdict, mint_proof
+from minting.services.recording import Verdict, logs_from_block, mint_proof
 from minting.services.safe import (
     OPERATOR_ROLES,
     ChainReadRefused,
@@ -100,10 +100,10 @@ def _ref_state(client: NtzsClient, ref: bytes) -> tuple[bool, bool]:
     functions = client.contract.functions
     try:
         depth = max(settings.MINT_CONFIRMATIONS, 1) - 1
-        block = max(client.w3.eth.block_number - depth, 0)
+        block = max(client.confirmation_head() - depth, 0)  # safe head under tag "safe"
         minted = functions.isDepositMinted(ref).call(block_identifier=block)
         voided = functions.isDepositRefVoided(ref).call(block_identifier=block)
-    except (OSError, ValueError, Web3Exception) as exc:
+    except (ChainError, OSError, ValueError, Web3Exception) as exc:
         raise ChainReadRefused(
             f"The deposit reference could not be read on chain ({type(exc).__name__}); try again."
         ) from None
@@ -132,22 +132,22 @@ def _nonce_export_covered(export: SafeBatchExport, records: list[DualControlRequ
 
 
 def _unclaimed_mints_to_wallet(client: NtzsClient, deposit: DepositRequest) -> list[str]:
-    """Mint logs of this deposit's exact amount to its wallet that nothing has claimed."""
+    """Mint logs of this deposit's exact amount to its wallet that nothing has claimed.
+
+    On a token without deposit references this read is the whole guarantee against a second
+    mint, so it starts at a recorded head (before the deposit's first attempt or export;
+    else the deploy block) and is all or nothing: a failed read refuses, "try again"."""
     wallet_topic = hex_str(
         bytes(12) + bytes.fromhex(to_checksum_address(deposit.wallet.address)[2:])
     )
     try:
-        logs = client.w3.eth.get_logs(
-            {
-                "address": client.address,
-                "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
-                "toBlock": "latest",
-                "topics": [hex_str(TRANSFER_TOPIC), hex_str(bytes(32)), wallet_topic],
-            }
+        logs = client.logs_read(
+            topics=[hex_str(TRANSFER_TOPIC), hex_str(bytes(32)), wallet_topic],
+            from_block=logs_from_block(deposit.pk, contract_address=client.address),
         )
-    except (OSError, ValueError, Web3Exception) as exc:
+    except (ChainError, OSError, ValueError, Web3Exception) as exc:
         raise ChainReadRefused(
-            f"The token's mint logs could not be read ({type(exc).__name__}); try again."
+            f"The token's mint logs could not be read ({exc}); try again."
         ) from None
     units = tzs_to_units(deposit.amount_tzs)
     found = []

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from eth_utils import to_checksum_address
+from web3.exceptions import Web3Exception
 
 from core.clock import now, today_utc
 from core.crashpoints import crash_point
@@ -54,6 +55,7 @@ class Preflight:
     signer: SignerAccount | None = None
     fees: Fees | None = None
     mint_with_ref: bool = False
+    head_block: int | None = None  # read before signing: where this batch's log reads start
 
 
 def _record_preflight(signer: SignerAccount | None, ok: bool, reason: str) -> None:
@@ -81,6 +83,7 @@ def mint_preflight(client_factory) -> Preflight:
             return Preflight(ok=False, reason=reason, signer=signer)
         fees = fees_from(base_fee=next_base_fee(client), tip=client.w3.eth.max_priority_fee)
         with_ref = mint_with_ref_policy(lambda: client, require_agreement=True)
+        head_block = client.head()
     except ChainError as exc:
         _record_preflight(signer, False, str(exc))
         return Preflight(
@@ -91,7 +94,14 @@ def mint_preflight(client_factory) -> Preflight:
         _record_preflight(signer, False, reason)
         return Preflight(ok=False, reason=reason, signer=signer, unavailable=True)
     _record_preflight(signer, True, "")
-    return Preflight(ok=True, client=client, signer=signer, fees=fees, mint_with_ref=with_ref)
+    return Preflight(
+        ok=True,
+        client=client,
+        signer=signer,
+        fees=fees,
+        mint_with_ref=with_ref,
+        head_block=head_block,
+    )
 
 
 def _preflight_problem(client: NtzsClient, signer: SignerAccount, minter: str) -> str:
@@ -144,13 +154,18 @@ def screen_candidates(
     if not candidates:
         return [], []
     functions = client.contract.functions
-    with client.w3.batch_requests() as batch:
-        for candidate in candidates:
-            batch.add(functions.isBlacklisted(candidate.to_address))
-            if with_ref:
-                batch.add(functions.isDepositMinted(deposit_ref(candidate.deposit_id)))
-                batch.add(functions.isDepositRefVoided(deposit_ref(candidate.deposit_id)))
-        answers = batch.execute()
+    try:  # split to fit RPC_BATCH_MAX by the provider; a refused item is "try later"
+        with client.w3.batch_requests() as batch:
+            for candidate in candidates:
+                batch.add(functions.isBlacklisted(candidate.to_address))
+                if with_ref:
+                    batch.add(functions.isDepositMinted(deposit_ref(candidate.deposit_id)))
+                    batch.add(functions.isDepositRefVoided(deposit_ref(candidate.deposit_id)))
+            answers = batch.execute()
+    except (OSError, ValueError, LookupError, Web3Exception) as exc:
+        raise ChainUnavailable(
+            f"The screening reads of {len(candidates)} deposits failed ({type(exc).__name__})."
+        ) from None
     step = 3 if with_ref else 1
     claimable, minted = [], []
     for index, candidate in enumerate(candidates):
@@ -368,6 +383,11 @@ def _sign_into_attempts(
         )
         mint.to_address, mint.updated_at = candidate.to_address, at
         mint.uses_deposit_ref = with_ref
+        if mint.logs_from_block is None and mint.attempt_count == 1:
+            # Its first signature: no log of any of its attempts can be below this head (a
+            # row signed before heads were stored keeps None: its reads start at the deploy
+            # block).
+            mint.logs_from_block = preflight.head_block
         rows.append(mint)
     MintTransaction.objects.bulk_update(
         rows,
@@ -381,6 +401,7 @@ def _sign_into_attempts(
             "to_address",
             "updated_at",
             "uses_deposit_ref",
+            "logs_from_block",
         ],
         batch_size=500,
     )
@@ -404,7 +425,11 @@ def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
     if not preflight.ok:
         logger.info("mint jobs waiting: %s", preflight.reason)
         return RunResult(preflight_reason=preflight.reason, unavailable=preflight.unavailable)
-    candidates = mint_candidates(limit=limit or settings.MINT_BATCH_SIZE)
+    # No more candidates than the in-flight room (re-checked under the lock): screening reads
+    # for deposits that cannot be signed now only spend the node's rate limit.
+    signer = preflight.signer
+    room = settings.MINT_MAX_IN_FLIGHT - (signer.next_nonce - signer.last_mined_nonce)
+    candidates = mint_candidates(limit=max(min(limit or settings.MINT_BATCH_SIZE, room), 0))
     claimable, already = screen_candidates(
         preflight.client, candidates, with_ref=preflight.mint_with_ref
     )

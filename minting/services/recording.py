@@ -20,7 +20,7 @@ from eth_utils import to_checksum_address
 from core.clock import now
 from core.crashpoints import crash_point
 from core.money import tzs_to_units, units_to_tzs
-from core.services import alert_raise
+from core.services import alert_raise, alert_resolve
 from deposits.exceptions import TransitionRefused
 from deposits.models import DepositRequest
 from deposits.services.transitions import deposit_mark_minted, deposits_mark_minted_batch
@@ -35,7 +35,14 @@ from minting.chain import (
     receipt_token_logs,
 )
 from minting.contract_artifact import deposit_ref
-from minting.models import MintAttempt, MintLogClaim, MintTransaction
+from minting.models import (
+    MintAttempt,
+    MintLogClaim,
+    MintTransaction,
+    SafeBatchExport,
+    SignerAccount,
+    TokenDeployment,
+)
 from minting.services.deposit_refs import signed_ref
 from minting.services.ledger import ledger_issue_bulk, reservation_issue
 
@@ -63,8 +70,20 @@ def expected_transfer(
 ) -> TransferLog | None:
     """The Transfer-from-zero of this mint: exact amount, exact recipient, and — with deposit
     references — immediately followed by DepositMinted(ref)."""
+    found = expected_transfers(
+        receipt, token=token, to_address=to_address, amount_units=amount_units, ref=ref
+    )
+    return found[0] if found else None
+
+
+def expected_transfers(
+    receipt, *, token: str, to_address: str, amount_units: int, ref: bytes | None
+) -> list[TransferLog]:
+    """Every log of the receipt ``expected_transfer`` would accept, in log order (a Safe
+    transaction may mint the same amount to one wallet for two deposits)."""
     logs = receipt_token_logs(receipt, token_address=token)
     to_address = to_checksum_address(to_address)
+    found: list[TransferLog] = []
     for index, log in enumerate(logs):
         if not (
             isinstance(log, TransferLog)
@@ -74,15 +93,16 @@ def expected_transfer(
         ):
             continue
         if ref is None:
-            return log
+            found.append(log)
+            continue
         following = logs[index + 1] if index + 1 < len(logs) else None
         if (
             isinstance(following, DepositMintedLog)
             and following.deposit_ref == ref
             and following.log_index == log.log_index + 1
         ):
-            return log
-    return None
+            found.append(log)
+    return found
 
 
 @transaction.atomic
@@ -225,31 +245,88 @@ def record_minted_many(items: list[Landed]) -> list[Landed]:
     return [i for i in items if i not in done]
 
 
+# --- Where log reads start ------------------------------------------------------------------
+
+# A reorg can put a mint a few blocks below the head read before it was signed (the head was
+# on a branch that lost): reads start this many blocks lower. Base's unsafe reorgs are
+# shallower by far.
+LOGS_REORG_MARGIN = 64
+
+
+def deploy_block(contract_address: str = "") -> int:
+    """NTZS_DEPLOY_BLOCK, else the block recorded by deploy_ntzs, else 0 (the whole chain:
+    slow, never incomplete)."""
+    if settings.NTZS_DEPLOY_BLOCK is not None:
+        return settings.NTZS_DEPLOY_BLOCK
+    address = contract_address or settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA
+    deployment = (
+        TokenDeployment.objects.filter(chain_id=settings.CHAIN_ID, contract_address__iexact=address)
+        .order_by("deploy_block")
+        .first()
+    )
+    return deployment.deploy_block if deployment else 0
+
+
+def logs_from_block(deposit_id, *, contract_address: str = "") -> int:
+    """The first block a read for this deposit's mint logs must cover: the lowest head
+    recorded before anything of this system could mint it — its first signed attempt
+    (``MintTransaction.logs_from_block``) and each Safe export
+    (``SafeBatchExport.logs_from_block``) — less a reorg margin. Anything without a recorded
+    head (made before heads were stored, or a mint of unknown origin) starts at the deploy
+    block: a start too late could miss a mint and let a second one through."""
+    floor = deploy_block(contract_address)
+    heads: list[int | None] = []
+    mint = MintTransaction.objects.filter(deposit_id=deposit_id).first()
+    if mint is not None and (mint.attempt_count or mint.logs_from_block is not None):
+        heads.append(mint.logs_from_block)
+    heads += list(
+        SafeBatchExport.objects.filter(deposits=deposit_id).values_list(
+            "logs_from_block", flat=True
+        )
+    )
+    if not heads or any(head is None for head in heads):
+        return floor
+    return max(min(heads) - LOGS_REORG_MARGIN, floor)
+
+
+def final_enough(client: NtzsClient, block_number: int) -> bool:
+    """Whether a mint in this block may be recorded: always under ``latest`` (depth is
+    MINT_CONFIRMATIONS' business), only at or below the safe head under ``safe``."""
+    if settings.MINT_CONFIRMATION_TAG != "safe":
+        return True
+    return block_number <= client.head("safe")
+
+
 # --- Step 5: a reference already minted ----------------------------------------------------
 
 
-def _deposit_minted_log(client: NtzsClient, ref: bytes):
-    logs = client.w3.eth.get_logs(
-        {
-            "address": client.address,
-            "fromBlock": settings.NTZS_DEPLOY_BLOCK or 0,
-            "toBlock": "latest",
-            "topics": [hex_str(DEPOSIT_MINTED_TOPIC), hex_str(ref)],
-        }
+def _deposit_minted_log(client: NtzsClient, ref: bytes, *, from_block: int):
+    logs = client.logs_read(
+        topics=[hex_str(DEPOSIT_MINTED_TOPIC), hex_str(ref)], from_block=from_block
     )
     return logs[0] if logs else None
 
 
 def mint_resolve_already_minted(*, client: NtzsClient, deposit_id) -> int:
     """Claim the Transfer paired with DepositMinted(ref) and move the deposit to minted
-    (``Mint already completed (idempotency)``). Returns 1 when recorded."""
+    (``Mint already completed (idempotency)``). Returns 1 when recorded, 0 when it must wait
+    (not found yet, not final yet); a log read that fails raises ChainUnavailable (the run
+    is delayed, nothing is decided on a partial read)."""
     ref = deposit_ref(deposit_id)
-    log = _deposit_minted_log(client, ref)
+    start = logs_from_block(deposit_id, contract_address=client.address)
+    log = _deposit_minted_log(client, ref, from_block=start)
+    floor = deploy_block(client.address)
+    if log is None and start > floor:
+        # Minted, but not by anything this system recorded a head for (another holder of
+        # MINTER_ROLE): read the whole token history rather than wait for ever.
+        log = _deposit_minted_log(client, ref, from_block=floor)
     if log is None:
         return 0
     deposit = DepositRequest.objects.select_related("wallet").get(pk=deposit_id)
     receipt = client.receipt(log["transactionHash"])
     if receipt is None:  # the log's transaction vanished meanwhile (a reorg): next run
+        return 0
+    if not final_enough(client, receipt["blockNumber"]):
         return 0
     transfer = expected_transfer(
         receipt,
@@ -333,6 +410,8 @@ def mint_proof(client: NtzsClient, mint: MintTransaction) -> Proof:
             ref=ref,
         )
         if transfer is not None:
+            if not final_enough(client, receipt["blockNumber"]):
+                return Proof(Verdict.UNPROVEN, "its mint is not below the safe head yet")
             return Proof(Verdict.MINTED, attempt=attempt, receipt=receipt, transfer=transfer)
     if ref is not None and client.is_deposit_minted(ref):
         return Proof(Verdict.REF_MINTED, "the deposit's reference is already minted on chain")
@@ -350,3 +429,123 @@ def record_proven_mint(client: NtzsClient, mint: MintTransaction, proof: Proof, 
         attempt_id=proof.attempt.pk,
         **extra,
     )
+
+
+# --- Finality: a recorded mint re-checked below the safe head ---------------------------------
+
+NOT_ON_CHAIN = "Recorded mint no longer on chain"
+
+
+class Finality(enum.StrEnum):
+    FINAL = "final"  # found where it was recorded, at or below the safe head
+    SUPERSEDED = "superseded"  # found at another log index: a superseding claim appended
+    WAITING = "waiting"  # on chain, not yet below the safe head
+    GONE = "gone"  # not on chain any more (or no longer carrying the mint log)
+    STUCK = "stuck"  # found again, but its new log is claimed by something else
+
+
+def claim_current(deposit_id) -> MintLogClaim | None:
+    """The claim that counts for a deposit: the one no later claim supersedes."""
+    return MintLogClaim.objects.filter(deposit_id=deposit_id, superseded_by__isnull=True).first()
+
+
+@transaction.atomic
+def claim_supersede(*, mint_id, tx_hash: str, log_index: int) -> bool:
+    """Append a claim superseding the deposit's current one (claims are never edited) and
+    point the mint transaction at it. False when the new log is claimed by something else."""
+    # The mint row's lock serialises supersessions of its deposit's claims (the OneToOne
+    # ``supersedes`` refuses a second successor of one claim anyway).
+    mint = MintTransaction.objects.select_for_update().get(pk=mint_id)
+    current = claim_current(mint.deposit_id)
+    if current is not None and (current.tx_hash, current.log_index) == (tx_hash, log_index):
+        return True
+    try:
+        with transaction.atomic():
+            MintLogClaim.objects.create(
+                chain_id=mint.chain_id,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                deposit_id=mint.deposit_id,
+                supersedes=current,
+            )
+    except IntegrityError:
+        return False
+    MintTransaction.objects.filter(pk=mint.pk).update(
+        tx_hash=tx_hash, log_index=log_index, updated_at=now()
+    )
+    logger.warning(
+        "Recorded mint moved by a reorg deposit=%s tx=%s log %s -> %s",
+        mint.deposit_id,
+        tx_hash,
+        current.log_index if current else None,
+        log_index,
+    )
+    return True
+
+
+def _sending_stop(reason: str) -> None:
+    """Stop the worker signing (the ``minting_stop`` switch, without an actor: an operator
+    checks and starts it again with ``minting_start``)."""
+    SignerAccount.objects.filter(chain_id=settings.CHAIN_ID, sending_enabled=True).update(
+        sending_enabled=False, disabled_reason=reason[:500], updated_at=now()
+    )
+
+
+def _mint_gone(mint: MintTransaction, why: str) -> Finality:
+    detail = (
+        f"deposit {mint.deposit_id}: {mint.tx_hash} {why}; rebroadcast the attempt's signed "
+        "bytes (the raw transaction is kept on its MintAttempt)"
+    )
+    _, opened = alert_raise(kind=NOT_ON_CHAIN, key=str(mint.deposit_id), detail=detail)
+    _sending_stop(f"{NOT_ON_CHAIN}: deposit {mint.deposit_id} ({mint.tx_hash})")
+    if opened:
+        logger.error("%s deposit=%s tx=%s: %s", NOT_ON_CHAIN, mint.deposit_id, mint.tx_hash, why)
+    return Finality.GONE
+
+
+def _transfer_now(mint: MintTransaction, receipt) -> TransferLog | None:
+    """The deposit's mint log in the receipt now: at its recorded index when that log still
+    matches, else the first matching log no other record has claimed."""
+    matches = expected_transfers(
+        receipt,
+        token=mint.contract_address,
+        to_address=mint.to_address,
+        amount_units=mint.amount_units,
+        ref=signed_ref(mint),
+    )
+    for log in matches:
+        if log.log_index == mint.log_index:
+            return log
+    for log in matches:
+        holder = MintLogClaim.objects.filter(
+            chain_id=mint.chain_id, tx_hash=mint.tx_hash, log_index=log.log_index
+        ).first()
+        if holder is None or holder.deposit_id == mint.deposit_id:
+            return log
+    return None
+
+
+def mint_finality_check(mint: MintTransaction, *, receipt, safe_head: int) -> Finality:
+    """One recorded mint against the chain now: gone (alert, sending stops), moved to
+    another log index (a superseding claim), still above the safe head (wait), or final
+    (marked checked). An alert resolves once the mint is final again."""
+    if receipt is None:
+        return _mint_gone(mint, "is unknown to the node")
+    transfer = _transfer_now(mint, receipt) if receipt["status"] == 1 else None
+    if transfer is None:
+        return _mint_gone(mint, "no longer carries the deposit's mint log")
+    if receipt["blockNumber"] > safe_head:
+        return Finality.WAITING
+    outcome = Finality.FINAL
+    if transfer.log_index != mint.log_index:
+        if not claim_supersede(mint_id=mint.pk, tx_hash=mint.tx_hash, log_index=transfer.log_index):
+            alert_raise(
+                kind=NOT_ON_CHAIN,
+                key=str(mint.deposit_id),
+                detail=f"{mint.tx_hash}#{transfer.log_index} is claimed by another record",
+            )
+            return Finality.STUCK
+        outcome = Finality.SUPERSEDED
+    MintTransaction.objects.filter(pk=mint.pk, status=MT.MINTED).update(finality_checked_at=now())
+    alert_resolve(kind=NOT_ON_CHAIN, key=str(mint.deposit_id))
+    return outcome

@@ -12,16 +12,27 @@ import logging
 from minting.breaker import rpc_breaker
 from minting.chain import ChainError, ChainUnavailable
 from minting.rpc import mint_client
-from minting.services.confirm import mints_confirm
+from minting.services.confirm import mints_confirm, mints_finality_check
 from minting.services.pipeline import mint_jobs_process
 from minting.services.safe import safe_awaiting_recheck
+from minting.services.sending import Sent
 
 __all__ = ["confirm_run", "mint_client", "mint_jobs_run"]
 
 logger = logging.getLogger("minting")
 
 
+def _backed_off(result: dict) -> int:
+    """How many sends the node refused for now (pool full, rate limited, batch refused)."""
+    sent = result.get("sent")
+    return int(result.get(Sent.BACK_OFF.value, 0)) + (
+        int(sent.get(Sent.BACK_OFF.value, 0)) if isinstance(sent, dict) else 0
+    )
+
+
 def _guarded(run, label: str) -> dict:
+    """``run()`` behind the breaker: a chain that is unavailable, or asks us to back off,
+    counts as a failure (never an exception out of the task); anything else is a success."""
     breaker = rpc_breaker()
     if not breaker.allow():
         return {"delayed": 1}
@@ -34,7 +45,12 @@ def _guarded(run, label: str) -> dict:
     except ChainError as exc:  # a wrong chain or a missing token: wait, alert, never sign
         logger.error("%s waiting: %s", label, exc)
         return {"waiting": str(exc)}
-    breaker.record_success()
+    backed_off = _backed_off(result)
+    if backed_off:
+        logger.warning("%s: the node asked us to back off (%d sends wait)", label, backed_off)
+        breaker.record_failure()
+    else:
+        breaker.record_success()
     return result
 
 
@@ -63,6 +79,7 @@ def confirm_run() -> dict:
         recorded_safe = safe_awaiting_recheck(client)
         if recorded_safe:
             counts["safe_recorded"] = recorded_safe
-        return counts | mints_confirm(client_factory=lambda: client)
+        counts |= mints_confirm(client_factory=lambda: client)
+        return counts | mints_finality_check(client=client)
 
     return _guarded(run, "confirm_mints")

@@ -326,9 +326,16 @@ def batch_file(*, calls: list[dict], name: str, description: str) -> dict:
         },
         "transactions": [_batch_transaction(call) for call in calls],
     }
-    unnamed = batch | {"meta": batch["meta"] | {"name": None}}
-    batch["meta"]["checksum"] = hex_str(keccak(text=_serialise_for_checksum(unnamed)))
+    batch["meta"]["checksum"] = batch_checksum(batch)
     return batch
+
+
+def batch_checksum(batch: dict) -> str:
+    """The Transaction Builder's checksum of a batch file: keccak of its serialisation with
+    meta.name set to null (the Builder lets a file be renamed without breaking it). The
+    Builder validates a loaded file by removing meta.checksum and comparing this value."""
+    unnamed = batch | {"meta": batch["meta"] | {"name": None}}
+    return hex_str(keccak(text=_serialise_for_checksum(unnamed)))
 
 
 def _unique_ids(deposit_ids: Iterable) -> list[uuid.UUID]:
@@ -359,8 +366,23 @@ def safe_batch_file(*, deposit_ids: Iterable, actor, safe_nonce: int | None = No
     with_ref = mint_with_ref(chain_client)  # may read the chain: before any lock
     voided = _voided_refs(ids) if with_ref else frozenset()
     return _safe_batch_file_write(
-        ids=ids, actor=actor, safe_nonce=safe_nonce, with_ref=with_ref, voided=voided
+        ids=ids,
+        actor=actor,
+        safe_nonce=safe_nonce,
+        with_ref=with_ref,
+        voided=voided,
+        head_block=_export_head_block(),
     )
+
+
+def _export_head_block() -> int | None:
+    """The chain head before the export exists: its payload cannot mint below it, so the
+    route-back's log reads may start there. Unreadable → None (reads then start at the
+    deploy block: slower, never incomplete), so an export never waits for the chain."""
+    try:
+        return mint_client().head()
+    except (ChainError, OSError, ValueError, Web3Exception):
+        return None
 
 
 def _voided_refs(ids: list[uuid.UUID]) -> frozenset[uuid.UUID]:
@@ -381,6 +403,7 @@ def _safe_batch_file_write(
     safe_nonce: int | None,
     with_ref: bool,
     voided: frozenset[uuid.UUID],
+    head_block: int | None = None,
 ) -> dict:
     # The deposit rows stay locked until the export is written, so a route-back or a refund
     # (which lock them too) sees every export made before it.
@@ -422,7 +445,9 @@ def _safe_batch_file_write(
             calls=calls, name=f"nTZS Safe mint ({len(ids)} deposit(s))", description=description
         ),
     }
-    export = SafeBatchExport.objects.create(safe_nonce=safe_nonce, actor=actor, payload=payload)
+    export = SafeBatchExport.objects.create(
+        safe_nonce=safe_nonce, actor=actor, payload=payload, logs_from_block=head_block
+    )
     export.deposits.set(ids)
     admin_action_record(
         actor=actor,
@@ -591,7 +616,7 @@ def safe_mint_evidence(
             f"by {holder}; one mint log satisfies one thing."
         )
     try:
-        head = client.w3.eth.block_number
+        head = client.confirmation_head()  # the safe head under MINT_CONFIRMATION_TAG=safe
         day = block_day(client, receipt["blockNumber"])
     except (OSError, Web3Exception) as exc:
         raise ChainUnavailable(f"the block could not be read ({type(exc).__name__})") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from django.conf import settings
 from web3.exceptions import Web3RPCError
 
 from core.clock import now
@@ -16,6 +17,7 @@ from core.crashpoints import crash_point
 from core.services import alert_raise, alert_resolve
 from minting.chain import ChainError, ChainUnavailable, NtzsClient
 from minting.models import MintAttempt, MintTransaction
+from minting.rpc import RpcErrorKind, rpc_error_kind
 
 MT = MintTransaction.Status
 
@@ -44,6 +46,10 @@ class Sent(enum.StrEnum):
     SENT = "sent"  # accepted now
     BENIGN = "benign"  # it had them already (or the nonce is mined): as good as sent
     NO_FUNDS = "no_funds"  # the minter cannot pay: the same bytes go again after a top-up
+    # Not now: the pool is full for us ("txpool is full", "nonce too high"), we are rate
+    # limited, or the batch was refused. The attempt stays signed, no higher nonce is sent
+    # in this run, nothing is burnt; the breaker hears of it.
+    BACK_OFF = "back_off"
     REFUSED = "error"  # refused: see ``Refusal``
 
 
@@ -76,13 +82,15 @@ class SendOutcome:
         return Refusal.OTHER
 
 
-def send_outcome_of(message: str) -> SendOutcome:
-    """A node's refusal message, classified."""
+def send_outcome_of(message: str, *, code: int | None = None) -> SendOutcome:
+    """A node's refusal (its message, and its JSON-RPC code when known), classified."""
     lowered = message.lower()
     if any(benign in lowered for benign in BENIGN_SEND_ERRORS):
         return SendOutcome(Sent.BENIGN)
     if INSUFFICIENT_FUNDS in lowered:
         return SendOutcome(Sent.NO_FUNDS, message)
+    if rpc_error_kind({"code": code, "message": message}) is not RpcErrorKind.ANSWER:
+        return SendOutcome(Sent.BACK_OFF, message)
     return SendOutcome(Sent.REFUSED, message)
 
 
@@ -101,6 +109,10 @@ def attempt_send(client: NtzsClient, attempt: MintAttempt) -> SendOutcome:
     try:
         client.w3.eth.send_raw_transaction(attempt.raw_tx)
         outcome = SendOutcome(Sent.SENT)
+    except ChainUnavailable as exc:  # rate limited or unreachable: the bytes wait, signed
+        outcome = SendOutcome(Sent.BACK_OFF, str(exc))
+        attempt_error_record(attempt, outcome)
+        return outcome
     except (ValueError, ChainError, Web3RPCError) as exc:
         outcome = send_outcome_of(str(exc))
         if outcome.sent is Sent.NO_FUNDS:
@@ -124,29 +136,47 @@ def _batch_item_outcome(response: dict) -> SendOutcome:
     if "error" not in response:
         return SendOutcome(Sent.SENT)
     error = response["error"]
-    message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
-    return send_outcome_of(message)
+    if not isinstance(error, dict):
+        return send_outcome_of(str(error))
+    code = error.get("code")
+    return send_outcome_of(
+        str(error.get("message", error)), code=code if isinstance(code, int) else None
+    )
 
 
-def batch_send(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, int]:
-    """Step 2: the committed bytes of a batch in one JSON-RPC batch request, in nonce order;
-    statuses updated in bulk. Refusals stay ``signed`` with their error: confirm_mints
-    sends, bumps or fills them. Returns counts by ``Sent`` value."""
-    if not attempts:
-        return {}
-    crash_point("after_commit_before_send")
+def _send_chunk(client: NtzsClient, chunk: list[MintAttempt]) -> list[SendOutcome]:
     try:
         responses = client.w3.provider.make_batch_request(
-            [("eth_sendRawTransaction", [a.raw_tx]) for a in attempts]
+            [("eth_sendRawTransaction", [a.raw_tx]) for a in chunk]
         )
     except OSError as exc:
         raise ChainUnavailable(f"sending failed ({type(exc).__name__})") from None
-    if not isinstance(responses, list):  # one error for the whole batch
-        raise ChainUnavailable(f"the node refused the batch: {responses}")
+    if not isinstance(responses, list):  # one error for the whole batch: not now
+        refused = SendOutcome(Sent.BACK_OFF, f"the node refused the batch: {responses}")
+        return [refused] * len(chunk)
+    return [_batch_item_outcome(response) for response in responses]
+
+
+def batch_send(client: NtzsClient, attempts: list[MintAttempt]) -> dict[str, int]:
+    """Step 2: the committed bytes of a batch in JSON-RPC batches of at most
+    ``RPC_BATCH_MAX``, in nonce order; statuses updated in bulk. Refusals stay ``signed``
+    with their error: confirm_mints sends, bumps or fills them. After a chunk with a
+    back-off refusal the higher nonces are not sent this run (they stay signed). Returns
+    counts by ``Sent`` value (``back_off`` includes the ones not sent)."""
+    if not attempts:
+        return {}
+    crash_point("after_commit_before_send")
+    size = max(int(settings.RPC_BATCH_MAX), 1)
+    outcomes: list[SendOutcome] = []
+    for start in range(0, len(attempts), size):
+        outcomes += _send_chunk(client, attempts[start : start + size])
+        if any(outcome.sent is Sent.BACK_OFF for outcome in outcomes):
+            held = SendOutcome(Sent.BACK_OFF, "held back: the node asked us to back off")
+            outcomes += [held] * (len(attempts) - len(outcomes))
+            break
     counts: dict[str, int] = {}
     accepted = []
-    for attempt, response in zip(attempts, responses, strict=True):
-        outcome = _batch_item_outcome(response)
+    for attempt, outcome in zip(attempts, outcomes, strict=True):
         counts[outcome.sent.value] = counts.get(outcome.sent.value, 0) + 1
         if outcome.accepted:
             accepted.append(attempt.pk)

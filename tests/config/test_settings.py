@@ -285,3 +285,41 @@ def test_production_refuses_a_wildcard_in_allowed_hosts(start, hosts):
     result = start("production", {**PRODUCTION, "ALLOWED_HOSTS": hosts})
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must not contain '*' in the production profile" in result.stderr
+
+
+# --- Mints in flight and RPC batches (issue 10) -------------------------------------------
+
+
+def _print(profile: str, env: dict, var_dir: Path, names: str) -> subprocess.CompletedProcess:
+    clean = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "DJANGO_SETTINGS_MODULE": f"config.settings.{profile}",
+        "NTZS_VAR_DIR": str(var_dir),
+        **env,
+    }
+    code = f"import django; django.setup(); from django.conf import settings as s; print({names})"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+def test_mints_in_flight_default_to_16_in_production_and_64_locally(tmp_path):
+    names = "s.MINT_MAX_IN_FLIGHT, s.RPC_BATCH_MAX"
+    production = _print("production", PRODUCTION, tmp_path, names)
+    local = _print("local", {}, tmp_path, names)
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.split() == ["16", "50"]
+    assert local.stdout.split() == ["64", "50"], local.stderr
+
+
+def test_production_refuses_more_than_64_mints_in_flight(tmp_path):
+    names = "s.MINT_MAX_IN_FLIGHT"
+    allowed = _print("production", {**PRODUCTION, "MINT_MAX_IN_FLIGHT": "64"}, tmp_path, names)
+    refused = _print("production", {**PRODUCTION, "MINT_MAX_IN_FLIGHT": "65"}, tmp_path, names)
+    local = _print("local", {"MINT_MAX_IN_FLIGHT": "512"}, tmp_path, names)
+    assert allowed.stdout.split() == ["64"], allowed.stderr
+    assert refused.returncode != 0
+    assert "MINT_MAX_IN_FLIGHT is 65, above 64" in refused.stderr
+    assert local.stdout.split() == ["512"], local.stderr

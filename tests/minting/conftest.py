@@ -83,7 +83,7 @@ def assert_status_table() -> None:
         elif deposit.status == S.MINTED:
             assert mint.status == MT.MINTED and mint.tx_hash and mint.log_index is not None, where
             assert reserved == 0, where
-            claim = MintLogClaim.objects.get(deposit=deposit)
+            claim = MintLogClaim.objects.get(deposit=deposit, superseded_by__isnull=True)
             assert (claim.tx_hash, claim.log_index) == (mint.tx_hash, mint.log_index), where
         elif deposit.status == S.MINT_REQUIRES_SAFE:
             assert mint is None or mint.status in (MT.FAILED, MT.AWAITING_CONFIRMATIONS), where

@@ -17,7 +17,10 @@ from minting.services.sending import Refusal, SendOutcome, Sent, send_outcome_of
         ("replacement transaction underpriced", Sent.REFUSED, Refusal.UNDERPRICED),
         ("max fee per gas less than block base fee", Sent.REFUSED, Refusal.UNDERPRICED),
         ("intrinsic gas too low", Sent.REFUSED, Refusal.INCURABLE),
-        ("txpool is full", Sent.REFUSED, Refusal.OTHER),
+        ("txpool is full", Sent.BACK_OFF, None),
+        ("sender is over rate limit", Sent.BACK_OFF, None),
+        ("nonce too high", Sent.BACK_OFF, None),
+        ("execution reverted", Sent.REFUSED, Refusal.OTHER),
     ],
 )
 def test_a_node_answer_is_one_typed_outcome(message, sent, refusal):

@@ -77,8 +77,13 @@ class AnvilNode:
         state: str | os.PathLike[str] | None = None,
         load_state: str | os.PathLike[str] | None = None,
         extra_args: tuple[str, ...] = (),
+        slots_in_an_epoch: int | None = None,
     ):
+        """``slots_in_an_epoch``: the ``safe`` head lags ``latest`` by that many blocks and
+        ``finalized`` by twice as many (anvil's default keeps both at block 0)."""
         self.chain_id = chain_id
+        if slots_in_an_epoch is not None:
+            extra_args = (*extra_args, "--slots-in-an-epoch", str(slots_in_an_epoch))
         self.port = free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._session = requests.Session()
