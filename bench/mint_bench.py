@@ -91,9 +91,9 @@ class Noise:
     """Busy-loop processes: a neighbour using the cores, as other suites on a shared machine."""
 
     def __init__(self, count: int):
-        self.procs = [
-            subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)
-        ]
+        # Each busy loop ends by itself once the benchmark is gone, however it ends.
+        loop = f"import os\nwhile os.getppid() == {os.getpid()}: pass"
+        self.procs = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(count)]
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -324,21 +324,23 @@ def latency(people, *, offset: int, noise: int = 0) -> dict:
     counter = RpcCounter(os.environ["BASE_SEPOLIA_RPC_URL"])
     workers = run_workers(extra_env={"BASE_SEPOLIA_RPC_URL": counter.url})
     neighbour = Noise(noise)
-    time.sleep(2)  # let the worker processes start
-    counter.calls = 0
-    start = time.monotonic()
-    for index, deposit in enumerate(deposits):
-        due = start + index / RATE
-        pause = due - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        confirm_payment(deposit, f"L{offset}-{index:08d}")
-    wait_all_minted([d.pk for d in deposits], timeout=600)
-    load = load_average()
-    calls = counter.calls
-    workers.stop()
-    neighbour.stop()
-    counter.stop()
+    try:
+        time.sleep(2)  # let the worker processes start
+        counter.calls = 0
+        start = time.monotonic()
+        for index, deposit in enumerate(deposits):
+            due = start + index / RATE
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            confirm_payment(deposit, f"L{offset}-{index:08d}")
+        wait_all_minted([d.pk for d in deposits], timeout=600)
+        load = load_average()
+        calls = counter.calls
+    finally:
+        neighbour.stop()
+        workers.stop()
+        counter.stop()
     rows = DepositRequest.objects.filter(pk__in=[d.pk for d in deposits]).values_list(
         "fiat_confirmed_at", "minted_at"
     )
