@@ -31,6 +31,7 @@ the cache timeouts only make sure stale keys disappear.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -69,8 +70,9 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.strip().lower().encode("utf-8", "replace")).hexdigest()[:32]
 
 
-def _ts() -> float:
-    return now().timestamp()
+def _ts() -> int:
+    """Whole seconds since the epoch (core.clock, so tests can move time)."""
+    return int(now().timestamp())
 
 
 def _generation(account: str) -> str:
@@ -101,8 +103,7 @@ def _remaining(key: str) -> int:
     until = cache.get(key)
     if until is None:
         return 0
-    left = float(until) - _ts()
-    return int(left) + 1 if left > 0 else 0
+    return max(int(until) - _ts(), 0)
 
 
 def login_refusal(*, account: str, client: str) -> Refusal | None:
@@ -151,13 +152,13 @@ def account_unlock(*, account: str) -> None:
 
     The per-client keys cannot be listed through Django's cache API, so the account moves to a
     new generation and the old keys are never read again (they expire on their own)."""
-    cache.set(f"{_PREFIX}:gen:{_digest(account)}", f"{_ts():.6f}", timeout=_GENERATION_TIMEOUT)
+    cache.set(f"{_PREFIX}:gen:{_digest(account)}", uuid.uuid4().hex, timeout=_GENERATION_TIMEOUT)
 
 
 def _request_refusal(
     kind: str, *, client: str, email: str, per_client: int, per_email: int
 ) -> Refusal | None:
-    window = int(_ts() // REQUEST_WINDOW_S)
+    window = _ts() // REQUEST_WINDOW_S
     client_key = f"{_PREFIX}:{kind}:client:{window}:{_digest(client_throttle_key(client))}"
     email_key = f"{_PREFIX}:{kind}:email:{window}:{_digest(email)}"
     # Count first, compare after: the increment is atomic, so concurrent requests cannot all
@@ -165,7 +166,7 @@ def _request_refusal(
     client_count = _count(client_key, REQUEST_WINDOW_S * 2)
     email_count = _count(email_key, REQUEST_WINDOW_S * 2) if email else 0
     if client_count > per_client or email_count > per_email:
-        left = int((window + 1) * REQUEST_WINDOW_S - _ts()) + 1
+        left = (window + 1) * REQUEST_WINDOW_S - _ts()
         return Refusal(
             _("Too many requests; nothing was sent. Try again in %(minutes)d minute(s).")
             % {"minutes": max(1, (left + 59) // 60)},
