@@ -7,12 +7,14 @@ system needs. Failover, the shared circuit breaker and sending come with the min
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from urllib.parse import urlparse
 
 from django.conf import settings
-from eth_utils import keccak, to_checksum_address
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
@@ -22,6 +24,10 @@ RPC_TIMEOUT_S = 10
 TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
 DEPOSIT_MINTED_TOPIC = keccak(text="DepositMinted(bytes32,address,uint256)")
 ZERO_ADDRESS = "0x" + "00" * 20
+# The OP Stack's GasPriceOracle predeploy: getL1Fee(bytes) is the L1 data fee a transaction of
+# these bytes pays on top of its gas (Base, OP; absent on anvil and on L1s).
+GAS_PRICE_ORACLE = "0x420000000000000000000000000000000000000F"
+_GET_L1_FEE = keccak(text="getL1Fee(bytes)")[:4]
 
 
 class ChainError(Exception):
@@ -134,6 +140,16 @@ def range_too_large(exc: BaseException) -> bool:
     return any(words in message for words in RANGE_TOO_LARGE_WORDS)
 
 
+def receipt_l1_fee(receipt) -> int:
+    """The L1 data fee an OP Stack receipt reports (``l1Fee``, hex or int), 0 without one."""
+    value = receipt.get("l1Fee") if hasattr(receipt, "get") else None
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return int(value, 16) if value.lower().startswith("0x") else int(value)
+    return int(value)
+
+
 def _topic_address(topic: bytes) -> str:
     return to_checksum_address(bytes(topic)[-20:])
 
@@ -169,6 +185,45 @@ def receipt_token_logs(receipt, *, token_address: str) -> list[TransferLog | Dep
                 )
             )
     return decoded
+
+
+@dataclass(frozen=True)
+class ViewFunction:
+    selector: bytes
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+@cache
+def view_function(name: str) -> ViewFunction:
+    """The selector and argument types of one of the token's (not overloaded) functions."""
+    (abi,) = [item for item in NTZS_ABI if item.get("type") == "function" and item["name"] == name]
+    inputs = tuple(arg["type"] for arg in abi["inputs"])
+    return ViewFunction(
+        selector=function_signature_to_4byte_selector(f"{name}({','.join(inputs)})"),
+        inputs=inputs,
+        outputs=tuple(arg["type"] for arg in abi["outputs"]),
+    )
+
+
+@dataclass(frozen=True)
+class MinterState:
+    """What a pipeline run needs to know about the minter and the next block, read in one
+    JSON-RPC batch at one head (the balance and mined nonce at that block, so a block landing
+    between two reads cannot make a paid transaction look unpaid)."""
+
+    head: int
+    pending_nonce: int  # eth_getTransactionCount(minter, "pending")
+    mined_nonce: int  # at ``head``
+    balance_wei: int  # at ``head``
+    is_minter: bool  # holds MINTER_ROLE
+    paused: bool
+    next_base_fee: int  # the last entry of eth_feeHistory(1, "latest")
+    priority_fee: int  # eth_maxPriorityFeePerGas
+
+
+def _quantity(value) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
 
 
 class NtzsClient:
@@ -214,6 +269,91 @@ class NtzsClient:
     def balance_of(self, account: str) -> int:
         return self._call(self.contract.functions.balanceOf(to_checksum_address(account)))
 
+    def views(self, calls: Sequence[tuple[str, tuple]]) -> list:
+        """Many reads of the token's view functions — ``(name, args)`` each — in JSON-RPC
+        batches (the provider splits them to RPC_BATCH_MAX), answers in order. Encoded and
+        decoded here: web3's per-call machinery costs about a millisecond of CPU per item,
+        which a screening batch of hundreds pays in seconds when the cores are busy.
+        All or nothing: a refused or unreadable item raises ChainUnavailable."""
+        functions = [view_function(name) for name, _ in calls]
+        requests = [
+            (
+                "eth_call",
+                [
+                    {"to": self.address, "data": hex_str(fn.selector + encode(fn.inputs, args))},
+                    "latest",
+                ],
+            )
+            for fn, (_, args) in zip(functions, calls, strict=True)
+        ]
+        try:
+            responses = self.w3.provider.make_batch_request(requests) if requests else []
+            if not isinstance(responses, list) or len(responses) != len(requests):
+                raise ValueError("the node refused the batch")
+            answers = []
+            for fn, response in zip(functions, responses, strict=True):
+                if "result" not in response:
+                    raise ValueError(f"a read was refused: {response.get('error')}")
+                values = decode(fn.outputs, bytes.fromhex(response["result"].removeprefix("0x")))
+                answers.append(values[0] if len(values) == 1 else values)
+        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"A batch of {len(requests)} token reads failed ({type(exc).__name__})."
+            ) from None
+        return answers
+
+    def minter_state(self, minter: str) -> MinterState:
+        """The head, then everything else in one batch at it: two round trips instead of
+        eight (each counts against Base's rate limits and waits on a busy machine).
+        All or nothing: a refused or unreadable item raises ChainUnavailable."""
+        head = self.head()
+        at, minter = hex(head), to_checksum_address(minter)
+        role, paused = view_function("hasRole"), view_function("paused")
+        requests = [
+            ("eth_getTransactionCount", [minter, "pending"]),
+            ("eth_getTransactionCount", [minter, at]),
+            ("eth_getBalance", [minter, at]),
+            (
+                "eth_call",
+                [
+                    {
+                        "to": self.address,
+                        "data": hex_str(
+                            role.selector + encode(role.inputs, (role_id("MINTER_ROLE"), minter))
+                        ),
+                    },
+                    at,
+                ],
+            ),
+            ("eth_call", [{"to": self.address, "data": hex_str(paused.selector)}, at]),
+            ("eth_feeHistory", [1, "latest", []]),
+            ("eth_maxPriorityFeePerGas", []),
+        ]
+        try:
+            answers = self.w3.provider.make_batch_request(requests)
+            if not isinstance(answers, list) or len(answers) != len(requests):
+                raise ValueError("the node refused the batch")
+            refused = [a.get("error") for a in answers if "result" not in a]
+            if refused:
+                raise ValueError(f"a read was refused: {refused[0]}")
+            pending, mined, balance, is_minter, is_paused, history, tip = (
+                a["result"] for a in answers
+            )
+            return MinterState(
+                head=head,
+                pending_nonce=_quantity(pending),
+                mined_nonce=_quantity(mined),
+                balance_wei=_quantity(balance),
+                is_minter=decode(["bool"], bytes.fromhex(is_minter.removeprefix("0x")))[0],
+                paused=decode(["bool"], bytes.fromhex(is_paused.removeprefix("0x")))[0],
+                next_base_fee=_quantity(history["baseFeePerGas"][-1]),
+                priority_fee=_quantity(tip),
+            )
+        except (OSError, ValueError, LookupError, TypeError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"The minter's state could not be read ({type(exc).__name__})."
+            ) from None
+
     def receipt(self, tx_hash) -> dict | None:
         """The one receipt reader: the receipt, or None when the node does not know the
         transaction (not mined yet, dropped or replaced). Any other failure is
@@ -256,6 +396,51 @@ class NtzsClient:
             raise ChainUnavailable(
                 f"The {tag} block could not be read ({type(exc).__name__})."
             ) from None
+
+    def next_base_fee(self) -> int:
+        """The base fee the next block will charge: the last entry of
+        ``eth_feeHistory(1, latest)``, which the node computes from the latest block with the
+        chain's own EIP-1559 parameters. Not the ``pending`` block: on op-geth behind a
+        provider it is built from a replica's pool (or is ``latest`` again, or refused), and
+        ``latest``'s own base fee is one block behind a spike."""
+        try:
+            history = self.w3.eth.fee_history(1, "latest", [])
+            return int(history["baseFeePerGas"][-1])
+        except (OSError, ValueError, LookupError, TypeError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"The next block's base fee could not be read ({type(exc).__name__})."
+            ) from None
+
+    def priority_fee(self) -> int:
+        """The tip the node suggests now (``eth_maxPriorityFeePerGas``)."""
+        try:
+            return int(self.w3.eth.max_priority_fee)
+        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"The suggested priority fee could not be read ({type(exc).__name__})."
+            ) from None
+
+    @cached_property
+    def has_gas_price_oracle(self) -> bool:
+        """Whether the chain has the OP Stack's GasPriceOracle (so transactions pay an L1
+        data fee). Read once per client."""
+        return contract_code_present(self.w3, GAS_PRICE_ORACLE)
+
+    def l1_fee(self, raw_tx: bytes) -> int:
+        """The L1 data fee of a transaction of these bytes now (0 on a chain without the
+        GasPriceOracle). The fee follows L1's blob and base fees, so callers keep a margin."""
+        if not self.has_gas_price_oracle:
+            return 0
+        data = _GET_L1_FEE + encode(["bytes"], [bytes(raw_tx)])
+        try:
+            answer = self.w3.eth.call({"to": GAS_PRICE_ORACLE, "data": hex_str(data)})
+        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"GasPriceOracle.getL1Fee could not be read ({type(exc).__name__})."
+            ) from None
+        if len(answer) < 32:
+            raise ChainUnavailable("GasPriceOracle.getL1Fee answered without a uint256.")
+        return int.from_bytes(bytes(answer)[:32], "big")
 
     def confirmation_head(self) -> int:
         """The head confirmations are counted from: ``latest`` or the ``safe`` head, as

@@ -152,11 +152,21 @@ class MintAttempt(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What the mined one of a nonce's attempts cost, from its receipt (None until then, and on
+    # the attempts that lost): gas_used x effective_gas_price + l1_fee, in wei. ``l1_fee`` is
+    # the OP Stack's L1 data fee (the receipt's ``l1Fee``; 0 on a chain without one).
+    gas_used = models.BigIntegerField(null=True, blank=True)
+    effective_gas_price = models.DecimalField(
+        max_digits=40, decimal_places=0, null=True, blank=True
+    )
+    l1_fee = models.DecimalField(max_digits=40, decimal_places=0, null=True, blank=True)
+    mined_on = models.DateField(null=True, blank=True)  # the UTC day of its block
 
     class Meta:
         indexes = [
             models.Index(fields=["signer", "nonce"]),  # attempts at a nonce (recovery, proof)
             models.Index(fields=["status"]),  # live attempts
+            models.Index(fields=["mined_on"]),  # the day's cost of minting (mint_status)
         ]
 
     def __str__(self) -> str:

@@ -43,6 +43,7 @@ from django.conf import settings
 from web3 import Web3
 from web3._utils.batching import sort_batch_response_by_response_ids
 from web3.exceptions import BlockNotFound, ProviderConnectionError
+from web3.middleware import AttributeDictMiddleware
 from web3.providers.base import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
@@ -272,12 +273,16 @@ class FailoverHTTPProvider(JSONBaseProvider):
 # (backup URL, chain id, token address, deploy block) already proven in this process.
 _verified_backups: set[tuple[str, int, str, int | None]] = set()
 _verified_lock = threading.Lock()
+# (primary URL, chain id, token address) → until when its last proof holds (monotonic).
+_verified_primaries: dict[tuple[str, int, str], float] = {}
+PRIMARY_PROOF_S = 60.0
 
 
 def rpc_backup_verifications_forget() -> None:
-    """Forget which backups were verified (tests; a process normally never needs it)."""
+    """Forget which nodes were verified (tests; a process normally never needs it)."""
     with _verified_lock:
         _verified_backups.clear()
+        _verified_primaries.clear()
 
 
 def _backup_reject(backup_url: str, sentence: str) -> WrongChain:
@@ -374,6 +379,14 @@ def rpc_backup_verify(
 # --- Public entry points ----------------------------------------------------------------------
 
 
+# Answers as attribute dicts and nothing else. web3's default validation middleware asks
+# the node for eth_chainId and builds formatters on every eth_call (milliseconds of CPU per
+# item: the largest cost of a screening batch when the cores are busy), and ENS names are
+# never used here. The chain is proven once per client by chain_id_check, and every
+# transaction is signed offline with CHAIN_ID.
+MINT_CLIENT_MIDDLEWARE = [(AttributeDictMiddleware, "attrdict")]
+
+
 def rpc_connect(
     *, timeout_s: float = RPC_TIMEOUT_S, primary_retry_s: float = PRIMARY_RETRY_S
 ) -> Web3:
@@ -388,24 +401,37 @@ def rpc_connect(
         timeout_s=timeout_s,
     )
     return Web3(
-        FailoverHTTPProvider(
+        middleware=MINT_CLIENT_MIDDLEWARE,
+        provider=FailoverHTTPProvider(
             primary_url=settings.BASE_SEPOLIA_RPC_URL,
             backup_url=settings.BASE_SEPOLIA_RPC_URL_BACKUP or "",
             verify_backup=verify,
             timeout_s=timeout_s,
             primary_retry_s=primary_retry_s,
             batch_max=settings.RPC_BATCH_MAX,
-        )
+        ),
     )
 
 
 def mint_client() -> NtzsClient:
     """The token on the configured node (primary, or the verified backup), proven to be the
-    configured chain with the token's code: the client every minting service is given."""
+    configured chain with the token's code: the client every minting service is given.
+
+    The proof (eth_chainId, eth_getCode) is made at most once a minute per process: runs
+    follow each other every few seconds, and on Base each call counts against the
+    endpoint's rate limit. A failing proof is never kept."""
     w3 = rpc_connect()
-    chain_id_check(w3, expected=settings.CHAIN_ID, rpc_url=settings.BASE_SEPOLIA_RPC_URL)
-    if not contract_code_present(w3, settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA):
-        raise ChainError("There is no contract code at the configured NTZS address.")
+    key = (
+        settings.BASE_SEPOLIA_RPC_URL,
+        settings.CHAIN_ID,
+        (settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA or "").lower(),
+    )
+    if time.monotonic() >= _verified_primaries.get(key, 0.0):
+        chain_id_check(w3, expected=settings.CHAIN_ID, rpc_url=settings.BASE_SEPOLIA_RPC_URL)
+        if not contract_code_present(w3, settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA):
+            raise ChainError("There is no contract code at the configured NTZS address.")
+        with _verified_lock:
+            _verified_primaries[key] = time.monotonic() + PRIMARY_PROOF_S
     return NtzsClient(w3, settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA)
 
 

@@ -26,22 +26,79 @@ def mint_gas_limit() -> int:
 _calldata_contract = Web3().eth.contract(abi=NTZS_ABI)
 
 
+# New signatures offer this many times the next block's base fee, plus the tip: the most a
+# transaction pays is the base fee of its block plus the tip, so the headroom costs nothing
+# but it keeps the transaction includable while the base fee climbs. Base's EIP-1559
+# parameters (a denominator of 125 since February 2026, 250 before; elasticity 6) let the base
+# fee grow by a few percent a block at most: about 3x over the 30 blocks (60 s) of
+# MINT_FEE_BUMP_AFTER_S, so a transaction signed now is still includable when a bump is due.
+# (Ethereum L1 grows 12.5 % a block: this headroom would cover only ~12 blocks there.)
+BASE_FEE_HEADROOM = 4
+# A replacement must raise both the max fee and the tip by at least 10 % (geth's and op-geth's
+# pool price bump); 12.5 %, rounded up, always passes.
+BUMP_NUMERATOR, BUMP_DENOMINATOR = 1125, 1000
+
+
+def _bump(value: int) -> int:
+    return -(-value * BUMP_NUMERATOR // BUMP_DENOMINATOR) + 1
+
+
 @dataclass(frozen=True)
 class Fees:
     max_fee_per_gas: int
     max_priority_fee_per_gas: int
 
-    def bumped(self, *, base_fee: int) -> Fees:
-        """DESIGN §7.4: max fee ≥ max(1.125 × previous, 2 × base fee + tip), tip ≥ 1.125 ×
-        previous (integer wei, rounded up so a node's "replacement underpriced" check passes)."""
-        tip = -(-self.max_priority_fee_per_gas * 1125 // 1000) + 1
-        max_fee = max(-(-self.max_fee_per_gas * 1125 // 1000) + 1, 2 * base_fee + tip)
-        return Fees(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+    def effective_tip(self, *, base_fee: int) -> int:
+        """What a block with this base fee would pay the sequencer (negative: excluded)."""
+        return min(self.max_priority_fee_per_gas, self.max_fee_per_gas - base_fee)
+
+    def underpriced(self, *, base_fee: int, tip: int) -> bool:
+        """Whether these fees cannot win a place in the next block: its base fee leaves them
+        less than the tip the node asks for now (a base-fee spike, or a busier market)."""
+        return self.effective_tip(base_fee=base_fee) < max(tip, 1)
+
+
+@dataclass(frozen=True)
+class FeeQuote:
+    """Fees for a signature, and whether ``MINT_MAX_FEE_PER_GAS_WEI`` limited them."""
+
+    fees: Fees
+    capped: bool  # the cap cut the fees the market asked for
+    wanted_max_fee: int  # what the market asked for, before the cap
+
+    def replaces(self, previous: Fees) -> bool:
+        """Whether a node accepts these fees as a replacement of ``previous``."""
+        return self.fees.max_fee_per_gas >= _bump(
+            previous.max_fee_per_gas
+        ) and self.fees.max_priority_fee_per_gas >= _bump(previous.max_priority_fee_per_gas)
+
+
+def _capped(max_fee: int, tip: int, *, cap: int) -> FeeQuote:
+    fees = Fees(max_fee_per_gas=min(max_fee, cap), max_priority_fee_per_gas=min(tip, cap))
+    return FeeQuote(fees=fees, capped=max_fee > cap, wanted_max_fee=max_fee)
+
+
+def fees_quote(*, base_fee: int, tip: int, cap: int) -> FeeQuote:
+    """A new signature: max fee = BASE_FEE_HEADROOM x the next block's base fee + tip, never
+    above ``cap`` (MINT_MAX_FEE_PER_GAS_WEI)."""
+    tip = max(tip, 1)
+    return _capped(BASE_FEE_HEADROOM * base_fee + tip, tip, cap=cap)
+
+
+def fees_bumped(previous: Fees, *, base_fee: int, tip: int, cap: int) -> FeeQuote:
+    """A fee bump (DESIGN §7.4): max fee >= max(1.125 x previous, BASE_FEE_HEADROOM x base fee
+    + tip), tip >= max(1.125 x previous, the tip asked now), integer wei rounded up so a
+    node's "replacement underpriced" check passes; never above ``cap``. A quote that the cap
+    keeps from ``replaces(previous)`` must not be sent: the node would refuse it."""
+    new_tip = max(_bump(previous.max_priority_fee_per_gas), tip, 1)
+    max_fee = max(_bump(previous.max_fee_per_gas), BASE_FEE_HEADROOM * base_fee + new_tip)
+    return _capped(max_fee, new_tip, cap=cap)
 
 
 def fees_from(*, base_fee: int, tip: int) -> Fees:
+    """Uncapped new-signature fees (the cap is applied by ``fees_quote``)."""
     tip = max(tip, 1)
-    return Fees(max_fee_per_gas=2 * base_fee + tip, max_priority_fee_per_gas=tip)
+    return Fees(max_fee_per_gas=BASE_FEE_HEADROOM * base_fee + tip, max_priority_fee_per_gas=tip)
 
 
 def mint_calldata(*, to: str, amount_units: int, deposit_ref: bytes | None) -> bytes:

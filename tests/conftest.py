@@ -81,6 +81,15 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _forget_verified_nodes():
+    """mint_client proves a node once a minute per process: each test proves its own."""
+    from minting.rpc import rpc_backup_verifications_forget
+
+    rpc_backup_verifications_forget()
+    yield
+
+
 @pytest.fixture
 def chain_settings(chain, settings):
     """Django pointed at the session's anvil and NTZS deployment (reverted after the test)."""

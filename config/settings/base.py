@@ -30,7 +30,10 @@ from core.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("NTZS_VAR_DIR") or BASE_DIR / "var")
 LOCAL_CHAIN_ID = 31337
+# The block explorer of each public chain; a chain not listed (the local anvil) has none.
+EXPLORER_URLS = {8453: "https://basescan.org", 84532: "https://sepolia.basescan.org"}
 MINT_MAX_IN_FLIGHT_CEILING = 64  # production refuses more (finalize)
+MINT_MAX_FEE_PER_GAS_PRODUCTION_WEI = 10_000_000_000  # 10 gwei: the default cap (finalize)
 
 # --- Django core -------------------------------------------------------------------------
 SECRET_KEY = read_str("SECRET_KEY")
@@ -174,6 +177,18 @@ MINTER_PRIVATE_KEY = read_private_key("MINTER_PRIVATE_KEY")
 OPERATOR_PRIVATE_KEY = read_private_key("OPERATOR_PRIVATE_KEY")
 SAFE_ADDRESS = read_address("SAFE_ADDRESS")
 
+
+# Where pages and the API link a mint transaction (<base>/tx/<hash>). Unset: the explorer of
+# CHAIN_ID (finalize); "none", or a chain without one: the hash is shown without a link.
+def _explorer_url() -> str | None:
+    value = raw("EXPLORER_URL")
+    if value is None:
+        return None
+    return "" if value.lower() == "none" else read_url("EXPLORER_URL")
+
+
+EXPLORER_URL = _explorer_url()
+
 DAILY_ISSUANCE_CAP_TZS = read_int("DAILY_ISSUANCE_CAP_TZS", 100_000_000, minimum=0)
 SAFE_MINT_THRESHOLD_TZS = read_int_or_default("SAFE_MINT_THRESHOLD_TZS", 9_000)
 MINT_CONFIRMATIONS = read_int("MINT_CONFIRMATIONS", None, minimum=0)
@@ -184,6 +199,11 @@ MINT_MAX_IN_FLIGHT = read_int("MINT_MAX_IN_FLIGHT", None, minimum=1)
 # Items per JSON-RPC batch: Base's public endpoints refuse batches above about 100 items.
 RPC_BATCH_MAX = read_int("RPC_BATCH_MAX", 50, minimum=1)
 MINT_FEE_BUMP_AFTER_S = read_int("MINT_FEE_BUMP_AFTER_S", 60, minimum=1)
+# The most a mint transaction may offer per gas, in wei: new signatures and fee bumps never go
+# above it, and reaching it opens the "mint fee cap reached" alert. None: 10 gwei in
+# production (Base's base fee is normally far below 0.1 gwei), no practical cap locally and in
+# tests (they spike anvil's base fee). See finalize().
+MINT_MAX_FEE_PER_GAS_WEI = read_int("MINT_MAX_FEE_PER_GAS_WEI", None, minimum=1)
 MINT_CLAIM_LEASE_S = read_int("MINT_CLAIM_LEASE_S", 120, minimum=1)
 # eth_getLogs blocks per call (Base's providers refuse or truncate wider ranges).
 MINT_LOGS_MAX_RANGE = read_int("MINT_LOGS_MAX_RANGE", 2_000, minimum=1)
@@ -334,6 +354,8 @@ def finalize(settings: dict) -> None:
                 f"CHAIN_ID is required in the {profile} profile; set it in the environment."
             )
         settings["CHAIN_ID"] = LOCAL_CHAIN_ID
+    if settings["EXPLORER_URL"] is None:
+        settings["EXPLORER_URL"] = EXPLORER_URLS.get(settings["CHAIN_ID"], "")
     if settings["STAFF_OTP_REQUIRED"] is None:
         settings["STAFF_OTP_REQUIRED"] = profile != "local"
     elif profile == "production" and not settings["STAFF_OTP_REQUIRED"]:
@@ -352,6 +374,10 @@ def finalize(settings: dict) -> None:
             f"MINT_MAX_IN_FLIGHT is {settings['MINT_MAX_IN_FLIGHT']}, above "
             f"{MINT_MAX_IN_FLIGHT_CEILING} which the production profile allows: Base's "
             "sequencer refuses a sender that far ahead of its chain nonce; use 16."
+        )
+    if settings["MINT_MAX_FEE_PER_GAS_WEI"] is None:
+        settings["MINT_MAX_FEE_PER_GAS_WEI"] = (
+            MINT_MAX_FEE_PER_GAS_PRODUCTION_WEI if profile == "production" else 10**15
         )
     if settings["ZENOPAY_SANDBOX"] and (
         profile not in {"local", "test"} or settings["CHAIN_ID"] != LOCAL_CHAIN_ID

@@ -27,18 +27,19 @@ from web3.exceptions import TransactionNotFound
 
 from core.clock import now
 from core.crashpoints import crash_point
-from core.services import alert_raise
+from core.services import alert_raise, alert_resolve
 from deposits.exceptions import TransitionRefused
 from deposits.models import DepositRequest
 from deposits.services.transitions import deposit_back_to_pending, deposit_mark_failed
-from minting.chain import NtzsClient, account_address
+from minting.chain import NtzsClient
 from minting.models import MintAttempt, MintTransaction, SignerAccount
 from minting.services.deposit_refs import signed_ref
-from minting.services.ledger import reservation_release
+from minting.services.ledger import minter_signer, reservation_release
 from minting.services.recording import (
     Finality,
     Landed,
     Verdict,
+    attempts_cost_record,
     block_day,
     expected_transfer,
     mint_finality_check,
@@ -49,6 +50,7 @@ from minting.services.recording import (
     record_proven_mint,
 )
 from minting.services.sending import (
+    FEE_CAP_ALERT,
     Refusal,
     SendOutcome,
     Sent,
@@ -56,7 +58,15 @@ from minting.services.sending import (
     attempt_send,
     next_base_fee,
 )
-from minting.signing import FILL_GAS_LIMIT, Fees, fees_from, mint_calldata, mint_gas_limit, sign
+from minting.signing import (
+    FILL_GAS_LIMIT,
+    Fees,
+    fees_bumped,
+    fees_quote,
+    mint_calldata,
+    mint_gas_limit,
+    sign,
+)
 
 logger = logging.getLogger("minting")
 S = DepositRequest.Status
@@ -67,6 +77,7 @@ LIVE = (AS.SIGNED, AS.SENT)
 # transaction it has just accepted, and Base rate-limits repeated sends of one sender:nonce.
 REBROADCAST_AFTER = dt.timedelta(seconds=30)
 REPLACED_AFTER = dt.timedelta(seconds=30)
+UNDERPRICED_WAITING = "underpriced_waiting"  # refused as underpriced above the lowest nonce
 
 
 def _add(counts: dict[str, int], more: dict[str, int]) -> None:
@@ -99,10 +110,18 @@ def signer_nonce_sync(*, client: NtzsClient, signer: SignerAccount) -> int:
 
 
 def _mined_attempt(
-    client: NtzsClient, attempt: MintAttempt, receipt, head: int, landed: list[Landed], blocks: dict
+    client: NtzsClient,
+    attempt: MintAttempt,
+    receipt,
+    head: int,
+    landed: list[Landed],
+    blocks: dict,
+    costs: list,
 ) -> str:
     if head - receipt["blockNumber"] + 1 < settings.MINT_CONFIRMATIONS:
         return "confirming"
+    # Whatever it did, it was paid for: the day's cost of minting counts it.
+    costs.append((receipt, block_day(client, receipt["blockNumber"], blocks)))
     mint = attempt.mint_transaction
     if receipt["status"] != 1:
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(
@@ -167,6 +186,7 @@ def mints_mined_confirm(
     head = client.confirmation_head()  # the safe head under MINT_CONFIRMATION_TAG=safe
     receipts = client.receipts([a.tx_hash for a in live])
     landed: list[Landed] = []
+    costs: list = []
     blocks: dict[int, dt.date] = {}
     counts: dict[str, int] = {}
     for _nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
@@ -183,10 +203,11 @@ def mints_mined_confirm(
             else:
                 outcome = "awaiting_receipt"
         else:
-            outcome = _mined_attempt(client, found[0], found[1], head, landed, blocks)
+            outcome = _mined_attempt(client, found[0], found[1], head, landed, blocks, costs)
             if outcome != "confirming":
                 _replace_losers(attempts, found[0])
         counts[outcome] = counts.get(outcome, 0) + 1
+    attempts_cost_record(costs)
     for item in record_minted_many(landed):  # the rest, one by one (held, failed, routed)
         if record_minted(
             mint_id=item.mint_id,
@@ -212,38 +233,66 @@ def _known(client: NtzsClient, attempt: MintAttempt) -> bool:
         return False
 
 
-def _recover_unmined(client: NtzsClient, attempts: list[MintAttempt]) -> str:
+class _Market:
+    """The next block's base fee and the tip the node asks for, read once per run and only
+    when a decision needs them (most runs bump nothing)."""
+
+    def __init__(self, client: NtzsClient):
+        self.client = client
+        self._read: tuple[int, int] | None = None
+
+    def read(self) -> tuple[int, int]:
+        if self._read is None:
+            self._read = (next_base_fee(self.client), self.client.priority_fee())
+        return self._read
+
+
+def _recover_unmined(
+    client: NtzsClient, attempts: list[MintAttempt], *, lowest: bool, market: _Market
+) -> str:
     """Only the latest attempt at an unmined nonce is acted on: an unsent one (a crash after
     commit) is sent; a sent one the node no longer knows, older than ~2 blocks, is sent
-    again (the same bytes); one pending longer than MINT_FEE_BUMP_AFTER_S is bumped."""
+    again (the same bytes). Only at the ``lowest`` unmined nonce — the one every later nonce
+    waits for — is an attempt bumped, and only when it is underpriced: pending longer than
+    MINT_FEE_BUMP_AFTER_S with fees the next block would not take, or refused as
+    underpriced. Bumping a later nonce would buy nothing (it cannot be mined first) and
+    spends Base's per-sender resend limit."""
     latest = max(attempts, key=lambda a: a.created_at)
     if latest.status == AS.SIGNED:
         logger.info(
             "Found existing txHash, checking receipt tx=%s (signed, not sent)", latest.tx_hash
         )
-        return _after_send(client, latest, attempt_send(client, latest))
+        return _after_send(client, latest, attempt_send(client, latest), lowest, market)
     age = now() - (latest.sent_at or latest.created_at)
     if age < REBROADCAST_AFTER:
         return "recent"
     if _known(client, latest):
-        if age >= dt.timedelta(seconds=settings.MINT_FEE_BUMP_AFTER_S):
-            return _replace(client, latest, kind=MintAttempt.Kind.FEE_BUMP)
+        if lowest and age >= dt.timedelta(seconds=settings.MINT_FEE_BUMP_AFTER_S):
+            base_fee, tip = market.read()
+            fees = Fees(int(latest.max_fee_per_gas), int(latest.max_priority_fee_per_gas))
+            if fees.underpriced(base_fee=base_fee, tip=tip):
+                return _replace(client, latest, kind=MintAttempt.Kind.FEE_BUMP, market=market)
         return "pending"
     logger.info(
         "Found existing txHash, checking receipt tx=%s (unknown to the node: rebroadcast)",
         latest.tx_hash,
     )
-    return _after_send(client, latest, attempt_send(client, latest))
+    return _after_send(client, latest, attempt_send(client, latest), lowest, market)
 
 
-def _after_send(client: NtzsClient, attempt: MintAttempt, outcome: SendOutcome) -> str:
-    """A refusal fees can cure gets a bump at once (a priced-out transaction may have been
-    evicted); one they cannot cure marks the attempt rejected and fills its nonce."""
+def _after_send(
+    client: NtzsClient, attempt: MintAttempt, outcome: SendOutcome, lowest: bool, market: _Market
+) -> str:
+    """A refusal fees can cure gets a bump at once at the lowest unmined nonce (a
+    priced-out transaction may have been evicted); a later nonce waits, signed, for its
+    turn. One fees cannot cure marks the attempt rejected and fills its nonce."""
     if outcome.sent is not Sent.REFUSED:
         return outcome.sent.value
     attempt_error_record(attempt, outcome)
     if outcome.refusal is Refusal.UNDERPRICED:
-        return _replace(client, attempt, kind=MintAttempt.Kind.FEE_BUMP)
+        if not lowest:
+            return UNDERPRICED_WAITING
+        return _replace(client, attempt, kind=MintAttempt.Kind.FEE_BUMP, market=market)
     if outcome.refusal is Refusal.INCURABLE:
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(status=AS.REJECTED)
         logger.error(
@@ -252,7 +301,7 @@ def _after_send(client: NtzsClient, attempt: MintAttempt, outcome: SendOutcome) 
             outcome.message,
             attempt.nonce,
         )
-        return _replace(client, attempt, kind=MintAttempt.Kind.NONCE_FILL)
+        return _replace(client, attempt, kind=MintAttempt.Kind.NONCE_FILL, market=market)
     return "send_error"
 
 
@@ -268,10 +317,39 @@ def _replacement_tx(
     }
 
 
-def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str) -> str:
+def _fee_cap_reached(attempt: MintAttempt, *, wanted: int, base_fee: int) -> None:
+    alert_raise(
+        kind=FEE_CAP_ALERT,
+        detail=(
+            f"nonce {attempt.nonce} needs {wanted} wei per gas (next base fee {base_fee}); "
+            f"MINT_MAX_FEE_PER_GAS_WEI is {settings.MINT_MAX_FEE_PER_GAS_WEI}"
+        ),
+    )
+
+
+def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str, market: _Market) -> str:
     """A fee bump or a nonce fill, made like a batch: row locked, signed, inserted,
-    committed — then sent. A bump repeats the method the mint was signed with."""
-    base_fee = next_base_fee(client)
+    committed — then sent. A bump repeats the method the mint was signed with. Fees never
+    exceed MINT_MAX_FEE_PER_GAS_WEI: a bump the cap cuts opens the fee-cap alert, and one
+    the cap keeps from outbidding the attempt it would replace is not made at all (the node
+    would refuse it; the attempt waits for the base fee to fall or the cap to rise)."""
+    base_fee, tip = market.read()
+    previous = Fees(int(attempt.max_fee_per_gas), int(attempt.max_priority_fee_per_gas))
+    quote = fees_bumped(previous, base_fee=base_fee, tip=tip, cap=settings.MINT_MAX_FEE_PER_GAS_WEI)
+    if quote.capped:
+        _fee_cap_reached(attempt, wanted=quote.wanted_max_fee, base_fee=base_fee)
+    else:
+        alert_resolve(kind=FEE_CAP_ALERT)
+    # A fill follows a refusal fees cannot cure: nothing of this nonce is in the pool to
+    # outbid, so the cap never stops it.
+    if kind == MintAttempt.Kind.FEE_BUMP and not quote.replaces(previous):
+        logger.warning(
+            "fee bump at nonce %s not made: MINT_MAX_FEE_PER_GAS_WEI (%s wei) is reached",
+            attempt.nonce,
+            settings.MINT_MAX_FEE_PER_GAS_WEI,
+        )
+        return "fee_cap"
+    fees = quote.fees
     ref = signed_ref(attempt.mint_transaction) if attempt.mint_transaction else None
     with transaction.atomic():
         if attempt.mint_transaction_id:
@@ -286,9 +364,6 @@ def _replace(client: NtzsClient, attempt: MintAttempt, *, kind: str) -> str:
         )
         if newest.pk != attempt.pk and newest.status in LIVE:
             return "already_replaced"  # another worker bumped it a moment ago
-        fees = Fees(int(attempt.max_fee_per_gas), int(attempt.max_priority_fee_per_gas)).bumped(
-            base_fee=base_fee
-        )
         tx = _replacement_tx(attempt, mint, kind, ref)
         signed = sign(
             private_key=settings.MINTER_PRIVATE_KEY,
@@ -330,13 +405,16 @@ def mints_unmined_recover(
 ) -> dict[str, int]:
     """Each unmined nonce with live attempts, lowest first: see ``_recover_unmined``. When
     the node asks us to back off (pool full, rate limited), no higher nonce is sent in this
-    run: it would meet the same limit, and the attempts stay signed for the next run."""
+    run: it would meet the same limit, and the attempts stay signed for the next run. Nor
+    after a later nonce refused as underpriced: the ones above it carry the same fees, and
+    they all go (bumped in turn) once the nonces below them are mined."""
     counts: dict[str, int] = {}
     live = _live_attempts(signer, mined=mined, at_mined=False, limit=limit)
-    for _nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
-        outcome = _recover_unmined(client, list(group))
+    market = _Market(client)
+    for nonce, group in itertools.groupby(live, key=lambda a: a.nonce):
+        outcome = _recover_unmined(client, list(group), lowest=nonce == mined, market=market)
         counts[outcome] = counts.get(outcome, 0) + 1
-        if outcome == Sent.BACK_OFF.value:
+        if outcome in (Sent.BACK_OFF.value, UNDERPRICED_WAITING):
             break
     return counts
 
@@ -451,7 +529,11 @@ def signer_ledger_check(*, client: NtzsClient, signer: SignerAccount) -> str:
 
 
 def _gap_fill_attempt(client: NtzsClient, signer: SignerAccount, nonce: int) -> MintAttempt:
-    fees = fees_from(base_fee=next_base_fee(client), tip=client.w3.eth.max_priority_fee)
+    fees = fees_quote(
+        base_fee=next_base_fee(client),
+        tip=client.priority_fee(),
+        cap=settings.MINT_MAX_FEE_PER_GAS_WEI,
+    ).fees
     signed = sign(
         private_key=settings.MINTER_PRIVATE_KEY,
         chain_id=settings.CHAIN_ID,
@@ -528,12 +610,6 @@ def mints_finality_check(*, client: NtzsClient, limit: int = 500) -> dict[str, i
 
 
 # --- One run ----------------------------------------------------------------------------------
-
-
-def minter_signer() -> SignerAccount | None:
-    """The ledger row of the configured minter key (None before its first batch)."""
-    minter = account_address(settings.MINTER_PRIVATE_KEY)
-    return SignerAccount.objects.filter(address=minter, chain_id=settings.CHAIN_ID).first()
 
 
 def mints_confirm(*, client_factory, limit: int = 2000) -> dict[str, int]:

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from minting.chain import account_address
 from minting.models import DailyIssuance, MintTransaction, SignerAccount
 
 
@@ -33,6 +34,21 @@ def signer_account(
             )
     except IntegrityError:  # another worker created it a moment ago
         return SignerAccount.objects.get(address=address, chain_id=chain_id)
+
+
+def minter_signer() -> SignerAccount | None:
+    """The ledger row of the configured minter key (None before its first batch)."""
+    minter = account_address(settings.MINTER_PRIVATE_KEY)
+    return SignerAccount.objects.filter(address=minter, chain_id=settings.CHAIN_ID).first()
+
+
+def minter_room_left() -> bool:
+    """Whether, by the books, the minter may have another transaction in flight (the confirm
+    run moves ``last_mined_nonce`` as blocks come). With none, a pipeline run could only
+    spend reads: on Base each counts against the endpoint's rate limit."""
+    signer = minter_signer()
+    in_flight = signer.next_nonce - signer.last_mined_nonce if signer else 0
+    return in_flight < settings.MINT_MAX_IN_FLIGHT
 
 
 def daily_issuance_locked(day: dt.date) -> DailyIssuance:

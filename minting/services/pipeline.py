@@ -18,32 +18,40 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from eth_utils import to_checksum_address
-from web3.exceptions import Web3Exception
 
 from core.clock import now, today_utc
 from core.crashpoints import crash_point
 from core.money import tzs_to_units
-from core.services import alert_raise, task_enqueue_on_commit
+from core.services import alert_raise, alert_resolve, task_enqueue_on_commit
 from deposits.exceptions import TransitionRefused
 from deposits.models import DepositRequest
 from deposits.services.transitions import deposit_hold_set, deposits_claim
-from minting.chain import ChainError, ChainUnavailable, NtzsClient, account_address
+from minting.chain import (
+    ChainError,
+    ChainUnavailable,
+    MinterState,
+    NtzsClient,
+    account_address,
+)
 from minting.contract_artifact import deposit_ref
 from minting.models import DailyIssuance, MintAttempt, MintTransaction, SignerAccount
 from minting.services.deposit_refs import mint_with_ref_policy, signs_with_ref
 from minting.services.ledger import (
     cap_remaining,
     daily_issuance_locked,
+    minter_room_left,
     reservation_add,
     signer_account,
 )
 from minting.services.recording import mint_resolve_already_minted
-from minting.services.sending import batch_send, next_base_fee
-from minting.signing import Fees, fees_from, mint_calldata, mint_gas_limit, sign
+from minting.services.sending import FEE_CAP_ALERT, batch_send
+from minting.signing import Fees, fees_quote, mint_calldata, mint_gas_limit, sign
 
 logger = logging.getLogger("minting")
 S = DepositRequest.Status
 MT = MintTransaction.Status
+# Any id: the L1 fee estimate only needs a reference as incompressible as a real one.
+SAMPLE_DEPOSIT_ID = uuid.UUID(int=2**128 - 1)
 
 
 @dataclass
@@ -56,6 +64,12 @@ class Preflight:
     fees: Fees | None = None
     mint_with_ref: bool = False
     head_block: int | None = None  # read before signing: where this batch's log reads start
+    # Read at ``head_block``, for affordability (DESIGN §7.4): what the minter holds, its
+    # mined nonce count (the live attempts at or above it are unpaid), and the L1 data fee
+    # of one mint now (0 on a chain without the OP Stack's GasPriceOracle).
+    balance_wei: int = 0
+    mined_nonce: int = 0
+    l1_fee_wei: int = 0
 
 
 def _record_preflight(signer: SignerAccount | None, ok: bool, reason: str) -> None:
@@ -72,18 +86,19 @@ def mint_preflight(client_factory) -> Preflight:
     try:
         client = client_factory()
         minter = account_address(settings.MINTER_PRIVATE_KEY)
+        state = client.minter_state(minter)  # one head, one batch read at it
         signer = signer_account(
-            address=minter,
-            chain_id=settings.CHAIN_ID,
-            chain_next_nonce=client.w3.eth.get_transaction_count(minter, "pending"),
+            address=minter, chain_id=settings.CHAIN_ID, chain_next_nonce=state.pending_nonce
         )
-        reason = _preflight_problem(client, signer, minter)
+        head_block, balance, mined_nonce = state.head, state.balance_wei, state.mined_nonce
+        reason = _preflight_problem(state, signer, minter)
+        if not reason:
+            fees, reason = _fees_read(base_fee=state.next_base_fee, tip=state.priority_fee)
         if reason:
             _record_preflight(signer, False, reason)
             return Preflight(ok=False, reason=reason, signer=signer)
-        fees = fees_from(base_fee=next_base_fee(client), tip=client.w3.eth.max_priority_fee)
         with_ref = mint_with_ref_policy(lambda: client, require_agreement=True)
-        head_block = client.head()
+        l1_fee = _l1_fee_estimate(client, signer, fees)
     except ChainError as exc:
         _record_preflight(signer, False, str(exc))
         return Preflight(
@@ -101,19 +116,62 @@ def mint_preflight(client_factory) -> Preflight:
         fees=fees,
         mint_with_ref=with_ref,
         head_block=head_block,
+        balance_wei=balance,
+        mined_nonce=mined_nonce,
+        l1_fee_wei=l1_fee,
     )
 
 
-def _preflight_problem(client: NtzsClient, signer: SignerAccount, minter: str) -> str:
+def _fees_read(*, base_fee: int, tip: int) -> tuple[Fees | None, str]:
+    """New signatures' fees (headroom over the next block's base fee, under
+    MINT_MAX_FEE_PER_GAS_WEI), or why no batch is signed: a cap so low that the next block
+    would not take a transaction at it (the fee-cap alert opens; it resolves once fees fit
+    under the cap again)."""
+    quote = fees_quote(base_fee=base_fee, tip=tip, cap=settings.MINT_MAX_FEE_PER_GAS_WEI)
+    if quote.fees.underpriced(base_fee=base_fee, tip=tip):
+        detail = (
+            f"the next block's base fee is {base_fee} wei and the tip asked {tip} wei; "
+            f"MINT_MAX_FEE_PER_GAS_WEI is {settings.MINT_MAX_FEE_PER_GAS_WEI}"
+        )
+        alert_raise(kind=FEE_CAP_ALERT, detail=detail)
+        return None, f"fees are above MINT_MAX_FEE_PER_GAS_WEI: {detail}"
+    if not quote.capped:
+        alert_resolve(kind=FEE_CAP_ALERT)
+    return quote.fees, ""
+
+
+def _l1_fee_estimate(client: NtzsClient, signer: SignerAccount, fees: Fees) -> int:
+    """The L1 data fee of one mint now, from GasPriceOracle.getL1Fee on the bytes of a
+    sample mint as large as a real one (mintForDeposit, a large amount; a signature adds
+    bytes, so the estimate errs high). 0 on a chain without the oracle."""
+    if not client.has_gas_price_oracle:
+        return 0
+    sample = sign(
+        private_key=settings.MINTER_PRIVATE_KEY,
+        chain_id=settings.CHAIN_ID,
+        nonce=signer.next_nonce,
+        to=client.address,
+        data=mint_calldata(
+            to=signer.address,
+            amount_units=tzs_to_units(settings.MAX_DEPOSIT_TZS),
+            deposit_ref=deposit_ref(SAMPLE_DEPOSIT_ID),
+        ),
+        gas=mint_gas_limit(),
+        fees=fees,
+    )
+    return client.l1_fee(bytes.fromhex(sample.raw_hex[2:]))
+
+
+def _preflight_problem(state: MinterState, signer: SignerAccount, minter: str) -> str:
     if not signer.sending_enabled:
         return f"sending is disabled: {signer.disabled_reason or 'minting_stop'}"
-    if not client.has_role("MINTER_ROLE", minter):
+    if not state.is_minter:
         return f"the minter {minter} does not hold MINTER_ROLE"
-    balance = client.w3.eth.get_balance(minter)
+    balance = state.balance_wei
     if balance < settings.MINTER_MIN_GAS_WEI:
         alert_raise(kind="minter gas low", detail=f"{minter} holds {balance} wei")
         return f"the minter's gas balance ({balance} wei) is below MINTER_MIN_GAS_ETH"
-    if client.paused():
+    if state.paused:
         return "the token is paused"
     return ""
 
@@ -130,6 +188,11 @@ def cap_remaining_today(day: dt.date) -> int:
     """What is left of the day's cap, read without a lock (the batch re-checks under one)."""
     issuance = DailyIssuance.objects.filter(day=day).first()
     return cap_remaining(issuance) if issuance else settings.DAILY_ISSUANCE_CAP_TZS
+
+
+def mint_work_waiting() -> bool:
+    """Whether any deposit waits to be minted by the worker (fitting today's cap or not)."""
+    return DepositRequest.objects.filter(status=S.MINT_PENDING, hold_reason="").exists()
 
 
 def mint_candidates(*, limit: int) -> list[Candidate]:
@@ -153,19 +216,13 @@ def screen_candidates(
     already minted is resolved (step 5), not claimed. Returns (to claim, already minted)."""
     if not candidates:
         return [], []
-    functions = client.contract.functions
-    try:  # split to fit RPC_BATCH_MAX by the provider; a refused item is "try later"
-        with client.w3.batch_requests() as batch:
-            for candidate in candidates:
-                batch.add(functions.isBlacklisted(candidate.to_address))
-                if with_ref:
-                    batch.add(functions.isDepositMinted(deposit_ref(candidate.deposit_id)))
-                    batch.add(functions.isDepositRefVoided(deposit_ref(candidate.deposit_id)))
-            answers = batch.execute()
-    except (OSError, ValueError, LookupError, Web3Exception) as exc:
-        raise ChainUnavailable(
-            f"The screening reads of {len(candidates)} deposits failed ({type(exc).__name__})."
-        ) from None
+    reads = []
+    for candidate in candidates:
+        reads.append(("isBlacklisted", (candidate.to_address,)))
+        if with_ref:
+            ref = deposit_ref(candidate.deposit_id)
+            reads += [("isDepositMinted", (ref,)), ("isDepositRefVoided", (ref,))]
+    answers = client.views(reads)  # a refused item is "try later": ChainUnavailable
     step = 3 if with_ref else 1
     claimable, minted = [], []
     for index, candidate in enumerate(candidates):
@@ -192,10 +249,81 @@ def screen_candidates(
     return claimable, minted
 
 
+def still_pending(deposit_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """The screened "already minted" deposits nobody has claimed since the candidates were
+    read. Another worker's batch, signed and mined between our read and our screening, is
+    that worker's to record: resolving it here costs log reads per deposit (and races its
+    confirmation for nothing)."""
+    if not deposit_ids:
+        return []
+    return list(
+        DepositRequest.objects.filter(pk__in=deposit_ids, status=S.MINT_PENDING).values_list(
+            "pk", flat=True
+        )
+    )
+
+
 @dataclass
 class Batch:
     attempts: list[MintAttempt] = field(default_factory=list)
     deferred: int = 0
+    unaffordable: int = 0  # claimable, but left waiting: the minter's balance did not cover them
+
+
+def mint_cost_wei(*, gas_limit: int, max_fee_per_gas: int, l1_fee_wei: int) -> int:
+    """The most one transaction can take from the minter's balance, as the node counts it
+    when it admits a sender's transactions: gas limit x max fee, plus the L1 data fee twice
+    (it follows L1's fees, which can move before the transaction is mined)."""
+    return gas_limit * max_fee_per_gas + 2 * l1_fee_wei
+
+
+def mints_affordable(*, preflight: Preflight, signer: SignerAccount) -> int:
+    """How many new mints the minter's balance covers on top of every transaction of ours
+    still unmined (each nonce at or above the mined count with a live attempt, at its
+    costliest attempt: a bump replaces the one before). Called with the signer row locked,
+    so no other batch adds pending transactions meanwhile."""
+    unmined: dict[int, int] = {}
+    live = MintAttempt.objects.filter(
+        signer=signer, status__in=(MintAttempt.Status.SIGNED, MintAttempt.Status.SENT)
+    ).filter(nonce__gte=preflight.mined_nonce)
+    for nonce, gas_limit, max_fee in live.values_list("nonce", "gas_limit", "max_fee_per_gas"):
+        cost = mint_cost_wei(
+            gas_limit=gas_limit, max_fee_per_gas=int(max_fee), l1_fee_wei=preflight.l1_fee_wei
+        )
+        unmined[nonce] = max(unmined.get(nonce, 0), cost)
+    per_mint = mint_cost_wei(
+        gas_limit=mint_gas_limit(),
+        max_fee_per_gas=preflight.fees.max_fee_per_gas,
+        l1_fee_wei=preflight.l1_fee_wei,
+    )
+    return max((preflight.balance_wei - sum(unmined.values())) // per_mint, 0)
+
+
+def _shrunk_to_funds(
+    preflight: Preflight, signer: SignerAccount, *, affordable: int, wanted: int
+) -> None:
+    logger.warning(
+        "mint batch shrunk to %s of %s: the minter's balance (%s wei) covers no more "
+        "alongside its unmined transactions",
+        affordable,
+        wanted,
+        preflight.balance_wei,
+    )
+    unmined = MintAttempt.objects.filter(
+        signer=signer,
+        status__in=(MintAttempt.Status.SIGNED, MintAttempt.Status.SENT),
+        nonce__gte=preflight.mined_nonce,
+    ).exists()
+    if affordable == 0 and not unmined:
+        # Nothing in flight will free any of the balance: minting has stopped until a top-up
+        # (above MINTER_MIN_GAS_ETH, which is then set too low for these fees).
+        alert_raise(
+            kind="minter gas low",
+            detail=(
+                f"{signer.address} holds {preflight.balance_wei} wei: not enough for one "
+                f"mint at {preflight.fees.max_fee_per_gas} wei per gas"
+            ),
+        )
 
 
 def _mint_transaction_for(candidate: Candidate, *, contract: str) -> MintTransaction:
@@ -294,6 +422,11 @@ def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> B
         return batch
     room = settings.MINT_MAX_IN_FLIGHT - (signer.next_nonce - signer.last_mined_nonce)
     chosen = chosen[: max(room, 0)]
+    affordable = mints_affordable(preflight=preflight, signer=signer)
+    if affordable < len(chosen):
+        _shrunk_to_funds(preflight, signer, affordable=affordable, wanted=len(chosen))
+        batch.unaffordable = len(chosen) - affordable
+        chosen = chosen[:affordable]
     if not chosen:
         return batch
     batch.attempts = _sign_into_attempts(chosen, preflight=preflight, signer=signer, day=day)
@@ -415,12 +548,17 @@ class RunResult:
     signed: int = 0
     deferred: int = 0
     resolved: int = 0
+    unaffordable: int = 0  # left waiting this run: the minter's balance did not cover them
     sent: dict[str, int] = field(default_factory=dict)
 
 
 def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
     """One run of the pipeline: preflight, candidates, the deposits over today's cap
-    marked, one batch, send."""
+    marked, one batch, send. With no deposit waiting, or no room in flight by the books, it
+    asks the chain nothing: on Base every call counts against the endpoint's rate limit, and
+    runs follow each other every few seconds."""
+    if not (mint_work_waiting() and minter_room_left()):
+        return RunResult()
     preflight = mint_preflight(client_factory)
     if not preflight.ok:
         logger.info("mint jobs waiting: %s", preflight.reason)
@@ -434,7 +572,7 @@ def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
         preflight.client, candidates, with_ref=preflight.mint_with_ref
     )
     result = RunResult()
-    for deposit_id in already:
+    for deposit_id in still_pending(already):
         result.resolved += mint_resolve_already_minted(
             client=preflight.client, deposit_id=deposit_id
         )
@@ -446,6 +584,7 @@ def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
     batch = mint_batch_create(preflight=preflight, candidates=claimable)
     result.signed = len(batch.attempts)
     result.deferred += batch.deferred
+    result.unaffordable = batch.unaffordable
     if batch.attempts:
         result.sent = batch_send(preflight.client, batch.attempts)
         # One block later (DESIGN §7.2): Base makes a block every 2 s.

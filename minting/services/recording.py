@@ -32,6 +32,7 @@ from minting.chain import (
     TransferLog,
     account_address,
     hex_str,
+    receipt_l1_fee,
     receipt_token_logs,
 )
 from minting.contract_artifact import deposit_ref
@@ -63,6 +64,27 @@ def block_day(client: NtzsClient, block_number: int, cache: dict | None = None) 
     if cache is not None:
         cache[block_number] = day
     return day
+
+
+def attempts_cost_record(mined: list[tuple[object, dt.date]]) -> int:
+    """What each of our mined transactions cost, from its receipt and its block's UTC day:
+    gas used, effective gas price and the OP Stack's L1 data fee (``l1Fee``; 0 without one).
+    Written once per attempt (a receipt of a transaction not of ours changes nothing).
+    Returns how many attempts were written."""
+    by_hash = {hex_str(receipt["transactionHash"]): (receipt, day) for receipt, day in mined}
+    if not by_hash:
+        return 0
+    rows = list(MintAttempt.objects.filter(tx_hash__in=by_hash, gas_used__isnull=True))
+    for row in rows:
+        receipt, day = by_hash[row.tx_hash]
+        row.gas_used = int(receipt["gasUsed"])
+        row.effective_gas_price = int(receipt.get("effectiveGasPrice") or 0)
+        row.l1_fee = receipt_l1_fee(receipt)
+        row.mined_on = day
+    MintAttempt.objects.bulk_update(
+        rows, ["gas_used", "effective_gas_price", "l1_fee", "mined_on"], batch_size=500
+    )
+    return len(rows)
 
 
 def expected_transfer(
@@ -352,14 +374,16 @@ def mint_resolve_already_minted(*, client: NtzsClient, deposit_id) -> int:
         },
     )
     tx_hash = hex_str(receipt["transactionHash"])
+    day = block_day(client, receipt["blockNumber"])
     recorded = record_minted(
         mint_id=mint.pk,
         tx_hash=tx_hash,
         log_index=transfer.log_index,
-        block_day=block_day(client, receipt["blockNumber"]),
+        block_day=day,
         source="worker",
         note="Mint already completed (idempotency)",
     )
+    attempts_cost_record([(receipt, day)])  # ours, when a worker crashed after sending it
     if recorded:
         logger.info("Mint already completed (idempotency) deposit=%s tx=%s", deposit_id, tx_hash)
     return int(recorded)
@@ -419,16 +443,19 @@ def mint_proof(client: NtzsClient, mint: MintTransaction) -> Proof:
 
 
 def record_proven_mint(client: NtzsClient, mint: MintTransaction, proof: Proof, **extra) -> bool:
-    """Record the landed attempt a ``MINTED`` proof found."""
-    return record_minted(
+    """Record the landed attempt a ``MINTED`` proof found (and what it cost)."""
+    day = block_day(client, proof.receipt["blockNumber"])
+    recorded = record_minted(
         mint_id=mint.pk,
         tx_hash=hex_str(proof.receipt["transactionHash"]),
         log_index=proof.transfer.log_index,
-        block_day=block_day(client, proof.receipt["blockNumber"]),
+        block_day=day,
         source="worker",
         attempt_id=proof.attempt.pk,
         **extra,
     )
+    attempts_cost_record([(proof.receipt, day)])
+    return recorded
 
 
 # --- Finality: a recorded mint re-checked below the safe head ---------------------------------

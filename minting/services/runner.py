@@ -63,6 +63,7 @@ def mint_jobs_run() -> dict:
             "signed": result.signed,
             "deferred": result.deferred,
             "resolved": result.resolved,
+            "unaffordable": result.unaffordable,
             "sent": result.sent,
             "waiting": result.preflight_reason,
         }

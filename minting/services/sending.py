@@ -20,6 +20,9 @@ from minting.models import MintAttempt, MintTransaction
 from minting.rpc import RpcErrorKind, rpc_error_kind
 
 MT = MintTransaction.Status
+# Opened when MINT_MAX_FEE_PER_GAS_WEI keeps a signature or a fee bump below what the chain
+# asks; resolved once fees fit under it again.
+FEE_CAP_ALERT = "mint fee cap reached"
 
 BENIGN_SEND_ERRORS = ("already known", "already imported", "nonce too low", "known transaction")
 INSUFFICIENT_FUNDS = "insufficient funds"
@@ -95,9 +98,10 @@ def send_outcome_of(message: str, *, code: int | None = None) -> SendOutcome:
 
 
 def next_base_fee(client: NtzsClient) -> int:
-    """The base fee the next block will charge (the pending block's), not the last one's:
-    after a spike, fees computed from 'latest' are priced out at once."""
-    return client.w3.eth.get_block("pending")["baseFeePerGas"]
+    """The base fee the next block will charge, not the last one's (after a spike, fees
+    computed from the last block are priced out at once): from ``eth_feeHistory``, see
+    ``NtzsClient.next_base_fee`` for why not the ``pending`` block."""
+    return client.next_base_fee()
 
 
 def attempt_error_record(attempt: MintAttempt, outcome: SendOutcome) -> None:

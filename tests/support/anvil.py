@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -91,6 +92,11 @@ class AnvilNode:
         # A file, not a pipe: nobody reads anvil's output while it runs, and a full pipe would
         # block it.
         self._stderr = tempfile.TemporaryFile()
+        # Anvil writes the states it no longer keeps in memory under ~/.foundry/anvil/tmp and
+        # leaves them there when stopped: gigabytes per long session with 1-second blocks. A
+        # directory of our own, removed with the node, keeps the disk from filling up.
+        self._cache_dir = tempfile.mkdtemp(prefix="ntzs-anvil-")
+        extra_args = (*extra_args, "--cache-path", self._cache_dir)
         args = self._command(chain_id, block_time, state, load_state, extra_args)
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr
@@ -177,6 +183,7 @@ class AnvilNode:
                 self.process.wait(timeout=5)
         self._session.close()
         self._stderr.close()
+        shutil.rmtree(self._cache_dir, ignore_errors=True)
 
     def __enter__(self) -> AnvilNode:
         return self

@@ -3,6 +3,7 @@ import json
 from core.management.base import RefusingCommand
 from minting.breaker import rpc_breaker
 from minting.chain import ChainError
+from minting.selectors import mint_cost_of_day
 from minting.services import minter_check
 from minting.services.operator import mint_status
 
@@ -10,7 +11,7 @@ from minting.services.operator import mint_status
 class Command(RefusingCommand):
     help = (
         "Queue by status, in-flight nonces, circuit state, today's cap figures, minter "
-        "role, gas and the sending switch."
+        "role, gas, the sending switch and today's cost of minting in ETH."
     )
 
     def add_arguments(self, parser):
@@ -20,6 +21,7 @@ class Command(RefusingCommand):
     def handle(self, *args, offline=False, **options):
         status = mint_status()
         status["circuit"] = rpc_breaker().state()
+        cost = mint_cost_of_day()  # recorded from receipts: no chain read
         if not offline:
             try:
                 check = minter_check()
@@ -33,7 +35,9 @@ class Command(RefusingCommand):
                     mint_with_ref=check.mint_with_ref,
                 )
         if options.get("json"):
+            status["mint_cost_today"] = cost.as_dict()
             self.stdout.write(json.dumps(status, indent=2, default=str))
             return
+        status["mint_cost_today"] = str(cost)
         for key, value in status.items():
             self.stdout.write(f"{key:>18}: {value}")
