@@ -188,18 +188,18 @@ def receipt_token_logs(receipt, *, token_address: str) -> list[TransferLog | Dep
 
 
 @dataclass(frozen=True)
-class ViewFunction:
+class TokenFunction:
     selector: bytes
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
 
 @cache
-def view_function(name: str) -> ViewFunction:
+def token_function(name: str) -> TokenFunction:
     """The selector and argument types of one of the token's (not overloaded) functions."""
     (abi,) = [item for item in NTZS_ABI if item.get("type") == "function" and item["name"] == name]
     inputs = tuple(arg["type"] for arg in abi["inputs"])
-    return ViewFunction(
+    return TokenFunction(
         selector=function_signature_to_4byte_selector(f"{name}({','.join(inputs)})"),
         inputs=inputs,
         outputs=tuple(arg["type"] for arg in abi["outputs"]),
@@ -275,7 +275,7 @@ class NtzsClient:
         decoded here: web3's per-call machinery costs about a millisecond of CPU per item,
         which a screening batch of hundreds pays in seconds when the cores are busy.
         All or nothing: a refused or unreadable item raises ChainUnavailable."""
-        functions = [view_function(name) for name, _ in calls]
+        functions = [token_function(name) for name, _ in calls]
         requests = [
             (
                 "eth_call",
@@ -308,7 +308,7 @@ class NtzsClient:
         All or nothing: a refused or unreadable item raises ChainUnavailable."""
         head = self.head()
         at, minter = hex(head), to_checksum_address(minter)
-        role, paused = view_function("hasRole"), view_function("paused")
+        role, paused = token_function("hasRole"), token_function("paused")
         requests = [
             ("eth_getTransactionCount", [minter, "pending"]),
             ("eth_getTransactionCount", [minter, at]),

@@ -248,15 +248,18 @@ def record_minted_many(items: list[Landed]) -> list[Landed]:
             unreserved_by_day[item.block_day] = unreserved_by_day.get(
                 item.block_day, 0
             ) + units_to_tzs(mint.amount_units)
-        mint.status, mint.tx_hash, mint.log_index = MT.MINTED, item.tx_hash, item.log_index
-        mint.reserved_tzs, mint.error, mint.updated_at = 0, "", now()
-        mint.source = MintTransaction.Source.WORKER
+        mint.tx_hash, mint.log_index = item.tx_hash, item.log_index
         rows.append(mint)
-    MintTransaction.objects.bulk_update(
-        rows,
-        ["status", "tx_hash", "log_index", "reserved_tzs", "error", "updated_at", "source"],
-        batch_size=500,
+    # What all rows share in one UPDATE; only the per-row hash and log index through
+    # bulk_update (its CASE per field and row is CPU paid under the rows' locks).
+    MintTransaction.objects.filter(pk__in=[m.pk for m in rows]).update(
+        status=MT.MINTED,
+        reserved_tzs=0,
+        error="",
+        updated_at=now(),
+        source=MintTransaction.Source.WORKER,
     )
+    MintTransaction.objects.bulk_update(rows, ["tx_hash", "log_index"], batch_size=500)
     MintAttempt.objects.filter(pk__in=[i.attempt_id for i in done], status__in=LIVE).update(
         status=AS.MINED_OK
     )
