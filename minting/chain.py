@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from eth_abi import decode, encode
+from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
@@ -187,6 +188,19 @@ def receipt_token_logs(receipt, *, token_address: str) -> list[TransferLog | Dep
     return decoded
 
 
+# What a hand-decoded batch answer can raise when the node sends something else than asked
+# (an error object, "0x", null): the read failed, the chain is "unavailable" for this run.
+UNREADABLE_BATCH = (
+    OSError,
+    ValueError,
+    LookupError,
+    TypeError,
+    AttributeError,
+    DecodingError,
+    Web3Exception,
+)
+
+
 @dataclass(frozen=True)
 class TokenFunction:
     selector: bytes
@@ -296,7 +310,7 @@ class NtzsClient:
                     raise ValueError(f"a read was refused: {response.get('error')}")
                 values = decode(fn.outputs, bytes.fromhex(response["result"].removeprefix("0x")))
                 answers.append(values[0] if len(values) == 1 else values)
-        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+        except UNREADABLE_BATCH as exc:
             raise ChainUnavailable(
                 f"A batch of {len(requests)} token reads failed ({type(exc).__name__})."
             ) from None
@@ -349,7 +363,7 @@ class NtzsClient:
                 next_base_fee=_quantity(history["baseFeePerGas"][-1]),
                 priority_fee=_quantity(tip),
             )
-        except (OSError, ValueError, LookupError, TypeError, Web3Exception) as exc:
+        except UNREADABLE_BATCH as exc:
             raise ChainUnavailable(
                 f"The minter's state could not be read ({type(exc).__name__})."
             ) from None

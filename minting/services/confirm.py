@@ -294,6 +294,9 @@ def _after_send(
             return UNDERPRICED_WAITING
         return _replace(client, attempt, kind=MintAttempt.Kind.FEE_BUMP, market=market)
     if outcome.refusal is Refusal.INCURABLE:
+        # The fill's fees are read first: with the attempt rejected and no fill made (the
+        # read failed), nothing would be live at this nonce and no later run would fill it.
+        market.read()
         MintAttempt.objects.filter(pk=attempt.pk, status__in=LIVE).update(status=AS.REJECTED)
         logger.error(
             "mint attempt %s refused for good (%s): filling nonce %s",

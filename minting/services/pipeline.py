@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from eth_account import Account
 from eth_utils import to_checksum_address
 
 from core.clock import now, today_utc
@@ -140,17 +141,22 @@ def _fees_read(*, base_fee: int, tip: int) -> tuple[Fees | None, str]:
     return quote.fees, ""
 
 
-def _l1_fee_estimate(client: NtzsClient, signer: SignerAccount, fees: Fees) -> int:
-    """The L1 data fee of one mint now, from GasPriceOracle.getL1Fee on the bytes of a
-    sample mint as large as a real one (mintForDeposit, a large amount; a signature adds
-    bytes, so the estimate errs high). 0 on a chain without the oracle."""
-    if not client.has_gas_price_oracle:
-        return 0
+# The sample's signer: a key of no account, made once per process. The sample is a complete,
+# valid transaction handed to the RPC provider; signed by the minter it would be a real mint
+# of MAX_DEPOSIT_TZS to the minter at its next nonce, which anyone on the path could
+# broadcast. Signed by this key it can never mine (no MINTER_ROLE, no ETH), and its bytes
+# are as many as a real mint's, which is all the L1 fee depends on.
+_SAMPLE_KEY = Account.create().key.hex()
+
+
+def l1_fee_sample(*, contract: str, signer: SignerAccount, fees: Fees) -> bytes:
+    """Signed bytes as large as a real mint's (mintForDeposit, a large amount), by a key
+    that cannot mint."""
     sample = sign(
-        private_key=settings.MINTER_PRIVATE_KEY,
+        private_key=_SAMPLE_KEY,
         chain_id=settings.CHAIN_ID,
         nonce=signer.next_nonce,
-        to=client.address,
+        to=contract,
         data=mint_calldata(
             to=signer.address,
             amount_units=tzs_to_units(settings.MAX_DEPOSIT_TZS),
@@ -159,7 +165,16 @@ def _l1_fee_estimate(client: NtzsClient, signer: SignerAccount, fees: Fees) -> i
         gas=mint_gas_limit(),
         fees=fees,
     )
-    return client.l1_fee(bytes.fromhex(sample.raw_hex[2:]))
+    return bytes.fromhex(sample.raw_hex[2:])
+
+
+def _l1_fee_estimate(client: NtzsClient, signer: SignerAccount, fees: Fees) -> int:
+    """The L1 data fee of one mint now, from GasPriceOracle.getL1Fee on a sample of a
+    mint's size (a signature adds bytes, so the estimate errs high). 0 on a chain without
+    the oracle."""
+    if not client.has_gas_price_oracle:
+        return 0
+    return client.l1_fee(l1_fee_sample(contract=client.address, signer=signer, fees=fees))
 
 
 def _preflight_problem(state: MinterState, signer: SignerAccount, minter: str) -> str:
@@ -193,6 +208,12 @@ def cap_remaining_today(day: dt.date) -> int:
 def mint_work_waiting() -> bool:
     """Whether any deposit waits to be minted by the worker (fitting today's cap or not)."""
     return DepositRequest.objects.filter(status=S.MINT_PENDING, hold_reason="").exists()
+
+
+def mint_run_needed() -> bool:
+    """Whether a pipeline run has chain work to do: a deposit waits and, by the books, the
+    minter has room in flight. Read from the database only."""
+    return mint_work_waiting() and minter_room_left()
 
 
 def mint_candidates(*, limit: int) -> list[Candidate]:
@@ -299,6 +320,12 @@ def mints_affordable(*, preflight: Preflight, signer: SignerAccount) -> int:
     return max((preflight.balance_wei - sum(unmined.values())) // per_mint, 0)
 
 
+# Above MINTER_MIN_GAS_ETH (whose alert, "minter gas low", check_minter resolves every few
+# minutes) but short of one mint at today's fees with nothing in flight: a kind of its own,
+# so the two checks do not open and resolve each other's alert in turn.
+BALANCE_SHORT_ALERT = "minter balance covers no mint"
+
+
 def _shrunk_to_funds(
     preflight: Preflight, signer: SignerAccount, *, affordable: int, wanted: int
 ) -> None:
@@ -318,7 +345,7 @@ def _shrunk_to_funds(
         # Nothing in flight will free any of the balance: minting has stopped until a top-up
         # (above MINTER_MIN_GAS_ETH, which is then set too low for these fees).
         alert_raise(
-            kind="minter gas low",
+            kind=BALANCE_SHORT_ALERT,
             detail=(
                 f"{signer.address} holds {preflight.balance_wei} wei: not enough for one "
                 f"mint at {preflight.fees.max_fee_per_gas} wei per gas"
@@ -423,6 +450,8 @@ def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> B
     room = settings.MINT_MAX_IN_FLIGHT - (signer.next_nonce - signer.last_mined_nonce)
     chosen = chosen[: max(room, 0)]
     affordable = mints_affordable(preflight=preflight, signer=signer)
+    if affordable:
+        alert_resolve(kind=BALANCE_SHORT_ALERT)
     if affordable < len(chosen):
         _shrunk_to_funds(preflight, signer, affordable=affordable, wanted=len(chosen))
         batch.unaffordable = len(chosen) - affordable
@@ -565,7 +594,7 @@ def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
     marked, one batch, send. With no deposit waiting, or no room in flight by the books, it
     asks the chain nothing: on Base every call counts against the endpoint's rate limit, and
     runs follow each other every few seconds."""
-    if not (mint_work_waiting() and minter_room_left()):
+    if not mint_run_needed():
         return RunResult()
     preflight = mint_preflight(client_factory)
     if not preflight.ok:

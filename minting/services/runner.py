@@ -13,7 +13,7 @@ from minting.breaker import rpc_breaker
 from minting.chain import ChainError, ChainUnavailable
 from minting.rpc import mint_client
 from minting.services.confirm import mints_confirm, mints_finality_check
-from minting.services.pipeline import mint_jobs_process
+from minting.services.pipeline import mint_jobs_process, mint_run_needed
 from minting.services.safe import safe_awaiting_recheck
 from minting.services.sending import Sent
 
@@ -55,6 +55,12 @@ def _guarded(run, label: str) -> dict:
 
 
 def mint_jobs_run() -> dict:
+    """A run with no chain work (nothing waits, or no room in flight) says so without
+    touching the breaker: counted as a success, an idle run every few seconds would reset
+    the failures of a chain that is down, and take the half-open trial without a call."""
+    if not mint_run_needed():
+        return {"idle": 1}
+
     def run() -> dict:
         result = mint_jobs_process(client_factory=mint_client)
         if result.unavailable:

@@ -13,17 +13,25 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from eth_account import Account
 
 from core.clock import today_utc
 from core.models import Alert
 from deposits.models import DepositRequest
 from minting.breaker import rpc_breaker
-from minting.models import MintAttempt
+from minting.chain import account_address, role_id
+from minting.contract_artifact import NTZS_ABI
+from minting.models import MintAttempt, SignerAccount
 from minting.rpc import mint_client
 from minting.selectors import mint_cost_of_day, wei_as_eth
-from minting.services.pipeline import mint_cost_wei, mint_preflight
+from minting.services.pipeline import (
+    BALANCE_SHORT_ALERT,
+    l1_fee_sample,
+    mint_cost_wei,
+    mint_preflight,
+)
 from minting.services.runner import confirm_run, mint_jobs_run
-from minting.signing import fees_quote, mint_gas_limit
+from minting.signing import Fees, fees_quote, mint_gas_limit
 from tests.support.base_proxy import DEFAULT_L1_FEE_WEI
 
 GWEI = 10**9
@@ -172,8 +180,32 @@ def test_a_balance_above_the_floor_that_covers_no_mint_signs_nothing_and_alerts(
     result = mint_jobs_run()
 
     assert result["signed"] == 0 and result["waiting"] == ""
-    assert gas_alert_open()  # nothing in flight will free any balance: a person must top up
-    assert "not enough for one mint" in Alert.objects.get(kind="minter gas low").detail
+    # Nothing in flight will free any balance: a person must top up. An alert of its own
+    # (check_minter resolves "minter gas low" above the floor every few minutes).
+    short = Alert.objects.get(kind=BALANCE_SHORT_ALERT, resolved_at__isnull=True)
+    assert "not enough for one mint" in short.detail
+    assert not gas_alert_open()
     assert base_proxy.requests_seen["eth_sendRawTransaction"] == 0
     deposit.refresh_from_db()
     assert deposit.status == "mint_pending"
+
+
+@pytest.mark.django_db
+def test_the_l1_fee_sample_is_signed_by_a_key_that_cannot_mint(minting, settings):
+    """The sample is a whole signed transaction handed to the RPC provider: signed by the
+    minter, anyone on the path could broadcast a real mint of MAX_DEPOSIT_TZS at the
+    minter's next nonce."""
+    minter = account_address(settings.MINTER_PRIVATE_KEY)
+    signer = SignerAccount(address=minter, chain_id=31337, next_nonce=7, last_mined_nonce=7)
+    fees = Fees(max_fee_per_gas=4 * GWEI, max_priority_fee_per_gas=1)
+
+    raw = l1_fee_sample(contract=minting.address, signer=signer, fees=fees)
+
+    sender = Account.recover_transaction(raw)
+    assert sender != minter
+    assert (
+        not minting.w3.eth.contract(address=minting.address, abi=NTZS_ABI)
+        .functions.hasRole(role_id("MINTER_ROLE"), sender)
+        .call()
+    )
+    assert len(raw) >= 200  # as large as a real mintForDeposit: what the L1 fee is paid on

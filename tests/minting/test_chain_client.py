@@ -8,6 +8,7 @@ from minting.chain import (
     ChainUnavailable,
     ContractMissing,
     DepositMintedLog,
+    NtzsClient,
     TransferLog,
     WrongChain,
     ntzs_connect,
@@ -71,3 +72,17 @@ def test_transfer_and_deposit_minted_logs_are_decoded_in_order(chain_settings):
     assert minted.deposit_ref == ref
     assert minted.log_index == transfer.log_index + 1
     assert ntzs_from_settings().is_deposit_minted(ref) is True
+
+
+def test_a_batch_answer_that_is_not_what_was_asked_is_chain_unavailable(chain_settings):
+    """An eth_call to an address without code answers "0x": the hand-decoded batch readers
+    say the read failed (the run is delayed), never crash the task."""
+    w3 = ntzs_connect(
+        rpc_url=chain_settings.url, chain_id=31337, contract_address=chain_settings.address
+    ).w3
+    no_code = NtzsClient(w3, DEV_ADDRESSES[7])
+
+    with pytest.raises(ChainUnavailable, match="token reads failed"):
+        no_code.views([("paused", ())])
+    with pytest.raises(ChainUnavailable, match="minter's state could not be read"):
+        no_code.minter_state(chain_settings.minter_address)

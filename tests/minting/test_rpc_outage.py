@@ -115,3 +115,19 @@ def test_a_node_with_another_chain_id_signs_nothing(paid_deposit, minting, setti
         other.stop()
     assert "CHAIN_ID is 31337" in str(result)
     assert MintAttempt.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_idle_pipeline_runs_leave_the_breaker_to_the_runs_that_reach_the_chain(
+    minting, proxied, settings
+):
+    """Nothing to mint while the node is down: the confirm runs fail, and the pipeline runs
+    between them, which ask the chain nothing, neither reset the count nor take the trial."""
+    settings.CIRCUIT_OPEN_S = 30
+    proxied.stop()
+    for _ in range(5):
+        assert mint_jobs_run() == {"idle": 1}
+        assert confirm_run()["delayed"] == 1
+    assert rpc_breaker().state() == "open"
+    assert mint_jobs_run() == {"idle": 1}
+    assert rpc_breaker().state() == "open"
