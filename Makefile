@@ -19,10 +19,10 @@ dev-check: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## The suite without the chain and slow scenarios (markers `chain`, `slow`), timed.
+## The suite without the chain, slow and browser tests (markers `chain`, `slow`, `browser`), timed.
 test-fast: setup
 	@start=$$(date +%s); \
-	$(PY) -m pytest -m "not chain and not slow" $(PYTEST_ARGS); status=$$?; \
+	$(PY) -m pytest -m "not chain and not slow and not browser" $(PYTEST_ARGS); status=$$?; \
 	echo "test-fast: $$(( $$(date +%s) - start )) s"; exit $$status
 
 lint: setup

@@ -54,6 +54,11 @@ class ThrottledLoginMixin:
     client) pair is refused before the password is even checked; every wrong password is
     counted in the shared cache. Both login pages use it (/login/ and /backstage/login/)."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The stock label is the model field's untranslated verbose name ("email").
+        self.fields["username"].label = _("Email")
+
     def clean_username(self):
         return (self.cleaned_data.get("username") or "").strip().lower()
 
@@ -78,6 +83,16 @@ class ThrottledLoginMixin:
 
 class EmailAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
     """Log in with the email address, in any letter case (emails are stored lower-case)."""
+
+    # Django's own sentence is translated with Django's words ("email/nywila" in Kiswahili)
+    # and talks of case-sensitivity, which e-mail addresses here do not have.
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "This e-mail address and password do not match an account. Check both and try "
+            "again, or reset your password."
+        ),
+    }
 
 
 class StaffAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):

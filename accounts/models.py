@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin, UserManager
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.clock import now
 
@@ -35,18 +36,23 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person: customer or staff (staff roles are the groups in core.roles)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField(unique=True)
-    full_name = models.CharField(max_length=200, blank=True)
-    phone = models.CharField(max_length=16, blank=True)  # E.164, e.g. +255712345678
-    is_staff = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
-    date_joined = models.DateTimeField(default=now)
+    email = models.EmailField(unique=True, verbose_name=_("email address"))
+    full_name = models.CharField(max_length=200, blank=True, verbose_name=_("full name"))
+    # E.164, e.g. +255712345678
+    phone = models.CharField(max_length=16, blank=True, verbose_name=_("phone"))
+    is_staff = models.BooleanField(default=False, verbose_name=_("staff status"))
+    is_active = models.BooleanField(default=True, verbose_name=_("active"))
+    date_joined = models.DateTimeField(default=now, verbose_name=_("date joined"))
 
     objects = EmailUserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
 
     def __str__(self) -> str:
         return self.email
@@ -60,23 +66,32 @@ class KycCase(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="kyc_cases"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="kyc_cases",
+        verbose_name=_("user"),
     )
-    national_id = models.CharField(max_length=20)  # NIDA number, 20 digits
-    full_name = models.CharField(max_length=200)
-    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
-    submitted_at = models.DateTimeField(default=now)
+    # NIDA number, 20 digits
+    national_id = models.CharField(max_length=20, verbose_name=_("national ID (NIDA)"))
+    full_name = models.CharField(max_length=200, verbose_name=_("full name"))
+    status = models.CharField(
+        max_length=16, choices=Status, default=Status.PENDING, verbose_name=_("status")
+    )
+    submitted_at = models.DateTimeField(default=now, verbose_name=_("submitted at"))
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="kyc_reviews",
+        verbose_name=_("reviewed by"),
     )
-    reviewed_at = models.DateTimeField(null=True, blank=True)
-    review_reason = models.TextField(blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("reviewed at"))
+    review_reason = models.TextField(blank=True, verbose_name=_("review reason"))
 
     class Meta:
+        verbose_name = _("KYC case")
+        verbose_name_plural = _("KYC cases")
         ordering = ["-submitted_at"]
         constraints = [
             models.CheckConstraint(
@@ -138,21 +153,30 @@ class Wallet(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallets"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="wallets",
+        verbose_name=_("user"),
     )
-    chain = models.CharField(max_length=16, choices=Chain, default=Chain.BASE)
-    address = models.CharField(max_length=42)  # EIP-55 checksummed
-    created_at = models.DateTimeField(default=now)
-    verified_at = models.DateTimeField(null=True, blank=True)
-    verification_method = models.CharField(max_length=32, choices=VerificationMethod, blank=True)
+    chain = models.CharField(
+        max_length=16, choices=Chain, default=Chain.BASE, verbose_name=_("chain")
+    )
+    address = models.CharField(max_length=42, verbose_name=_("address"))  # EIP-55 checksummed
+    created_at = models.DateTimeField(default=now, verbose_name=_("created at"))
+    verified_at = models.DateTimeField(null=True, blank=True, verbose_name=_("verified at"))
+    verification_method = models.CharField(
+        max_length=32, choices=VerificationMethod, blank=True, verbose_name=_("verification method")
+    )
     # Set once on an unverified registration that can no longer be verified: another account
     # verified the address first, or the person registered it again after it expired.
-    closed_at = models.DateTimeField(null=True, blank=True)
-    closed_reason = models.CharField(max_length=100, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
+    closed_reason = models.CharField(max_length=100, blank=True, verbose_name=_("reason closed"))
 
     objects = WalletQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("wallet")
+        verbose_name_plural = _("wallets")
         ordering = ["-created_at"]
         constraints = [
             # An address belongs to the account that proved it first; unverified
@@ -201,12 +225,18 @@ class WalletChallenge(models.Model):
     expiry; ``used_at`` is set once by compare-and-set, so a message works only once."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="challenges")
-    nonce = models.CharField(max_length=64, unique=True)
-    message = models.TextField()
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=now)
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.CASCADE, related_name="challenges", verbose_name=_("wallet")
+    )
+    nonce = models.CharField(max_length=64, unique=True, verbose_name=_("nonce"))
+    message = models.TextField(verbose_name=_("message"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("used at"))
+    created_at = models.DateTimeField(default=now, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("wallet challenge")
+        verbose_name_plural = _("wallet challenges")
 
     def __str__(self) -> str:
         return f"challenge {self.nonce[:8]} for {self.wallet_id}"

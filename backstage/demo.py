@@ -109,15 +109,44 @@ def _customer_onboarding(customer: User, reviewer: User) -> None:
         )
 
 
+# Demo values before issue 11, replaced in a database seeded with them: customers saw the
+# settlement bank's name, flag and all, and NMB's account only inside free-text instructions.
+_OLD_SETTLEMENT_NAME = "CRDB Bank (ZenoPay settlement)"
+_OLD_NMB_INSTRUCTIONS = "Account nTZS Ltd, 2040 1234 567, Dar es Salaam"
+# Our accounts at the demo banks (made-up numbers), shown to customers making a transfer.
+_DEMO_BANKS = {
+    "CRDB Bank": {
+        "account_name": "nTZS Limited",
+        "account_number": "0150 3869 2104 00",
+        "transfer_instructions": "Branch: Azikiwe, Dar es Salaam",
+    },
+    "NMB Bank": {
+        "account_name": "nTZS Limited",
+        "account_number": "2040 1234 567",
+        "transfer_instructions": "Branch: Bank House, Dar es Salaam",
+    },
+}
+
+
+def _bank(name: str, **flags) -> Bank:
+    """The demo bank ``name`` with its account details; a database seeded before they existed
+    gets them (nothing an operator changed since is overwritten)."""
+    bank, _ = Bank.objects.get_or_create(name=name, defaults={**_DEMO_BANKS[name], **flags})
+    missing = {key: value for key, value in _DEMO_BANKS[name].items() if not getattr(bank, key)}
+    if missing:
+        Bank.objects.filter(pk=bank.pk).update(**missing)
+    return bank
+
+
 def _banks(bank_admin: User) -> None:
-    """ZenoPay settles at one bank; the demo bank admin acts for another (bank transfers)."""
-    Bank.objects.get_or_create(
-        name="CRDB Bank (ZenoPay settlement)", defaults={"is_zenopay_settlement": True}
+    """ZenoPay settles at one bank (an internal flag: its name is the bank's name, nothing
+    more, since customers see it); the demo bank admin acts for another (bank transfers)."""
+    Bank.objects.filter(name=_OLD_SETTLEMENT_NAME).update(name="CRDB Bank")
+    Bank.objects.filter(name="NMB Bank", transfer_instructions=_OLD_NMB_INSTRUCTIONS).update(
+        transfer_instructions=""
     )
-    nmb, _ = Bank.objects.get_or_create(
-        name="NMB Bank",
-        defaults={"transfer_instructions": "Account nTZS Ltd, 2040 1234 567, Dar es Salaam"},
-    )
+    _bank("CRDB Bank", is_zenopay_settlement=True)
+    nmb = _bank("NMB Bank")
     BankStaff.objects.get_or_create(user=bank_admin, defaults={"bank": nmb})
 
 

@@ -1,26 +1,24 @@
 from django.conf import settings
-from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAdminUser
 
-from accounts import views as accounts_views
-from accounts.forms import StaffAuthenticationForm
+from backstage import otp_views
 from backstage import views as backstage_views
+from backstage.admin import site as backstage_site
 from core import views as core_views
-
-# The Backstage login counts wrong passwords like the customer login (accounts.throttle).
-admin.site.login_form = StaffAuthenticationForm
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("readyz", backstage_views.readyz, name="readyz"),
     path("i18n/", include("django.conf.urls.i18n")),
     # The staff second factor, before the admin's catch-all (accounts.middleware sends every
     # staff session that has not passed it here).
-    path("backstage/otp/", accounts_views.staff_otp_verify, name="staff_otp_verify"),
-    path("backstage/otp/enrol/", accounts_views.staff_otp_enrol, name="staff_otp_enrol"),
-    path("backstage/", admin.site.urls),
+    path("backstage/otp/", otp_views.staff_otp_verify, name="staff_otp_verify"),
+    path("backstage/otp/enrol/", otp_views.staff_otp_enrol, name="staff_otp_enrol"),
+    # Backstage, the one admin site; Django's default admin.site is mounted nowhere.
+    path("backstage/", backstage_site.urls),
     path("api/", include("deposits.urls_api")),
     path("api/v1/", include("deposits.urls_api_v1")),
     path(

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.clock import now
 
@@ -36,17 +37,22 @@ class AdminAction(AppendOnlyModel):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="admin_actions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="admin_actions",
+        verbose_name=_("actor"),
     )
-    action = models.CharField(max_length=64)
-    target_type = models.CharField(max_length=64)
-    target_id = models.CharField(max_length=64)
-    params = models.JSONField(default=dict, blank=True)
-    outcome = models.CharField(max_length=32)
-    reason = models.TextField(blank=True)
-    at = models.DateTimeField(default=now)
+    action = models.CharField(max_length=64, verbose_name=_("action"))
+    target_type = models.CharField(max_length=64, verbose_name=_("target type"))
+    target_id = models.CharField(max_length=64, verbose_name=_("target ID"))
+    params = models.JSONField(default=dict, blank=True, verbose_name=_("parameters"))
+    outcome = models.CharField(max_length=32, verbose_name=_("outcome"))
+    reason = models.TextField(blank=True, verbose_name=_("reason"))
+    at = models.DateTimeField(default=now, verbose_name=_("time"))
 
     class Meta:
+        verbose_name = _("admin action")
+        verbose_name_plural = _("admin actions")
         ordering = ["-at"]
         indexes = [models.Index(fields=["target_type", "target_id"])]  # a record's audit trail
 
@@ -64,27 +70,35 @@ class DualControlRequest(models.Model):
         WITHDRAWN = "withdrawn"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    action = models.CharField(max_length=64)
-    target_type = models.CharField(max_length=64)
-    target_id = models.CharField(max_length=64)
-    params = models.JSONField(default=dict, blank=True)
-    evidence = models.TextField(blank=True)
+    action = models.CharField(max_length=64, verbose_name=_("action"))
+    target_type = models.CharField(max_length=64, verbose_name=_("target type"))
+    target_id = models.CharField(max_length=64, verbose_name=_("target ID"))
+    params = models.JSONField(default=dict, blank=True, verbose_name=_("parameters"))
+    evidence = models.TextField(blank=True, verbose_name=_("evidence"))
     maker = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="dual_control_made"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="dual_control_made",
+        verbose_name=_("maker"),
     )
-    made_at = models.DateTimeField(default=now)
+    made_at = models.DateTimeField(default=now, verbose_name=_("made at"))
     checker = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="dual_control_checked",
+        verbose_name=_("checker"),
     )
-    checked_at = models.DateTimeField(null=True, blank=True)
-    decision = models.CharField(max_length=16, choices=Decision, default=Decision.PENDING)
-    reason = models.TextField(blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("checked at"))
+    decision = models.CharField(
+        max_length=16, choices=Decision, default=Decision.PENDING, verbose_name=_("decision")
+    )
+    reason = models.TextField(blank=True, verbose_name=_("reason"))
 
     class Meta:
+        verbose_name = _("four-eyes request")
+        verbose_name_plural = _("four-eyes requests")
         ordering = ["-made_at"]
         constraints = [
             models.CheckConstraint(
@@ -109,14 +123,16 @@ class DualControlRequest(models.Model):
 class Alert(models.Model):
     """An open or resolved alert; fires once per change, not once per run."""
 
-    kind = models.CharField(max_length=64)
-    key = models.CharField(max_length=200, blank=True)
-    detail = models.TextField(blank=True)
-    first_seen = models.DateTimeField(default=now)
-    last_seen = models.DateTimeField(default=now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=64, verbose_name=_("kind"))
+    key = models.CharField(max_length=200, blank=True, verbose_name=_("key"))
+    detail = models.TextField(blank=True, verbose_name=_("detail"))
+    first_seen = models.DateTimeField(default=now, verbose_name=_("first seen"))
+    last_seen = models.DateTimeField(default=now, verbose_name=_("last seen"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
 
     class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
         ordering = ["-last_seen"]
         constraints = [
             models.UniqueConstraint(
@@ -132,11 +148,15 @@ class Alert(models.Model):
 
 
 class TaskHeartbeat(models.Model):
-    task_name = models.CharField(max_length=200, primary_key=True)
-    last_started = models.DateTimeField(null=True, blank=True)
-    last_finished = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
+    task_name = models.CharField(max_length=200, primary_key=True, verbose_name=_("task name"))
+    last_started = models.DateTimeField(null=True, blank=True, verbose_name=_("last started"))
+    last_finished = models.DateTimeField(null=True, blank=True, verbose_name=_("last finished"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    last_error_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last error at"))
+
+    class Meta:
+        verbose_name = _("task heartbeat")
+        verbose_name_plural = _("task heartbeats")
 
     def __str__(self) -> str:
         return self.task_name

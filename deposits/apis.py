@@ -230,6 +230,8 @@ class DepositOutputSerializer(serializers.Serializer):
     wallet_address = serializers.CharField()
     bank = serializers.CharField()
     transfer_reference = serializers.CharField(allow_null=True)
+    account_name = serializers.CharField(help_text="Bank transfers: our account's name.")
+    account_number = serializers.CharField(help_text="Bank transfers: the account to pay into.")
     transfer_instructions = serializers.CharField()
     psp_reference = serializers.CharField(help_text="ZenoPay transaction id or bank reference.")
     mint_tx_hash = serializers.CharField()
@@ -260,6 +262,8 @@ def deposit_out(deposit: DepositRequest) -> dict:
             "wallet_address": deposit.wallet.address,
             "bank": deposit.bank.name,
             "transfer_reference": deposit.transfer_reference,
+            "account_name": deposit.bank.account_name if bank_transfer else "",
+            "account_number": deposit.bank.account_number if bank_transfer else "",
             "transfer_instructions": deposit.bank.transfer_instructions if bank_transfer else "",
             "psp_reference": deposit.psp_reference,
             "mint_tx_hash": deposit.mint_tx_hash,

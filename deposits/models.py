@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.clock import now
 from core.models import AppendOnlyModel
@@ -14,14 +15,24 @@ class Bank(models.Model):
         INACTIVE = "inactive"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=120, unique=True)
-    status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
+    name = models.CharField(max_length=120, unique=True, verbose_name=_("name"))
+    status = models.CharField(
+        max_length=16, choices=Status, default=Status.ACTIVE, verbose_name=_("status")
+    )
     # The bank where ZenoPay settles: the bank of every ZenoPay deposit. At most one.
-    is_zenopay_settlement = models.BooleanField(default=False)
-    # What a customer needs to make a transfer (account name and number, branch).
-    transfer_instructions = models.TextField(blank=True)
+    is_zenopay_settlement = models.BooleanField(
+        default=False, verbose_name=_("ZenoPay settlement bank")
+    )
+    # Our account at this bank, shown to a customer making a transfer (DESIGN §4).
+    account_name = models.CharField(max_length=200, blank=True, verbose_name=_("account name"))
+    account_number = models.CharField(max_length=64, blank=True, verbose_name=_("account number"))
+    # Anything else the customer needs for the transfer (branch, SWIFT code), shown under
+    # the account; never internal notes: customers read it.
+    transfer_instructions = models.TextField(blank=True, verbose_name=_("transfer instructions"))
 
     class Meta:
+        verbose_name = _("bank")
+        verbose_name_plural = _("banks")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
@@ -39,9 +50,18 @@ class BankStaff(models.Model):
     """Which bank a ``bank_admin`` acts for."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bank_staff"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="bank_staff",
+        verbose_name=_("user"),
     )
-    bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="staff")
+    bank = models.ForeignKey(
+        Bank, on_delete=models.PROTECT, related_name="staff", verbose_name=_("bank")
+    )
+
+    class Meta:
+        verbose_name = _("bank staff member")
+        verbose_name_plural = _("bank staff")
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.bank}"
@@ -85,45 +105,83 @@ class DepositRequest(models.Model):
     # The id is also the ZenoPay order_id.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deposits"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="deposits",
+        verbose_name=_("customer"),
     )
-    bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="deposits")
+    bank = models.ForeignKey(
+        Bank, on_delete=models.PROTECT, related_name="deposits", verbose_name=_("bank")
+    )
+    # Never changes.
     wallet = models.ForeignKey(
-        "accounts.Wallet", on_delete=models.PROTECT, related_name="deposits"
-    )  # never changes
-    chain = models.CharField(max_length=16, default="base")
-    amount_tzs = models.BigIntegerField()  # whole shillings; > 0 (check constraint)
-    status = models.CharField(max_length=24, choices=Status, default=Status.SUBMITTED)
-    status_reason = models.TextField(blank=True)  # why cancelled/rejected, shown to the customer
-    payment_provider = models.CharField(max_length=16, choices=Provider)
-    buyer_phone = models.CharField(max_length=16, blank=True)  # E.164
-    initiation = models.CharField(max_length=16, choices=Initiation, null=True, blank=True)
-    initiation_error = models.TextField(blank=True)
-    # The reference a bank-transfer customer writes on the transfer.
-    transfer_reference = models.CharField(max_length=20, null=True, blank=True, unique=True)
-    # ZenoPay transid (or data[0].reference when transid is null), or the bank's reference.
-    psp_reference = models.CharField(max_length=100, blank=True)
-    psp_channel = models.CharField(max_length=40, blank=True)
-    fiat_confirmed_at = models.DateTimeField(null=True, blank=True)
-    fiat_confirmed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "accounts.Wallet",
+        on_delete=models.PROTECT,
+        related_name="deposits",
+        verbose_name=_("wallet"),
     )
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
-    request_fingerprint = models.CharField(max_length=64, blank=True)  # of the create body
+    chain = models.CharField(max_length=16, default="base", verbose_name=_("chain"))
+    # Whole shillings; > 0 (check constraint).
+    amount_tzs = models.BigIntegerField(verbose_name=_("amount (TZS)"))
+    status = models.CharField(
+        max_length=24, choices=Status, default=Status.SUBMITTED, verbose_name=_("status")
+    )
+    # Why cancelled/rejected, shown to the customer.
+    status_reason = models.TextField(blank=True, verbose_name=_("status reason"))
+    payment_provider = models.CharField(
+        max_length=16, choices=Provider, verbose_name=_("payment provider")
+    )
+    # E.164
+    buyer_phone = models.CharField(max_length=16, blank=True, verbose_name=_("buyer phone"))
+    initiation = models.CharField(
+        max_length=16, choices=Initiation, null=True, blank=True, verbose_name=_("initiation")
+    )
+    initiation_error = models.TextField(blank=True, verbose_name=_("initiation error"))
+    # The reference a bank-transfer customer writes on the transfer.
+    transfer_reference = models.CharField(
+        max_length=20, null=True, blank=True, unique=True, verbose_name=_("transfer reference")
+    )
+    # ZenoPay transid (or data[0].reference when transid is null), or the bank's reference.
+    psp_reference = models.CharField(max_length=100, blank=True, verbose_name=_("PSP reference"))
+    psp_channel = models.CharField(max_length=40, blank=True, verbose_name=_("PSP channel"))
+    fiat_confirmed_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("fiat confirmed at")
+    )
+    fiat_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("fiat confirmed by"),
+    )
+    idempotency_key = models.CharField(
+        max_length=100, null=True, blank=True, verbose_name=_("idempotency key")
+    )
+    # A hash of the create body.
+    request_fingerprint = models.CharField(
+        max_length=64, blank=True, verbose_name=_("request fingerprint")
+    )
     # A flag: while set nothing claims, polls or expires the deposit, and no payment is
     # confirmed for it. Chain facts are always recorded.
-    hold_reason = models.CharField(max_length=200, blank=True)
-    hold_details = models.JSONField(default=dict, blank=True)  # e.g. the paid amount seen
-    next_poll_at = models.DateTimeField(null=True, blank=True)
-    last_checked_at = models.DateTimeField(null=True, blank=True)
-    poll_attempts = models.PositiveIntegerField(default=0)
-    mint_tx_hash = models.CharField(max_length=66, blank=True)  # copied when minted
-    minted_at = models.DateTimeField(null=True, blank=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=now)
-    updated_at = models.DateTimeField(default=now)
+    hold_reason = models.CharField(max_length=200, blank=True, verbose_name=_("hold reason"))
+    # E.g. the paid amount seen.
+    hold_details = models.JSONField(default=dict, blank=True, verbose_name=_("hold details"))
+    next_poll_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next poll at"))
+    last_checked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last checked at"))
+    poll_attempts = models.PositiveIntegerField(default=0, verbose_name=_("poll attempts"))
+    # Copied when minted.
+    mint_tx_hash = models.CharField(
+        max_length=66, blank=True, verbose_name=_("mint transaction hash")
+    )
+    minted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("minted at"))
+    cancelled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("cancelled at"))
+    created_at = models.DateTimeField(default=now, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(default=now, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("deposit")
+        verbose_name_plural = _("deposits")
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(amount_tzs__gt=0), name="deposit_amount_positive"),
@@ -172,19 +230,31 @@ class DepositTransition(AppendOnlyModel):
         SYSTEM = "system"
 
     deposit = models.ForeignKey(
-        DepositRequest, on_delete=models.PROTECT, related_name="transitions"
+        DepositRequest,
+        on_delete=models.PROTECT,
+        related_name="transitions",
+        verbose_name=_("deposit"),
     )
-    from_status = models.CharField(max_length=24, blank=True)  # blank: created
-    to_status = models.CharField(max_length=24)  # equal to from_status for a hold set/clear
-    source = models.CharField(max_length=16, choices=Source)
+    # Blank: created.
+    from_status = models.CharField(max_length=24, blank=True, verbose_name=_("from status"))
+    # Equal to from_status for a hold set/clear.
+    to_status = models.CharField(max_length=24, verbose_name=_("to status"))
+    source = models.CharField(max_length=16, choices=Source, verbose_name=_("source"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
     )
-    note = models.TextField(blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
-    at = models.DateTimeField(default=now)
+    note = models.TextField(blank=True, verbose_name=_("note"))
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
+    at = models.DateTimeField(default=now, verbose_name=_("time"))
 
     class Meta:
+        verbose_name = _("deposit transition")
+        verbose_name_plural = _("deposit transitions")
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
@@ -200,19 +270,31 @@ class DepositApproval(AppendOnlyModel):
         APPROVED = "approved"
         REJECTED = "rejected"
 
-    deposit = models.ForeignKey(DepositRequest, on_delete=models.PROTECT, related_name="approvals")
-    approver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    deposit = models.ForeignKey(
+        DepositRequest,
+        on_delete=models.PROTECT,
+        related_name="approvals",
+        verbose_name=_("deposit"),
     )
-    type = models.CharField(max_length=16, choices=Type)
-    decision = models.CharField(max_length=16, choices=Decision)
-    reason = models.TextField(blank=True)
-    bank_reference = models.CharField(max_length=100, blank=True)
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("approver"),
+    )
+    type = models.CharField(max_length=16, choices=Type, verbose_name=_("type"))
+    decision = models.CharField(max_length=16, choices=Decision, verbose_name=_("decision"))
+    reason = models.TextField(blank=True, verbose_name=_("reason"))
+    bank_reference = models.CharField(max_length=100, blank=True, verbose_name=_("bank reference"))
     # Bank type: whole shillings the bank says arrived (a different amount holds the deposit).
-    amount_received_tzs = models.BigIntegerField(null=True, blank=True)
-    at = models.DateTimeField(default=now)
+    amount_received_tzs = models.BigIntegerField(
+        null=True, blank=True, verbose_name=_("amount received (TZS)")
+    )
+    at = models.DateTimeField(default=now, verbose_name=_("time"))
 
     class Meta:
+        verbose_name = _("deposit approval")
+        verbose_name_plural = _("deposit approvals")
         constraints = [
             models.UniqueConstraint(fields=["deposit", "type"], name="approval_one_per_type"),
         ]
@@ -239,29 +321,39 @@ class PaymentNotification(models.Model):
         HELD = "held"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    provider = models.CharField(max_length=16, default="zenopay")
-    kind = models.CharField(max_length=16, choices=Kind)
-    order_id = models.CharField(max_length=100, blank=True)
+    provider = models.CharField(max_length=16, default="zenopay", verbose_name=_("provider"))
+    kind = models.CharField(max_length=16, choices=Kind, verbose_name=_("kind"))
+    order_id = models.CharField(max_length=100, blank=True, verbose_name=_("order ID"))
     deposit = models.ForeignKey(
         DepositRequest,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="notifications",
+        verbose_name=_("deposit"),
     )
-    payment_status = models.CharField(max_length=32, blank=True)
-    body = models.TextField(blank=True)  # raw, capped at 16 KB
-    headers = models.JSONField(default=dict, blank=True)  # without secrets
-    remote_ip = models.GenericIPAddressField(null=True, blank=True)
-    key_status = models.CharField(max_length=16, blank=True)  # absent|valid|invalid
-    authenticated = models.BooleanField(default=False)  # the webhook_url token was valid
-    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    outcome = models.CharField(max_length=16, choices=Outcome, default=Outcome.PENDING)
-    outcome_note = models.TextField(blank=True)
-    received_at = models.DateTimeField(default=now)
-    decided_at = models.DateTimeField(null=True, blank=True)
+    payment_status = models.CharField(max_length=32, blank=True, verbose_name=_("payment status"))
+    body = models.TextField(blank=True, verbose_name=_("body"))  # raw, capped at 16 KB
+    # Without secrets.
+    headers = models.JSONField(default=dict, blank=True, verbose_name=_("headers"))
+    remote_ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("remote IP"))
+    # absent|valid|invalid
+    key_status = models.CharField(max_length=16, blank=True, verbose_name=_("key status"))
+    # The webhook_url token was valid.
+    authenticated = models.BooleanField(default=False, verbose_name=_("authenticated"))
+    http_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("HTTP status")
+    )
+    outcome = models.CharField(
+        max_length=16, choices=Outcome, default=Outcome.PENDING, verbose_name=_("outcome")
+    )
+    outcome_note = models.TextField(blank=True, verbose_name=_("outcome note"))
+    received_at = models.DateTimeField(default=now, verbose_name=_("received at"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
 
     class Meta:
+        verbose_name = _("payment notification")
+        verbose_name_plural = _("payment notifications")
         ordering = ["-received_at"]
         indexes = [models.Index(fields=["deposit", "outcome"])]  # pending hints of a deposit
 
@@ -281,12 +373,15 @@ class WebhookRefusalCount(models.Model):
         SIZE = "size"
 
     # The client counted: an IPv4 address or an IPv6 /64 (core.http.client_throttle_key).
-    remote_ip = models.CharField(max_length=45, blank=True)  # "" when unknown
-    minute = models.DateTimeField()  # the UTC minute the calls arrived in
-    reason = models.CharField(max_length=8, choices=Reason)
-    count = models.PositiveIntegerField(default=0)
+    # "" when unknown.
+    remote_ip = models.CharField(max_length=45, blank=True, verbose_name=_("remote IP"))
+    minute = models.DateTimeField(verbose_name=_("minute"))  # the UTC minute the calls arrived in
+    reason = models.CharField(max_length=8, choices=Reason, verbose_name=_("reason"))
+    count = models.PositiveIntegerField(default=0, verbose_name=_("count"))
 
     class Meta:
+        verbose_name = _("webhook refusal count")
+        verbose_name_plural = _("webhook refusal counts")
         constraints = [
             models.UniqueConstraint(
                 fields=["remote_ip", "minute", "reason"], name="webhook_refusal_one_row_per_minute"
@@ -304,31 +399,47 @@ class OrphanPayment(models.Model):
         DISMISSED = "dismissed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    provider = models.CharField(max_length=16, default="zenopay")
-    psp_reference = models.CharField(max_length=100)
-    amount_tzs = models.BigIntegerField()  # whole shillings, as the PSP reported
-    phone = models.CharField(max_length=16, blank=True)
-    channel = models.CharField(max_length=40, blank=True)
+    provider = models.CharField(max_length=16, default="zenopay", verbose_name=_("provider"))
+    psp_reference = models.CharField(max_length=100, verbose_name=_("PSP reference"))
+    # Whole shillings, as the PSP reported.
+    amount_tzs = models.BigIntegerField(verbose_name=_("amount (TZS)"))
+    phone = models.CharField(max_length=16, blank=True, verbose_name=_("phone"))
+    channel = models.CharField(max_length=40, blank=True, verbose_name=_("channel"))
     source_deposit = models.ForeignKey(
-        DepositRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="orphans_seen"
+        DepositRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orphans_seen",
+        verbose_name=_("source deposit"),
     )
-    reason = models.CharField(max_length=100)
-    status = models.CharField(max_length=16, choices=Status, default=Status.UNMATCHED)
+    reason = models.CharField(max_length=100, verbose_name=_("reason"))
+    status = models.CharField(
+        max_length=16, choices=Status, default=Status.UNMATCHED, verbose_name=_("status")
+    )
     matched_deposit = models.OneToOneField(
         DepositRequest,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="orphan_attached",
+        verbose_name=_("matched deposit"),
     )
-    note = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, verbose_name=_("note"))
+    created_at = models.DateTimeField(default=now, verbose_name=_("created at"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
 
     class Meta:
+        verbose_name = _("orphan payment")
+        verbose_name_plural = _("orphan payments")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
@@ -352,19 +463,31 @@ class LimitEvent(AppendOnlyModel):
         RECOVERY = "recovery"
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="limit_events"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="limit_events",
+        verbose_name=_("user"),
     )
-    kind = models.CharField(max_length=16, choices=Kind)
-    subject = models.CharField(max_length=100)  # what the limit applies to (user id)
-    requested_tzs = models.BigIntegerField()
-    limit_tzs = models.BigIntegerField()
-    used_tzs = models.BigIntegerField(default=0)  # already used in the period
+    kind = models.CharField(max_length=16, choices=Kind, verbose_name=_("kind"))
+    # What the limit applies to (user id).
+    subject = models.CharField(max_length=100, verbose_name=_("subject"))
+    requested_tzs = models.BigIntegerField(verbose_name=_("requested (TZS)"))
+    limit_tzs = models.BigIntegerField(verbose_name=_("limit (TZS)"))
+    # Already used in the period.
+    used_tzs = models.BigIntegerField(default=0, verbose_name=_("used (TZS)"))
     deposit = models.ForeignKey(
-        DepositRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="limit_events"
+        DepositRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="limit_events",
+        verbose_name=_("deposit"),
     )
-    at = models.DateTimeField(default=now)
+    at = models.DateTimeField(default=now, verbose_name=_("time"))
 
     class Meta:
+        verbose_name = _("limit event")
+        verbose_name_plural = _("limit events")
         ordering = ["-at"]
 
     def __str__(self) -> str:

@@ -21,6 +21,7 @@ def phone_normalize_tz(raw: str) -> str:
     if not text:
         raise InvalidDeposit(_("Enter the mobile number that will pay."), field="buyer_phone")
     compact = re.sub(r"[\s\-().]", "", text)
+    _refuse_wrong_length(compact)
     if not re.fullmatch(r"\+?\d{9,15}", compact):
         raise InvalidDeposit(
             _("Enter a Tanzanian mobile number such as 0712 345 678."), field="buyer_phone"
@@ -52,6 +53,30 @@ def phone_normalize_tz(raw: str) -> str:
             field="buyer_phone",
         )
     return f"+255{national}"
+
+
+def _refuse_wrong_length(compact: str) -> None:
+    """A number written as a Tanzanian mobile number (06…/07…, 2556…/2557…, +2556…/+2557…)
+    with digits missing or extra is refused for its length, the mistake it has, not as "not
+    a mobile number"."""
+    match = re.fullmatch(r"(?:\+?255|0)([67]\d*)", compact)
+    if match is None or len(match.group(1)) == 9:
+        return
+    if len(match.group(1)) > 9:
+        raise InvalidDeposit(
+            _(
+                "That number is too long: a Tanzanian mobile number has 10 digits, such as "
+                "0712 345 678."
+            ),
+            field="buyer_phone",
+        )
+    raise InvalidDeposit(
+        _(
+            "That number is too short: a Tanzanian mobile number has 10 digits, such as "
+            "0712 345 678."
+        ),
+        field="buyer_phone",
+    )
 
 
 def phone_local_form(e164: str) -> str:

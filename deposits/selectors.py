@@ -7,11 +7,13 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from core.clock import now
 from core.exceptions import NotFound
-from deposits.models import Bank, DepositRequest, DepositTransition, PaymentNotification
+from core.roles import BANK_ADMIN, PLATFORM_COMPLIANCE, SUPER_ADMIN, user_has_role
+from deposits.models import Bank, BankStaff, DepositRequest, DepositTransition, PaymentNotification
 
 
 def _uuid(value) -> uuid.UUID:
@@ -41,6 +43,20 @@ def deposit_owner_id(deposit_id) -> uuid.UUID | None:
     return DepositRequest.objects.filter(pk=pk).values_list("user_id", flat=True).first()
 
 
+def deposits_visible_to(*, user):
+    """The deposits a member of staff may see (DESIGN §9): every deposit for compliance and
+    super admins, their own bank's for a bank admin (none without a bank), none for anyone
+    else — a superuser without a role included. Backstage lists, detail pages and searches
+    all start from here."""
+    if user_has_role(user, PLATFORM_COMPLIANCE, SUPER_ADMIN):
+        return DepositRequest.objects.all()
+    if user_has_role(user, BANK_ADMIN):
+        return DepositRequest.objects.filter(
+            bank_id__in=BankStaff.objects.filter(user=user).values("bank_id")
+        )
+    return DepositRequest.objects.none()
+
+
 def user_deposits(*, user):
     return DepositRequest.objects.filter(user=user).select_related("wallet", "bank")
 
@@ -57,9 +73,8 @@ def user_deposit_get(*, user, deposit_id) -> DepositRequest:
 
 S = DepositRequest.Status
 ZENOPAY = DepositRequest.Provider.ZENOPAY
-# After this long without a confirmation the page says so and offers "check again".
+# After this long without a confirmation the page says it is taking longer than usual.
 PAYMENT_SLOW_AFTER = dt.timedelta(seconds=90)
-EXPLORER_TX_URL = "https://sepolia.basescan.org/tx/{}"
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 # Where a deposit is on the customer's journey: 1 payment requested, 2 payment received,
@@ -89,7 +104,7 @@ class DepositProgress:
     #            payment_received|safe|mint_delayed|minting|minted|failed|refunded
     failure: str  # "" or declined|cancelled|timed_out|refused|rejected (stage "failed")
     slow: bool  # a mobile money confirmation is taking longer than usual
-    can_check: bool  # offer "I've already paid — check again"
+    can_check: bool  # offer "I have entered my PIN — check now" (or "… already paid …")
     can_retry: bool  # offer "try again": nothing is pending, paying again is safe
 
     @property
@@ -109,8 +124,11 @@ class DepositProgress:
 
 
 def tx_explorer_url(tx_hash: str) -> str:
-    """The Base Sepolia explorer page of a transaction ("" for anything but a tx hash)."""
-    return EXPLORER_TX_URL.format(tx_hash) if _TX_HASH.match(tx_hash or "") else ""
+    """The explorer page of a transaction on this chain: "" for anything but a tx hash, and
+    on a chain without an explorer (a local anvil: a link would lead to another network's
+    explorer, where the transaction does not exist)."""
+    base = settings.EXPLORER_URL
+    return f"{base}/tx/{tx_hash}" if base and _TX_HASH.match(tx_hash or "") else ""
 
 
 def deposit_failure_kind(*, deposit: DepositRequest) -> str:
@@ -179,19 +197,59 @@ def deposit_progress(*, deposit: DepositRequest) -> DepositProgress:
     """The customer's view of a deposit: the stage, why it failed, and what they may do.
 
     While a mobile money payment is unresolved there is never a "try again": the customer
-    may have paid, and a second deposit would take their money twice."""
+    may have paid, and a second deposit would take their money twice.
+
+    "Check now" is offered as soon as the payment request is on the phone: what the customer
+    waits for, once they have entered their PIN, is our confirmation, and that is the moment
+    they want to ask for it (not 90 seconds later). Asking early costs nothing: a check only
+    reads ZenoPay's order status, and repeated taps are debounced by the service."""
     stage = _stage(deposit)
     failure = deposit_failure_kind(deposit=deposit) if stage == "failed" else ""
     waiting = stage in ("awaiting_payment", "prompt_uncertain", "sending")
     slow = waiting and now() - deposit.created_at >= PAYMENT_SLOW_AFTER
     checkable = deposit_checkable(deposit=deposit)
     can_check = checkable and (
-        (slow and stage == "awaiting_payment")
-        or stage == "prompt_uncertain"
-        or failure == "timed_out"
+        stage in ("awaiting_payment", "prompt_uncertain") or failure == "timed_out"
     )
     return DepositProgress(
         stage=stage, failure=failure, slow=slow, can_check=can_check, can_retry=stage == "failed"
+    )
+
+
+@dataclass(frozen=True)
+class DepositStageTimes:
+    """When a deposit first reached each step of the customer's journey (None: not reached,
+    or passed over, as a Safe mint passes over "minting")."""
+
+    requested: dt.datetime | None  # created: payment requested or transfer awaited
+    received: dt.datetime | None  # payment confirmed (mint_pending or the Safe lane)
+    minting: dt.datetime | None  # claimed by the mint worker
+    minted: dt.datetime | None
+
+
+_STEP_OF_STATUS = {
+    S.MINT_PENDING: "received",
+    S.MINT_REQUIRES_SAFE: "received",
+    S.MINT_PROCESSING: "minting",
+    S.MINTED: "minted",
+}
+
+
+def deposit_stage_times(*, deposit: DepositRequest) -> DepositStageTimes:
+    """From the deposit's transition rows, so a page that catches up in one step (a poll
+    that finds the deposit minted) still shows every stage it passed, with its time."""
+    times: dict[str, dt.datetime] = {}
+    rows = deposit.transitions.order_by("at", "id").values_list("from_status", "to_status", "at")
+    for from_status, to_status, at in rows:
+        if not from_status:
+            times.setdefault("requested", at)
+        elif to_status != from_status and to_status in _STEP_OF_STATUS:
+            times.setdefault(_STEP_OF_STATUS[to_status], at)
+    return DepositStageTimes(
+        requested=times.get("requested"),
+        received=times.get("received"),
+        minting=times.get("minting"),
+        minted=times.get("minted"),
     )
 
 

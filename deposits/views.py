@@ -29,8 +29,10 @@ from deposits.models import DepositRequest
 from deposits.phones import phone_mask
 from deposits.selectors import (
     DepositProgress,
+    DepositStageTimes,
     deposit_checkable,
     deposit_progress,
+    deposit_stage_times,
     tx_explorer_url,
     user_deposit_get,
     user_deposits,
@@ -64,6 +66,18 @@ class DepositCard:
     @property
     def is_zenopay(self) -> bool:
         return self.deposit.payment_provider == DepositRequest.Provider.ZENOPAY
+
+    @property
+    def heading(self) -> str:
+        """The page's heading; the live status carries it too, so the script can change it
+        when the deposit moves on ("Check your phone" → "Your deposit")."""
+        if self.progress.step == 1:
+            return _("Check your phone") if self.is_zenopay else _("Make your bank transfer")
+        return _("Your deposit")
+
+    @property
+    def stage_times(self) -> DepositStageTimes:
+        return deposit_stage_times(deposit=self.deposit)
 
 
 def _card(deposit: DepositRequest) -> DepositCard:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the servers the test suite starts for itself (PostgreSQL, Redis) from Debian
-# packages when they are missing. Needs root; prints what it does.
+# Installs the servers the test suite starts for itself (PostgreSQL, Redis) and the browser
+# its browser tests drive (Chromium, with the DejaVu fonts the layout checks are measured in)
+# from Debian packages when they are missing. Needs root; prints what it does.
 set -euo pipefail
 
 need=()
@@ -12,9 +13,12 @@ pg_bindir() {
 pg_bindir >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v msgfmt >/dev/null 2>&1 || need+=(gettext)  # checks the Kiswahili catalogue
+# tests/browser/ launches Debian's chromium through Playwright (which cannot download its own).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install_services: PostgreSQL, Redis and gettext are present"
+  echo "install_services: PostgreSQL, Redis, gettext and Chromium are present"
   exit 0
 fi
 if [ "$(id -u)" != "0" ]; then

@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import uuid
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -354,7 +355,14 @@ def wallet_challenge_message(
     """The text a person signs (EIP-191 personal_sign). It names the site, the account, the
     wallet and the chain, and carries a one-time nonce and an expiry, so a signature proves
     this wallet for this account here and now, and cannot be replayed elsewhere."""
-    expiry = expires_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # UTC for the record, and the clock the page shows people (EAT), so the two agree. The
+    # text is stored with the challenge and verified as stored: changing it here affects
+    # only new challenges.
+    people = expires_at.astimezone(ZoneInfo(settings.TIME_ZONE))
+    expiry = (
+        f"{expires_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+        f" ({people:%Y-%m-%d %H:%M} {people.tzname()})"
+    )
     return (
         "nTZS wallet ownership check\n"
         "\n"

@@ -3,14 +3,14 @@ from django.urls import reverse
 
 from accounts.models import KycCase, User
 from core.models import AdminAction
-from tests.factories import KycCaseFactory, UserFactory, WalletFactory, compliance_officer
+from tests.factories import KycCaseFactory, WalletFactory, compliance_officer, super_admin
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client(client, staff_otp_login):
-    staff_otp_login(client, UserFactory(email="root@ntzs.test", is_staff=True, is_superuser=True))
+    staff_otp_login(client, super_admin(email="root@ntzs.test", is_superuser=True))
     return client
 
 

@@ -8,7 +8,6 @@ import re
 
 import pytest
 import time_machine
-from django.contrib import admin
 from django.contrib.auth import get_user
 from django.test import Client
 from django.urls import reverse
@@ -16,6 +15,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from backstage.admin import site as backstage_site
 from core.models import AdminAction
 from tests.factories import PASSWORD, compliance_officer, customer, super_admin
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 def _backstage_urls() -> list[str]:
     urls = [reverse("admin:index")]
-    for model in admin.site._registry:
+    for model in backstage_site._registry:
         meta = model._meta
         urls.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
     return urls
@@ -75,7 +75,7 @@ def test_staff_with_an_unverified_session_is_sent_to_the_code_page(client):
 
 
 def test_staff_with_a_verified_second_factor_opens_every_backstage_page(client, staff_otp_login):
-    # A Django superuser, so that every registered page is within its permissions.
+    # A super admin (the role sees every registered page), with the superuser flag too.
     staff_otp_login(client, super_admin(is_superuser=True))
 
     for url in _backstage_urls():

@@ -305,7 +305,8 @@ def test_list_pages_with_limit_and_offset(api, make_deposit, settings):
     assert data["previous"] is not None and data["next"] is None
 
 
-def test_retrieve_ones_own_deposit(api, make_deposit):
+def test_retrieve_ones_own_deposit(api, make_deposit, settings):
+    settings.EXPLORER_URL = "https://sepolia.basescan.org"  # as on Base Sepolia (84532)
     deposit = make_deposit(amount=5_000)
     t.deposit_payment_confirm(
         deposit_id=deposit.pk, amount_tzs=5_000, psp_reference="TX77", source="poll"

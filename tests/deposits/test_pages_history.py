@@ -82,7 +82,8 @@ def test_history_pages(amina_client, make_deposit, settings):
     assert amina_client.get(HISTORY, {"page": "x"}).status_code == 200
 
 
-def test_receipt_has_what_a_receipt_needs_in_eat(amina_client, make_deposit):
+def test_receipt_has_what_a_receipt_needs_in_eat(amina_client, make_deposit, settings):
+    settings.EXPLORER_URL = "https://sepolia.basescan.org"  # as on Base Sepolia (84532)
     with time_machine.travel(dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC), tick=False):
         deposit = _minted(make_deposit, amount=5_000)
     body = amina_client.get(

@@ -289,7 +289,10 @@ def test_a_failed_payment_offers_try_again_and_says_why(customer_client, deposit
     assert labels[state] in body
 
 
-def test_minted_links_the_transaction_to_the_base_sepolia_explorer(customer_client, deposit_in):
+def test_minted_links_the_transaction_to_the_base_sepolia_explorer(
+    customer_client, deposit_in, settings
+):
+    settings.EXPLORER_URL = "https://sepolia.basescan.org"  # as on Base Sepolia (84532)
     deposit = deposit_in("minted")
     body = _fragment(customer_client, deposit).content.decode()
     assert f'href="https://sepolia.basescan.org/tx/{TX_HASH}"' in body
@@ -299,17 +302,20 @@ def test_minted_links_the_transaction_to_the_base_sepolia_explorer(customer_clie
 def test_steps_show_where_the_deposit_is(customer_client, deposit_in):
     deposit = deposit_in("minting")
     body = _fragment(customer_client, deposit).content.decode()
-    assert '<li class="done">Payment requested</li>' in body
-    assert '<li class="done">Payment received</li>' in body
-    assert '<li class="current">Minting</li>' in body
+    assert '<li data-step="1" class="done">Payment requested <time' in body
+    assert '<li data-step="2" class="done">Payment received <time' in body
+    assert '<li data-step="3" class="current">Minting <time' in body
+    assert '<li data-step="4" class="">Minted</li>' in body
 
 
-def test_a_slow_payment_gets_honest_copy_and_a_check_again_button(customer_client, deposit_in):
+def test_a_slow_payment_gets_honest_copy_and_keeps_its_check_now_button(
+    customer_client, deposit_in
+):
     deposit = deposit_in("awaiting_payment")
     check_url = reverse("deposits:check_again", kwargs={"deposit_id": deposit.pk})
 
     body = _fragment(customer_client, deposit).content.decode()
-    assert check_url not in body
+    assert f'action="{check_url}"' in body  # from the start (issue 11)
     assert "taking longer than usual" not in body
 
     with time_machine.travel(now() + dt.timedelta(minutes=2), tick=False):
@@ -318,9 +324,9 @@ def test_a_slow_payment_gets_honest_copy_and_a_check_again_button(customer_clien
     assert "This is taking longer than usual." in body
     assert "do not pay again" in body
     assert f'action="{check_url}"' in body
-    assert "I have already paid — check again" in body
+    assert "I have entered my PIN — check now" in body
     assert 'name="csrfmiddlewaretoken"' in body
-    assert "Nimeshalipa — angalia tena" in sw_body
+    assert "Nimeweka PIN — angalia sasa" in sw_body
 
 
 def test_an_uncertain_prompt_offers_check_again_at_once(customer_client, deposit_in):
@@ -334,7 +340,7 @@ def test_zenopay_detail_is_the_check_your_phone_page_in_both_languages(customer_
     url = reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
 
     body = customer_client.get(url).content.decode()
-    assert "<h1>Check your phone</h1>" in body
+    assert "<h1 data-live-heading>Check your phone</h1>" in body
     assert "TSh 5,000" in body
     assert MASKED in body
     assert "+255712345678" not in body and "0712345678" not in body
@@ -345,7 +351,7 @@ def test_zenopay_detail_is_the_check_your_phone_page_in_both_languages(customer_
 
     customer_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "sw"
     swahili = customer_client.get(url).content.decode()
-    assert "<h1>Angalia simu yako</h1>" in swahili
+    assert "<h1 data-live-heading>Angalia simu yako</h1>" in swahili
     assert 'lang="sw"' in swahili
 
 
@@ -354,7 +360,7 @@ def test_a_final_deposit_page_stops_refreshing(customer_client, deposit_in):
     body = customer_client.get(
         reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
     ).content.decode()
-    assert "<h1>Your deposit</h1>" in body
+    assert "<h1 data-live-heading>Your deposit</h1>" in body
     assert 'http-equiv="refresh"' not in body
     assert 'data-poll-seconds="0"' in body
 
@@ -374,7 +380,7 @@ def test_bank_transfer_page_shows_the_bank_details_and_the_reference(
     url = reverse("deposits:detail", kwargs={"deposit_id": deposit.pk})
 
     body = customer_client.get(url).content.decode()
-    assert "<h1>Make your bank transfer</h1>" in body
+    assert "<h1 data-live-heading>Make your bank transfer</h1>" in body
     assert "NMB" in body and "Account 2040 1234 567" in body
     assert "TSh 250,000" in body
     assert deposit.transfer_reference in body

@@ -2,6 +2,10 @@
 // status page then refreshes itself through a <noscript> meta refresh, forms post normally).
 // - the live status box polls its fragment every few seconds, paused while the tab is
 //   hidden, and stops when the deposit reaches a final state;
+// - the page's heading follows the status ("Check your phone" → "Your deposit"); the bank
+//   page, whose instructions give way to a summary, reloads instead;
+// - when a poll finds the deposit several stages on (paid and minted between two polls),
+//   the stages light up one after another, so "Payment received" and "Minting" are seen;
 // - "I have already paid — check again" posts in the background and shows the answer;
 // - the amount field gets thousands separators as you type;
 // - the phone field shows for mobile money, the bank field for bank transfers;
@@ -13,6 +17,7 @@
 
   var FETCH_TIMEOUT_MS = 15000;
   var MAX_BACKOFF_S = 60;
+  var STAGE_REVEAL_MS = 900;
 
   function fetchText(url, options) {
     var controller = window.AbortController ? new AbortController() : null;
@@ -35,17 +40,54 @@
     });
   }
 
+  function followHeading(box) {
+    var root = box.querySelector(".deposit-status");
+    var heading = document.querySelector("h1[data-live-heading]");
+    var text = root && root.getAttribute("data-heading");
+    if (!heading || !text || heading.textContent === text) { return; }
+    if (box.hasAttribute("data-reload-on-new-heading")) {
+      window.location.reload();
+      return;
+    }
+    document.title = document.title.replace(heading.textContent, text);
+    heading.textContent = text;
+  }
+
+  // Steps after `before` are shown as not reached yet, then reached one by one.
+  function revealSteps(box, before, pending) {
+    var reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    var items = box.querySelectorAll(".steps li[data-step]");
+    var later = [];
+    for (var i = 0; i < items.length; i++) {
+      var step = parseInt(items[i].getAttribute("data-step"), 10);
+      if (step > before && items[i].className) { later.push(items[i]); }
+    }
+    if (reduce || before < 1 || later.length < 2) { return; }
+    var finals = later.map(function (item) { return item.className; });
+    later.forEach(function (item, index) {
+      item.className = index === 0 ? "current" : "";
+    });
+    later.forEach(function (item, index) {
+      pending.push(setTimeout(function () {
+        item.className = finals[index];
+        if (index + 1 < later.length) { later[index + 1].className = "current"; }
+      }, STAGE_REVEAL_MS * (index + 1)));
+    });
+  }
+
   function livePoller(box) {
     var url = box.getAttribute("data-poll-url");
     var timer = null;
     var due = false;
     var failures = 0;
+    var reveals = [];
 
     function state() {
       var root = box.querySelector(".deposit-status");
       return {
         final: !root || root.getAttribute("data-final") === "1",
-        seconds: root ? parseInt(root.getAttribute("data-poll-seconds"), 10) || 0 : 0
+        seconds: root ? parseInt(root.getAttribute("data-poll-seconds"), 10) || 0 : 0,
+        step: root ? parseInt(root.getAttribute("data-step"), 10) || 0 : 0
       };
     }
 
@@ -57,8 +99,12 @@
     }
 
     function show(html) {
+      var before = state().step;
+      while (reveals.length) { clearTimeout(reveals.pop()); }
       box.innerHTML = html;
       failures = 0;
+      followHeading(box);
+      revealSteps(box, before, reveals);
     }
 
     function tick() {

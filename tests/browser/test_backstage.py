@@ -1,0 +1,42 @@
+"""Backstage in a browser: the index of a compliance officer at desktop width, with the
+environment and open-alerts banners, under the site's Content-Security-Policy (no refused
+style or script). Screenshot: var/screenshots/backstage-index-en.png."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from core.models import Alert
+from tests.browser.support import DESKTOP, assert_layout, screenshot
+from tests.factories import compliance_officer
+
+
+def _staff_session_cookie(user, url: str) -> dict:
+    """A session that has passed the second factor (what the code page leaves behind)."""
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
+
+
+def test_the_backstage_index_shows_both_banners_at_desktop_width(open_tab, site):
+    neema = compliance_officer()
+    Alert.objects.create(kind="minter gas low", detail="0.0004 ETH left")
+    tab = open_tab(size=DESKTOP)
+    tab.page.context.add_cookies([_staff_session_cookie(neema, site)])
+
+    tab.goto(f"{site}/backstage/")
+    screenshot(tab.page, "backstage-index-en")
+
+    assert tab.page.locator(".backstage-env-name").inner_text() == "LOCAL"
+    assert "1 open alert" in tab.page.locator(".backstage-alerts").inner_text()
+    assert tab.page.get_by_role("link", name="Deposits").count() >= 1
+    assert_layout(tab.page, "Backstage index")
+    assert tab.console_errors == []
+    assert tab.failed_requests == []
