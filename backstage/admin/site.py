@@ -17,7 +17,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import StaffAuthenticationForm
 from accounts.services.staff import user_is_staff_account
 from backstage.environment import backstage_environment
-from backstage.minting_page import minting_page, minting_page_allowed
+from backstage.minting_page import (
+    ACTIONS,
+    minting_action,
+    minting_page,
+    minting_page_allowed,
+)
 from core.models import Alert
 from core.selectors import alerts_open_summary
 
@@ -47,7 +52,15 @@ class BackstageSite(admin.AdminSite):
 
     def get_urls(self):
         page = self.admin_view(partial(minting_page, site=self))
-        return [path("minting/", page, name="minting"), *super().get_urls()]
+        actions = [
+            path(
+                f"minting/{name}/",
+                self.admin_view(partial(minting_action, name=name)),
+                name=f"minting_{name}",
+            )
+            for name in ACTIONS
+        ]
+        return [path("minting/", page, name="minting"), *actions, *super().get_urls()]
 
     def each_context(self, request):
         context = super().each_context(request)

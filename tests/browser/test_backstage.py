@@ -10,8 +10,11 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.models import Alert
+from minting.chain import account_address
+from minting.models import SignerAccount
 from tests.browser.support import DESKTOP, assert_layout, screenshot
-from tests.factories import compliance_officer
+from tests.factories import compliance_officer, super_admin
+from tests.support.anvil import DEV_PRIVATE_KEYS
 
 
 def _staff_session_cookie(user, url: str) -> dict:
@@ -40,3 +43,25 @@ def test_the_backstage_index_shows_both_banners_at_desktop_width(open_tab, site)
     assert_layout(tab.page, "Backstage index")
     assert tab.console_errors == []
     assert tab.failed_requests == []
+
+
+def test_a_super_admin_stops_minting_from_the_minting_page(open_tab, site, settings):
+    settings.MINTER_PRIVATE_KEY = DEV_PRIVATE_KEYS[1]
+    signer = SignerAccount.objects.create(
+        address=account_address(DEV_PRIVATE_KEYS[1]), chain_id=31337, next_nonce=4
+    )
+    salim = super_admin()
+    tab = open_tab(size=DESKTOP)
+    tab.page.context.add_cookies([_staff_session_cookie(salim, site)])
+
+    tab.goto(f"{site}/backstage/minting/")
+    screenshot(tab.page, "backstage-minting-en")
+    assert_layout(tab.page, "Backstage minting page")
+    tab.page.fill("#id_stop-reason", "key rotation")
+    tab.page.get_by_role("button", name="Stop minting").click()
+    tab.page.wait_for_selector(".messagelist .success")
+
+    assert "Minting is stopped" in tab.page.locator(".messagelist").inner_text()
+    signer.refresh_from_db()
+    assert not signer.sending_enabled
+    assert tab.failed_requests == [] and tab.console_errors == []
