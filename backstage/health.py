@@ -23,7 +23,11 @@ from django.db.migrations.executor import MigrationExecutor
 from core.clock import now
 from core.models import TaskHeartbeat
 from deposits.models import DepositRequest, PaymentNotification
+from minting.breaker import rpc_breaker
+from minting.chain import ChainError
+from minting.models import MinterCheckRecord
 from minting.selectors import mints_deferred_by_cap_count
+from minting.services import minter_read
 
 # The anonymous readiness answer is reused for this long (per process), so a flood of
 # /readyz requests costs at most one round of checks per process every 10 seconds.
@@ -72,16 +76,12 @@ def _broker() -> Check:
 
 
 def _circuit() -> Check:
-    from minting.breaker import rpc_breaker
-
     state = rpc_breaker().state()
     return Check("circuit", state == "closed", state)
 
 
 def _chain_stored() -> list[Check]:
     """The last ``check_minter`` result; stale when older than twice the task's interval."""
-    from minting.models import MinterCheckRecord
-
     record = MinterCheckRecord.objects.filter(name="minter").first()
     if record is None:
         return [Check("chain", False, "never checked (minting.tasks.check_minter has not run)")]
@@ -106,9 +106,6 @@ def _chain_stored() -> list[Check]:
 
 
 def _chain_live() -> list[Check]:
-    from minting.chain import ChainError
-    from minting.services import minter_read
-
     try:
         result = minter_read()
     except ChainError as exc:

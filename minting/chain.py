@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from eth_abi import decode, encode
 from eth_abi.exceptions import DecodingError
+from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
@@ -541,8 +542,6 @@ def ntzs_connect(*, rpc_url: str, chain_id: int, contract_address: str) -> NtzsC
 
 
 def ntzs_from_settings() -> NtzsClient:
-    from django.conf import settings
-
     return ntzs_connect(
         rpc_url=settings.BASE_SEPOLIA_RPC_URL,
         chain_id=settings.CHAIN_ID,
@@ -551,8 +550,6 @@ def ntzs_from_settings() -> NtzsClient:
 
 
 def account_address(private_key: str) -> str:
-    from eth_account import Account
-
     return Account.from_key(private_key).address
 
 
@@ -568,8 +565,6 @@ def transact(
     """Sign and send one administrative transaction (deploy, role grant) and wait for its
     receipt. Not the mint path: mints are signed inside the batch transaction and their
     bytes persisted before sending (DESIGN §7.1)."""
-    from eth_account import Account
-
     sender = Account.from_key(private_key)
     try:
         base_fee = w3.eth.get_block("latest")["baseFeePerGas"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import to_checksum_address
@@ -17,8 +18,6 @@ FILL_GAS_LIMIT = 21_000
 
 
 def mint_gas_limit() -> int:
-    from django.conf import settings
-
     return getattr(settings, "MINT_GAS_LIMIT", MINT_GAS_LIMIT)
 
 
