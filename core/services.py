@@ -15,7 +15,8 @@ from django.db import IntegrityError, transaction
 from core.clock import now
 from core.exceptions import ConflictError, NotFound, PermissionRefused, ServiceError
 from core.models import AdminAction, Alert, DualControlRequest, TaskHeartbeat
-from core.roles import require_not_beneficiary, require_role
+from core.roles import require_not_beneficiary, require_role, user_has_role
+from core.text import text_free_storable
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,11 @@ def dual_control_action_register(action: DualControlAction) -> None:
     _ACTIONS[action.name] = action
 
 
+def dual_control_actions_for(user) -> list[str]:
+    """The names of the registered four-eyes actions whose roles ``user`` holds."""
+    return [name for name, action in _ACTIONS.items() if user_has_role(user, *action.roles)]
+
+
 def dual_control_action_get(name: str) -> DualControlAction:
     try:
         return _ACTIONS[name]
@@ -82,9 +88,12 @@ def dual_control_action_get(name: str) -> DualControlAction:
         raise ServiceError(f"Unknown four-eyes action {name!r}.") from None
 
 
-def _require_roles(
+def dual_control_actor_check(
     user, action: DualControlAction, verb: str, target_id: str, params: dict
 ) -> None:
+    """The one rule of who may make or decide a four-eyes request: the action's roles, and
+    never its beneficiary. Raises PermissionRefused in one sentence (the Backstage queue asks
+    it too, so it offers a button only where the service would act)."""
     require_role(user, *action.roles, doing=f"{verb} {action.name}")
     doing = f"{verb} {action.name} of {action.target_type} {target_id}"
     if action.beneficiary is not None:
@@ -98,7 +107,7 @@ def dual_control_request_make(
     *, action: str, target_id: object, params: dict, evidence: str, maker
 ) -> DualControlRequest:
     definition = dual_control_action_get(action)
-    _require_roles(maker, definition, "request", str(target_id), params)
+    dual_control_actor_check(maker, definition, "request", str(target_id), params)
     if definition.validate is not None:
         definition.validate(params, str(target_id))
     try:
@@ -134,6 +143,15 @@ def _pending_request_locked(request_id) -> DualControlRequest:
         raise NotFound(f"There is no four-eyes request {request_id}.") from None
 
 
+REASON_MAX = 2_000  # characters of a four-eyes reason kept
+
+
+def _reason_storable(reason: str) -> str:
+    """A checker's or maker's reason as it may be stored and shown (no NUL or control
+    characters): typed into a form, it reaches the database as typed otherwise."""
+    return text_free_storable(reason, max_length=REASON_MAX)
+
+
 def _decide(request: DualControlRequest, *, decision: str, checker, reason: str) -> None:
     updated = DualControlRequest.objects.filter(
         pk=request.pk, decision=DualControlRequest.Decision.PENDING
@@ -148,12 +166,13 @@ def dual_control_approve(*, request_id, checker, reason: str = "") -> DualContro
 
     The action's ``prepare`` (e.g. one more order-status query) runs first, outside any
     transaction; its answer is handed to ``apply``."""
+    reason = _reason_storable(reason)
     try:
         snapshot = DualControlRequest.objects.get(pk=request_id)
     except (DualControlRequest.DoesNotExist, ValueError, ValidationError):
         raise NotFound(f"There is no four-eyes request {request_id}.") from None
     definition = dual_control_action_get(snapshot.action)
-    _require_roles(checker, definition, "approve", snapshot.target_id, snapshot.params)
+    dual_control_actor_check(checker, definition, "approve", snapshot.target_id, snapshot.params)
     if snapshot.maker_id == checker.pk:
         raise PermissionRefused(
             "The checker must be a different person from the maker; ask a colleague to approve."
@@ -170,7 +189,7 @@ def _dual_control_approve_atomic(
 ) -> DualControlRequest:
     request = _pending_request_locked(request_id)
     definition = dual_control_action_get(request.action)
-    _require_roles(checker, definition, "approve", request.target_id, request.params)
+    dual_control_actor_check(checker, definition, "approve", request.target_id, request.params)
     if request.decision != DualControlRequest.Decision.PENDING:
         raise ConflictError(f"Request {request.pk} was already decided ({request.decision}).")
     if request.maker_id == checker.pk:
@@ -195,11 +214,12 @@ def _dual_control_approve_atomic(
 
 @transaction.atomic(durable=True)
 def dual_control_reject(*, request_id, checker, reason: str) -> DualControlRequest:
+    reason = _reason_storable(reason)
     if not reason.strip():
         raise ServiceError("A rejection needs a reason.")
     request = _pending_request_locked(request_id)
     definition = dual_control_action_get(request.action)
-    _require_roles(checker, definition, "reject", request.target_id, request.params)
+    dual_control_actor_check(checker, definition, "reject", request.target_id, request.params)
     if request.maker_id == checker.pk:
         raise PermissionRefused(
             "The checker must be a different person from the maker; the maker may withdraw."
@@ -219,6 +239,7 @@ def dual_control_reject(*, request_id, checker, reason: str) -> DualControlReque
 
 @transaction.atomic(durable=True)
 def dual_control_withdraw(*, request_id, maker, reason: str = "") -> DualControlRequest:
+    reason = _reason_storable(reason)
     request = _pending_request_locked(request_id)
     if request.maker_id != maker.pk:
         raise PermissionRefused("Only the maker may withdraw a four-eyes request.")

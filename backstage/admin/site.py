@@ -17,12 +17,14 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import StaffAuthenticationForm
 from accounts.services.staff import user_is_staff_account
 from backstage.environment import backstage_environment
+from backstage.four_eyes import four_eyes_page_allowed, four_eyes_urls
 from backstage.minting_page import (
     ACTIONS,
     minting_action,
     minting_page,
     minting_page_allowed,
 )
+from backstage.orphans import orphan_urls, orphans_page_allowed
 from core.models import Alert
 from core.selectors import alerts_open_summary
 
@@ -60,13 +62,21 @@ class BackstageSite(admin.AdminSite):
             )
             for name in ACTIONS
         ]
-        return [path("minting/", page, name="minting"), *actions, *super().get_urls()]
+        return [
+            path("minting/", page, name="minting"),
+            *actions,
+            *four_eyes_urls(self),
+            *orphan_urls(self),
+            *super().get_urls(),
+        ]
 
     def each_context(self, request):
         context = super().each_context(request)
         context["backstage_environment"] = backstage_environment()
         context["backstage_alerts"] = self._open_alerts(request)
         context["backstage_can_see_minting"] = minting_page_allowed(request.user)
+        context["backstage_can_see_four_eyes"] = four_eyes_page_allowed(request.user)
+        context["backstage_can_see_orphans"] = orphans_page_allowed(request.user)
         return context
 
     def _open_alerts(self, request):

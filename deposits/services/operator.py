@@ -22,7 +22,7 @@ from core.text import text_free_storable, text_identifier_fits
 from deposits.models import DepositRequest, DepositTransition, LimitEvent, OrphanPayment
 from deposits.phones import phone_last9
 from deposits.selectors import deposit_get, deposit_owner_id
-from deposits.services.payments import _notification_store, notification_decide
+from deposits.services.payments import notification_decide, order_status_notification_store
 from deposits.services.references import (
     orphan_refusal_reason,
     reference_confirmed_deposit,
@@ -164,14 +164,7 @@ def _require_reference_unused(deposit: DepositRequest, transid: str) -> None:
 def _manual_confirm_prepare(request) -> dict:
     """One more order-status query at approval (DESIGN §5.1), outside any transaction."""
     status = zenopay_order_status(order_id=request.target_id)
-    notification = _notification_store(
-        kind="order_status",
-        order_id=request.target_id,
-        deposit_id=request.target_id,
-        payment_status=status.payment_status or "",
-        body=status.raw_body[:16384],
-        http_status=status.http_status,
-    )
+    notification = order_status_notification_store(deposit_id=request.target_id, status=status)
     return {"status": status, "notification_id": notification.pk}
 
 

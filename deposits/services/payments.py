@@ -652,6 +652,24 @@ def _check_claim(deposit_id) -> bool:
     )
 
 
+def order_status_notification_store(*, deposit_id, status) -> PaymentNotification:
+    """One order-status answer stored as asked (``pending``): the payment status only when it
+    fits its column (else a note; the raw body is the faithful record), the body escaped and
+    bounded. Every order-status query stores its answer this way."""
+    payment_status, status_note = _field_storable(
+        "payment_status", status.payment_status or "", PAYMENT_STATUS_MAX
+    )
+    return _notification_store(
+        kind=PaymentNotification.Kind.ORDER_STATUS,
+        order_id=str(deposit_id),
+        deposit_id=deposit_id,
+        payment_status=payment_status,
+        body=text_raw_storable(status.raw_body, max_chars=STORED_BODY_MAX),
+        http_status=status.http_status,
+        outcome_note=status_note,
+    )
+
+
 def deposit_check(*, deposit_id, source: str, actor_id=None, claimed: bool = False) -> str:
     """Ask ZenoPay about one deposit, at most once per 10 s per deposit, and apply it; the
     transitions it causes are recorded with ``source`` and the actor (the customer who asked).
@@ -663,18 +681,7 @@ def deposit_check(*, deposit_id, source: str, actor_id=None, claimed: bool = Fal
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     status = zenopay_order_status(order_id=str(deposit_id))
     _drift_note(call="order-status", why=status.reason if status.drift else "")
-    payment_status, status_note = _field_storable(
-        "payment_status", status.payment_status or "", PAYMENT_STATUS_MAX
-    )
-    notification = _notification_store(
-        kind=PaymentNotification.Kind.ORDER_STATUS,
-        order_id=str(deposit_id),
-        deposit_id=deposit_id,
-        payment_status=payment_status,
-        body=text_raw_storable(status.raw_body, max_chars=STORED_BODY_MAX),
-        http_status=status.http_status,
-        outcome_note=status_note,
-    )
+    notification = order_status_notification_store(deposit_id=deposit_id, status=status)
     try:
         applied = payment_status_apply(
             deposit_id=deposit_id, status=status, source=source, actor=actor

@@ -215,3 +215,16 @@ def test_the_beneficiary_is_neither_maker_nor_checker(maker, checker, via):
     assert APPLIED == []
     dual_control_approve(request_id=request.pk, checker=checker)
     assert APPLIED == ["t9"]
+
+
+def test_a_reason_typed_with_control_characters_is_stored_clean(maker, checker):
+    """A NUL typed into the checker's form would make the database refuse the decision."""
+    rejected = dual_control_reject(
+        request_id=_make(maker, target="t7").pk, checker=checker, reason="wrong amount\x00\x07"
+    )
+    withdrawn = dual_control_withdraw(
+        request_id=_make(maker, target="t8").pk, maker=maker, reason=" typo\x00 "
+    )
+
+    assert DualControlRequest.objects.get(pk=rejected.pk).reason == "wrong amount"
+    assert DualControlRequest.objects.get(pk=withdrawn.pk).reason == "typo"

@@ -1,0 +1,102 @@
+"""deposits.services.banks: super admins manage banks and bank staff; every refusal is one
+sentence and writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.exceptions import ConflictError, PermissionRefused
+from core.models import AdminAction
+from deposits.models import Bank, BankStaff
+from deposits.services.banks import (
+    BankDetails,
+    BankRefused,
+    bank_create,
+    bank_staff_assign,
+    bank_staff_remove,
+    bank_update,
+)
+from tests.factories import bank_admin, compliance_officer, customer, super_admin
+
+pytestmark = pytest.mark.django_db
+
+AZANIA = BankDetails(
+    name="Azania Bank", account_name="nTZS Limited", account_number="0100 2233 4455"
+)
+
+
+def test_a_compliance_officer_may_not_create_a_bank():
+    with pytest.raises(PermissionRefused, match="may not manage banks"):
+        bank_create(actor=compliance_officer(), details=AZANIA)
+
+    assert not Bank.objects.exists()
+    assert not AdminAction.objects.exists()
+
+
+def test_a_bank_name_that_mentions_zenopay_is_refused():
+    details = BankDetails(**{**vars(AZANIA), "name": "Azania (ZenoPay settlement)"})
+
+    with pytest.raises(BankRefused, match="leave ZenoPay out") as refused:
+        bank_create(actor=super_admin(), details=details)
+
+    assert refused.value.field == "name"
+    assert not Bank.objects.exists()
+
+
+def test_the_settlement_flag_moves_only_after_it_is_cleared():
+    salim = super_admin()
+    crdb = bank_create(
+        actor=salim,
+        details=BankDetails(
+            name="CRDB Bank",
+            account_name="nTZS Limited",
+            account_number="0150",
+            is_zenopay_settlement=True,
+        ),
+    )
+    azania = bank_create(actor=salim, details=AZANIA)
+    flagged = BankDetails(**{**vars(AZANIA), "is_zenopay_settlement": True})
+
+    with pytest.raises(BankRefused, match="CRDB Bank is already the ZenoPay settlement bank"):
+        bank_update(actor=salim, bank_id=azania.pk, details=flagged)
+    bank_update(
+        actor=salim,
+        bank_id=crdb.pk,
+        details=BankDetails(name="CRDB Bank", account_name="nTZS Limited", account_number="0150"),
+    )
+    bank_update(actor=salim, bank_id=azania.pk, details=flagged)
+
+    assert list(Bank.objects.filter(is_zenopay_settlement=True)) == [azania]
+
+
+def test_an_unchanged_bank_writes_no_admin_action():
+    salim = super_admin()
+    bank = bank_create(actor=salim, details=AZANIA)
+
+    bank_update(actor=salim, bank_id=bank.pk, details=AZANIA)
+
+    assert list(AdminAction.objects.values_list("action", flat=True)) == ["bank.create"]
+
+
+def test_a_customer_cannot_be_assigned_to_a_bank():
+    salim = super_admin()
+    bank = bank_create(actor=salim, details=AZANIA)
+    amina = customer()
+
+    with pytest.raises(ConflictError, match="does not hold the bank_admin role"):
+        bank_staff_assign(actor=salim, user_id=amina.pk, bank_id=bank.pk)
+
+    assert not BankStaff.objects.exists()
+
+
+def test_removing_a_bank_admin_from_their_bank_is_recorded_with_the_reason():
+    salim = super_admin()
+    bank = bank_create(actor=salim, details=AZANIA)
+    teller = bank_admin()
+    bank_staff_assign(actor=salim, user_id=teller.pk, bank_id=bank.pk)
+
+    bank_staff_remove(actor=salim, user_id=teller.pk, reason="Left Azania in November")
+
+    assert not BankStaff.objects.exists()
+    removal = AdminAction.objects.get(action="bank_staff.remove")
+    assert (removal.reason, removal.params["bank"]) == ("Left Azania in November", "Azania Bank")
