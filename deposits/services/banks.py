@@ -20,7 +20,7 @@ from core.exceptions import ConflictError, NotFound, ServiceError
 from core.roles import BANK_ADMIN, SUPER_ADMIN, require_role, user_has_role
 from core.services import admin_action_record
 from core.text import text_free_storable
-from deposits.models import Bank, BankStaff
+from deposits.models import Bank, BankStaff, DepositRequest
 
 BANK_MANAGER_ROLES = (SUPER_ADMIN,)
 # Customer-visible text that would tell customers where ZenoPay settles (issue 11 removed it).
@@ -141,6 +141,33 @@ def bank_create(*, actor, details: BankDetails) -> Bank:
     return bank
 
 
+# What a customer reads to make a transfer: changed or removed under an open transfer, their
+# money could go elsewhere than the account they were shown. Filling in a detail the bank did
+# not have shows them more and changes nothing they acted on.
+ACCOUNT_FIELDS = ("account_name", "account_number", "transfer_instructions")
+
+
+def _refuse_account_change_under_open_transfers(bank: Bank, changed: dict) -> None:
+    fields = [field for field in ACCOUNT_FIELDS if changed.get(field, {}).get("from")]
+    if not fields:
+        return
+    waiting = DepositRequest.objects.filter(
+        bank=bank,
+        payment_provider=DepositRequest.Provider.BANK_TRANSFER,
+        status=DepositRequest.Status.SUBMITTED,
+    ).count()
+    if waiting:
+        raise ConflictError(
+            _(
+                "%(bank)s has %(n)d bank transfer(s) waiting with the account details customers "
+                "were shown; changing %(fields)s now could send their money elsewhere. Wait until "
+                "they are approved, rejected or cancelled, or create a new bank for the new "
+                "account."
+            )
+            % {"bank": bank.name, "n": waiting, "fields": ", ".join(fields)}
+        )
+
+
 @transaction.atomic
 def bank_update(*, actor, bank_id: uuid.UUID | str, details: BankDetails) -> Bank:
     """Change a bank's details; deactivating it (status inactive) is how a bank is retired,
@@ -156,6 +183,7 @@ def bank_update(*, actor, bank_id: uuid.UUID | str, details: BankDetails) -> Ban
         for field, value in asdict(details).items()
         if before[field] != value
     }
+    _refuse_account_change_under_open_transfers(bank, changed)
     if changed:
         _save(bank, details)
         admin_action_record(

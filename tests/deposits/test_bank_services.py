@@ -16,7 +16,16 @@ from deposits.services.banks import (
     bank_staff_remove,
     bank_update,
 )
-from tests.factories import bank_admin, compliance_officer, customer, super_admin
+from deposits.services.intake import DepositInput, deposit_create
+from deposits.services.transitions import deposit_cancel
+from tests.factories import (
+    KycCaseFactory,
+    WalletFactory,
+    bank_admin,
+    compliance_officer,
+    customer,
+    super_admin,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +109,42 @@ def test_removing_a_bank_admin_from_their_bank_is_recorded_with_the_reason():
     assert not BankStaff.objects.exists()
     removal = AdminAction.objects.get(action="bank_staff.remove")
     assert (removal.reason, removal.params["bank"]) == ("Left Azania in November", "Azania Bank")
+
+
+def test_the_account_of_a_bank_with_transfers_waiting_does_not_change_under_them():
+    """Customers with an open bank transfer were shown this account: changing it (or the
+    bank's status) under them could send their money elsewhere."""
+    salim = super_admin()
+    azania = bank_create(actor=salim, details=AZANIA)
+    person = customer(email="amina@ntzs.test", phone="+255712345678")
+    KycCaseFactory(user=person, approved=True)
+    wallet = WalletFactory(user=person, verified=True)
+    deposit, _ = deposit_create(
+        user=person,
+        data=DepositInput(
+            amount_tzs=5_000,
+            payment_provider="bank_transfer",
+            wallet_id=wallet.pk,
+            buyer_phone="",
+            bank_id=azania.pk,
+        ),
+    )
+    moved = BankDetails(**{**vars(AZANIA), "account_number": "0999 8877 6655"})
+
+    with pytest.raises(ConflictError, match="1 bank transfer\\(s\\) waiting"):
+        bank_update(actor=salim, bank_id=azania.pk, details=moved)
+    azania.refresh_from_db()
+    assert azania.account_number == "0100 2233 4455"
+    assert not AdminAction.objects.filter(action="bank.update").exists()
+
+    renamed = BankDetails(**{**vars(AZANIA), "name": "Azania Bank Ltd"})
+    assert bank_update(actor=salim, bank_id=azania.pk, details=renamed).name == "Azania Bank Ltd"
+
+    deposit_cancel(deposit_id=deposit.pk, reason="customer gave up", source="user")
+    bank_update(
+        actor=salim,
+        bank_id=azania.pk,
+        details=BankDetails(**{**vars(renamed), "account_number": "0999 8877 6655"}),
+    )
+    azania.refresh_from_db()
+    assert azania.account_number == "0999 8877 6655"
