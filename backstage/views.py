@@ -6,6 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from backstage.health import health_checks, is_ready, readiness
+from backstage.metrics import CONTENT_TYPE, metrics_text
 from core.roles import STAFF_ROLES, user_has_role
 
 
@@ -65,3 +66,19 @@ def readyz(request):
         status=200 if ready else 503,
         content_type="text/plain; charset=utf-8",
     )
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """Prometheus text behind ``Authorization: Bearer <METRICS_TOKEN>`` (compared in constant
+    time); without a configured token the endpoint is closed. Gauges come from the database
+    at scrape time (backstage.metrics)."""
+    token = _bearer(request)
+    if token is None or not _token_matches(token):
+        response = HttpResponse(
+            "a valid bearer token is required", status=401, content_type="text/plain"
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("readyz", backstage_views.readyz, name="readyz"),
+    path("metrics", backstage_views.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     # The staff second factor, before the admin's catch-all (accounts.middleware sends every
     # staff session that has not passed it here).
