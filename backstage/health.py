@@ -21,13 +21,15 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from core.clock import now
-from core.models import TaskHeartbeat
+from core.models import Alert, TaskHeartbeat
+from core.money import units_format
 from deposits.models import DepositRequest, PaymentNotification
 from minting.breaker import rpc_breaker
 from minting.chain import ChainError
 from minting.models import MinterCheckRecord
 from minting.selectors import mints_deferred_by_cap_count
 from minting.services import minter_read
+from reconciliation.models import IndexerCursor, SupplySnapshot
 
 # The anonymous readiness answer is reused for this long (per process), so a flood of
 # /readyz requests costs at most one round of checks per process every 10 seconds.
@@ -141,6 +143,57 @@ def _webhook() -> Check:
     return Check("webhook", True, f"{url}; last webhook {age} s ago")
 
 
+def _every(task: str, default: int) -> int:
+    return settings.BEAT_INTERVALS_S.get(task, default)
+
+
+def _indexer() -> list[Check]:
+    """Each stream's cursor: its block, and stale when it has not moved (or been confirmed
+    at the head) for twice the indexer's interval."""
+    cursors = list(IndexerCursor.objects.order_by("name"))
+    if not cursors:
+        return [Check("indexer", False, "never ran (reconciliation.tasks.index_chain)")]
+    every = _every("reconciliation.tasks.index_chain", 15)
+    checks = []
+    for cursor in cursors:
+        age = int((now() - cursor.updated_at).total_seconds())
+        checks.append(
+            Check(
+                f"indexer {cursor.name}",
+                age <= 2 * every,
+                f"block {cursor.block_number}, {age} s ago",
+            )
+        )
+    return checks
+
+
+def _snapshot() -> Check:
+    """The last supply snapshot: fresh, readable and balanced, or why not."""
+    snapshot = SupplySnapshot.objects.order_by("-at").first()
+    if snapshot is None:
+        return Check("supply", False, "no snapshot yet (reconciliation.tasks.snapshot_supply)")
+    age = int((now() - snapshot.at).total_seconds())
+    fresh = age <= 2 * _every("reconciliation.tasks.snapshot_supply", 300)
+    if snapshot.discrepancy_units is None:
+        reason = snapshot.unavailable_reason or "the supply could not be read"
+        return Check("supply", False, f"unavailable ({reason}); {age} s ago")
+    discrepancy = int(snapshot.discrepancy_units)
+    detail = (
+        f"block {snapshot.block_number}, discrepancy {units_format(discrepancy)}; {age} s ago"
+    )
+    return Check("supply", fresh and discrepancy == 0, detail)
+
+
+def _alerts_open() -> Check:
+    kinds = sorted(
+        set(Alert.objects.filter(resolved_at__isnull=True).values_list("kind", flat=True))
+    )
+    if not kinds:
+        return Check("alerts", True, "none open")
+    count = Alert.objects.filter(resolved_at__isnull=True).count()
+    return Check("alerts", False, f"{count} open: {', '.join(kinds)}")
+
+
 def health_checks(*, chain: str = "stored") -> list[Check]:
     """Every check. ``chain``: "stored" (the last check_minter result), "live" (read the
     chain now, for the operator's command) or "none"."""
@@ -153,6 +206,9 @@ def health_checks(*, chain: str = "stored") -> list[Check]:
             checks += _chain_live()
         checks += _heartbeats()
         checks.append(_webhook())
+        checks += _indexer()
+        checks.append(_snapshot())
+        checks.append(_alerts_open())
     return checks
 
 
@@ -186,7 +242,8 @@ def readiness_forget() -> None:
 
 
 def queue_counts() -> dict[str, int | str]:
-    """Counts of the deposit queues and the broker's ``mint`` queue depth."""
+    """Counts of the deposit queues, the broker's ``mint`` queue depth, open alerts, and
+    where the indexer and the last supply snapshot stand."""
     counts: dict[str, int | str] = {
         status: DepositRequest.objects.filter(status=status).count()
         for status in ("mint_pending", "mint_processing", "mint_failed", "mint_requires_safe")
@@ -194,6 +251,8 @@ def queue_counts() -> dict[str, int | str]:
     counts["held"] = DepositRequest.objects.exclude(hold_reason="").count()
     counts["deferred by the cap"] = mints_deferred_by_cap_count()
     counts["broker mint queue"] = _mint_queue_depth()
+    counts["open alerts"] = Alert.objects.filter(resolved_at__isnull=True).count()
+    counts.update({check.name: check.detail for check in (*_indexer(), _snapshot())})
     return counts
 
 

@@ -6,7 +6,9 @@ row or moves an alert."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from django.apps import apps
@@ -15,11 +17,13 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from backstage.health import readiness_forget
+from backstage.health import health_checks, readiness_forget
+from core.clock import now
 from core.models import Alert
 from core.services import task_heartbeat_finished
 from minting.models import MinterCheckRecord
 from minting.services import minter_check
+from reconciliation.models import IndexerCursor, SupplySnapshot
 from tests import factories
 from tests.deposits.conftest import amina, settlement_bank  # noqa: F401 - fixtures
 
@@ -220,3 +224,72 @@ def test_queue_status_counts_the_queues(amina, capsys):  # noqa: F811
     out = capsys.readouterr().out
     assert "mint_pending: 2" in out and "mint_requires_safe: 1" in out
     assert "held: 1" in out and "broker mint queue:" in out
+
+
+def _snapshot(**fields) -> SupplySnapshot:
+    values = {
+        "chain_id": 31337,
+        "block_number": 10,
+        "onchain_supply_units": Decimal(10**21),
+        "db_minted_tzs": 1_000,
+        "reconciled_units": Decimal(0),
+        "discrepancy_units": Decimal(0),
+    }
+    values.update(fields)
+    return SupplySnapshot.objects.create(**values)
+
+
+@pytest.mark.django_db
+def test_the_detail_names_the_indexer_the_last_snapshot_and_open_alerts(client, staff_otp_login):
+    IndexerCursor.objects.create(
+        name="transfers", chain_id=31337, block_number=42, block_hash="0x" + "1" * 64
+    )
+    _snapshot(discrepancy_units=Decimal(-1))
+    Alert.objects.create(kind="untracked mint", key="0xabc:0")
+    staff_otp_login(client, factories.super_admin())
+    checks = client.get("/readyz").json()["checks"]
+    assert checks["indexer transfers"]["ok"] is True
+    assert checks["indexer transfers"]["detail"].startswith("block 42, ")
+    assert checks["supply"]["ok"] is False
+    assert "discrepancy -1 base units;" in checks["supply"]["detail"]
+    assert checks["alerts"] == {"ok": False, "detail": "1 open: untracked mint"}
+
+
+@pytest.mark.django_db
+def test_an_unavailable_snapshot_fails_the_strict_healthcheck_only(capsys):
+    _snapshot(
+        block_number=None,
+        onchain_supply_units=None,
+        discrepancy_units=None,
+        unavailable_reason="RPC down",
+    )
+    call_command("healthcheck", offline=True)  # the web process can serve: exit 0
+    assert "FAIL supply: unavailable (RPC down)" in capsys.readouterr().out
+    with pytest.raises(CommandError, match=r"Checks failed: .*supply"):
+        call_command("healthcheck", offline=True, strict=True)
+
+
+@pytest.mark.django_db
+def test_a_stale_snapshot_and_a_silent_indexer_are_failures(settings):
+    old = now() - dt.timedelta(hours=1)
+    IndexerCursor.objects.create(
+        name="transfers",
+        chain_id=31337,
+        block_number=42,
+        block_hash="0x" + "1" * 64,
+        updated_at=old,
+    )
+    _snapshot(at=old)
+    checks = {c.name: c for c in health_checks(chain="none")}
+    assert checks["indexer transfers"].ok is False
+    assert checks["supply"].ok is False and "3600 s ago" in checks["supply"].detail
+
+
+@pytest.mark.django_db
+def test_queue_status_names_the_indexer_snapshot_and_open_alerts(capsys):
+    Alert.objects.create(kind="minter gas low")
+    call_command("queue_status")
+    out = capsys.readouterr().out
+    assert "open alerts: 1" in out
+    assert "indexer: never ran" in out
+    assert "supply: no snapshot yet" in out

@@ -6,8 +6,9 @@ from backstage.health import health_checks, is_ready
 class Command(BaseCommand):
     help = (
         "Database (and pending migrations), cache, broker, chain and minter, circuit "
-        "breaker, task heartbeats and the last webhook; exits non-zero when the database, "
-        "the cache or the broker is down. Reads the chain live (writing nothing and moving "
+        "breaker, task heartbeats, the last webhook, the indexer, the last supply snapshot "
+        "and open alerts; exits non-zero when the database, the cache or the broker is down "
+        "(--strict: when any check fails). Reads the chain live (writing nothing and moving "
         "no alert); --offline shows the last stored check_minter result instead."
     )
 
@@ -17,8 +18,13 @@ class Command(BaseCommand):
             action="store_true",
             help="do not read the chain; show the last stored check",
         )
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help="exit non-zero on any failed check, not only those that stop the web process",
+        )
 
-    def handle(self, *args, offline=False, **options):
+    def handle(self, *args, offline=False, strict=False, **options):
         checks = health_checks(chain="stored" if offline else "live")
         for check in checks:
             mark = "ok  " if check.ok else "FAIL"
@@ -26,3 +32,6 @@ class Command(BaseCommand):
         if not is_ready(checks):
             failed = [c.name for c in checks if c.critical and not c.ok]
             raise CommandError(f"Not ready: {', '.join(failed)}.")
+        failed = [c.name for c in checks if not c.ok]
+        if strict and failed:
+            raise CommandError(f"Checks failed: {', '.join(failed)}.")
