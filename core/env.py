@@ -7,6 +7,7 @@ the only decimal input (MINTER_MIN_GAS_ETH) is parsed with Decimal and converted
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlparse
@@ -113,6 +114,29 @@ def read_address(name: str, *aliases: str) -> str:
     if not _ADDRESS_RE.fullmatch(value):
         raise refuse(name, f"must be a 0x-prefixed 20-byte hex address, got {value!r}.")
     return value
+
+
+def read_address_map(name: str) -> dict[str, list[str]]:
+    """A JSON object of names to lists of addresses, such as
+    ``{"MINTER_ROLE": ["0x..."], "DEFAULT_ADMIN_ROLE": ["0x...", "0x..."]}``; addresses are
+    kept lower-case so comparisons ignore the checksum's capitals. Unset: empty."""
+    value = raw(name)
+    if value is None or not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise refuse(name, 'must be a JSON object such as {"MINTER_ROLE": ["0x..."]}.') from None
+    if not isinstance(parsed, dict):
+        raise refuse(name, 'must be a JSON object such as {"MINTER_ROLE": ["0x..."]}.')
+    result = {}
+    for key, addresses in parsed.items():
+        if not isinstance(addresses, list) or not all(
+            isinstance(a, str) and _ADDRESS_RE.fullmatch(a) for a in addresses
+        ):
+            raise refuse(name, f"{key!r} must map to a list of 0x-prefixed 20-byte addresses.")
+        result[str(key)] = sorted({a.lower() for a in addresses})
+    return result
 
 
 def read_eth_as_wei(name: str, default: str) -> int:

@@ -17,6 +17,7 @@ from core.env import (
     env,
     raw,
     read_address,
+    read_address_map,
     read_bool,
     read_eth_as_wei,
     read_int,
@@ -176,6 +177,12 @@ NTZS_MINT_WITH_REF = read_bool("NTZS_MINT_WITH_REF", None)  # None: detect (loca
 MINTER_PRIVATE_KEY = read_private_key("MINTER_PRIVATE_KEY")
 OPERATOR_PRIVATE_KEY = read_private_key("OPERATOR_PRIVATE_KEY")
 SAFE_ADDRESS = read_address("SAFE_ADDRESS")
+# Who may hold each token role (role name -> addresses; JSON). An indexed grant to anyone
+# else raises "unexpected token role holder". Unset: the minter key's address for
+# MINTER_ROLE, and the recorded deployer and SAFE_ADDRESS for every role.
+TOKEN_ROLE_EXPECTED_HOLDERS = read_address_map("TOKEN_ROLE_EXPECTED_HOLDERS")
+# Failed mints waiting at once before "mint_failed accumulating" opens.
+MINT_FAILED_ALERT_THRESHOLD = read_int("MINT_FAILED_ALERT_THRESHOLD", 5, minimum=1)
 
 
 # Where pages and the API link a mint transaction (<base>/tx/<hash>). Unset: the explorer of
