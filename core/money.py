@@ -44,3 +44,16 @@ def units_format(amount_units: int) -> str:
         return f"{units_to_tzs(amount_units):,} TZS"
     except MoneyError:
         return f"{amount_units} base units"
+
+
+def units_as_ntzs(amount_units: int) -> str:
+    """Signed base units as an exact decimal of nTZS: ``1500000000000000000`` → ``"1.5"``,
+    ``-1`` → ``"-0.000000000000000001"``. Integer arithmetic only: a float would round."""
+    if isinstance(amount_units, bool) or not isinstance(amount_units, int):
+        raise MoneyError(f"amount_units must be a whole number, got {amount_units!r}.")
+    sign = "-" if amount_units < 0 else ""
+    whole, fraction = divmod(abs(amount_units), UNITS_PER_TZS)
+    if not fraction:
+        return f"{sign}{whole}"
+    digits = f"{fraction:0{NTZS_DECIMALS}d}".rstrip("0")
+    return f"{sign}{whole}.{digits}"

@@ -7,6 +7,7 @@ from backstage.admin import (  # noqa: F401 (registrations)
     core,
     deposits,
     minting,
+    reconciliation,
 )
 from backstage.admin.site import site
 

@@ -4,7 +4,14 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from core.fields import TokenUnitsField
-from core.money import UINT256_MAX, MoneyError, tzs_to_units, units_format, units_to_tzs
+from core.money import (
+    UINT256_MAX,
+    MoneyError,
+    tzs_to_units,
+    units_as_ntzs,
+    units_format,
+    units_to_tzs,
+)
 
 
 def test_tzs_to_units_is_exact_for_large_amounts():
@@ -66,3 +73,24 @@ def test_token_units_round_trip_through_postgresql_keeps_every_digit(django_db_b
 def test_units_format_says_shillings_or_the_raw_units():
     assert units_format(tzs_to_units(5_000)) == "5,000 TZS"
     assert units_format(tzs_to_units(5_000) + 1) == "5000000000000000000001 base units"
+
+
+@pytest.mark.parametrize(
+    ("units", "text"),
+    [
+        (0, "0"),
+        (5_000 * 10**18, "5000"),
+        (1_500_000_000_000_000_000, "1.5"),
+        (-1, "-0.000000000000000001"),
+        (-(10**18) - 10**17, "-1.1"),
+        (UINT256_MAX, str(UINT256_MAX // 10**18) + "." + str(UINT256_MAX % 10**18).rstrip("0")),
+    ],
+)
+def test_units_as_ntzs_is_exact_and_signed(units, text):
+    assert units_as_ntzs(units) == text
+
+
+@pytest.mark.parametrize("bad", [1.5, True, "10"])
+def test_units_as_ntzs_refuses_anything_but_an_int(bad):
+    with pytest.raises(MoneyError):
+        units_as_ntzs(bad)
