@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration as DjangoGuidCeleryIntegration
 
 from config.beat import beat_schedule
 from core.endpoints import public_endpoint_refusal
@@ -26,7 +27,9 @@ from core.env import (
     read_private_key,
     read_str,
     read_url,
+    refuse,
 )
+from core.logging import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("NTZS_VAR_DIR") or BASE_DIR / "var")
@@ -55,6 +58,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",  # recovery codes
+    "django_guid",  # the request id of every log line (X-Request-ID)
     "core",
     "accounts",
     "deposits",
@@ -64,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every line logged while serving a request carries its id.
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -138,6 +144,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Scoped throttles (views name their scope); the public supply endpoints are anonymous.
+    "DEFAULT_THROTTLE_RATES": {"supply": read_str("SUPPLY_API_RATE", "120/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "nTZS back office API",
@@ -183,6 +191,9 @@ SAFE_ADDRESS = read_address("SAFE_ADDRESS")
 TOKEN_ROLE_EXPECTED_HOLDERS = read_address_map("TOKEN_ROLE_EXPECTED_HOLDERS")
 # Failed mints waiting at once before "mint_failed accumulating" opens.
 MINT_FAILED_ALERT_THRESHOLD = read_int("MINT_FAILED_ALERT_THRESHOLD", 5, minimum=1)
+# Addresses whose balances are not circulating (comma-separated): /api/v1/supply/circulating
+# answers the on-chain supply minus their balances at the snapshot's block. Unset: none.
+TREASURY_ADDRESSES = read_list("TREASURY_ADDRESSES")
 
 
 # Where pages and the API link a mint transaction (<base>/tx/<hash>). Unset: the explorer of
@@ -285,26 +296,55 @@ BEAT_INTERVALS_S = {
     "minting.tasks.check_minter": read_int("BEAT_CHECK_MINTER_S", 600, minimum=1),
     "minting.tasks.process_mint_jobs": read_int("BEAT_PROCESS_MINT_JOBS_S", 5, minimum=1),
     "minting.tasks.confirm_mints": read_int("BEAT_CONFIRM_MINTS_S", 5, minimum=1),
+    "reconciliation.tasks.index_chain": read_int("BEAT_INDEX_CHAIN_S", 15, minimum=1),
+    "reconciliation.tasks.snapshot_supply": read_int("BEAT_SNAPSHOT_SUPPLY_S", 300, minimum=1),
 }
 CELERY_BEAT_SCHEDULE = beat_schedule(BEAT_INTERVALS_S)
 
+# The request id: taken from a valid X-Request-ID (a proxy's), else made, and returned in the
+# response; Celery tasks published while serving a request carry it on.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": False,
+    "INTEGRATIONS": [DjangoGuidCeleryIntegration(use_django_logging=False, log_parent=False)],
+}
+
+LOG_FORMAT = read_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise refuse("LOG_FORMAT", f"must be text or json, got {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "core.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "core.logging.RedactSecretsFilter"},
+        "log_context": {"()": "core.logging.LogContextFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object per line; the message is the same text as in the text format.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": (
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s "
+                "%(deposit_id)s"
+            ),
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_secrets"],
+            "formatter": LOG_FORMAT,
+            # Redaction first: the context filter reads the message it leaves.
+            "filters": ["redact_secrets", "log_context"],
         },
     },
     "root": {"handlers": ["console"], "level": read_str("LOG_LEVEL", "INFO")},
     # urllib3 logs request paths at DEBUG, and RPC URLs carry API keys in their paths.
-    "loggers": {"urllib3": {"level": "INFO"}},
+    # django_guid logs every request id change at INFO.
+    "loggers": {"urllib3": {"level": "INFO"}, "django_guid": {"level": "WARNING"}},
 }
 
 
@@ -405,6 +445,7 @@ def finalize(settings: dict) -> None:
         raise ImproperlyConfigured(refusal)
     if settings["MIN_DEPOSIT_TZS"] > settings["MAX_DEPOSIT_TZS"]:
         raise ImproperlyConfigured("MIN_DEPOSIT_TZS must not be above MAX_DEPOSIT_TZS.")
+    sentry_init(dsn=settings["SENTRY_DSN"], environment=profile)
     if raw("REDIS_URL") is None and profile != "local":
         raise ImproperlyConfigured(
             f"REDIS_URL is required in the {profile} profile; only the local profile may use "
