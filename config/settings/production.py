@@ -26,7 +26,7 @@ from config.settings.base import (  # noqa: E402
     celery_settings,
     finalize,
 )
-from core.env import raw, read_database, read_int, refuse  # noqa: E402
+from core.env import raw, read_database, read_int, read_str, refuse  # noqa: E402
 
 # The messages never echo the key: it is a secret.
 if len(SECRET_KEY) < 50:
@@ -52,6 +52,16 @@ DEBUG = False
 DATABASES = {"default": read_database("DATABASE_URL", None)}
 DATABASES["default"]["CONN_MAX_AGE"] = read_int("CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer or Neon in transaction mode, each transaction may run on another server
+# connection: a server-side cursor (iterator()) opened in one would be gone in the next.
+DATABASE_POOLER = read_str("DATABASE_POOLER", "session")
+if DATABASE_POOLER not in {"session", "transaction"}:
+    raise refuse(
+        "DATABASE_POOLER",
+        f"must be session (a direct connection or session pooling) or transaction, "
+        f"got {DATABASE_POOLER!r}.",
+    )
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_POOLER == "transaction"
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -323,3 +323,71 @@ def test_production_refuses_more_than_64_mints_in_flight(tmp_path):
     assert refused.returncode != 0
     assert "MINT_MAX_IN_FLIGHT is 65, above 64" in refused.stderr
     assert local.stdout.split() == ["512"], local.stderr
+
+
+POOLER_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "d = s.DATABASES['default']; "
+    "print(s.DATABASE_POOLER, d['DISABLE_SERVER_SIDE_CURSORS'], d['CONN_MAX_AGE'], "
+    "d['CONN_HEALTH_CHECKS'])"
+)
+
+
+@pytest.mark.parametrize(
+    ("pooler", "expected"),
+    [
+        (None, "session False 60 True"),
+        ("session", "session False 60 True"),
+        ("transaction", "transaction True 60 True"),
+    ],
+)
+def test_transaction_pooling_turns_server_side_cursors_off(tmp_path, pooler, expected):
+    env = {**PRODUCTION, **({"DATABASE_POOLER": pooler} if pooler else {})}
+    result = subprocess.run(
+        [sys.executable, "-c", POOLER_SETTINGS],
+        cwd=REPO,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/root"),
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "NTZS_VAR_DIR": str(tmp_path),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_an_unknown_pooler_mode_is_refused_with_a_sentence(start):
+    result = start("production", {**PRODUCTION, "DATABASE_POOLER": "statement"})
+    assert result.returncode != 0
+    assert "DATABASE_POOLER" in result.stderr and "must be session" in result.stderr
+
+
+def test_the_procfile_runs_gunicorn_with_the_committed_config_and_both_queues():
+    procfile = dict(
+        line.split(":", 1) for line in (REPO / "Procfile").read_text().splitlines() if line
+    )
+    assert "--config gunicorn.conf.py" in procfile["web"]
+    assert "--queues default,mint" in procfile["worker"]
+    assert procfile["beat"].strip().startswith("celery -A config beat")
+
+
+def test_the_gunicorn_config_sizes_workers_from_the_cpu_count(tmp_path):
+    script = (
+        "import runpy, multiprocessing; c = runpy.run_path('gunicorn.conf.py'); "
+        "print(c['workers'] == multiprocessing.cpu_count() * 2 + 1, c['timeout'], c['accesslog'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "30", "-"]
