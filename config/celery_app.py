@@ -19,3 +19,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 app = Celery("ntzs")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _redbeat_settings_unprefixed(sender, **_kwargs) -> None:
+    """celery-redbeat looks for its settings by their bare names and, not finding
+    ``redbeat_redis_url`` there (ours carry the CELERY_ prefix), warns at every beat start
+    that it falls back to the broker URL. Repeat the prefixed values under the bare names."""
+    for name in ("redbeat_redis_url", "redbeat_key_prefix", "redbeat_lock_key"):
+        value = sender.conf.get(f"CELERY_{name.upper()}")
+        if value:
+            sender.conf[name] = value

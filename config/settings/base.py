@@ -389,6 +389,29 @@ def celery_settings(*, broker_url: str, var_dir: Path) -> dict:
         # record, and the process goes silent (issue 9). print() output stays plain output.
         "CELERY_WORKER_REDIRECT_STDOUTS": False,
         "CELERY_BEAT_SCHEDULE_FILENAME": str(var_dir / "celerybeat-schedule"),
+        **_beat_lock(broker_url),
+    }
+
+
+# Seconds a crashed beat's lock outlives it: a second beat takes over within this.
+BEAT_LOCK_TTL_S = read_int("BEAT_LOCK_TTL_S", 60, minimum=10)
+
+
+def _beat_lock(broker_url: str) -> dict:
+    """One beat at a time on Redis (celery-redbeat): the running beat holds a Redis lock with a
+    TTL and renews it at every tick (at most every 5 s); a second beat waits for the lock and
+    runs no schedule, and takes over when a crashed beat's lock expires. A Redis lock, not a
+    PostgreSQL advisory lock, which transaction pooling would break. The local file-broker
+    stack runs one beat by construction and keeps Celery's own scheduler."""
+    if not broker_url.startswith(("redis://", "rediss://")):
+        return {}
+    return {
+        "CELERY_BEAT_SCHEDULER": "redbeat.RedBeatScheduler",
+        "CELERY_REDBEAT_REDIS_URL": broker_url,
+        "CELERY_REDBEAT_KEY_PREFIX": "ntzs:beat:",
+        "CELERY_REDBEAT_LOCK_KEY": "ntzs:beat::lock",
+        "CELERY_REDBEAT_LOCK_TIMEOUT": BEAT_LOCK_TTL_S,
+        "CELERY_BEAT_MAX_LOOP_INTERVAL": 5,
     }
 
 
