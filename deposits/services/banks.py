@@ -1,10 +1,11 @@
 """Banks and bank staff, managed by super admins (DESIGN §4, §9).
 
 A bank customers can choose (active) must show them where to pay: an account name and number.
-The ZenoPay settlement flag marks at most one bank (a database constraint too) and is internal:
-customers see a bank's name, account and instructions, so those never mention ZenoPay. A bank
-is never deleted (its deposits and staff point at it); it is deactivated. ``BankStaff`` names
-the one bank a ``bank_admin`` acts for. Every change writes an ``AdminAction``.
+The ZenoPay settlement flag marks at most one bank (a database constraint too), always an
+active one, and is internal: customers see a bank's name, account and instructions, so those
+never mention ZenoPay. A bank is never deleted (its deposits and staff point at it); it is
+deactivated. ``BankStaff`` names the one bank a ``bank_admin`` acts for. Every change writes
+an ``AdminAction``.
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ def bank_details_check(*, details: BankDetails, bank_id: uuid.UUID | None = None
                 "both, or save the bank as inactive."
             ),
             field="account_number" if cleaned.account_name else "account_name",
+        )
+    # Mobile-money deposits need an active settlement bank (deposits.services.intake): the
+    # flag on an inactive bank would turn mobile money off with no word to anyone.
+    if cleaned.is_zenopay_settlement and cleaned.status != Bank.Status.ACTIVE:
+        raise BankRefused(
+            _(
+                "The ZenoPay settlement bank must stay active: mobile-money deposits are "
+                "recorded against it. Keep the bank active, or move the flag to another "
+                "active bank first."
+            ),
+            field="status",
         )
     others = Bank.objects.exclude(pk=bank_id) if bank_id else Bank.objects.all()
     if others.filter(name=cleaned.name).exists():

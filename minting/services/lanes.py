@@ -110,7 +110,7 @@ def _ref_state(client: NtzsClient, ref: bytes) -> tuple[bool, bool]:
     return bool(minted), bool(voided)
 
 
-def _approved_nonce_records(deposit_id: uuid.UUID) -> list[DualControlRequest]:
+def approved_nonce_records(deposit_id: uuid.UUID) -> list[DualControlRequest]:
     return list(
         DualControlRequest.objects.filter(
             action=NONCE_RECORD,
@@ -120,7 +120,7 @@ def _approved_nonce_records(deposit_id: uuid.UUID) -> list[DualControlRequest]:
     )
 
 
-def _nonce_export_covered(export: SafeBatchExport, records: list[DualControlRequest]) -> bool:
+def nonce_export_covered(export: SafeBatchExport, records: list[DualControlRequest]) -> bool:
     for record in records:
         consumed = record.params.get("safe_nonce")
         if export.safe_nonce is not None:
@@ -162,7 +162,32 @@ def _unclaimed_mints_to_wallet(client: NtzsClient, deposit: DepositRequest) -> l
 
 
 def safe_exports_refusal(client: NtzsClient, deposit: DepositRequest) -> str:
-    """Why an exported Safe payload of this deposit could still mint it ("" when none can)."""
+    """Why the deposit may not leave the Safe lane: an exported Safe payload could still mint
+    it, or a mint of its amount to its wallet is on chain unrecorded ("" when neither)."""
+    refusal = safe_exports_live_refusal(client, deposit)
+    if refusal or not _plain_exports(deposit):
+        return refusal
+    unclaimed = _unclaimed_mints_to_wallet(client, deposit)
+    if unclaimed:
+        return (
+            f"An unrecorded mint of {deposit.amount_tzs:,} TZS to this deposit's wallet "
+            f"is on chain ({unclaimed[0]}); record it with safe_mint_record first."
+        )
+    return ""
+
+
+def _plain_exports(deposit: DepositRequest) -> list[SafeBatchExport]:
+    return [
+        export
+        for export in deposit.safe_exports.all()
+        if export_method(export, deposit.pk) != MINT_FOR_DEPOSIT
+    ]
+
+
+def safe_exports_live_refusal(client: NtzsClient, deposit: DepositRequest) -> str:
+    """Why an exported Safe payload of this deposit could still mint it ("" when none can):
+    a ``mintForDeposit`` payload until its reference is voided, a plain ``mint`` payload until
+    two people recorded its Safe nonce consumed."""
     exports = list(deposit.safe_exports.order_by("at"))
     if not exports:
         return ""
@@ -182,18 +207,12 @@ def safe_exports_refusal(client: NtzsClient, deposit: DepositRequest) -> str:
             )
     plain = [export for export in exports if methods[export.pk] != MINT_FOR_DEPOSIT]
     if plain:
-        records = _approved_nonce_records(deposit.pk)
-        if not all(_nonce_export_covered(export, records) for export in plain):
+        records = approved_nonce_records(deposit.pk)
+        if not all(nonce_export_covered(export, records) for export in plain):
             return (
                 f"{PAYLOAD_LIVE}: two people must first record an executed Safe transaction "
                 "that consumed the exported Safe nonce and minted nothing "
                 f"({NONCE_RECORD})."
-            )
-        unclaimed = _unclaimed_mints_to_wallet(client, deposit)
-        if unclaimed:
-            return (
-                f"An unrecorded mint of {deposit.amount_tzs:,} TZS to this deposit's wallet "
-                f"is on chain ({unclaimed[0]}); record it with safe_mint_record first."
             )
     return ""
 
@@ -446,6 +465,25 @@ def safe_export_void_payload(*, deposit_id) -> dict:
             "Safe mint payload for it can execute.",
         ),
     }
+
+
+def safe_void_payload_export(*, deposit_id, actor) -> dict:
+    """``safe_export_void_payload`` given out to a person: an operator of the Safe lane who
+    is not the deposit's owner, audited (the call can only stop a mint, but who took it and
+    when belongs in the record)."""
+    require_operator(actor, "export the call that voids a Safe payload")
+    require_not_beneficiary(
+        actor, deposit_owner_id(deposit_id), doing=f"void the Safe payload of {deposit_id}"
+    )
+    void = safe_export_void_payload(deposit_id=deposit_id)
+    admin_action_record(
+        actor=actor,
+        action="safe.void_payload",
+        target_type="deposit",
+        target_id=str(deposit_id),
+        params={"call": void["call"]["text"]},
+    )
+    return void
 
 
 @dataclass(frozen=True)

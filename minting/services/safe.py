@@ -414,7 +414,7 @@ def _safe_batch_file_write(
         .filter(pk__in=ids)
     }
     for deposit_id in ids:
-        _exportable_check(deposits[deposit_id])
+        exportable_check(deposits[deposit_id])
     token = settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA
     if not token:
         raise SafeRefused("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA is not set; configure the token.")
@@ -463,7 +463,7 @@ def _safe_batch_file_write(
     return {"export_id": str(export.pk)} | payload
 
 
-def _exportable_check(deposit: DepositRequest) -> None:
+def exportable_check(deposit: DepositRequest) -> None:
     if deposit.status != S.MINT_REQUIRES_SAFE:
         raise ConflictError(
             f"Deposit {deposit.pk} is {deposit.status}; only a deposit in "
@@ -636,6 +636,8 @@ def safe_mint_record(*, deposit_id, tx_hash: str, actor) -> str:
     require_operator(actor, "record Safe mint transactions")
     tx_hash = tx_hash_normalise(tx_hash)
     deposit = deposit_get(deposit_id=deposit_id)
+    # The chain proves the mint, but the owner of a deposit never acts on it (DESIGN §9).
+    require_not_beneficiary(actor, deposit.user_id, doing=f"record the Safe mint of {deposit.pk}")
     _recordable_check(deposit)
     client = chain_client()
     try:
@@ -754,6 +756,31 @@ def _record(mint: MintTransaction, evidence: SafeMintEvidence, *, note: str) -> 
             "satisfies one thing."
         )
     logger.info("Safe mint confirmed deposit=%s tx=%s", mint.deposit_id, evidence.tx_hash)
+
+
+def safe_mint_found_evidence(client: NtzsClient, *, deposit_id, tx_hash: str) -> SafeMintEvidence:
+    """The §7.9 checks of a Safe transaction the reconciliation indexer found minting for an
+    open ``mint_requires_safe`` deposit (nobody entered its hash), exactly as
+    ``safe_mint_record`` checks a hash a person enters. SafeRecordRefused or ConflictError
+    when it does not prove this deposit's mint."""
+    deposit = deposit_get(deposit_id=deposit_id)
+    _recordable_check(deposit)
+    return _evidence_as_exported(client, deposit=deposit, tx_hash=tx_hash_normalise(tx_hash))
+
+
+@transaction.atomic
+def safe_mint_found_record(*, deposit_id, evidence: SafeMintEvidence, note: str) -> bool:
+    """Record, with the system as actor (no AdminAction: no person acted), a Safe mint
+    proven by ``safe_mint_found_evidence``, through the same write as ``confirm_mints``'
+    recheck. False when the deposit left ``mint_requires_safe`` meanwhile or the mint is
+    not deep enough yet; SafeRecordRefused when its log was claimed by something else."""
+    deposit = deposit_get(deposit_id=deposit_id, for_update=True)
+    if deposit.status != S.MINT_REQUIRES_SAFE:
+        return False
+    if evidence.confirmations < settings.MINT_CONFIRMATIONS:
+        return False
+    _record(_safe_mint_transaction(deposit), evidence, note=note)
+    return True
 
 
 def safe_awaiting_recheck(client: NtzsClient) -> int:

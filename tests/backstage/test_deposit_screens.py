@@ -4,6 +4,8 @@ buttons offered by role; the pages read only and cost a bounded number of querie
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -195,6 +197,7 @@ def test_the_detail_costs_the_same_queries_for_a_longer_history(login, neema, am
         return len(captured)
 
     short = queries()
+    assert short > 0  # the queries are really counted
     for n in range(5):
         admin_action_record(
             actor=neema, action=f"note.{n}", target_type="deposit", target_id=deposit.pk
@@ -225,3 +228,27 @@ def test_the_confirmation_page_speaks_kiswahili(login, nmb_admin, amina, nmb, se
     assert "Kitakachotokea" in body
     assert "Idhini ya benki: pesa zimepokelewa" in body
     assert "What will happen" not in body
+
+
+def test_the_detail_shows_the_deposits_own_times_as_the_site_does(
+    login, neema, amina, nmb, settings
+):
+    """East Africa Time in the site's one format (core.templatetags.site_time), in both
+    languages, not Django's per-language DATETIME_FORMAT."""
+    deposit = transfer(amina, nmb)
+    DepositRequest.objects.filter(pk=deposit.pk).update(
+        created_at=dt.datetime(2026, 12, 2, 5, 48, 5, tzinfo=dt.UTC)
+    )
+    client = login(neema)
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "sw"
+    swahili = client.get(_detail(deposit)).content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the last request's language stays
+    english = client.get(_detail(deposit)).content.decode()
+
+    created = english.split("field-created_at")[1].split("field-updated_at")[0]
+    assert "2 Dec 2026, 08:48:05 EAT" in created
+    assert "Dec. 2, 2026" not in english
+    assert "2 Des 2026, 08:48:05 EAT" in swahili.split("field-created_at")[1]
+    cancelled = english.split("field-cancelled_at")[1].split("</fieldset>")[0]
+    assert '<div class="readonly">-</div>' in cancelled

@@ -14,6 +14,7 @@ from backstage.admin.site import BackstageSite
 from backstage.environment import backstage_environment
 from core.clock import now
 from core.models import Alert
+from minting.models import SignerAccount
 from tests.backstage.conftest import transfer
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +151,20 @@ def test_a_changelist_names_its_columns_in_kiswahili(login, neema, amina, nmb):
 
     assert "Barua pepe ya mteja" in page
     assert "Kiasi (TZS)" in page
+
+
+def test_the_minting_ledgers_are_named_in_kiswahili_too(login, neema):
+    SignerAccount.objects.create(address="0x" + "ab" * 20, chain_id=31337)
+    url = reverse("admin:minting_signeraccount_changelist")
+    client = login(neema)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "sw"
+
+    page = client.get(url).content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the last request's language stays
+    english = client.get(url).content.decode()
+
+    assert "Miamala ya utengenezaji" in page  # a model, in the sidebar
+    assert "Akaunti za watia saini" in page  # this one
+    assert "Nonce inayofuata" in page and "Kitambulisho cha mnyororo" in page  # its columns
+    assert "Mint transactions" not in page and "Next nonce" not in page
+    assert "Next nonce" in english and "Mint transactions" in english

@@ -148,3 +148,35 @@ def test_the_account_of_a_bank_with_transfers_waiting_does_not_change_under_them
     )
     azania.refresh_from_db()
     assert azania.account_number == "0999 8877 6655"
+
+
+def test_the_settlement_flag_is_refused_on_an_inactive_bank():
+    """Mobile money looks for an active settlement bank: the flag on an inactive one would
+    turn it off with no word to anyone."""
+    salim = super_admin()
+    inactive_flagged = BankDetails(name="CRDB Bank", status="inactive", is_zenopay_settlement=True)
+    crdb = bank_create(
+        actor=salim,
+        details=BankDetails(
+            name="CRDB Bank",
+            account_name="nTZS Limited",
+            account_number="0150",
+            is_zenopay_settlement=True,
+        ),
+    )
+
+    with pytest.raises(BankRefused, match="settlement bank must stay active") as refused:
+        bank_update(actor=salim, bank_id=crdb.pk, details=inactive_flagged)
+    with pytest.raises(BankRefused, match="settlement bank must stay active"):
+        bank_create(
+            actor=salim,
+            details=BankDetails(
+                **{**vars(AZANIA), "status": "inactive", "is_zenopay_settlement": True}
+            ),
+        )
+
+    assert refused.value.field == "status"
+    crdb.refresh_from_db()
+    assert (crdb.status, crdb.is_zenopay_settlement) == ("active", True)
+    assert list(Bank.objects.values_list("name", flat=True)) == ["CRDB Bank"]
+    assert list(AdminAction.objects.values_list("action", flat=True)) == ["bank.create"]

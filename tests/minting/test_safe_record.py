@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from eth_account import Account
 from web3 import Web3
@@ -484,3 +485,18 @@ def test_the_command_records_a_safe_mint(safe, minting, paid_deposit, compliance
     assert (
         f"Deposit {deposit.pk} is minted by Safe transaction {tx_hash}." in capsys.readouterr().out
     )
+
+
+@pytest.mark.django_db
+def test_the_owner_of_the_deposit_may_not_record_its_safe_mint(safe, minting, paid_deposit, amina):
+    amina.groups.add(Group.objects.get(name="platform_compliance"))  # staff, and the customer
+    deposit = paid_deposit(10_000)
+    tx_hash = safe_mint(safe, minting, deposit)
+
+    with pytest.raises(PermissionRefused):
+        safe_mint_record(deposit_id=deposit.pk, tx_hash=tx_hash, actor=amina)
+
+    deposit.refresh_from_db()
+    assert deposit.status == "mint_requires_safe"
+    assert not MintLogClaim.objects.filter(deposit=deposit).exists()
+    assert not AdminAction.objects.filter(action="safe.mint_record").exists()

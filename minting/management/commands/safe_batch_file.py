@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from core.management.base import OperatorCommand
-from minting.services.lanes import safe_export_void_payload
+from minting.services.lanes import safe_void_payload_export
 from minting.services.safe import safe_batch_file
 
 
@@ -36,7 +36,7 @@ class Command(OperatorCommand):
         if void:
             if len(deposit_ids) != 1 or safe_nonce is not None:
                 raise CommandError("--void takes exactly one deposit and no --safe-nonce.")
-            result = safe_export_void_payload(deposit_id=deposit_ids[0])
+            result = safe_void_payload_export(deposit_id=deposit_ids[0], actor=actor)
             calls = [result["call"]]
         else:
             result = safe_batch_file(deposit_ids=deposit_ids, actor=actor, safe_nonce=safe_nonce)
