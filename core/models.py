@@ -129,6 +129,20 @@ class Alert(models.Model):
     first_seen = models.DateTimeField(default=now, verbose_name=_("first seen"))
     last_seen = models.DateTimeField(default=now, verbose_name=_("last seen"))
     resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
+    # The deposit an alert is about, when it is about one: bank admins see those of their own
+    # bank's deposits only (DESIGN §9). No foreign key: core is the bottom layer.
+    deposit_id = models.UUIDField(null=True, blank=True, db_index=True, verbose_name=_("deposit"))
+    # Acknowledging says "someone is on it"; it does not resolve (the condition does that).
+    acknowledged_at = models.DateTimeField(null=True, blank=True, verbose_name=_("acknowledged at"))
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="alerts_acknowledged",
+        verbose_name=_("acknowledged by"),
+    )
+    acknowledgement_note = models.TextField(blank=True, verbose_name=_("acknowledgement note"))
 
     class Meta:
         verbose_name = _("alert")

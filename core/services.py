@@ -11,11 +11,19 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from core.clock import now
 from core.exceptions import ConflictError, NotFound, PermissionRefused, ServiceError
 from core.models import AdminAction, Alert, DualControlRequest, TaskHeartbeat
-from core.roles import require_not_beneficiary, require_role, user_has_role
+from core.roles import (
+    BANK_ADMIN,
+    PLATFORM_COMPLIANCE,
+    SUPER_ADMIN,
+    require_not_beneficiary,
+    require_role,
+    user_has_role,
+)
 from core.text import text_free_storable
 
 logger = logging.getLogger(__name__)
@@ -264,9 +272,14 @@ def dual_control_withdraw(*, request_id, maker, reason: str = "") -> DualControl
 # --- Alerts -----------------------------------------------------------------------------------
 
 
-def alert_raise(*, kind: str, key: str = "", detail: str = "") -> tuple[Alert, bool]:
+def alert_raise(
+    *, kind: str, key: str = "", detail: str = "", deposit_id=None
+) -> tuple[Alert, bool]:
     """Open an alert, or touch the open one. Returns (alert, opened_now); one ERROR line
-    is logged only when the alert opens, so a condition that lasts does not flood logs."""
+    is logged only when the alert opens, so a condition that lasts does not flood logs.
+
+    ``deposit_id`` names the one deposit the alert is about, if any: bank admins see only
+    the alerts about their own bank's deposits (deposits.selectors.alerts_visible_to)."""
     with transaction.atomic():
         updated = Alert.objects.filter(kind=kind, key=key, resolved_at__isnull=True).update(
             last_seen=now(), detail=detail
@@ -275,7 +288,9 @@ def alert_raise(*, kind: str, key: str = "", detail: str = "") -> tuple[Alert, b
             return Alert.objects.get(kind=kind, key=key, resolved_at__isnull=True), False
         try:
             with transaction.atomic():
-                alert = Alert.objects.create(kind=kind, key=key, detail=detail)
+                alert = Alert.objects.create(
+                    kind=kind, key=key, detail=detail, deposit_id=deposit_id
+                )
         except IntegrityError:  # another process opened it a moment ago
             return Alert.objects.get(kind=kind, key=key, resolved_at__isnull=True), False
     logger.error("Alert opened kind=%s key=%s: %s", kind, key, detail)
@@ -289,6 +304,64 @@ def alert_resolve(*, kind: str, key: str = "") -> bool:
     if resolved:
         logger.warning("Alert resolved kind=%s key=%s", kind, key)
     return bool(resolved)
+
+
+ALERT_ACKNOWLEDGERS = (BANK_ADMIN, PLATFORM_COMPLIANCE, SUPER_ADMIN)  # DESIGN §9
+
+
+def alert_acknowledge(*, alert_id, actor, note: str, visible_alerts) -> Alert:
+    """Say "someone is on it" with a note: the alert stays open (its condition resolves it)
+    and is listed as acknowledged, by whom and when; an ``AdminAction`` is written with it.
+
+    ``visible_alerts`` is the queryset of alerts ``actor`` may see
+    (deposits.selectors.alerts_visible_to: a bank admin only their bank's deposits'); core
+    does not import deposits, so the caller passes it, and an alert outside it is "not
+    found" as it would be on the screen."""
+    require_role(actor, *ALERT_ACKNOWLEDGERS, doing=_("acknowledge an alert"))
+    note = text_free_storable(note or "", max_length=REASON_MAX).strip()
+    if not note:
+        raise ServiceError(_("Write a note to acknowledge the alert: what you are doing about it."))
+    with transaction.atomic(durable=True):
+        try:
+            alert = visible_alerts.select_for_update().get(pk=alert_id)
+        except (Alert.DoesNotExist, ValueError, TypeError, ValidationError):
+            raise NotFound(_("There is no alert %(id)s.") % {"id": alert_id}) from None
+        if alert.resolved_at is not None:
+            raise ConflictError(
+                _("Alert %(id)s was resolved at %(at)s; a resolved alert needs no acknowledgement.")
+                % {"id": alert.pk, "at": f"{alert.resolved_at:%Y-%m-%d %H:%M} UTC"}
+            )
+        if alert.acknowledged_at is not None:
+            raise ConflictError(
+                _("Alert %(id)s was already acknowledged by %(who)s at %(at)s.")
+                % {
+                    "id": alert.pk,
+                    "who": alert.acknowledged_by,
+                    "at": f"{alert.acknowledged_at:%Y-%m-%d %H:%M} UTC",
+                }
+            )
+        at = now()
+        updated = Alert.objects.filter(
+            pk=alert.pk, resolved_at__isnull=True, acknowledged_at__isnull=True
+        ).update(acknowledged_at=at, acknowledged_by=actor, acknowledgement_note=note)
+        if updated != 1:  # unreachable under the row lock; the compare-and-set says why not
+            raise ConflictError(_("Alert %(id)s changed meanwhile; reload it.") % {"id": alert.pk})
+        admin_action_record(
+            actor=actor,
+            action="alert_acknowledge",
+            target_type="alert",
+            target_id=alert.pk,
+            params={
+                "kind": alert.kind,
+                "key": alert.key,
+                "deposit_id": str(alert.deposit_id) if alert.deposit_id else None,
+            },
+            outcome="acknowledged",
+            reason=note,
+        )
+    logger.warning("Alert acknowledged kind=%s key=%s by=%s", alert.kind, alert.key, actor.pk)
+    alert.refresh_from_db()
+    return alert
 
 
 # --- Task heartbeats ---------------------------------------------------------------------------

@@ -388,7 +388,9 @@ def _unreadable_held(
         # Readable on its own (e.g. only the msisdn is overlong): kept, so a refund or a
         # release can remember this payment and it never becomes new money later.
         details["psp_reference"] = reference
-    alert_raise(kind="unreadable payment", key=str(deposit.pk), detail=detail)
+    alert_raise(
+        kind="unreadable payment", key=str(deposit.pk), detail=detail, deposit_id=deposit.pk
+    )
     if deposit.status in ADVANCED or deposit.status not in HOLDABLE:
         return Applied(
             Outcome.IGNORED,
@@ -443,7 +445,7 @@ def _reference_conflict(
             )
         except TransitionRefused:
             pass  # it moved on (claimed) a moment ago: only this one is held
-    alert_raise(kind="psp reference conflict", key=ref, detail=reason)
+    alert_raise(kind="psp reference conflict", key=ref, detail=reason, deposit_id=deposit.pk)
     return Applied(Outcome.HELD, reason)
 
 

@@ -169,6 +169,7 @@ def _unrecordable(item: Landed) -> None:
         kind="mint landed but not recorded",
         key=item.tx_hash,
         detail=f"deposit {item.deposit_id} log {item.tx_hash}#{item.log_index}",
+        deposit_id=item.deposit_id,
     )
     MintAttempt.objects.filter(pk=item.attempt_id, status__in=LIVE).update(
         status=AS.MINED_OK, error="landed but not recorded: see the alert"

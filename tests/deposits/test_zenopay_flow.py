@@ -295,7 +295,9 @@ def test_completed_without_a_reference_is_held_for_a_person_not_cancelled_at_exp
 
     deposit.refresh_from_db()
     assert (deposit.status, deposit.hold_reason) == ("submitted", "unreadable reference")
-    assert Alert.objects.filter(kind="unreadable payment", key=str(deposit.pk)).exists()
+    assert Alert.objects.filter(
+        kind="unreadable payment", key=str(deposit.pk), deposit_id=deposit.pk
+    ).exists()
 
 
 @pytest.mark.django_db
@@ -438,7 +440,10 @@ def test_one_transid_for_two_deposits_holds_both_and_opens_an_alert(
     assert (second.status, second.hold_reason) == ("submitted", "conflicting PSP reference")
     assert (
         Alert.objects.filter(
-            kind="psp reference conflict", key="TXSAME", resolved_at__isnull=True
+            kind="psp reference conflict",
+            key="TXSAME",
+            resolved_at__isnull=True,
+            deposit_id=second.pk,  # the deposit the conflicting payment came for
         ).count()
         == 1
     )

@@ -101,6 +101,7 @@ def test_a_mint_removed_by_a_reorg_alerts_stops_sending_and_a_reinclusion_supers
     assert not MintAttempt.objects.filter(kind="nonce_fill").exists()  # the bytes can still land
     [alert] = open_alerts()
     assert alert.key == str(deposit.pk) and "rebroadcast" in alert.detail
+    assert alert.deposit_id == deposit.pk  # a bank admin of the deposit's bank sees it
     signer = SignerAccount.objects.get()
     assert not signer.sending_enabled and NOT_ON_CHAIN in signer.disabled_reason
     assert status_of(deposit) == "minted"  # the record stands; the runbook acts on it
