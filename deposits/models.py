@@ -205,10 +205,31 @@ class DepositRequest(models.Model):
                 name="deposit_unique_idempotency_key",
             ),
         ]
+        # Each index names the reads it serves; bench/backstage_bench.py times them with a
+        # million deposits (make bench-backstage).
         indexes = [
-            models.Index(fields=["status"]),  # queues by status
+            # Queues by status, newest first: the Backstage list filtered by status (its
+            # "-created_at, -id" order read straight off the index), the dashboard's counts
+            # per status (from the index alone: id is in it) and its oldest-waiting ages, the
+            # workers' queues.
+            models.Index(fields=["status", "created_at", "id"], name="deposit_status_created_idx"),
             models.Index(fields=["next_poll_at"]),  # the poller's due rows
             models.Index(fields=["user", "created_at"]),  # limits and the history page
+            # The Backstage deposit list, newest first ("-created_at, -id"), unfiltered or by
+            # a date range, and the dashboard's deposits per day.
+            models.Index(fields=["created_at", "id"], name="deposit_created_idx"),
+            # Held deposits, newest first: the list's "held" filter and the held count (a
+            # few rows out of a million, so a partial index).
+            models.Index(
+                fields=["created_at", "id"],
+                condition=~Q(hold_reason=""),
+                name="deposit_held_created_idx",
+            ),
+            # Backstage search (DepositRequestAdmin.get_search_results), each an exact match:
+            # a ZenoPay transid or a bank's reference, a payer's phone (E.164), a mint hash.
+            models.Index(fields=["psp_reference"], name="deposit_psp_reference_idx"),
+            models.Index(fields=["buyer_phone"], name="deposit_buyer_phone_idx"),
+            models.Index(fields=["mint_tx_hash"], name="deposit_mint_tx_hash_idx"),
         ]
 
     def __str__(self) -> str:
@@ -256,6 +277,19 @@ class DepositTransition(AppendOnlyModel):
         verbose_name = _("deposit transition")
         verbose_name_plural = _("deposit transitions")
         ordering = ["at", "id"]
+        indexes = [
+            # The Backstage ledger of transitions, newest first (several rows per deposit:
+            # the biggest table).
+            models.Index(fields=["at", "id"], name="transition_at_idx"),
+            # Entries into the Safe lane: the dashboard's and the Safe queue's "waiting in
+            # the Safe lane since" (a hold set or cleared is a transition to the same status
+            # and does not count). Only those rows, so a small index.
+            models.Index(
+                fields=["deposit", "at"],
+                condition=Q(to_status="mint_requires_safe") & ~Q(from_status="mint_requires_safe"),
+                name="transition_into_safe_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.deposit_id}: {self.from_status or '-'} -> {self.to_status}"
@@ -297,6 +331,11 @@ class DepositApproval(AppendOnlyModel):
         verbose_name_plural = _("deposit approvals")
         constraints = [
             models.UniqueConstraint(fields=["deposit", "type"], name="approval_one_per_type"),
+        ]
+        indexes = [
+            # Backstage search by the reference a bank gave when approving, before the
+            # payment is confirmed (only then is it copied to the deposit's psp_reference).
+            models.Index(fields=["bank_reference"], name="approval_bank_reference_idx"),
         ]
 
     def __str__(self) -> str:
@@ -355,7 +394,14 @@ class PaymentNotification(models.Model):
         verbose_name = _("payment notification")
         verbose_name_plural = _("payment notifications")
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["deposit", "outcome"])]  # pending hints of a deposit
+        indexes = [
+            models.Index(fields=["deposit", "outcome"]),  # pending hints of a deposit
+            # The Backstage list of notifications, newest first (one per webhook call and
+            # order-status answer: the biggest table after the transitions).
+            models.Index(fields=["received_at"], name="notification_received_idx"),
+            # The dashboard's "last webhook" age: the newest of one kind.
+            models.Index(fields=["kind", "received_at"], name="notification_kind_received_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.order_id} {self.payment_status} ({self.outcome})"

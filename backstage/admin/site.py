@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import StaffAuthenticationForm
 from accounts.services.staff import user_is_staff_account
+from backstage.dashboard import dashboard_context
 from backstage.environment import backstage_environment
 from backstage.four_eyes import four_eyes_page_allowed, four_eyes_urls
 from backstage.minting_page import (
@@ -25,8 +26,11 @@ from backstage.minting_page import (
     minting_page_allowed,
 )
 from backstage.orphans import orphan_urls, orphans_page_allowed
+from backstage.reconciliation_pages import reconciliation_page_allowed, reconciliation_urls
+from backstage.safe_lane import safe_lane_allowed, safe_urls
 from core.models import Alert
 from core.selectors import alerts_open_summary
+from deposits.selectors import alerts_visible_to
 
 ALERTS_SHOWN = 3  # the newest open alerts named in the banner; the rest behind the link
 
@@ -52,6 +56,11 @@ class BackstageSite(admin.AdminSite):
 
     index_template = "backstage/index.html"
 
+    def index(self, request, extra_context=None):
+        """The home page is the dashboard (backstage/dashboard.py)."""
+        context = {**dashboard_context(request, site=self), **(extra_context or {})}
+        return super().index(request, extra_context=context)
+
     def get_urls(self):
         page = self.admin_view(partial(minting_page, site=self))
         actions = [
@@ -67,6 +76,8 @@ class BackstageSite(admin.AdminSite):
             *actions,
             *four_eyes_urls(self),
             *orphan_urls(self),
+            *safe_urls(self),
+            *reconciliation_urls(self),
             *super().get_urls(),
         ]
 
@@ -77,6 +88,8 @@ class BackstageSite(admin.AdminSite):
         context["backstage_can_see_minting"] = minting_page_allowed(request.user)
         context["backstage_can_see_four_eyes"] = four_eyes_page_allowed(request.user)
         context["backstage_can_see_orphans"] = orphans_page_allowed(request.user)
+        context["backstage_can_see_safe"] = safe_lane_allowed(request.user)
+        context["backstage_can_see_reconciliation"] = reconciliation_page_allowed(request.user)
         return context
 
     def _open_alerts(self, request):
@@ -90,7 +103,7 @@ class BackstageSite(admin.AdminSite):
             or not alert_admin.has_view_permission(request)
         ):
             return None
-        return alerts_open_summary(newest=ALERTS_SHOWN)
+        return alerts_open_summary(alerts=alerts_visible_to(user=request.user), newest=ALERTS_SHOWN)
 
 
 site = BackstageSite(name="admin")

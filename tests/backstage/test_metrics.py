@@ -165,6 +165,7 @@ def test_a_scrape_writes_nothing(client, token, amina):  # noqa: F811
     _deposit(amina, 6_000, confirm="W1")
     with CaptureQueriesContext(connection) as queries:
         assert _scrape(client).status_code == 200
+    assert queries.captured_queries  # the queries are really counted
     writes = [
         q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(WRITES)
     ]
