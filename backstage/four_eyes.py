@@ -70,6 +70,30 @@ ACTION_EFFECTS = {
     ),
     "wallet_verify_manual": gettext_lazy("Marks the wallet as verified by hand."),
     "staff_role_grant": gettext_lazy("Grants the staff role in the parameters to the user."),
+    "reconciliation.entry": gettext_lazy(
+        "Records the reconciliation entry in the parameters (immutable once recorded); with a "
+        "transaction hash the chain is read again at approval and the mint log is claimed."
+    ),
+    "token_unpause": gettext_lazy(
+        "Unpauses the token, through the operator key when it holds the role (the worker sends "
+        "it and the state is read back), else as a Safe payload for the signers."
+    ),
+    "token_unfreeze": gettext_lazy(
+        "Unfreezes the address in the parameters (operator key or Safe payload)."
+    ),
+    "token_unblacklist": gettext_lazy(
+        "Removes the address in the parameters from the blacklist (operator key or Safe "
+        "payload); its held deposits can then be released."
+    ),
+    "token_wipe": gettext_lazy(
+        "Wipes the whole balance of the blacklisted address in the parameters (operator key or "
+        "Safe payload); the burn is then explained by a negative wipe entry."
+    ),
+    "reconciliation.attach_log": gettext_lazy(
+        "Records the deposit minted by the mint log in the parameters: the chain is read again "
+        "at approval (the log mints exactly the deposit's amount to its wallet, unclaimed, deep "
+        "enough), then the deposit moves to minted and the log is claimed by it."
+    ),
 }
 
 # The admin change page of each target type, when Backstage registers one.

@@ -15,6 +15,9 @@ DEFAULT_INTERVALS_S: dict[str, int] = {
     "minting.tasks.check_minter": 600,
     "minting.tasks.process_mint_jobs": 5,
     "minting.tasks.confirm_mints": 5,
+    "reconciliation.tasks.index_chain": 15,
+    "reconciliation.tasks.snapshot_supply": 300,
+    "reconciliation.tasks.alerts_check": 60,
 }
 
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("backstage/", backstage_site.urls),
     path("api/", include("deposits.urls_api")),
     path("api/v1/", include("deposits.urls_api_v1")),
+    path("api/v1/", include("reconciliation.urls")),  # public supply (anonymous, throttled)
     path(
         "api/schema/",
         SpectacularAPIView.as_view(permission_classes=[IsAdminUser]),

@@ -20,6 +20,18 @@ class TokenUnitsField(models.Field):
 
     description = "Token amount in base units (uint256)"
 
+    def __init__(self, *args, signed: bool = False, **kwargs):
+        # signed: a movement or a balance of the books (a burn, a discrepancy), whose size is
+        # still at most a uint256.
+        self.signed = signed
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.signed:
+            kwargs["signed"] = True
+        return name, path, args, kwargs
+
     def db_type(self, connection) -> str:
         return "text" if connection.vendor == "sqlite" else "numeric(78, 0)"
 
@@ -39,7 +51,11 @@ class TokenUnitsField(models.Field):
 
     def get_prep_value(self, value):
         value = self.to_python(super().get_prep_value(value))
-        if value is not None and not 0 <= value <= UINT256_MAX:
+        if value is None:
+            return None
+        if self.signed and abs(value) > UINT256_MAX:
+            raise ValidationError(f"{value} is larger than a uint256 in size.")
+        if not self.signed and not 0 <= value <= UINT256_MAX:
             raise ValidationError(f"{value} is outside the uint256 range.")
         return value
 

@@ -57,3 +57,20 @@ def units_as_ntzs(amount_units: int) -> str:
         return f"{sign}{whole}"
     digits = f"{fraction:0{NTZS_DECIMALS}d}".rstrip("0")
     return f"{sign}{whole}.{digits}"
+
+
+def units_decimal_text(amount_units: int) -> str:
+    """Base units as an exact decimal number of nTZS with all its decimals, for machines
+    (the public supply endpoints): ``1500000000000000000`` -> ``"1.500000000000000000"``.
+    Integer arithmetic only: no float ever holds a supply."""
+    if isinstance(amount_units, bool) or not isinstance(amount_units, int):
+        raise MoneyError(f"amount_units must be a whole number, got {amount_units!r}.")
+    sign = "-" if amount_units < 0 else ""
+    whole, fraction = divmod(abs(amount_units), UNITS_PER_TZS)
+    return f"{sign}{whole}.{fraction:0{NTZS_DECIMALS}d}"
+
+
+def units_whole_ntzs(amount_units: int) -> int:
+    """Whole nTZS in a non-negative amount of base units, the fraction dropped: for a chart's
+    bar, never for a figure anyone reconciles (those stay exact, ``units_as_ntzs``)."""
+    return _require_int(amount_units, "amount_units") // UNITS_PER_TZS

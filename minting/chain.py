@@ -25,6 +25,9 @@ from minting.contract_artifact import DEPOSIT_REF_INTERFACE_ID, NTZS_ABI
 RPC_TIMEOUT_S = 10
 TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
 DEPOSIT_MINTED_TOPIC = keccak(text="DepositMinted(bytes32,address,uint256)")
+# AccessControl's role events (all three arguments indexed: role, account, sender).
+ROLE_GRANTED_TOPIC = keccak(text="RoleGranted(bytes32,address,address)")
+ROLE_REVOKED_TOPIC = keccak(text="RoleRevoked(bytes32,address,address)")
 ZERO_ADDRESS = "0x" + "00" * 20
 # The OP Stack's GasPriceOracle predeploy: getL1Fee(bytes) is the L1 data fee a transaction of
 # these bytes pays on top of its gas (Base, OP; absent on anvil and on L1s).
@@ -255,8 +258,29 @@ class NtzsClient:
         except (OSError, ValueError, Web3Exception) as exc:
             raise ChainUnavailable(f"A read of the token failed ({type(exc).__name__}).") from None
 
-    def total_supply(self) -> int:
-        return self._call(self.contract.functions.totalSupply())
+    def total_supply(self, *, block: int | None = None) -> int:
+        """``totalSupply`` now, or at the end of ``block`` (an eth_call tagged with the block:
+        old blocks need a node that keeps their state; a pruned node's refusal is
+        ChainUnavailable, never 0)."""
+        fn = self.contract.functions.totalSupply()
+        if block is None:
+            return self._call(fn)
+        try:
+            return fn.call(block_identifier=block)
+        except (OSError, ValueError, Web3Exception) as exc:
+            raise ChainUnavailable(
+                f"totalSupply at block {block} could not be read ({type(exc).__name__}); "
+                "the node may not keep that block's state."
+            ) from None
+
+    def code_present(self, *, block: int | None = None) -> bool:
+        """Whether the token has code at the end of ``block`` (now when None)."""
+        try:
+            tag = "latest" if block is None else block
+            code = self.w3.eth.get_code(self.address, block_identifier=tag)
+        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+            raise ChainUnavailable(f"eth_getCode failed ({type(exc).__name__}).") from None
+        return len(code) > 0
 
     def decimals(self) -> int:
         return self._call(self.contract.functions.decimals())
@@ -412,6 +436,34 @@ class NtzsClient:
                 f"The {tag} block could not be read ({type(exc).__name__})."
             ) from None
 
+    def block_hashes(self, numbers: Sequence[int]) -> dict[int, str | None]:
+        """The canonical hash of each block number (None for a block the node does not have
+        yet), in JSON-RPC batches of eth_getBlockByNumber without transactions. All or
+        nothing: an unreadable answer raises ChainUnavailable."""
+        numbers = sorted(set(numbers))
+        if not numbers:
+            return {}
+        requests = [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
+        try:
+            answers = self.w3.provider.make_batch_request(requests)
+            if not isinstance(answers, list) or len(answers) != len(requests):
+                raise ValueError("the node refused the batch")
+            found: dict[int, str | None] = {}
+            for number, answer in zip(numbers, answers, strict=True):
+                if "result" not in answer:
+                    raise ValueError(f"a read was refused: {answer.get('error')}")
+                block = answer["result"]
+                found[number] = hex_str(block["hash"]) if block else None
+        except UNREADABLE_BATCH as exc:
+            raise ChainUnavailable(
+                f"The hashes of {len(numbers)} blocks could not be read ({type(exc).__name__})."
+            ) from None
+        return found
+
+    def block_hash(self, number: int) -> str | None:
+        """The canonical hash of block ``number``, None when the node does not have it."""
+        return self.block_hashes([number])[number]
+
     def next_base_fee(self) -> int:
         """The base fee the next block will charge: the last entry of
         ``eth_feeHistory(1, latest)``, which the node computes from the latest block with the
@@ -462,9 +514,13 @@ class NtzsClient:
         MINT_CONFIRMATION_TAG says."""
         return self.head("safe" if settings.MINT_CONFIRMATION_TAG == "safe" else "latest")
 
-    def logs_read(self, *, topics: list, from_block: int, to_block: int | None = None) -> list:
+    def logs_read(
+        self, *, topics: list, from_block: int, to_block: int | None = None, raw: bool = False
+    ) -> list:
         """Every log of the token matching ``topics`` in blocks ``from_block``..``to_block``
         (the head read now when None), or ChainUnavailable: never a partial result.
+        ``raw``: the node's JSON objects as sent (hex strings), without web3's per-log
+        formatting, which costs more than the read itself over 100,000 logs (the indexer).
 
         The one eth_getLogs of the system. Calls cover at most MINT_LOGS_MAX_RANGE blocks,
         and a range the provider calls too large is halved and retried; a mint missing from
@@ -477,14 +533,16 @@ class NtzsClient:
         while start <= to_block:
             end = min(start + step - 1, to_block)
             try:
-                chunk = self.w3.eth.get_logs(
-                    {
-                        "address": self.address,
-                        "fromBlock": start,
-                        "toBlock": end,
-                        "topics": topics,
-                    }
-                )
+                query = {"address": self.address, "topics": topics}
+                if raw:
+                    answer = self.w3.provider.make_request(
+                        "eth_getLogs", [{**query, "fromBlock": hex(start), "toBlock": hex(end)}]
+                    )
+                    if "error" in answer:
+                        raise ValueError(answer["error"])
+                    chunk = answer.get("result")
+                else:
+                    chunk = self.w3.eth.get_logs({**query, "fromBlock": start, "toBlock": end})
             except (ValueError, Web3Exception) as exc:
                 if end > start and range_too_large(exc):
                     step = max((end - start + 1) // 2, 1)

@@ -1,9 +1,9 @@
 """What the chain says (indexed logs, cursors, supply snapshots) and the entries that explain
 every on-chain movement the deposits do not (DESIGN §4, §8).
 
-Token amounts are exact base units (uint256) in ``DecimalField(max_digits=78,
-decimal_places=0)``: balances, burns and wipes can be fractional nTZS, so whole shillings could
-never balance them."""
+Token amounts are exact base units in ``TokenUnitsField`` (NUMERIC(78,0) on PostgreSQL, decimal
+text on SQLite, whose decimals would round them; signed where the books need a sign): balances,
+burns and wipes can be fractional nTZS, so whole shillings could never balance them."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.clock import now
-
-UNITS = {"max_digits": 78, "decimal_places": 0}  # token base units, uint256 (and signed)
+from core.fields import TokenUnitsField
 
 
 class ChainTransfer(models.Model):
@@ -35,8 +34,11 @@ class ChainTransfer(models.Model):
     block_hash = models.CharField(max_length=66, verbose_name=_("block hash"))
     from_address = models.CharField(max_length=42, verbose_name=_("from"))
     to_address = models.CharField(max_length=42, verbose_name=_("to"))
-    amount_units = models.DecimalField(**UNITS, verbose_name=_("amount (base units)"))
+    amount_units = TokenUnitsField(verbose_name=_("amount (base units)"))
     kind = models.CharField(max_length=8, choices=Kind.choices, verbose_name=_("kind"))
+    # For an unclaimed mint: whether its transaction was executed by SAFE_ADDRESS (an
+    # ExecutionSuccess of our Safe), read once by the matching; None until read.
+    safe_executed = models.BooleanField(null=True, blank=True, verbose_name=_("Safe executed"))
     indexed_at = models.DateTimeField(default=now, verbose_name=_("indexed at"))
 
     class Meta:
@@ -108,6 +110,12 @@ class IndexerCursor(models.Model):
     chain_id = models.BigIntegerField(verbose_name=_("chain"))
     block_number = models.BigIntegerField(verbose_name=_("last indexed block"))
     block_hash = models.CharField(max_length=66, verbose_name=_("block hash"))
+    # Where indexing began, and the token's supply before it (what no indexed log explains:
+    # a legacy token's opening balance); None until it could be read.
+    first_block = models.BigIntegerField(null=True, blank=True, verbose_name=_("first block"))
+    supply_before_units = TokenUnitsField(
+        null=True, blank=True, verbose_name=_("supply before the first block")
+    )
     updated_at = models.DateTimeField(default=now, verbose_name=_("updated at"))
 
     class Meta:
@@ -140,7 +148,7 @@ class ReconciliationEntry(models.Model):
     block_number = models.BigIntegerField(null=True, blank=True, verbose_name=_("block"))
     to_address = models.CharField(max_length=42, blank=True, verbose_name=_("address"))
     # signed base units: a burn or a wipe is negative
-    amount_units = models.DecimalField(**UNITS, verbose_name=_("amount (base units)"))
+    amount_units = TokenUnitsField(signed=True, verbose_name=_("amount (base units)"))
     entry_type = models.CharField(
         max_length=32, choices=EntryType.choices, verbose_name=_("entry type")
     )
@@ -204,8 +212,8 @@ class SupplySnapshot(models.Model):
     at = models.DateTimeField(default=now, db_index=True, verbose_name=_("taken at"))
     chain_id = models.BigIntegerField(verbose_name=_("chain"))
     block_number = models.BigIntegerField(null=True, blank=True, verbose_name=_("block"))
-    onchain_supply_units = models.DecimalField(
-        **UNITS, null=True, blank=True, verbose_name=_("on-chain supply (base units)")
+    onchain_supply_units = TokenUnitsField(
+        null=True, blank=True, verbose_name=_("on-chain supply (base units)")
     )
     # claimed mint logs up to the block, in shillings (the books' side of the equation)
     db_minted_tzs = models.BigIntegerField(verbose_name=_("DB minted (TZS)"))
@@ -213,12 +221,17 @@ class SupplySnapshot(models.Model):
     deposits_minted_tzs = models.BigIntegerField(
         null=True, blank=True, verbose_name=_("minted deposits (TZS)")
     )
-    reconciled_units = models.DecimalField(**UNITS, verbose_name=_("reconciled (base units)"))
+    reconciled_units = TokenUnitsField(signed=True, verbose_name=_("reconciled (base units)"))
     in_flight_tzs = models.BigIntegerField(default=0, verbose_name=_("in flight (TZS)"))
-    discrepancy_units = models.DecimalField(
-        **UNITS, null=True, blank=True, verbose_name=_("discrepancy (base units)")
+    discrepancy_units = TokenUnitsField(
+        signed=True, null=True, blank=True, verbose_name=_("discrepancy (base units)")
     )
     unavailable_reason = models.TextField(blank=True, verbose_name=_("why unavailable"))
+    # The balances of TREASURY_ADDRESSES at the block (circulating = on-chain supply minus
+    # this), read with the supply; NULL when it could not be read, 0 with no address listed.
+    treasury_units = TokenUnitsField(
+        null=True, blank=True, verbose_name=_("treasury balances (base units)")
+    )
 
     class Meta:
         verbose_name = _("supply snapshot")

@@ -298,6 +298,7 @@ BEAT_INTERVALS_S = {
     "minting.tasks.confirm_mints": read_int("BEAT_CONFIRM_MINTS_S", 5, minimum=1),
     "reconciliation.tasks.index_chain": read_int("BEAT_INDEX_CHAIN_S", 15, minimum=1),
     "reconciliation.tasks.snapshot_supply": read_int("BEAT_SNAPSHOT_SUPPLY_S", 300, minimum=1),
+    "reconciliation.tasks.alerts_check": read_int("BEAT_ALERTS_CHECK_S", 60, minimum=1),
 }
 CELERY_BEAT_SCHEDULE = beat_schedule(BEAT_INTERVALS_S)
 
@@ -466,6 +467,14 @@ def finalize(settings: dict) -> None:
     )
     if refusal:
         raise ImproperlyConfigured(refusal)
+    operator_key = settings["OPERATOR_PRIVATE_KEY"]
+    if operator_key and operator_key.lower() == settings["MINTER_PRIVATE_KEY"].lower():
+        # Its transactions would take the minter's nonces, which the mint ledger would then
+        # see as "used outside the system" (issue 15).
+        raise ImproperlyConfigured(
+            "OPERATOR_PRIVATE_KEY is the same key as MINTER_PRIVATE_KEY; the operator key must "
+            "be a different key, or unset to use Safe payloads."
+        )
     if settings["MIN_DEPOSIT_TZS"] > settings["MAX_DEPOSIT_TZS"]:
         raise ImproperlyConfigured("MIN_DEPOSIT_TZS must not be above MAX_DEPOSIT_TZS.")
     sentry_init(dsn=settings["SENTRY_DSN"], environment=profile)

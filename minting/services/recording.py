@@ -138,10 +138,12 @@ def record_minted(
     note: str = "",
     attempt_id=None,
     via_safe: bool = False,
+    actor=None,
 ) -> bool:
     """In one transaction: deposit compare-and-set first, then the log claim, the mint
     transaction, the attempt, and the reservation moved to issued. False if the log was
-    already claimed by something else (nothing is changed then)."""
+    already claimed by something else (nothing is changed then). ``actor``: the person the
+    transition names, when one recorded it (a log attached under four eyes)."""
     mint = MintTransaction.objects.select_for_update().select_related("deposit").get(pk=mint_id)
     if mint.status == MT.MINTED:
         return False  # another worker recorded it a moment ago
@@ -153,6 +155,7 @@ def record_minted(
                 source=source,
                 allowed=MINTABLE_FROM,
                 note=note,
+                actor=actor,
             )
             MintLogClaim.objects.create(
                 chain_id=mint.chain_id,
@@ -364,6 +367,7 @@ def mint_resolve_already_minted(*, client: NtzsClient, deposit_id) -> int:
         alert_raise(
             kind="deposit reference minted with other terms",
             key=str(deposit_id),
+            deposit_id=deposit_id,
             detail=f"DepositMinted in {hex_str(log['transactionHash'])} does not match",
         )
         return 0
@@ -526,7 +530,9 @@ def _mint_gone(mint: MintTransaction, why: str) -> Finality:
         f"deposit {mint.deposit_id}: {mint.tx_hash} {why}; rebroadcast the attempt's signed "
         "bytes (the raw transaction is kept on its MintAttempt)"
     )
-    _, opened = alert_raise(kind=NOT_ON_CHAIN, key=str(mint.deposit_id), detail=detail)
+    _, opened = alert_raise(
+        kind=NOT_ON_CHAIN, key=str(mint.deposit_id), detail=detail, deposit_id=mint.deposit_id
+    )
     _sending_stop(f"{NOT_ON_CHAIN}: deposit {mint.deposit_id} ({mint.tx_hash})")
     if opened:
         logger.error("%s deposit=%s tx=%s: %s", NOT_ON_CHAIN, mint.deposit_id, mint.tx_hash, why)
@@ -573,6 +579,7 @@ def mint_finality_check(mint: MintTransaction, *, receipt, safe_head: int) -> Fi
                 kind=NOT_ON_CHAIN,
                 key=str(mint.deposit_id),
                 detail=f"{mint.tx_hash}#{transfer.log_index} is claimed by another record",
+                deposit_id=mint.deposit_id,
             )
             return Finality.STUCK
         outcome = Finality.SUPERSEDED

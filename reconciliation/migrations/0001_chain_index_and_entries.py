@@ -4,11 +4,11 @@ import core.clock
 import django.db.models.deletion
 import uuid
 from django.conf import settings
+import core.fields
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,105 +17,289 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='IndexerCursor',
+            name="IndexerCursor",
             fields=[
-                ('name', models.CharField(max_length=32, primary_key=True, serialize=False, verbose_name='stream')),
-                ('chain_id', models.BigIntegerField(verbose_name='chain')),
-                ('block_number', models.BigIntegerField(verbose_name='last indexed block')),
-                ('block_hash', models.CharField(max_length=66, verbose_name='block hash')),
-                ('updated_at', models.DateTimeField(default=core.clock.now, verbose_name='updated at')),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=32, primary_key=True, serialize=False, verbose_name="stream"
+                    ),
+                ),
+                ("chain_id", models.BigIntegerField(verbose_name="chain")),
+                ("block_number", models.BigIntegerField(verbose_name="last indexed block")),
+                ("block_hash", models.CharField(max_length=66, verbose_name="block hash")),
+                (
+                    "updated_at",
+                    models.DateTimeField(default=core.clock.now, verbose_name="updated at"),
+                ),
             ],
             options={
-                'verbose_name': 'indexer cursor',
-                'verbose_name_plural': 'indexer cursors',
+                "verbose_name": "indexer cursor",
+                "verbose_name_plural": "indexer cursors",
             },
         ),
         migrations.CreateModel(
-            name='SupplySnapshot',
+            name="SupplySnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=core.clock.now, verbose_name='taken at')),
-                ('chain_id', models.BigIntegerField(verbose_name='chain')),
-                ('block_number', models.BigIntegerField(blank=True, null=True, verbose_name='block')),
-                ('onchain_supply_units', models.DecimalField(blank=True, decimal_places=0, max_digits=78, null=True, verbose_name='on-chain supply (base units)')),
-                ('db_minted_tzs', models.BigIntegerField(verbose_name='DB minted (TZS)')),
-                ('deposits_minted_tzs', models.BigIntegerField(blank=True, null=True, verbose_name='minted deposits (TZS)')),
-                ('reconciled_units', models.DecimalField(decimal_places=0, max_digits=78, verbose_name='reconciled (base units)')),
-                ('in_flight_tzs', models.BigIntegerField(default=0, verbose_name='in flight (TZS)')),
-                ('discrepancy_units', models.DecimalField(blank=True, decimal_places=0, max_digits=78, null=True, verbose_name='discrepancy (base units)')),
-                ('unavailable_reason', models.TextField(blank=True, verbose_name='why unavailable')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "at",
+                    models.DateTimeField(
+                        db_index=True, default=core.clock.now, verbose_name="taken at"
+                    ),
+                ),
+                ("chain_id", models.BigIntegerField(verbose_name="chain")),
+                (
+                    "block_number",
+                    models.BigIntegerField(blank=True, null=True, verbose_name="block"),
+                ),
+                (
+                    "onchain_supply_units",
+                    core.fields.TokenUnitsField(
+                        blank=True, null=True, verbose_name="on-chain supply (base units)"
+                    ),
+                ),
+                ("db_minted_tzs", models.BigIntegerField(verbose_name="DB minted (TZS)")),
+                (
+                    "deposits_minted_tzs",
+                    models.BigIntegerField(
+                        blank=True, null=True, verbose_name="minted deposits (TZS)"
+                    ),
+                ),
+                (
+                    "reconciled_units",
+                    core.fields.TokenUnitsField(
+                        signed=True, verbose_name="reconciled (base units)"
+                    ),
+                ),
+                (
+                    "in_flight_tzs",
+                    models.BigIntegerField(default=0, verbose_name="in flight (TZS)"),
+                ),
+                (
+                    "discrepancy_units",
+                    core.fields.TokenUnitsField(
+                        blank=True, null=True, signed=True, verbose_name="discrepancy (base units)"
+                    ),
+                ),
+                (
+                    "unavailable_reason",
+                    models.TextField(blank=True, verbose_name="why unavailable"),
+                ),
             ],
             options={
-                'verbose_name': 'supply snapshot',
-                'verbose_name_plural': 'supply snapshots',
+                "verbose_name": "supply snapshot",
+                "verbose_name_plural": "supply snapshots",
             },
         ),
         migrations.CreateModel(
-            name='ChainTransfer',
+            name="ChainTransfer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.BigIntegerField(verbose_name='chain')),
-                ('tx_hash', models.CharField(max_length=66, verbose_name='transaction hash')),
-                ('log_index', models.IntegerField(verbose_name='log index')),
-                ('block_number', models.BigIntegerField(verbose_name='block')),
-                ('block_hash', models.CharField(max_length=66, verbose_name='block hash')),
-                ('from_address', models.CharField(max_length=42, verbose_name='from')),
-                ('to_address', models.CharField(max_length=42, verbose_name='to')),
-                ('amount_units', models.DecimalField(decimal_places=0, max_digits=78, verbose_name='amount (base units)')),
-                ('kind', models.CharField(choices=[('mint', 'mint'), ('burn', 'burn'), ('transfer', 'transfer')], max_length=8, verbose_name='kind')),
-                ('indexed_at', models.DateTimeField(default=core.clock.now, verbose_name='indexed at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.BigIntegerField(verbose_name="chain")),
+                ("tx_hash", models.CharField(max_length=66, verbose_name="transaction hash")),
+                ("log_index", models.IntegerField(verbose_name="log index")),
+                ("block_number", models.BigIntegerField(verbose_name="block")),
+                ("block_hash", models.CharField(max_length=66, verbose_name="block hash")),
+                ("from_address", models.CharField(max_length=42, verbose_name="from")),
+                ("to_address", models.CharField(max_length=42, verbose_name="to")),
+                ("amount_units", core.fields.TokenUnitsField(verbose_name="amount (base units)")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("mint", "mint"), ("burn", "burn"), ("transfer", "transfer")],
+                        max_length=8,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "indexed_at",
+                    models.DateTimeField(default=core.clock.now, verbose_name="indexed at"),
+                ),
             ],
             options={
-                'verbose_name': 'chain transfer',
-                'verbose_name_plural': 'chain transfers',
-                'indexes': [models.Index(fields=['chain_id', 'block_number'], name='chain_transfer_block'), models.Index(fields=['from_address', 'block_number'], name='chain_transfer_from'), models.Index(fields=['to_address', 'block_number'], name='chain_transfer_to')],
-                'constraints': [models.UniqueConstraint(fields=('chain_id', 'tx_hash', 'log_index'), name='chain_transfer_once'), models.CheckConstraint(condition=models.Q(('kind__in', ['mint', 'burn', 'transfer'])), name='chain_transfer_kind'), models.CheckConstraint(condition=models.Q(('amount_units__gte', 0)), name='chain_transfer_amount')],
+                "verbose_name": "chain transfer",
+                "verbose_name_plural": "chain transfers",
+                "indexes": [
+                    models.Index(fields=["chain_id", "block_number"], name="chain_transfer_block"),
+                    models.Index(
+                        fields=["from_address", "block_number"], name="chain_transfer_from"
+                    ),
+                    models.Index(fields=["to_address", "block_number"], name="chain_transfer_to"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("chain_id", "tx_hash", "log_index"), name="chain_transfer_once"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("kind__in", ["mint", "burn", "transfer"])),
+                        name="chain_transfer_kind",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("amount_units__gte", 0)), name="chain_transfer_amount"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TokenRoleEvent',
+            name="TokenRoleEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.BigIntegerField(verbose_name='chain')),
-                ('tx_hash', models.CharField(max_length=66, verbose_name='transaction hash')),
-                ('log_index', models.IntegerField(verbose_name='log index')),
-                ('block_number', models.BigIntegerField(verbose_name='block')),
-                ('block_hash', models.CharField(max_length=66, verbose_name='block hash')),
-                ('kind', models.CharField(choices=[('granted', 'granted'), ('revoked', 'revoked')], max_length=8, verbose_name='kind')),
-                ('role', models.CharField(max_length=66, verbose_name='role')),
-                ('account', models.CharField(max_length=42, verbose_name='account')),
-                ('sender', models.CharField(max_length=42, verbose_name='sender')),
-                ('indexed_at', models.DateTimeField(default=core.clock.now, verbose_name='indexed at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.BigIntegerField(verbose_name="chain")),
+                ("tx_hash", models.CharField(max_length=66, verbose_name="transaction hash")),
+                ("log_index", models.IntegerField(verbose_name="log index")),
+                ("block_number", models.BigIntegerField(verbose_name="block")),
+                ("block_hash", models.CharField(max_length=66, verbose_name="block hash")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("granted", "granted"), ("revoked", "revoked")],
+                        max_length=8,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("role", models.CharField(max_length=66, verbose_name="role")),
+                ("account", models.CharField(max_length=42, verbose_name="account")),
+                ("sender", models.CharField(max_length=42, verbose_name="sender")),
+                (
+                    "indexed_at",
+                    models.DateTimeField(default=core.clock.now, verbose_name="indexed at"),
+                ),
             ],
             options={
-                'verbose_name': 'token role event',
-                'verbose_name_plural': 'token role events',
-                'indexes': [models.Index(fields=['chain_id', 'block_number'], name='token_role_event_block')],
-                'constraints': [models.UniqueConstraint(fields=('chain_id', 'tx_hash', 'log_index'), name='token_role_event_once'), models.CheckConstraint(condition=models.Q(('kind__in', ['granted', 'revoked'])), name='token_role_event_kind')],
+                "verbose_name": "token role event",
+                "verbose_name_plural": "token role events",
+                "indexes": [
+                    models.Index(fields=["chain_id", "block_number"], name="token_role_event_block")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("chain_id", "tx_hash", "log_index"), name="token_role_event_once"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("kind__in", ["granted", "revoked"])),
+                        name="token_role_event_kind",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ReconciliationEntry',
+            name="ReconciliationEntry",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('chain_id', models.BigIntegerField(verbose_name='chain')),
-                ('tx_hash', models.CharField(blank=True, max_length=66, verbose_name='transaction hash')),
-                ('log_index', models.IntegerField(blank=True, null=True, verbose_name='log index')),
-                ('block_number', models.BigIntegerField(blank=True, null=True, verbose_name='block')),
-                ('to_address', models.CharField(blank=True, max_length=42, verbose_name='address')),
-                ('amount_units', models.DecimalField(decimal_places=0, max_digits=78, verbose_name='amount (base units)')),
-                ('entry_type', models.CharField(choices=[('untracked_mint', 'untracked mint'), ('test_mint', 'test mint'), ('manual_correction', 'manual correction'), ('double_mint', 'double mint'), ('burn', 'burn'), ('wipe', 'wipe'), ('opening_balance', 'opening balance'), ('other', 'other')], max_length=32, verbose_name='entry type')),
-                ('reason', models.TextField(verbose_name='reason')),
-                ('notes', models.TextField(blank=True, verbose_name='notes')),
-                ('dual_control_request_id', models.UUIDField(blank=True, null=True, verbose_name='four-eyes request')),
-                ('created_at', models.DateTimeField(default=core.clock.now, verbose_name='created at')),
-                ('approved_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='approved by')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='made by')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("chain_id", models.BigIntegerField(verbose_name="chain")),
+                (
+                    "tx_hash",
+                    models.CharField(blank=True, max_length=66, verbose_name="transaction hash"),
+                ),
+                ("log_index", models.IntegerField(blank=True, null=True, verbose_name="log index")),
+                (
+                    "block_number",
+                    models.BigIntegerField(blank=True, null=True, verbose_name="block"),
+                ),
+                ("to_address", models.CharField(blank=True, max_length=42, verbose_name="address")),
+                (
+                    "amount_units",
+                    core.fields.TokenUnitsField(signed=True, verbose_name="amount (base units)"),
+                ),
+                (
+                    "entry_type",
+                    models.CharField(
+                        choices=[
+                            ("untracked_mint", "untracked mint"),
+                            ("test_mint", "test mint"),
+                            ("manual_correction", "manual correction"),
+                            ("double_mint", "double mint"),
+                            ("burn", "burn"),
+                            ("wipe", "wipe"),
+                            ("opening_balance", "opening balance"),
+                            ("other", "other"),
+                        ],
+                        max_length=32,
+                        verbose_name="entry type",
+                    ),
+                ),
+                ("reason", models.TextField(verbose_name="reason")),
+                ("notes", models.TextField(blank=True, verbose_name="notes")),
+                (
+                    "dual_control_request_id",
+                    models.UUIDField(blank=True, null=True, verbose_name="four-eyes request"),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=core.clock.now, verbose_name="created at"),
+                ),
+                (
+                    "approved_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="approved by",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="made by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'reconciliation entry',
-                'verbose_name_plural': 'reconciliation entries',
-                'constraints': [models.UniqueConstraint(condition=models.Q(('log_index__isnull', False)), fields=('chain_id', 'tx_hash', 'log_index'), name='reconciliation_entry_log_once'), models.CheckConstraint(condition=models.Q(('created_by', models.F('approved_by')), _negated=True), name='reconciliation_entry_four_eyes'), models.CheckConstraint(condition=models.Q(('entry_type__in', ['untracked_mint', 'test_mint', 'manual_correction', 'double_mint', 'burn', 'wipe', 'opening_balance', 'other'])), name='reconciliation_entry_type')],
+                "verbose_name": "reconciliation entry",
+                "verbose_name_plural": "reconciliation entries",
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("log_index__isnull", False)),
+                        fields=("chain_id", "tx_hash", "log_index"),
+                        name="reconciliation_entry_log_once",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("created_by", models.F("approved_by")), _negated=True),
+                        name="reconciliation_entry_four_eyes",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "entry_type__in",
+                                [
+                                    "untracked_mint",
+                                    "test_mint",
+                                    "manual_correction",
+                                    "double_mint",
+                                    "burn",
+                                    "wipe",
+                                    "opening_balance",
+                                    "other",
+                                ],
+                            )
+                        ),
+                        name="reconciliation_entry_type",
+                    ),
+                ],
             },
         ),
     ]

@@ -10,10 +10,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from eth_account import Account
 
+from config.beat import beat_schedule
 from core.alerts import (
     ALERT_KINDS,
     CAP_NEARLY_USED,
     MINT_FAILED_ACCUMULATING,
+    MISSING_MINT,
     SAFE_DEPOSIT_WAITING,
     TASK_SILENT,
     UNEXPECTED_ROLE_HOLDER,
@@ -24,12 +26,13 @@ from core.models import Alert, TaskHeartbeat
 from deposits.models import DepositRequest
 from deposits.services.intake import DepositInput, deposit_create
 from minting.chain import hex_str, role_id
-from minting.models import DailyIssuance
-from reconciliation.models import TokenRoleEvent
+from minting.models import DailyIssuance, MintLogClaim
+from reconciliation.models import ChainTransfer, IndexerCursor, TokenRoleEvent
 from reconciliation.services.alerts import (
     alerts_evaluate,
     cap_nearly_used_check,
     mint_failed_accumulating_check,
+    missing_mints_check,
     safe_waiting_check,
     tasks_silent_check,
     token_role_holders_check,
@@ -219,3 +222,39 @@ def test_a_malformed_expected_holders_setting_refuses_to_start(monkeypatch, valu
 def test_the_expected_holders_setting_is_read_lower_case(monkeypatch):
     monkeypatch.setenv("TOKEN_ROLE_EXPECTED_HOLDERS", '{"MINTER_ROLE": ["0x' + "AB" * 20 + '"]}')
     assert read_address_map("TOKEN_ROLE_EXPECTED_HOLDERS") == {"MINTER_ROLE": ["0x" + "ab" * 20]}
+
+
+def test_the_alerts_check_task_is_scheduled_every_minute(settings):
+    schedule = beat_schedule(settings.BEAT_INTERVALS_S)
+    assert schedule["reconciliation.tasks.alerts_check"]["schedule"] == 60
+
+
+def test_a_minted_deposit_whose_log_the_indexer_passed_is_a_missing_mint(amina, settings):  # noqa: F811
+    settings.CHAIN_ID = 31337
+    (deposit,) = _deposits(amina, 1, "minted")
+    tx = "0x" + "ab" * 32
+    MintLogClaim.objects.create(chain_id=31337, tx_hash=tx, log_index=0, deposit=deposit)
+    IndexerCursor.objects.create(
+        name="transfers",
+        chain_id=31337,
+        block_number=100,
+        block_hash="0x" + "01" * 32,
+        updated_at=now() + dt.timedelta(seconds=1),
+    )
+    assert missing_mints_check() == 1
+    alert = _open(MISSING_MINT, key=str(deposit.pk))
+    assert alert.deposit_id == deposit.pk and tx in alert.detail
+
+    ChainTransfer.objects.create(
+        chain_id=31337,
+        tx_hash=tx,
+        log_index=0,
+        block_number=90,
+        block_hash="0x" + "02" * 32,
+        from_address="0x" + "00" * 20,
+        to_address=deposit.wallet.address,
+        amount_units=5_000 * 10**18,
+        kind="mint",
+    )
+    assert missing_mints_check() == 0
+    assert _open(MISSING_MINT, key=str(deposit.pk)) is None

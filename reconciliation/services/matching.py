@@ -1,0 +1,220 @@
+"""Matching the indexed mint logs to what the books say (DESIGN §8): each mint log is matched
+to a ``MintLogClaim`` on (chain, tx hash, log index). One that no claim names is, in order,
+
+a. **in flight** — the transaction of one of our mints not settled yet (``confirm_mints``
+   or the Safe recheck claims it): left alone;
+b. **awaiting record** — executed by ``SAFE_ADDRESS`` for an open ``mint_requires_safe``
+   deposit of that wallet and amount: recorded here through the Safe lane's §7.9 checks with
+   the system as actor — when the log carries the deposit's reference, or, on a token without
+   deposit references, when the deposit has a ``SafeBatchExport`` of exactly the executed
+   call; otherwise listed for a person (``selectors.mints_awaiting_record``);
+c. **inside the reorg window** — above the safe head: not indexed yet, so not judged;
+
+and only then untracked: ``Untracked mint tx=… log=… to=… amount=…`` at ERROR once per log
+and the ``untracked mint`` alert (key ``tx:log``), while the alarm is armed
+(``selectors.untracked_alarm_armed``). The alert resolves once the log is claimed (an entry
+or a record), covered by the opening balance, or no longer on chain."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from eth_utils import to_checksum_address
+
+from core.alerts import UNTRACKED_MINT
+from core.exceptions import ConflictError
+from core.models import Alert
+from core.services import alert_raise, alert_resolve
+from minting.chain import NtzsClient, hex_str
+from minting.models import SafeBatchExport
+from minting.rpc import mint_client
+from minting.services.safe import (
+    SafeRecordRefused,
+    SafeRefused,
+    safe_execution,
+    safe_mint_found_evidence,
+    safe_mint_found_record,
+)
+from minting.signing import mint_calldata
+from reconciliation.models import ChainTransfer
+from reconciliation.selectors import (
+    mint_logs_unread,
+    mints_awaiting_record,
+    open_safe_deposits_for,
+    unclaimed_mint_logs,
+    untracked_alarm_armed,
+    untracked_mints,
+)
+from reconciliation.services.alerts import token_role_holders_check
+from reconciliation.services.indexer import chain_index, guarded
+
+logger = logging.getLogger("reconciliation")
+
+UNTRACKED_ALERT = UNTRACKED_MINT  # the registry's kind (core.alerts)
+# Receipts read per run to tell whether our Safe executed an unclaimed mint (a legacy token's
+# history is worked through over several runs rather than in one).
+RECEIPTS_PER_RUN = 200
+
+
+def untracked_key(log: ChainTransfer) -> str:
+    return f"{log.tx_hash}:{log.log_index}"
+
+
+# --- b. Safe executions ----------------------------------------------------------------------
+
+
+def safe_executions_read(client: NtzsClient, *, limit: int = RECEIPTS_PER_RUN) -> int:
+    """Whether our Safe executed each settled, unclaimed mint's transaction, read once from
+    its receipt (an ``ExecutionSuccess`` of ``SAFE_ADDRESS``). Without SAFE_ADDRESS nothing
+    is a Safe mint. Returns how many logs were read."""
+    logs = list(mint_logs_unread()[:limit])
+    if not logs:
+        return 0
+    if not settings.SAFE_ADDRESS:
+        ChainTransfer.objects.filter(pk__in=[log.pk for log in logs]).update(safe_executed=False)
+        return len(logs)
+    safe = to_checksum_address(settings.SAFE_ADDRESS)
+    receipts = client.receipts(sorted({log.tx_hash for log in logs}))
+    by_safe, not_safe = [], []
+    for log in logs:
+        receipt = receipts.get(log.tx_hash)
+        if receipt is None:  # the node lost it (a reorg the next indexer run settles)
+            continue
+        executed = safe in safe_execution(receipt, safe=safe).executors
+        (by_safe if executed else not_safe).append(log.pk)
+    ChainTransfer.objects.filter(pk__in=by_safe).update(safe_executed=True)
+    ChainTransfer.objects.filter(pk__in=not_safe).update(safe_executed=False)
+    return len(by_safe) + len(not_safe)
+
+
+def _export_matches(deposit_id, *, token: str, data: str) -> bool:
+    """The deposit has a Safe export whose call for it is exactly ``data`` on the token."""
+    for export in SafeBatchExport.objects.filter(deposits=deposit_id):
+        for call in (export.payload or {}).get("calls", []):
+            if (
+                str(call.get("deposit_id")) == str(deposit_id)
+                and str(call.get("to", "")).lower() == token.lower()
+                and str(call.get("data", "")).lower() == data
+            ):
+                return True
+    return False
+
+
+def _safe_mint_record(client: NtzsClient, log: ChainTransfer) -> bool:
+    """Record a Safe-executed mint for the one open deposit it proves; False (listed for a
+    person) when none or several could be recorded."""
+    plain_call = hex_str(
+        mint_calldata(to=log.to_address, amount_units=int(log.amount_units), deposit_ref=None)
+    )
+    recordable = []
+    for deposit in open_safe_deposits_for(log.to_address, log.amount_units):
+        try:
+            evidence = safe_mint_found_evidence(client, deposit_id=deposit.pk, tx_hash=log.tx_hash)
+        except (SafeRefused, ConflictError):  # not this deposit's mint, or unreadable now
+            continue
+        if evidence.log_index != log.log_index:
+            continue
+        # The deposit's reference proves which deposit it is; without one, only an export of
+        # exactly this call for the deposit does (two deposits may share wallet and amount,
+        # and the Safe may mint for other reasons).
+        if evidence.with_ref or _export_matches(deposit.pk, token=client.address, data=plain_call):
+            recordable.append((deposit, evidence))
+    if len(recordable) != 1:
+        return False
+    deposit, evidence = recordable[0]
+    try:
+        recorded = safe_mint_found_record(
+            deposit_id=deposit.pk, evidence=evidence, note="Safe mint found by the chain indexer"
+        )
+    except SafeRecordRefused as exc:
+        logger.warning(
+            "Safe mint tx=%s not recorded for deposit=%s: %s", log.tx_hash, deposit.pk, exc
+        )
+        return False
+    if recorded:
+        logger.info(
+            "Safe mint recorded by the indexer deposit=%s tx=%s log=%s",
+            deposit.pk,
+            log.tx_hash,
+            log.log_index,
+        )
+    return recorded
+
+
+def safe_mints_record(client: NtzsClient) -> int:
+    """Every Safe mint awaiting its record that the checks prove, recorded. Returns how many."""
+    return sum(_safe_mint_record(client, log) for log in mints_awaiting_record())
+
+
+# --- d. Untracked ------------------------------------------------------------------------------
+
+
+def untracked_alerts_raise() -> int:
+    """The alert (and the ERROR line, once per log) for each untracked mint, while the alarm
+    is armed. Returns how many alerts opened now."""
+    if not untracked_alarm_armed():
+        return 0
+    opened_now = 0
+    for log in untracked_mints(limit=10_000):
+        _, opened = alert_raise(
+            kind=UNTRACKED_ALERT,
+            key=untracked_key(log),
+            detail=(
+                f"to {log.to_address}, {log.amount_units} base units, block {log.block_number}: "
+                "pause minting, then explain it with a reconciliation entry"
+            ),
+        )
+        if opened:
+            opened_now += 1
+            logger.error(
+                "Untracked mint tx=%s log=%s to=%s amount=%s",
+                log.tx_hash,
+                log.log_index,
+                log.to_address,
+                log.amount_units,
+            )
+    return opened_now
+
+
+def untracked_alerts_resolve() -> int:
+    """Open untracked-mint alerts whose log is now explained (claimed, covered by the opening
+    balance) or gone from the chain (a reorg) are resolved."""
+    still = {untracked_key(log) for log in unclaimed_mint_logs()}
+    resolved = 0
+    open_keys = Alert.objects.filter(kind=UNTRACKED_ALERT, resolved_at__isnull=True).values_list(
+        "key", flat=True
+    )
+    for key in list(open_keys):
+        if key not in still:
+            resolved += alert_resolve(kind=UNTRACKED_ALERT, key=key)
+    return resolved
+
+
+def mint_logs_match(*, client: NtzsClient) -> dict[str, int]:
+    """One matching pass over the indexed mint logs (after an indexer run)."""
+    counts = {
+        "safe_read": safe_executions_read(client),
+        "safe_recorded": safe_mints_record(client),
+    }
+    counts["untracked_opened"] = untracked_alerts_raise()
+    counts["untracked_resolved"] = untracked_alerts_resolve()
+    return counts
+
+
+# --- One run -------------------------------------------------------------------------------------
+
+
+def index_chain_run(*, from_block: int | None = None, client_factory=mint_client) -> dict:
+    """One indexer run (the task and the command): the chain indexed up to the safe head,
+    the token's role holders checked, then its mint logs matched; behind the shared
+    breaker."""
+
+    def run(client: NtzsClient) -> dict:
+        counts = chain_index(client=client, from_block=from_block)
+        # an unexpected holder of a token role is alerted within the run that indexed it
+        counts["unexpected_role_holders"] = token_role_holders_check()
+        counts["matching"] = mint_logs_match(client=client)
+        return counts
+
+    return guarded(run, label="index_chain", client_factory=client_factory)
