@@ -10,10 +10,13 @@ class MintingConfig(AppConfig):
 
         from core.endpoints import RPC_URL_SETTINGS, public_endpoint_warning_log
         from core.management.base import command_refusal_register
+        from deposits.services.operator import hold_release_check_register
         from minting.chain import ChainError
-        from minting.services import lanes
+        from minting.services import lanes, token_admin
 
         lanes.register_dual_control_actions()
+        token_admin.register_dual_control_actions()
+        hold_release_check_register(token_admin.blacklist_release_check)
         # Every command answers an unreachable or wrong chain in one sentence, no traceback.
         command_refusal_register(ChainError)
         # Once per process: Sepolia on Base's public endpoint works, slowly (core.endpoints).

@@ -5,8 +5,10 @@ rows they record and skip what another run already recorded."""
 from celery import shared_task
 
 from minting import signals  # noqa: F401 - worker start/stop log lines
+from minting.chain import ChainUnavailable
 from minting.services import minter_check
 from minting.services.runner import confirm_run, mint_jobs_run
+from minting.services.token_admin import token_admin_execute as _token_admin_execute
 
 
 @shared_task(name="minting.tasks.check_minter", periodic=True)
@@ -23,3 +25,16 @@ def process_mint_jobs() -> dict:
 @shared_task(name="minting.tasks.confirm_mints", periodic=True)
 def confirm_mints() -> dict:
     return confirm_run()
+
+
+# Retried while the chain cannot be read or the receipt is not there yet ("sent"): the
+# AdminAction rows, not the message, say what happened.
+@shared_task(name="minting.tasks.token_admin_execute", bind=True, max_retries=20)
+def token_admin_execute(self, action_id: str) -> str:
+    try:
+        outcome = _token_admin_execute(action_id=action_id)
+    except ChainUnavailable as exc:
+        raise self.retry(countdown=30, exc=exc) from None
+    if outcome == "sent":
+        raise self.retry(countdown=30)
+    return outcome

@@ -280,6 +280,29 @@ def deposit_confirm_manual_request(
 RESOLUTIONS = ("clear", "cancel_and_orphan", "refund")
 
 
+# Checks a higher app adds to a hold release (minting: a "blacklisted recipient" hold is
+# released only once the token no longer blacklists the wallet). Each takes (deposit,
+# resolution) and raises ServiceError; they may read the chain, so they run outside any
+# transaction: when the maker asks and before the checker's approval transaction.
+_HOLD_RELEASE_CHECKS: list = []
+
+
+def hold_release_check_register(check) -> None:
+    if check not in _HOLD_RELEASE_CHECKS:
+        _HOLD_RELEASE_CHECKS.append(check)
+
+
+def _hold_release_checks_run(deposit_id, resolution) -> None:
+    deposit = deposit_get(deposit_id=deposit_id)
+    for check in _HOLD_RELEASE_CHECKS:
+        check(deposit, resolution)
+
+
+def _hold_release_prepare(request) -> dict:
+    _hold_release_checks_run(request.target_id, request.params.get("resolution"))
+    return {}
+
+
 def _hold_release_validate(params: dict, target_id: str) -> None:
     deposit = deposit_get(deposit_id=target_id)
     if not deposit.hold_reason:
@@ -442,6 +465,7 @@ def _hold_release_apply(request, checker, context: dict) -> None:
 
 def deposit_hold_release_request(*, deposit_id, resolution: str, evidence: str, maker):
     deposit = deposit_get(deposit_id=deposit_id)
+    _hold_release_checks_run(deposit.pk, resolution)
     return dual_control_request_make(
         action="deposit_hold_release",
         target_id=deposit.pk,
@@ -580,6 +604,7 @@ def register_dual_control_actions() -> None:
             roles=OPERATOR_ROLES,
             apply=_hold_release_apply,
             validate=_hold_release_validate,
+            prepare=_hold_release_prepare,
             beneficiary=deposit_owner_id,
         ),
         DualControlAction(

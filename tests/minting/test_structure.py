@@ -23,6 +23,7 @@ ALLOWED_FUNCTION_IMPORTS = {
 LAYERS = {
     "runner": 0,
     "lanes": 0,
+    "token_admin": 0,
     "pipeline": 1,
     "confirm": 1,
     "safe": 1,

@@ -1,0 +1,715 @@
+"""Token administration for incident response (issue 15 point 1; DESIGN §9, §12): pause,
+unpause, freeze, unfreeze, blacklist, unblacklist and the wipe of a blacklisted holder.
+
+Super admins only. **Pause**, **freeze** and **blacklist** are one person (an emergency must
+not wait); **unpause, unfreeze, unblacklist and wipe** are four-eyes actions: the maker makes a
+``DualControlRequest`` and the checker's approval dispatches the call.
+
+Two lanes, chosen by what is configured (read at the moment of acting):
+
+- ``OPERATOR_PRIVATE_KEY`` is set and holds the needed role (``hasRole``): an ``AdminAction``
+  ``token.<op>`` with outcome ``queued`` is written and ``minting.tasks.token_admin_execute``
+  is enqueued on commit. The task (never the web request) signs, checks the operator's gas
+  first, sends and waits for the receipt under the operator key's own nonce lock, and writes
+  the outcome (``sent``, then ``done`` or ``refused``) with the state read back from the token.
+- otherwise: the exact call and a Safe Transaction Builder batch file (``minting.services.
+  safe`` helpers) are returned and kept in the ``AdminAction`` (outcome ``safe_payload``);
+  ``token_admin_status`` reads the contract once the Safe has executed it.
+
+``AdminAction`` rows are append-only, so an execution is a chain of rows linked by
+``params.queued_action`` rather than one row updated.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector, is_address, keccak, to_checksum_address
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
+
+from core.exceptions import ConflictError, NotFound, ServiceError
+from core.models import AdminAction, DualControlRequest
+from core.roles import SUPER_ADMIN, require_role
+from core.services import (
+    DualControlAction,
+    admin_action_record,
+    dual_control_action_register,
+    dual_control_approve,
+    dual_control_request_make,
+    task_enqueue_on_commit,
+)
+from deposits.models import DepositRequest
+from deposits.services.transitions import TransitionRefused, deposit_hold_set
+from minting.chain import ChainError, ChainUnavailable, NtzsClient, account_address, hex_str
+from minting.contract_artifact import NTZS_ABI
+from minting.rpc import mint_client
+from minting.selectors import wei_as_eth
+from minting.services.safe import batch_file, contract_call, token_calldata
+
+logger = logging.getLogger("minting")
+S = DepositRequest.Status
+
+TASK_NAME = "minting.tasks.token_admin_execute"
+# The hold the pipeline sets at screening (pipeline.screen_candidates): the same words, so a
+# release meets the same check whoever set it.
+BLACKLIST_HOLD = "blacklisted recipient"
+# Deposits to a wallet that may still be paid or minted; cancelled and rejected ones move
+# only through a person's recovery, which meets the hold then.
+OPEN_STATUSES = (S.SUBMITTED, S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
+RECEIPT_TIMEOUT_S = 120
+GAS_MARGIN_NUM, GAS_MARGIN_DEN = 12, 10  # 20 % above the node's estimate
+
+
+@dataclass(frozen=True)
+class TokenOperation:
+    name: str  # pause, unpause, freeze, ...
+    method: str  # the token function
+    role: str  # the role the sender must hold
+    takes_address: bool
+    four_eyes: bool
+
+    @property
+    def admin_action(self) -> str:
+        return f"token.{self.name}"
+
+    @property
+    def request_action(self) -> str:
+        return f"token_{self.name}"
+
+
+OPERATIONS = {
+    op.name: op
+    for op in (
+        TokenOperation("pause", "pause", "PAUSER_ROLE", False, False),
+        TokenOperation("unpause", "unpause", "PAUSER_ROLE", False, True),
+        TokenOperation("freeze", "freeze", "FREEZER_ROLE", True, False),
+        TokenOperation("unfreeze", "unfreeze", "FREEZER_ROLE", True, True),
+        TokenOperation("blacklist", "blacklist", "BLACKLISTER_ROLE", True, False),
+        TokenOperation("unblacklist", "unblacklist", "BLACKLISTER_ROLE", True, True),
+        TokenOperation("wipe", "wipeBlacklisted", "WIPER_ROLE", True, True),
+    )
+}
+FOUR_EYES = {op.request_action: op for op in OPERATIONS.values() if op.four_eyes}
+
+
+@dataclass(frozen=True)
+class Lane:
+    kind: str  # "operator" or "safe"
+    reason: str  # why this lane, for the person and the audit
+    operator: str = ""  # the operator key's address, when known
+
+
+@dataclass(frozen=True)
+class TokenAdminResult:
+    operation: str
+    lane: str  # "operator" (queued for the task), "safe" (payload) or "four_eyes" (waiting)
+    lane_reason: str = ""
+    action_id: uuid.UUID | None = None
+    request_id: uuid.UUID | None = None
+    call: dict | None = None
+    batch: dict | None = None
+    held_deposits: list[str] = field(default_factory=list)
+
+
+# --- Reads --------------------------------------------------------------------------------------
+
+
+def _client() -> NtzsClient:
+    try:
+        return mint_client()
+    except ChainError as exc:
+        raise ChainUnavailable(f"The chain could not be read: {exc}") from None
+
+
+def token_admin_status(*, address: str | None = None, client: NtzsClient | None = None) -> dict:
+    """The token's state as the contract reports it now: ``paused`` and, for an address,
+    ``frozen``, ``blacklisted`` and ``balance_units`` (an int of base units), in one batch."""
+    client = client or _client()
+    reads: list[tuple[str, tuple]] = [("paused", ())]
+    if address:
+        holder = address_normalise(address)
+        reads += [("isFrozen", (holder,)), ("isBlacklisted", (holder,)), ("balanceOf", (holder,))]
+    answers = client.views(reads)
+    state = {"token": client.address, "paused": bool(answers[0])}
+    if address:
+        state |= {
+            "address": holder,
+            "frozen": bool(answers[1]),
+            "blacklisted": bool(answers[2]),
+            "balance_units": int(answers[3]),
+        }
+    return state
+
+
+def _state_storable(state: dict) -> dict:
+    """JSON keeps integers beyond 2**53 badly in some readers: the balance as text."""
+    return {k: str(v) if k == "balance_units" else v for k, v in state.items()}
+
+
+def token_admin_lane(op: TokenOperation) -> Lane:
+    """The operator key when it is set and holds ``op.role`` on the token, else the Safe.
+    An unreadable chain with a key set falls back to the Safe payload (an emergency pause
+    must not wait for the node)."""
+    if not settings.OPERATOR_PRIVATE_KEY:
+        return Lane("safe", "OPERATOR_PRIVATE_KEY is not set")
+    operator = account_address(settings.OPERATOR_PRIVATE_KEY)
+    try:
+        holds = _client().has_role(op.role, operator)
+    except ChainError as exc:
+        return Lane("safe", f"the operator's role could not be read ({exc})", operator)
+    if not holds:
+        return Lane("safe", f"the operator key {operator} does not hold {op.role}", operator)
+    return Lane("operator", f"the operator key {operator} holds {op.role}", operator)
+
+
+def address_normalise(address: str) -> str:
+    value = (address or "").strip()
+    if not is_address(value) or int(value, 16) == 0:
+        raise ServiceError(
+            _("%(value)r is not an address (0x followed by 40 hex digits).") % {"value": address}
+        )
+    return to_checksum_address(value)
+
+
+def _wallet_owner_id(address: str):
+    from accounts.models import Wallet
+
+    return (
+        Wallet.objects.filter(address__iexact=address, verified_at__isnull=False)
+        .values_list("user_id", flat=True)
+        .first()
+    )
+
+
+def _reason_clean(reason: str, op: TokenOperation) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(
+            _("Say why you %(op)s the token (--reason): it goes into the audit log.")
+            % {"op": op.name}
+        )
+    return reason[:2000]
+
+
+def _target(op: TokenOperation, address: str | None) -> tuple[str, str, str | None]:
+    """(target_type, target_id, holder address or None)."""
+    if op.takes_address:
+        if not address:
+            raise ServiceError(_("Name the address to %(op)s.") % {"op": op.name})
+        holder = address_normalise(address)
+        return "address", holder, holder
+    if not settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA:
+        raise ServiceError(
+            _("NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA is not set, so there is no token to act on.")
+        )
+    return "token", to_checksum_address(settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA), None
+
+
+# --- The exact call and the dispatch ------------------------------------------------------------
+
+
+def token_admin_call(op: TokenOperation, holder: str | None) -> dict:
+    args = [holder] if holder else []
+    return contract_call(
+        token=settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA,
+        method=op.method,
+        values=[str(a) for a in args],
+        data=token_calldata(op.method, args),
+    )
+
+
+def _dispatch(
+    op: TokenOperation,
+    *,
+    holder: str | None,
+    actor,
+    reason: str,
+    lane: Lane,
+    request_id=None,
+) -> TokenAdminResult:
+    """Inside the caller's transaction: the AdminAction of the decision, the holds of a
+    blacklist, and (operator lane) the task enqueued on commit."""
+    target_type, target_id = ("address", holder) if holder else _target(op, None)[:2]
+    call = token_admin_call(op, holder)
+    params = {
+        "operation": op.name,
+        "lane": lane.kind,
+        "lane_reason": lane.reason,
+        "call": call,
+        "role": op.role,
+    }
+    if request_id is not None:
+        params["request_id"] = str(request_id)
+    batch = None
+    if lane.kind == "safe":
+        batch = batch_file(
+            calls=[call],
+            name=f"nTZS {op.name}" + (f" {holder}" if holder else ""),
+            description=f"{call['text']} (needs {op.role}): {reason}"[:500],
+        )
+        params["batch"] = batch
+    held = _blacklist_holds(holder, actor=actor) if op.name == "blacklist" else []
+    if held:
+        params["held_deposits"] = held
+    action = admin_action_record(
+        actor=actor,
+        action=op.admin_action,
+        target_type=target_type,
+        target_id=target_id,
+        params=params,
+        outcome="queued" if lane.kind == "operator" else "safe_payload",
+        reason=reason,
+    )
+    if lane.kind == "operator":
+        task_enqueue_on_commit(TASK_NAME, str(action.pk))
+    logger.warning(
+        "Token %s by %s through the %s lane%s: %s",
+        op.name,
+        actor,
+        lane.kind,
+        f" for {holder}" if holder else "",
+        reason,
+    )
+    return TokenAdminResult(
+        operation=op.name,
+        lane=lane.kind,
+        lane_reason=lane.reason,
+        action_id=action.pk,
+        request_id=request_id,
+        call=call,
+        batch=batch,
+        held_deposits=held,
+    )
+
+
+def _blacklist_holds(holder: str, *, actor) -> list[str]:
+    """Hold every open deposit to the wallet, as the pipeline's screening would; releasing
+    one needs the on-chain unblacklist first (``blacklist_release_check``)."""
+    held = []
+    ids = DepositRequest.objects.filter(
+        wallet__address__iexact=holder, status__in=OPEN_STATUSES, hold_reason=""
+    ).values_list("pk", flat=True)
+    for deposit_id in ids:
+        try:
+            if deposit_hold_set(
+                deposit_id=deposit_id,
+                reason=BLACKLIST_HOLD,
+                source="admin",
+                actor=actor,
+                details={"wallet": holder},
+            ):
+                held.append(str(deposit_id))
+        except TransitionRefused:
+            continue  # claimed by a batch a moment ago: its mint reverts on chain, proven
+    return held
+
+
+def _one_person(name: str, *, address: str | None, actor, reason: str) -> TokenAdminResult:
+    op = OPERATIONS[name]
+    require_role(actor, SUPER_ADMIN, doing=f"{op.name} the token")
+    reason = _reason_clean(reason, op)
+    holder = _target(op, address)[2]
+    lane = token_admin_lane(op)  # chain reads: before any transaction
+    with transaction.atomic(durable=True):
+        return _dispatch(op, holder=holder, actor=actor, reason=reason, lane=lane)
+
+
+def _four_eyes(name: str, *, address: str | None, actor, reason: str) -> TokenAdminResult:
+    op = OPERATIONS[name]
+    require_role(actor, SUPER_ADMIN, doing=f"{op.name} the token")
+    reason = _reason_clean(reason, op)
+    target_id, holder = _target(op, address)[1:]
+    request = dual_control_request_make(
+        action=op.request_action,
+        target_id=target_id,
+        params={"address": holder} if holder else {},
+        evidence=reason,
+        maker=actor,
+    )
+    return TokenAdminResult(operation=op.name, lane="four_eyes", request_id=request.pk)
+
+
+def token_pause(*, actor, reason: str) -> TokenAdminResult:
+    return _one_person("pause", address=None, actor=actor, reason=reason)
+
+
+def token_unpause(*, actor, reason: str) -> TokenAdminResult:
+    return _four_eyes("unpause", address=None, actor=actor, reason=reason)
+
+
+def token_freeze(*, address: str, actor, reason: str) -> TokenAdminResult:
+    return _one_person("freeze", address=address, actor=actor, reason=reason)
+
+
+def token_unfreeze(*, address: str, actor, reason: str) -> TokenAdminResult:
+    return _four_eyes("unfreeze", address=address, actor=actor, reason=reason)
+
+
+def token_blacklist(*, address: str, actor, reason: str) -> TokenAdminResult:
+    return _one_person("blacklist", address=address, actor=actor, reason=reason)
+
+
+def token_unblacklist(*, address: str, actor, reason: str) -> TokenAdminResult:
+    return _four_eyes("unblacklist", address=address, actor=actor, reason=reason)
+
+
+def token_wipe(*, address: str, actor, reason: str) -> TokenAdminResult:
+    """Wipe the balance of a blacklisted holder (the token reverts for any other)."""
+    return _four_eyes("wipe", address=address, actor=actor, reason=reason)
+
+
+def token_admin_dispatched(*, request_id) -> TokenAdminResult:
+    """What an approved four-eyes token request dispatched: the queued action, or the Safe
+    payload to download."""
+    action = (
+        AdminAction.objects.filter(
+            action__startswith="token.",
+            outcome__in=("queued", "safe_payload"),
+            params__request_id=str(request_id),
+        )
+        .order_by("at")
+        .first()
+    )
+    if action is None:
+        raise NotFound(
+            _("Four-eyes request %(id)s has not dispatched a token action.") % {"id": request_id}
+        )
+    return _result_of(action)
+
+
+def _result_of(action: AdminAction) -> TokenAdminResult:
+    params = action.params
+    return TokenAdminResult(
+        operation=params["operation"],
+        lane=params["lane"],
+        lane_reason=params.get("lane_reason", ""),
+        action_id=action.pk,
+        request_id=uuid.UUID(params["request_id"]) if params.get("request_id") else None,
+        call=params.get("call"),
+        batch=params.get("batch"),
+        held_deposits=params.get("held_deposits", []),
+    )
+
+
+def token_admin_approve(*, request_id, checker, reason: str = "") -> TokenAdminResult:
+    """The checker's approval of a four-eyes token request (any DualControlRequest approval
+    path does the same; this one also answers what was dispatched)."""
+    request = DualControlRequest.objects.filter(pk=request_id).only("action").first()
+    if request is None or request.action not in FOUR_EYES:
+        raise NotFound(_("There is no four-eyes token request %(id)s.") % {"id": request_id})
+    dual_control_approve(request_id=request_id, checker=checker, reason=reason)
+    return token_admin_dispatched(request_id=request_id)
+
+
+# --- Four-eyes hooks ----------------------------------------------------------------------------
+
+
+def _validate(op: TokenOperation):
+    def validate(params: dict, target_id: str) -> None:
+        if op.takes_address:
+            address_normalise(params.get("address") or target_id)
+
+    return validate
+
+
+def _prepare(op: TokenOperation):
+    def prepare(request: DualControlRequest) -> dict:
+        lane = token_admin_lane(op)
+        return {"lane": lane.kind, "lane_reason": lane.reason, "operator": lane.operator}
+
+    return prepare
+
+
+def _apply(op: TokenOperation):
+    def apply(request: DualControlRequest, checker, context: dict) -> None:
+        lane = Lane(context["lane"], context["lane_reason"], context.get("operator", ""))
+        _dispatch(
+            op,
+            holder=request.params.get("address"),
+            actor=checker,
+            reason=request.evidence,
+            lane=lane,
+            request_id=request.pk,
+        )
+
+    return apply
+
+
+def _beneficiary(op: TokenOperation):
+    # Whoever owns the wallet being unfrozen, unblacklisted or wiped decides nothing about it.
+    return _wallet_owner_id if op.takes_address else None
+
+
+def register_dual_control_actions() -> None:
+    for op in FOUR_EYES.values():
+        dual_control_action_register(
+            DualControlAction(
+                name=op.request_action,
+                target_type="address" if op.takes_address else "token",
+                roles=(SUPER_ADMIN,),
+                apply=_apply(op),
+                validate=_validate(op),
+                prepare=_prepare(op),
+                beneficiary=_beneficiary(op),
+            )
+        )
+
+
+# --- A hold release needs the on-chain unblacklist first ---------------------------------------
+
+
+def blacklist_release_check(deposit: DepositRequest, resolution: str) -> None:
+    """Registered with deposits' hold release: a deposit held because its wallet is
+    blacklisted is released to mint only once the token no longer blacklists the wallet.
+    Runs before any transaction (it reads the chain)."""
+    if resolution != "clear" or not deposit.hold_reason.startswith(BLACKLIST_HOLD):
+        return
+    try:
+        blacklisted = _client().is_blacklisted(deposit.wallet.address)
+    except ChainError as exc:
+        raise ConflictError(
+            _("Whether %(wallet)s is still blacklisted could not be read (%(error)s); try again.")
+            % {"wallet": deposit.wallet.address, "error": exc}
+        ) from None
+    if blacklisted:
+        raise ConflictError(
+            _(
+                "The wallet %(wallet)s is still blacklisted on the token: unblacklist it on chain "
+                "first (token_admin unblacklist, two people), then release the hold."
+            )
+            % {"wallet": deposit.wallet.address}
+        )
+
+
+# --- Execution through the operator key (the task) ---------------------------------------------
+
+
+def _executions(action_id) -> list[AdminAction]:
+    return list(
+        AdminAction.objects.filter(params__queued_action=str(action_id)).order_by("at", "pk")
+    )
+
+
+def _lock_key(address: str) -> int:
+    """A signed 64-bit advisory lock key for the operator address on this chain."""
+    digest = keccak(text=f"ntzs:operator-nonce:{settings.CHAIN_ID}:{address.lower()}")
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def operator_nonce_lock(address: str):
+    """The operator key's own nonce lock, held from reading its pending nonce until its
+    transaction is sent and recorded: on PostgreSQL a transaction-level advisory lock (it
+    survives transaction pooling, unlike a session lock); elsewhere (the local SQLite demo) a
+    file lock. The minter's SignerAccount lock is never taken: the keys are distinct
+    (refused at start otherwise), and a slow operator send must not stall minting."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(address)])
+            yield
+            return
+        path = Path(settings.VAR_DIR) / f"operator-{address.lower()}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_ERRORS = {
+    function_signature_to_4byte_selector(
+        f"{item['name']}({','.join(arg['type'] for arg in item['inputs'])})"
+    ): item
+    for item in NTZS_ABI
+    if item.get("type") == "error"
+}
+
+
+def revert_reason(exc: BaseException) -> str:
+    """The token's custom error (``AccountNotBlacklisted(0x…)``) or the node's words."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+        raw = bytes.fromhex(data[2:])
+        error = _ERRORS.get(raw[:4])
+        if error is not None:
+            types = [arg["type"] for arg in error["inputs"]]
+            try:
+                values = abi_decode(types, raw[4:])
+            except Exception:  # noqa: BLE001 - a malformed revert: name it without arguments
+                values = ()
+            shown = [
+                to_checksum_address(v) if t == "address" else hex_str(v) if t == "bytes32" else v
+                for t, v in zip(types, values, strict=False)
+            ]
+            return f"{error['name']}({', '.join(map(str, shown))})"
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message)[:300]
+
+
+def _record(queued: AdminAction, *, outcome: str, params: dict, reason: str = "") -> AdminAction:
+    return admin_action_record(
+        actor=queued.actor,
+        action=queued.action,
+        target_type=queued.target_type,
+        target_id=queued.target_id,
+        params={"queued_action": str(queued.pk), "operation": queued.params["operation"]} | params,
+        outcome=outcome,
+        reason=reason or queued.reason,
+    )
+
+
+def _refused(queued: AdminAction, sentence: str, **params) -> str:
+    _record(queued, outcome="refused", params={"refusal": sentence} | params, reason=sentence)
+    logger.error("Token %s refused: %s", queued.params["operation"], sentence)
+    return "refused"
+
+
+def _holder_of(queued: AdminAction) -> str | None:
+    return queued.target_id if queued.target_type == "address" else None
+
+
+def token_admin_execute(*, action_id) -> str:
+    """Execute a queued token action through the operator key: the outcome recorded
+    (``done``, ``refused``) or ``sent`` while its receipt is not there yet. Safe to run twice:
+    the second run finds the first one's rows (under the lock) and only waits for the
+    receipt."""
+    queued = AdminAction.objects.filter(pk=action_id, outcome="queued").first()
+    if queued is None:
+        raise NotFound(_("There is no queued token action %(id)s.") % {"id": action_id})
+    op = OPERATIONS[queued.params["operation"]]
+    if not settings.OPERATOR_PRIVATE_KEY:
+        return _refused(queued, "OPERATOR_PRIVATE_KEY is no longer set; use the Safe payload.")
+    operator = Account.from_key(settings.OPERATOR_PRIVATE_KEY)
+    client = _client()
+    with operator_nonce_lock(operator.address):
+        done = _executions(action_id)
+        if not done:
+            outcome = _sign_and_send(client, queued, op, operator)
+            if outcome != "sent":
+                return outcome
+            done = _executions(action_id)
+    final = [row for row in done if row.outcome in ("done", "refused")]
+    if final:
+        return final[-1].outcome
+    return _receipt_record(client, queued, done[-1])
+
+
+def _sign_and_send(client: NtzsClient, queued: AdminAction, op, operator) -> str:
+    w3 = client.w3
+    call = queued.params["call"]
+    tx = {
+        "from": operator.address,
+        "to": to_checksum_address(call["to"]),
+        "data": call["data"],
+        "value": 0,
+        "chainId": settings.CHAIN_ID,
+    }
+    try:
+        if not client.has_role(op.role, operator.address):
+            return _refused(
+                queued,
+                f"The operator key {operator.address} no longer holds {op.role}; "
+                "grant it or use the Safe payload.",
+            )
+        # Estimated without fees, so a short balance reads as "short", not as a revert.
+        gas = w3.eth.estimate_gas(tx) * GAS_MARGIN_NUM // GAS_MARGIN_DEN
+    except ContractLogicError as exc:
+        return _refused(queued, f"The token refused {op.method}: {revert_reason(exc)}.")
+    except (ValueError, Web3RPCError) as exc:
+        return _refused(queued, f"The node refused {op.method}: {revert_reason(exc)}.")
+    except (OSError, Web3Exception) as exc:
+        raise ChainUnavailable(f"The gas of {op.method} could not be estimated: {exc}") from None
+    try:
+        tip = client.priority_fee()
+        max_fee = 2 * client.next_base_fee() + tip
+        nonce = w3.eth.get_transaction_count(operator.address, "pending")
+        balance = w3.eth.get_balance(operator.address, "latest")
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise ChainUnavailable(f"The operator's account could not be read: {exc}") from None
+    tx |= {
+        "gas": gas,
+        "nonce": nonce,
+        "maxFeePerGas": max_fee,
+        "maxPriorityFeePerGas": tip,
+        "type": 2,
+    }
+    signed = operator.sign_transaction(tx)
+    needed = gas * max_fee + 2 * client.l1_fee(signed.raw_transaction)
+    if balance < needed:
+        return _refused(
+            queued,
+            f"The operator key {operator.address} holds {wei_as_eth(balance)} but {op.method} "
+            f"needs up to {wei_as_eth(needed)} for gas; send it at least "
+            f"{wei_as_eth(needed - balance)} and run the action again. Nothing was sent.",
+            balance_wei=str(balance),
+            needed_wei=str(needed),
+        )
+    tx_hash = hex_str(signed.hash)
+    try:
+        w3.eth.send_raw_transaction(signed.raw_transaction)
+    except (ValueError, Web3RPCError) as exc:
+        return _refused(queued, f"The node refused the transaction: {revert_reason(exc)}.")
+    except (OSError, Web3Exception):
+        pass  # it may have arrived: the "sent" row below lets the receipt decide
+    _record(
+        queued,
+        outcome="sent",
+        params={
+            "tx_hash": tx_hash,
+            "nonce": nonce,
+            "from": operator.address,
+            "raw_tx": hex_str(signed.raw_transaction),
+        },
+    )
+    return "sent"
+
+
+def _receipt_record(client: NtzsClient, queued: AdminAction, sent: AdminAction) -> str:
+    tx_hash = sent.params["tx_hash"]
+    w3 = client.w3
+    try:
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+    except TimeExhausted:
+        try:  # not known to the node (dropped or never arrived): the same bytes again
+            w3.eth.send_raw_transaction(sent.params["raw_tx"])
+        except (OSError, ValueError, Web3Exception):
+            pass
+        return "sent"
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise ChainUnavailable(f"The receipt of {tx_hash} could not be read: {exc}") from None
+    state = _state_storable(token_admin_status(address=_holder_of(queued), client=client))
+    base = {"tx_hash": tx_hash, "block": receipt["blockNumber"], "state": state}
+    operator = sent.params["from"]
+    with operator_nonce_lock(operator):  # a second run waiting on the same receipt
+        final = [row for row in _executions(queued.pk) if row.outcome in ("done", "refused")]
+        if final:
+            return final[-1].outcome
+        if receipt["status"] != 1:
+            return _refused(
+                queued,
+                f"Transaction {tx_hash} of {queued.params['call']['method']} reverted on chain.",
+                status=0,
+                **base,
+            )
+        _record(queued, outcome="done", params=base | {"status": 1})
+    logger.warning("Token %s done tx=%s state=%s", queued.params["operation"], tx_hash, state)
+    return "done"
+
+
+def token_admin_outcome(*, action_id) -> AdminAction | None:
+    """The last row of an execution (``sent``, ``done`` or ``refused``), None before any."""
+    rows = _executions(action_id)
+    return rows[-1] if rows else None
