@@ -29,5 +29,8 @@ accesslog = "-"
 errorlog = "-"
 access_log_format = (
     '%(t)s access method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s '
-    'duration_ms=%(M)s request_id=%({x-request-id}o)s'
+    "duration_ms=%(M)s request_id=%({x-request-id}o)s"
 )
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which two
+# web processes on one host would share; nothing here uses it.
+control_socket_disable = True
