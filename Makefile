@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup dev dev-check test test-fast lint audit messages contracts contracts-check check-deploy bench
+.PHONY: setup dev dev-check test test-fast lint audit messages contracts contracts-check check-deploy bench bench-backstage bench-reconciliation prod-check load
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -58,6 +58,27 @@ check-deploy: setup
 	  APP_URL=https://ntzs.example ALLOWED_HOSTS=ntzs.example \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
+## The production profile end to end: throwaway PostgreSQL, Redis and anvil, the Procfile's
+## gunicorn, worker and beat, a ZenoPay stand-in; a deposit minted, a worker restart mid-batch.
+prod-check: setup
+	$(PY) scripts/prod_check.py
+
+## Load on the prod-check stack (a benchmark, not a test): 200 deposit creations, 500 webhooks
+## and 200 status-page pollers at once; p50/p99 per endpoint, every deposit minted once.
+load: setup
+	$(PY) scripts/load.py
+
 ## Mint pipeline benchmarks (not tests): throughput vs the raw ceiling, latency, serial mode.
 bench: setup
 	$(PY) bench/mint_bench.py
+
+## Backstage with 1,000,000 deposits (not a test): seeds them on a throwaway PostgreSQL, then
+## times each deposit page and the dashboard with its query count; exits 1 if one takes 500 ms.
+bench-backstage: setup
+	$(PY) bench/backstage_bench.py
+
+## Reconciliation at volume (not a test): a supply snapshot over 1,000,000 minted deposits and
+## their claims (time, queries), and the chain indexer over 10,000 blocks of 100,000 mint logs
+## next to the raw eth_getLogs time of the same ranges, on a throwaway PostgreSQL and anvil.
+bench-reconciliation: setup
+	$(PY) bench/reconciliation_bench.py
