@@ -178,9 +178,7 @@ def _snapshot() -> Check:
         reason = snapshot.unavailable_reason or "the supply could not be read"
         return Check("supply", False, f"unavailable ({reason}); {age} s ago")
     discrepancy = int(snapshot.discrepancy_units)
-    detail = (
-        f"block {snapshot.block_number}, discrepancy {units_format(discrepancy)}; {age} s ago"
-    )
+    detail = f"block {snapshot.block_number}, discrepancy {units_format(discrepancy)}; {age} s ago"
     return Check("supply", fresh and discrepancy == 0, detail)
 
 
