@@ -107,8 +107,10 @@ def books_at(block: int | None, *, chain_id: int) -> dict[str, int]:
     """The books' figures at ``block`` (None: the chain's block is unknown; every claim and
     entry counts, and nothing is known to be in flight). SQL aggregates only."""
     cursor = transfers_cursor()
-    claims = MintLogClaim.objects.filter(
-        chain_id=chain_id, deposit__isnull=False, superseded_by__isnull=True
+    # "Not superseded" as NOT EXISTS: written as superseded_by__isnull, PostgreSQL plans a
+    # nested loop over every claim (13 s at a million claims; 1.4 s this way).
+    claims = MintLogClaim.objects.filter(chain_id=chain_id, deposit__isnull=False).exclude(
+        Exists(MintLogClaim.objects.filter(supersedes=OuterRef("pk")))
     )
     if block is not None and cursor is not None:
         claims = claims.filter(
