@@ -26,7 +26,10 @@ from pathlib import Path
 import redis
 from celery import current_app
 from django.conf import settings
+from django.test import Client
 from django.utils import translation
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
@@ -324,3 +327,15 @@ def bank_create(**fields):
     from deposits.models import Bank
 
     return Bank.objects.create(**fields)
+
+
+def staff_session_cookie(user, url: str) -> dict:
+    """A staff session that has passed the second factor (what the code page leaves behind),
+    as a cookie for the browser."""
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}

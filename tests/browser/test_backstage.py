@@ -4,35 +4,19 @@ style or script). Screenshot: var/screenshots/backstage-index-en.png."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-
 from core.models import Alert
 from minting.chain import account_address
 from minting.models import SignerAccount
-from tests.browser.support import DESKTOP, assert_layout, screenshot
+from tests.browser.support import DESKTOP, assert_layout, screenshot, staff_session_cookie
 from tests.factories import compliance_officer, super_admin
 from tests.support.anvil import DEV_PRIVATE_KEYS
-
-
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
 
 
 def test_the_backstage_index_shows_both_banners_at_desktop_width(open_tab, site):
     neema = compliance_officer()
     Alert.objects.create(kind="minter gas low", detail="0.0004 ETH left")
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(neema, site)])
+    tab.page.context.add_cookies([staff_session_cookie(neema, site)])
 
     tab.goto(f"{site}/backstage/")
     screenshot(tab.page, "backstage-index-en")
@@ -52,7 +36,7 @@ def test_a_super_admin_stops_minting_from_the_minting_page(open_tab, site, setti
     )
     salim = super_admin()
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(salim, site)])
+    tab.page.context.add_cookies([staff_session_cookie(salim, site)])
 
     tab.goto(f"{site}/backstage/minting/")
     screenshot(tab.page, "backstage-minting-en")

@@ -9,31 +9,24 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.clock import now, today_utc
 from core.models import Alert
 from deposits.models import DepositRequest
 from minting.models import DailyIssuance, MinterCheckRecord, SignerAccount
-from tests.browser.support import DESKTOP, assert_layout, bank_create, screenshot, t
+from tests.browser.support import (
+    DESKTOP,
+    assert_layout,
+    bank_create,
+    screenshot,
+    staff_session_cookie,
+    t,
+)
 from tests.factories import KycCaseFactory, WalletFactory, compliance_officer, customer
 
 S = DepositRequest.Status
 CAP = 1_000_000
 GREEN, AMBER, RED = "rgb(46, 157, 79)", "rgb(224, 161, 0)", "rgb(198, 40, 40)"
-
-
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
 
 
 def _seed_deposits() -> dict[str, list[DepositRequest]]:
@@ -117,7 +110,7 @@ def test_the_dashboard_shows_the_databases_figures_and_its_counts_open_the_lists
     Alert.objects.create(kind="minter gas low", resolved_at=now())
     neema = compliance_officer()
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(neema, site)])
+    tab.page.context.add_cookies([staff_session_cookie(neema, site)])
 
     tab.goto(f"{site}/backstage/")
     page = tab.page
@@ -165,7 +158,7 @@ def test_the_dashboard_in_kiswahili(open_tab, site):
     Alert.objects.create(kind="task silent", key="deposits.tasks.poll_zenopay")
     neema = compliance_officer()
     tab = open_tab(lang="sw", size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(neema, site)])
+    tab.page.context.add_cookies([staff_session_cookie(neema, site)])
 
     tab.goto(f"{site}/backstage/")
     screenshot(tab.page, "backstage-dashboard-sw")

@@ -7,11 +7,6 @@ page, filled in)."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-
 from deposits.models import BankStaff, DepositApproval, DepositRequest
 from tests.browser.support import (
     DESKTOP,
@@ -22,6 +17,7 @@ from tests.browser.support import (
     run_tasks_until,
     screenshot,
     settle_minting,
+    staff_session_cookie,
 )
 from tests.factories import (
     KycCaseFactory,
@@ -32,20 +28,9 @@ from tests.factories import (
 )
 
 
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
-
-
 def _staff_tab(open_tab, site, user):
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(user, site)])
+    tab.page.context.add_cookies([staff_session_cookie(user, site)])
     return tab
 
 

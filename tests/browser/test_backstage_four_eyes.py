@@ -7,11 +7,6 @@ backstage-four-eyes-queue-en.png (the queue)."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-
 from deposits.sandbox.services import sandbox_knobs_set
 from deposits.services.operator import deposit_confirm_manual_request
 from tests.browser.support import (
@@ -21,19 +16,9 @@ from tests.browser.support import (
     deposit_status,
     deposit_zenopay,
     screenshot,
+    staff_session_cookie,
 )
 from tests.factories import KycCaseFactory, WalletFactory, compliance_officer, customer
-
-
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
 
 
 def _pushed_deposit():
@@ -66,7 +51,7 @@ def test_a_checker_approves_a_manual_confirmation_from_the_queue_after_zenopays_
 
     # The maker: no approve button on their own request; a forged POST is refused.
     maker = open_tab(size=DESKTOP)
-    maker.page.context.add_cookies([_staff_session_cookie(neema, site)])
+    maker.page.context.add_cookies([staff_session_cookie(neema, site)])
     maker.goto(f"{site}/backstage/four-eyes/{request.pk}/")
     assert maker.page.get_by_role("button", name="Approve").count() == 0
     assert maker.page.get_by_role("button", name="Withdraw").count() == 1
@@ -80,7 +65,7 @@ def test_a_checker_approves_a_manual_confirmation_from_the_queue_after_zenopays_
 
     # The checker: the queue, the request with ZenoPay's answer, then approval.
     checker = open_tab(size=DESKTOP)
-    checker.page.context.add_cookies([_staff_session_cookie(rehema, site)])
+    checker.page.context.add_cookies([staff_session_cookie(rehema, site)])
     checker.goto(f"{site}/backstage/")
     checker.page.get_by_role("link", name="Waiting for me").click()
     checker.page.wait_for_selector("#four-eyes-waiting")

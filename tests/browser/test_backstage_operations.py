@@ -7,26 +7,10 @@ backstage-alerts-en.png (the list after the acknowledgement) and backstage-audit
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-
 from core.models import AdminAction, Alert
 from core.services import admin_action_record, alert_raise
-from tests.browser.support import DESKTOP, assert_layout, screenshot
+from tests.browser.support import DESKTOP, assert_layout, screenshot, staff_session_cookie
 from tests.factories import compliance_officer, super_admin
-
-
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
 
 
 def test_a_compliance_officer_acknowledges_an_alert_with_a_note(open_tab, site):
@@ -44,7 +28,7 @@ def test_a_compliance_officer_acknowledges_an_alert_with_a_note(open_tab, site):
         reason="key rotation",
     )
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(neema, site)])
+    tab.page.context.add_cookies([staff_session_cookie(neema, site)])
 
     tab.goto(f"{site}/backstage/core/alert/")
     row = tab.page.locator("#result_list tbody tr", has_text="0.0004 ETH left")

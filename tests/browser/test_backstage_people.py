@@ -7,28 +7,12 @@ backstage-kyc-decided-en.png (the list after both decisions)."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-
 from accounts.models import KycCase
 from core.models import AdminAction
-from tests.browser.support import DESKTOP, assert_layout, screenshot
+from tests.browser.support import DESKTOP, assert_layout, screenshot, staff_session_cookie
 from tests.factories import KycCaseFactory, compliance_officer, customer
 
 REASON = "The photo of the ID card is unreadable; please upload a sharper one."
-
-
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
 
 
 def _case(email: str, name: str) -> KycCase:
@@ -40,7 +24,7 @@ def test_compliance_approves_one_kyc_case_and_rejects_another_with_a_reason(open
     zawadi = _case("zawadi@ntzs.test", "Zawadi Mrema")
     hamisi = _case("hamisi@ntzs.test", "Hamisi Omari")
     officer = open_tab(size=DESKTOP)
-    officer.page.context.add_cookies([_staff_session_cookie(neema, site)])
+    officer.page.context.add_cookies([staff_session_cookie(neema, site)])
 
     # The KYC list, from the Backstage index.
     officer.goto(f"{site}/backstage/")

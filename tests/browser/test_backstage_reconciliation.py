@@ -7,18 +7,13 @@ second super admin approves it from "Waiting for me", and the mint leaves the un
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-
 from minting.breaker import rpc_breaker
 from minting.chain import role_id
 from minting.models import MintLogClaim
 from reconciliation.models import ReconciliationEntry
 from reconciliation.selectors import untracked_mints
 from reconciliation.services.matching import index_chain_run
-from tests.browser.support import DESKTOP, assert_layout, screenshot
+from tests.browser.support import DESKTOP, assert_layout, screenshot, staff_session_cookie
 from tests.factories import super_admin
 from tests.support.anvil import DEV_ADDRESSES
 
@@ -26,20 +21,9 @@ UNITS = 10**18
 OUTSIDER = DEV_ADDRESSES[5]
 
 
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
-
-
 def _tab(open_tab, site, user):
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(user, site)])
+    tab.page.context.add_cookies([staff_session_cookie(user, site)])
     return tab
 
 

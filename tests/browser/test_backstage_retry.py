@@ -13,10 +13,6 @@ backstage-retry-bulk-en.png (the bulk retry's per-row outcomes)."""
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.crashpoints import SimulatedCrash
 from deposits.models import DepositRequest
@@ -35,6 +31,7 @@ from tests.browser.support import (
     run_tasks_until,
     screenshot,
     settle_minting,
+    staff_session_cookie,
 )
 from tests.factories import KycCaseFactory, WalletFactory, compliance_officer, customer
 
@@ -43,20 +40,9 @@ MINT_TASKS = ("minting.tasks.process_mint_jobs", "minting.tasks.confirm_mints")
 CHANGELIST = "/backstage/deposits/depositrequest/"
 
 
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
-
-
 def _officer_tab(open_tab, site):
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(compliance_officer(), site)])
+    tab.page.context.add_cookies([staff_session_cookie(compliance_officer(), site)])
     return tab
 
 

@@ -13,10 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from deposits.models import DepositRequest
 from deposits.services.intake import DepositInput, deposit_create
@@ -24,7 +20,14 @@ from deposits.services.transitions import deposit_payment_confirm
 from minting.chain import role_id
 from minting.models import SafeBatchExport
 from minting.services.safe import safe_batch_file
-from tests.browser.support import DESKTOP, assert_layout, bank_create, deposit_status, screenshot
+from tests.browser.support import (
+    DESKTOP,
+    assert_layout,
+    bank_create,
+    deposit_status,
+    screenshot,
+    staff_session_cookie,
+)
 from tests.factories import (
     KycCaseFactory,
     WalletFactory,
@@ -32,17 +35,6 @@ from tests.factories import (
     customer,
     super_admin,
 )
-
-
-def _staff_session_cookie(user, url: str) -> dict:
-    """A session that has passed the second factor (what the code page leaves behind)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": url}
 
 
 def _safe_lane_deposit() -> DepositRequest:
@@ -82,7 +74,7 @@ def test_a_super_admin_downloads_the_batch_file_the_safe_executes_it_and_the_has
     salim = super_admin()
 
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(salim, site)])
+    tab.page.context.add_cookies([staff_session_cookie(salim, site)])
 
     # The queue, from Backstage's home: select the deposit, preview its batch file.
     tab.goto(f"{site}/backstage/")
@@ -161,7 +153,7 @@ def test_a_second_export_without_deposit_references_is_a_loud_danger_that_needs_
     safe_batch_file(deposit_ids=[deposit.pk], actor=compliance_officer(), safe_nonce=4)
     salim = super_admin()
     tab = open_tab(size=DESKTOP)
-    tab.page.context.add_cookies([_staff_session_cookie(salim, site)])
+    tab.page.context.add_cookies([staff_session_cookie(salim, site)])
 
     tab.goto(f"{site}/backstage/safe/export/?deposit={deposit.pk}")
     danger = tab.page.locator("#safe-export-danger")
