@@ -53,6 +53,7 @@ from minting.models import MintLogClaim, MintTransaction
 from minting.rpc import mint_client
 from minting.services.lanes import mint_refund_record, mint_route_to_safe, mint_route_to_worker
 from minting.services.operator import mint_retry
+from reconciliation.selectors import claims_on_chain
 
 S = DepositRequest.Status
 BANK_TRANSFER = DepositRequest.Provider.BANK_TRANSFER
@@ -695,9 +696,9 @@ def deposit_detail_facts(*, deposit: DepositRequest, show_raw: bool) -> dict:
         "mint": mint,
         "mint_explorer_url": tx_explorer_url(mint.tx_hash) if mint else "",
         "attempts": [(a, tx_explorer_url(a.tx_hash)) for a in attempts],
-        "log_claims": MintLogClaim.objects.filter(deposit=deposit).order_by("claimed_at")[
-            :FACTS_SHOWN
-        ],
+        "log_claims": claims_on_chain(
+            MintLogClaim.objects.filter(deposit=deposit).order_by("claimed_at"), limit=FACTS_SHOWN
+        ),
         "safe_exports": deposit.safe_exports.select_related("actor").order_by("-at")[:FACTS_SHOWN],
         # The makers' evidence (payment references, phones) is for the actions' roles, as on
         # the four-eyes pages: a bank admin sees none of it.

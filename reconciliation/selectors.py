@@ -250,3 +250,35 @@ def untracked_alarm_armed(chain_id: int | None = None) -> Armed:
         _("The token had no supply before block %(block)s, where indexing began.")
         % {"block": cursor.first_block},
     )
+
+
+@dataclass(frozen=True)
+class ClaimOnChain:
+    claim: MintLogClaim
+    indexed_block: int | None  # the block the indexer found the log in
+    state: str  # "indexed", "missing" (passed without finding it) or "not indexed yet"
+
+
+def claims_on_chain(claims, *, limit: int) -> list[ClaimOnChain]:
+    """A deposit's own reconciliation facts: whether the indexer holds each of its claimed
+    mint logs, or passed the claim without finding it (a missing mint, as ``missing_mints``
+    decides it). One query for the claims with their block, one for the cursor."""
+    cursor = transfers_cursor()
+    rows = claims.annotate(
+        indexed_block=ChainTransfer.objects.filter(
+            chain_id=OuterRef("chain_id"),
+            tx_hash=OuterRef("tx_hash"),
+            log_index=OuterRef("log_index"),
+            kind=ChainTransfer.Kind.MINT,
+        ).values("block_number")[:1]
+    )
+    facts = []
+    for claim in rows[:limit]:
+        if claim.indexed_block is not None:
+            state = "indexed"
+        elif cursor is not None and claim.claimed_at < cursor.updated_at:
+            state = "missing"
+        else:
+            state = "not indexed yet"
+        facts.append(ClaimOnChain(claim=claim, indexed_block=claim.indexed_block, state=state))
+    return facts

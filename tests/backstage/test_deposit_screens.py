@@ -11,10 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core.clock import now
 from core.services import admin_action_record
 from deposits.models import DepositRequest, PaymentNotification
 from deposits.services.bank import deposit_bank_approve
-from minting.models import MintAttempt, MintTransaction, SignerAccount
+from minting.models import MintAttempt, MintLogClaim, MintTransaction, SignerAccount
+from reconciliation.models import ChainTransfer, IndexerCursor
 from tests.backstage.conftest import transfer
 
 pytestmark = pytest.mark.django_db
@@ -252,3 +254,40 @@ def test_the_detail_shows_the_deposits_own_times_as_the_site_does(
     assert "2 Des 2026, 08:48:05 EAT" in swahili.split("field-created_at")[1]
     cancelled = english.split("field-cancelled_at")[1].split("</fieldset>")[0]
     assert '<div class="readonly">-</div>' in cancelled
+
+
+def test_the_detail_says_whether_the_indexer_holds_each_claimed_log(login, neema, amina, nmb):
+    indexed_deposit, missing_deposit, fresh_deposit = (transfer(amina, nmb) for _ in range(3))
+    later = now() + dt.timedelta(minutes=1)  # a claim made after the indexer's last run
+    claims = {
+        d.pk: MintLogClaim.objects.create(
+            chain_id=31337,
+            tx_hash="0x" + f"{n:02x}" * 32,
+            log_index=0,
+            deposit=d,
+            **({"claimed_at": later} if d is fresh_deposit else {}),
+        )
+        for n, d in enumerate((indexed_deposit, missing_deposit, fresh_deposit), start=1)
+    }
+    ChainTransfer.objects.create(
+        chain_id=31337,
+        tx_hash=claims[indexed_deposit.pk].tx_hash,
+        log_index=0,
+        block_number=77,
+        block_hash="0x" + "77" * 32,
+        from_address="0x" + "00" * 20,
+        to_address="0x" + "aa" * 20,
+        amount_units=5_000 * 10**18,
+        kind="mint",
+    )
+    IndexerCursor.objects.create(  # the indexer ran after the first two claims
+        name="transfers", chain_id=31337, block_number=90, block_hash="0x" + "90" * 32
+    )
+    client = login(neema)
+
+    def facts(deposit) -> str:
+        return client.get(_detail(deposit)).content.decode().split('id="facts-claims"')[1]
+
+    assert "indexed at block 77" in facts(indexed_deposit)
+    assert "missing: the indexer passed it without finding the log" in facts(missing_deposit)
+    assert "not indexed yet" in facts(fresh_deposit)

@@ -29,7 +29,9 @@ def test_the_backstage_index_shows_both_banners_at_desktop_width(open_tab, site)
     assert tab.failed_requests == []
 
 
-def test_a_super_admin_stops_minting_from_the_minting_page(open_tab, site, settings):
+def test_a_super_admin_stops_and_starts_minting_from_the_minting_page(
+    open_tab, site, settings, chain_settings
+):
     settings.MINTER_PRIVATE_KEY = DEV_PRIVATE_KEYS[1]
     signer = SignerAccount.objects.create(
         address=account_address(DEV_PRIVATE_KEYS[1]), chain_id=31337, next_nonce=4
@@ -48,4 +50,15 @@ def test_a_super_admin_stops_minting_from_the_minting_page(open_tab, site, setti
     assert "Minting is stopped" in tab.page.locator(".messagelist").inner_text()
     signer.refresh_from_db()
     assert not signer.sending_enabled
+
+    # Start: the nonce ledger is resynced from the chain's pending nonce of the minter key.
+    chain_nonce = chain_settings.w3.eth.get_transaction_count(signer.address, "pending")
+    tab.page.fill("#id_start-reason", "rotation done")
+    tab.page.get_by_role("button", name="Start minting").click()
+    tab.page.wait_for_selector(".messagelist .success")
+    assert "Minting is started; the nonce ledger is resynced" in (
+        tab.page.locator(".messagelist").inner_text()
+    )
+    signer.refresh_from_db()
+    assert signer.sending_enabled and signer.next_nonce == chain_nonce
     assert tab.failed_requests == [] and tab.console_errors == []
