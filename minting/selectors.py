@@ -43,6 +43,14 @@ def wei_as_eth(wei: int) -> str:
     return f"{text} ETH"
 
 
+def wei_as_gwei(wei: int) -> str:
+    """A gas price for a person to read, exactly: ``"0.05 gwei"``."""
+    text = f"{Decimal(wei).scaleb(-9):f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} gwei"
+
+
 @dataclass(frozen=True)
 class MintCost:
     """What our transactions mined on one UTC day cost the minter, in wei."""

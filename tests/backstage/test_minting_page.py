@@ -161,3 +161,26 @@ def test_a_compliance_officer_sees_no_action_and_the_service_refuses_a_forged_po
     signer.refresh_from_db()
     assert signer.sending_enabled
     assert "may not stop or start minting" in page.content.decode()
+
+
+def test_the_attempts_list_shows_nonce_fees_cost_and_the_explorer_link(login, neema, settings):
+    settings.EXPLORER_URL = "https://sepolia.basescan.org"
+    signer = SignerAccount.objects.create(address="0x" + "cd" * 20, chain_id=31337)
+    MintAttempt.objects.create(
+        signer=signer,
+        nonce=7,
+        tx_hash="0x" + "7e" * 32,
+        raw_tx="0x00",
+        max_fee_per_gas=2_500_000_000,
+        max_priority_fee_per_gas=1,
+        gas_limit=100_000,
+        gas_used=50_000,
+        effective_gas_price=1_000_000_000,
+        l1_fee=25_000_000_000_000,
+        status=MintAttempt.Status.MINED_OK,
+    )
+    page = login(neema).get("/backstage/minting/mintattempt/").content.decode()
+    assert f'href="https://sepolia.basescan.org/tx/0x{"7e" * 32}"' in page
+    assert "2.5 gwei" in page
+    assert "0.000075 ETH" in page  # 50,000 gas x 1 gwei + 0.000025 ETH of L1 fee
+    assert ">7<" in page
