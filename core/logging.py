@@ -21,6 +21,7 @@ import sentry_sdk
 from celery import current_task
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 from django_guid import get_guid
+from pythonjsonlogger.json import JsonFormatter
 from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 
@@ -122,6 +123,16 @@ class RedactSecretsFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, secrets)
         return True
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """One JSON object per line. python-json-logger formats a traceback from the record's
+    exception itself rather than from the text the redaction filter cleaned, and writes every
+    ``extra`` field of a record (``django.request`` adds the request, with its query string),
+    so the whole object is redacted again here."""
+
+    def jsonify_log_record(self, log_data) -> str:
+        return redact(super().jsonify_log_record(log_data))
 
 
 def _task_id() -> str | None:

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.support.broker",
     "tests.support.zenopay_sandbox",
     "tests.support.base_proxy",
+    "tests.support.log_scan",
 ]
 
 

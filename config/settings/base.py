@@ -326,7 +326,7 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         # One JSON object per line; the message is the same text as in the text format.
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "core.logging.RedactingJsonFormatter",
             "format": (
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s "
                 "%(deposit_id)s"

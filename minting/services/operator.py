@@ -13,6 +13,7 @@ from django.db.models import Count
 
 from core.clock import now, today_utc
 from core.exceptions import ConflictError, NotFound, ServiceError
+from core.models import DualControlRequest
 from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, require_not_beneficiary, require_role
 from core.services import admin_action_record
 from deposits.models import DepositRequest
@@ -22,8 +23,8 @@ from minting.chain import hex_str as _hex
 from minting.models import DailyIssuance, MintAttempt, MintTransaction, SignerAccount
 from minting.selectors import mints_deferred_by_cap_count
 from minting.services.ledger import effective_cap
+from minting.services.recording import MINT_LOG_ATTACH_ACTION, mint_proof, record_minted
 from minting.services.recording import block_day as _block_day
-from minting.services.recording import mint_proof, record_minted
 
 logger = logging.getLogger("minting")
 S = DepositRequest.Status
@@ -44,6 +45,16 @@ def mint_retry(*, client: NtzsClient, deposit_id, actor=None) -> str:
     require_not_beneficiary(actor, deposit.user_id, doing=f"retry the mint of {deposit.pk}")
     if deposit.status != S.MINT_FAILED:
         return "nothing to do"
+    if DualControlRequest.objects.filter(
+        action=MINT_LOG_ATTACH_ACTION,
+        target_type="deposit",
+        target_id=str(deposit.pk),
+        decision=DualControlRequest.Decision.PENDING,
+    ).exists():
+        raise ConflictError(
+            f"Deposit {deposit.pk} has a request to attach a mint already on chain waiting for "
+            "its checker; retrying would mint it twice. Decide or withdraw that request first."
+        )
     mint = MintTransaction.objects.get(deposit=deposit)
     proof = mint_proof(client, mint)
     if proof.verdict == "unproven":

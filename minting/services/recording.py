@@ -467,6 +467,9 @@ def record_proven_mint(client: NtzsClient, mint: MintTransaction, proof: Proof, 
 
 # --- Finality: a recorded mint re-checked below the safe head ---------------------------------
 
+# The four-eyes action (reconciliation) that records a deposit minted by a log already on
+# chain: while one waits for its checker, nothing here may mint that deposit again.
+MINT_LOG_ATTACH_ACTION = "reconciliation.attach_log"
 NOT_ON_CHAIN = "Recorded mint no longer on chain"
 
 

@@ -47,21 +47,24 @@ from minting.chain import (
     receipt_token_logs,
 )
 from minting.contract_artifact import deposit_ref
-from minting.models import MintAttempt, MintTransaction
+from minting.models import MintAttempt, MintTransaction, SafeBatchExport
 from minting.rpc import mint_client
 from minting.services.lanes import safe_exports_live_refusal
-from minting.services.recording import block_day, record_minted
+from minting.services.recording import MINT_LOG_ATTACH_ACTION, block_day, record_minted
 from minting.services.safe import claim_holder, safe_execution
 
 logger = logging.getLogger("reconciliation")
 
-ATTACH_ACTION = "reconciliation.attach_log"
+ATTACH_ACTION = MINT_LOG_ATTACH_ACTION
 ATTACH_ROLES = (SUPER_ADMIN,)
 S = DepositRequest.Status
 MT = MintTransaction.Status
 # A deposit a mint on chain may be attached to: paid and not minted, with no mint of ours
-# that can still land (mint_processing has a signed attempt: confirm_mints records it).
-ATTACHABLE = (S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
+# that can still land (mint_processing has a signed attempt: confirm_mints records it), and
+# not one the worker may pick up while the request waits for its checker: a mint_pending
+# deposit would be minted again meanwhile, so it is routed to the Safe lane first (a review
+# finding). mint_failed waits for a person; mint_retry refuses while an attach is pending.
+ATTACHABLE = (S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
 LIVE_ATTEMPT = (MintAttempt.Status.SIGNED, MintAttempt.Status.SENT)
 EVIDENCE_MAX = 4_000
 
@@ -107,11 +110,20 @@ def attach_deposit_check(deposit: DepositRequest) -> None:
             _("Deposit %(id)s is already minted (transaction %(tx)s); nothing to attach.")
             % {"id": deposit.pk, "tx": deposit.mint_tx_hash}
         )
+    if deposit.status == S.MINT_PENDING:
+        raise ConflictError(
+            _(
+                "Deposit %(id)s is mint_pending: the worker would mint it again while the "
+                "request waits for a checker. Route it to the Safe lane first, then attach the "
+                "log."
+            )
+            % {"id": deposit.pk}
+        )
     if deposit.status not in ATTACHABLE:
         raise ConflictError(
             _(
                 "Deposit %(id)s is %(status)s; a mint log is attached only to a deposit in "
-                "mint_pending, mint_failed or mint_requires_safe."
+                "mint_failed or mint_requires_safe."
             )
             % {"id": deposit.pk, "status": deposit.status}
         )
@@ -222,11 +234,12 @@ def attach_facts_read(
         and to_checksum_address(settings.SAFE_ADDRESS)
         in safe_execution(receipt, safe=to_checksum_address(settings.SAFE_ADDRESS)).executors
     )
-    if not via_safe:
-        # A payload exported for the signers could still mint the deposit a second time.
-        live = safe_exports_live_refusal(client, deposit)
-        if live:
-            raise AttachRefused(live)
+    # A payload exported for the signers could still mint the deposit a second time, whoever
+    # executed this log (our Safe executing some other call leaves the export live). A Safe
+    # execution of the exported call itself is recorded with "record Safe tx hash" instead.
+    live = safe_exports_live_refusal(client, deposit)
+    if live:
+        raise AttachRefused(live)
     return AttachFacts(
         tx_hash=tx_hash,
         log_index=log_index,
@@ -256,13 +269,26 @@ def _prepare(request: DualControlRequest) -> dict:
         tx_hash=request.params["tx_hash"],
         log_index=request.params["log_index"],
     )
-    return {"facts": facts}
+    return {"facts": facts, "exports": _export_count(deposit.pk)}
+
+
+def _export_count(deposit_id) -> int:
+    return SafeBatchExport.objects.filter(deposits=deposit_id).count()
 
 
 def _apply(request: DualControlRequest, checker, context: dict) -> None:
     facts: AttachFacts = context["facts"]
     deposit = deposit_get(deposit_id=request.target_id, for_update=True)
     attach_deposit_check(deposit)  # under the deposit's lock: no worker moved it meanwhile
+    if _export_count(deposit.pk) != context["exports"]:
+        # Exported after the checker's chain read: that payload was never checked as dead.
+        raise ConflictError(
+            _(
+                "Deposit %(id)s was exported for the Safe after the chain was read; open the "
+                "request again so the new export is checked."
+            )
+            % {"id": deposit.pk}
+        )
     mint = MintTransaction.objects.select_for_update().filter(deposit=deposit).first()
     if mint is None:
         mint = MintTransaction.objects.create(

@@ -158,3 +158,23 @@ def test_without_a_dsn_nothing_is_initialised():
     sentry_sdk.init(dsn=None)
     sentry_init(dsn="", environment="test")
     assert sentry_sdk.get_client().transport is None
+
+
+def test_a_traceback_in_a_json_line_is_redacted_too(json_log, settings):
+    settings.ZENOPAY_API_KEY = "zenopay-secret-key-0123456789"
+    try:
+        raise RuntimeError(f"refused for 0754321987 with {settings.ZENOPAY_API_KEY}")
+    except RuntimeError:
+        logging.getLogger("worker").exception("Worker error: task=x")
+    (line,) = _lines(json_log)
+    assert "0754321987" not in line["exc_info"] and "07*****987" in line["exc_info"]
+    assert "zenopay-secret-key-0123456789" not in line["exc_info"]
+
+
+def test_an_extra_field_of_a_record_is_redacted_too(json_log):
+    logging.getLogger("django.request").warning(
+        "Not Found: /deposits/", extra={"status_code": 404, "query": "phone=0712345678"}
+    )
+    (line,) = _lines(json_log)
+    assert line["query"] == "phone=07*****678"
+    assert line["status_code"] == 404

@@ -9,12 +9,16 @@ and a claimed log are refused."""
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
-from core.exceptions import PermissionRefused
+from core.exceptions import ConflictError, PermissionRefused
 from core.models import AdminAction, DualControlRequest
-from core.services import dual_control_approve
+from core.services import dual_control_action_get, dual_control_approve
 from deposits.models import DepositRequest
 from minting.models import MintLogClaim, MintTransaction
+from minting.services.lanes import mint_route_to_safe
+from minting.services.operator import mint_retry
+from minting.services.runner import mint_client
 from minting.services.safe import safe_batch_file
 from reconciliation.models import ChainTransfer
 from reconciliation.selectors import untracked_mints
@@ -59,6 +63,14 @@ def failed(admin_minter, paid_deposit, settings):
     deposit = failed_deposit(paid_deposit, admin_minter, settings)
     tx_hash, log_index = direct_mint(admin_minter, deposit.wallet.address, 5_000 * UNITS)
     return deposit, tx_hash, log_index
+
+
+def _safe_lane(deposit, by):
+    """A paid deposit taken out of the worker's hands, as an attach needs (the worker would
+    mint a mint_pending deposit again while the request waits)."""
+    mint_route_to_safe(deposit_id=deposit.pk, actor=by, reason="a hand-made mint is on chain")
+    deposit.refresh_from_db()
+    return deposit
 
 
 def _request(deposit, tx_hash, log_index, maker):
@@ -115,7 +127,7 @@ def test_the_deposits_owner_neither_asks_nor_approves(
     owner = super_admin(email="owner@ntzs.test")
     KycCaseFactory(user=owner, approved=True)
     owner.test_wallet = WalletFactory(user=owner, verified=True)
-    deposit = paid_deposit(5_000, user=owner)
+    deposit = _safe_lane(paid_deposit(5_000, user=owner), superadmin)
     tx_hash, log_index = direct_mint(admin_minter, deposit.wallet.address, 5_000 * UNITS)
     with pytest.raises(PermissionRefused):
         _request(deposit, tx_hash, log_index, owner)
@@ -125,7 +137,7 @@ def test_the_deposits_owner_neither_asks_nor_approves(
         dual_control_approve(request_id=request.pk, checker=owner)
 
     deposit.refresh_from_db()
-    assert deposit.status == "mint_pending"
+    assert deposit.status == "mint_requires_safe"
     assert DualControlRequest.objects.get(pk=request.pk).decision == "pending"
     assert not MintLogClaim.objects.exists()
     dual_control_approve(request_id=request.pk, checker=checker)
@@ -136,7 +148,7 @@ def test_the_deposits_owner_neither_asks_nor_approves(
 def test_a_mint_of_another_amount_is_refused_with_a_sentence(
     admin_minter, paid_deposit, settings, superadmin
 ):
-    deposit = paid_deposit(5_000)
+    deposit = _safe_lane(paid_deposit(5_000), superadmin)
     tx_hash, log_index = direct_mint(admin_minter, deposit.wallet.address, 4_999 * UNITS)
     with pytest.raises(AttachRefused, match="mints 4,999.* but deposit .* is for 5,000 TZS"):
         _request(deposit, tx_hash, log_index, superadmin)
@@ -144,15 +156,15 @@ def test_a_mint_of_another_amount_is_refused_with_a_sentence(
     with pytest.raises(AttachRefused, match="not to the deposit's wallet"):
         _request(deposit, tx_hash, log_index, superadmin)
     assert not DualControlRequest.objects.exists()
-    assert DepositRequest.objects.get(pk=deposit.pk).status == "mint_pending"
+    assert DepositRequest.objects.get(pk=deposit.pk).status == "mint_requires_safe"
 
 
 @pytest.mark.django_db
 def test_a_claimed_log_is_refused_at_the_request_and_at_the_approval(
     admin_minter, paid_deposit, settings, superadmin, checker
 ):
-    first = paid_deposit(5_000)
-    second = paid_deposit(5_000)
+    first = _safe_lane(paid_deposit(5_000), superadmin)
+    second = _safe_lane(paid_deposit(5_000), superadmin)
     tx_hash, log_index = direct_mint(admin_minter, first.wallet.address, 5_000 * UNITS)
     request = _request(first, tx_hash, log_index, superadmin)
     # the same log asked for the other deposit (same wallet, same amount) while it waits
@@ -162,7 +174,7 @@ def test_a_claimed_log_is_refused_at_the_request_and_at_the_approval(
 
     with pytest.raises(AttachRefused, match="already claimed by deposit"):
         _request(second, tx_hash, log_index, superadmin)
-    assert DepositRequest.objects.get(pk=second.pk).status == "mint_pending"
+    assert DepositRequest.objects.get(pk=second.pk).status == "mint_requires_safe"
     assert MintLogClaim.objects.filter(tx_hash=tx_hash).count() == 1
 
 
@@ -170,8 +182,8 @@ def test_a_claimed_log_is_refused_at_the_request_and_at_the_approval(
 def test_a_log_claimed_after_the_request_fails_the_approval_and_changes_nothing(
     admin_minter, paid_deposit, settings, superadmin, checker
 ):
-    first = paid_deposit(5_000)
-    second = paid_deposit(5_000)
+    first = _safe_lane(paid_deposit(5_000), superadmin)
+    second = _safe_lane(paid_deposit(5_000), superadmin)
     tx_hash, log_index = direct_mint(admin_minter, first.wallet.address, 5_000 * UNITS)
     to_second = _request(second, tx_hash, log_index, superadmin)
     to_first = DualControlRequest.objects.create(
@@ -187,7 +199,7 @@ def test_a_log_claimed_after_the_request_fails_the_approval_and_changes_nothing(
     with pytest.raises(AttachRefused, match="already claimed by deposit"):
         dual_control_approve(request_id=to_second.pk, checker=checker)
     assert DualControlRequest.objects.get(pk=to_second.pk).decision == "pending"
-    assert DepositRequest.objects.get(pk=second.pk).status == "mint_pending"
+    assert DepositRequest.objects.get(pk=second.pk).status == "mint_requires_safe"
 
 
 @pytest.mark.django_db
@@ -232,3 +244,49 @@ def test_a_log_from_outside_the_safe_is_not_attached_while_an_exported_payload_c
         _request(deposit, tx_hash, log_index, superadmin)
 
     assert not DualControlRequest.objects.filter(action=ATTACH_ACTION).exists()
+
+
+@pytest.mark.django_db
+def test_a_mint_pending_deposit_is_not_attached_while_the_worker_could_mint_it(
+    admin_minter, paid_deposit, settings, superadmin
+):
+    deposit = paid_deposit(5_000)
+    tx_hash, log_index = direct_mint(admin_minter, deposit.wallet.address, 5_000 * UNITS)
+    with pytest.raises(ConflictError, match="Route it to the Safe lane first"):
+        _request(deposit, tx_hash, log_index, superadmin)
+    assert not DualControlRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_failed_mint_is_not_retried_while_an_attach_waits_for_its_checker(
+    failed, superadmin, compliance
+):
+    deposit, tx_hash, log_index = failed
+    request = _request(deposit, tx_hash, log_index, superadmin)
+
+    with pytest.raises(ConflictError, match="retrying would mint it twice"):
+        mint_retry(client=mint_client(), deposit_id=deposit.pk, actor=compliance)
+
+    deposit.refresh_from_db()
+    assert deposit.status == "mint_failed"
+    assert DualControlRequest.objects.get(pk=request.pk).decision == "pending"
+
+
+@pytest.mark.django_db
+def test_an_export_made_after_the_checkers_read_refuses_the_approval(
+    admin_minter, paid_deposit, settings, superadmin, checker
+):
+    deposit = paid_deposit(10_000)  # above the Safe threshold: mint_requires_safe
+    tx_hash, log_index = direct_mint(admin_minter, deposit.wallet.address, 10_000 * UNITS)
+    request = _request(deposit, tx_hash, log_index, superadmin)
+    attach = dual_control_action_get(ATTACH_ACTION)
+    context = attach.prepare(request)  # the checker's read: no export yet
+    safe_batch_file(deposit_ids=[deposit.pk], actor=superadmin)  # then an export
+
+    with pytest.raises(ConflictError, match="exported for the Safe after the chain was read"):
+        with transaction.atomic():
+            attach.apply(request, checker, context)
+
+    deposit.refresh_from_db()
+    assert deposit.status == "mint_requires_safe"
+    assert not MintLogClaim.objects.filter(tx_hash=tx_hash).exists()
