@@ -37,14 +37,16 @@ from eth_utils import is_address, to_checksum_address
 from accounts.models import Wallet
 from core.exceptions import ConflictError, ServiceError
 from core.models import DualControlRequest
+from core.money import tzs_to_units
 from core.roles import SUPER_ADMIN, require_role
 from core.services import (
     DualControlAction,
     dual_control_action_register,
     dual_control_request_make,
 )
+from deposits.models import DepositRequest
 from minting.chain import ZERO_ADDRESS, ChainError, TransferLog, receipt_token_logs
-from minting.models import MintLogClaim
+from minting.models import MintAttempt, MintLogClaim
 from minting.rpc import mint_client
 from reconciliation.models import ReconciliationEntry
 
@@ -203,7 +205,43 @@ def entry_facts_read(params: dict) -> EntryFacts | None:
             f"The log {tx_hash}#{log_index} moved {log.amount_units} base units, "
             f"not {abs(amount)}; the entry's amount must be the log's exactly."
         )
+    if is_mint:
+        _not_a_deposits_mint(tx_hash=tx_hash, to_address=holder, amount_units=log.amount_units)
     return EntryFacts(block_number=int(receipt["blockNumber"]), to_address=holder, is_mint=is_mint)
+
+
+# An open deposit that a mint on chain may belong to: the entry would explain away its mint
+# while the deposit waits, and a retry would then mint it twice with the books balanced.
+OPEN_MINT_STATUSES = (
+    DepositRequest.Status.MINT_PENDING,
+    DepositRequest.Status.MINT_PROCESSING,
+    DepositRequest.Status.MINT_FAILED,
+    DepositRequest.Status.MINT_REQUIRES_SAFE,
+)
+
+
+def _not_a_deposits_mint(*, tx_hash: str, to_address: str, amount_units: int) -> None:
+    """A mint log that is (or may be) a deposit's own mint is claimed by that deposit, never
+    explained by an entry: one of our attempts sent it, or an open deposit waits for exactly
+    this amount at this wallet (attach the log to it instead)."""
+    if MintAttempt.objects.filter(tx_hash__iexact=tx_hash).exists():
+        raise EntryRefused(
+            f"The transaction {tx_hash} is one of our own mints; its deposit claims it when "
+            "it is confirmed."
+        )
+    waiting = (
+        DepositRequest.objects.filter(
+            status__in=OPEN_MINT_STATUSES, wallet__address__iexact=to_address
+        )
+        .values_list("pk", "amount_tzs")
+        .order_by("created_at")
+    )
+    for deposit_id, amount_tzs in waiting:
+        if tzs_to_units(amount_tzs) == amount_units:
+            raise EntryRefused(
+                f"Deposit {deposit_id} waits for exactly this mint at {to_address}; attach the "
+                "log to the deposit instead of recording an entry."
+            )
 
 
 # --- The four-eyes action ---------------------------------------------------------------

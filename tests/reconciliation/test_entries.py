@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from core.exceptions import ConflictError, PermissionRefused
 from core.models import AdminAction, DualControlRequest
 from core.services import dual_control_approve
+from deposits.models import DepositRequest
 from minting.models import MintLogClaim
 from reconciliation.models import ReconciliationEntry
 from reconciliation.services.entries import EntryRefused, reconciliation_entry_request
@@ -316,3 +317,34 @@ def test_the_command_makes_the_request_and_another_super_admin_approves_it(chain
     call_command("dual_control_approve", str(request.pk), "--actor", checker.email)
     entry = ReconciliationEntry.objects.get()
     assert (entry.created_by, entry.approved_by, entry.amount_units) == (maker, checker, 2 * NTZS)
+
+
+@pytest.mark.django_db
+def test_a_mint_an_open_deposit_waits_for_is_attached_not_explained_by_an_entry(
+    chain_settings,
+    makers,
+    settlement_bank,  # noqa: F811
+):
+    maker, _ = makers
+    owner = customer(email="waiting@ntzs.test")
+    wallet = WalletFactory(user=owner, verified=True)
+    deposit = DepositRequest.objects.create(  # set up directly: a paid deposit whose mint failed
+        user=owner,
+        wallet=wallet,
+        bank=settlement_bank,
+        amount_tzs=5_000,
+        payment_provider=DepositRequest.Provider.ZENOPAY,
+        status=DepositRequest.Status.MINT_FAILED,
+    )
+    tx_hash, log_index = mint_outside(chain_settings, wallet.address, 5_000 * NTZS)
+
+    with pytest.raises(EntryRefused, match=f"Deposit {deposit.pk} waits for exactly this mint"):
+        reconciliation_entry_request(
+            maker=maker,
+            entry_type="untracked_mint",
+            amount_units=5_000 * NTZS,
+            reason="found on chain",
+            tx_hash=tx_hash,
+            log_index=log_index,
+        )
+    assert not DualControlRequest.objects.exists()
