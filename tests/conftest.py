@@ -91,6 +91,30 @@ def _forget_verified_nodes():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _staff_role_groups(request):
+    """The role groups and permissions the data migrations create. A transactional test
+    flushes them away when it ends; pytest-django runs those last, but pytest groups the
+    tests of a parametrized session fixture (the local Safe's versions) together, so a live
+    server's test can end mid-session. Put them back for the next database test."""
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+    } & set(request.fixturenames)
+    if uses_db:
+        transactional = "transactional_db" in request.fixturenames or any(
+            marker.kwargs.get("transaction") for marker in request.node.iter_markers("django_db")
+        )
+        request.getfixturevalue("transactional_db" if transactional else "db")
+        from django.contrib.auth.models import Group
+
+        from tests.support.roles import staff_roles_restore
+
+        if not Group.objects.filter(name="super_admin").exists():
+            staff_roles_restore()
+    yield
+
+
 @pytest.fixture
 def chain_settings(chain, settings):
     """Django pointed at the session's anvil and NTZS deployment (reverted after the test)."""
