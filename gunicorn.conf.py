@@ -1,5 +1,5 @@
 """Gunicorn settings of the web process (Procfile ``web``; the same for systemd: see
-docs/operations.md). Each value can be set from the environment for one host without a code
+docs/runbook.md). Each value can be set from the environment for one host without a code
 change; the defaults suit a small instance behind one TLS-terminating proxy."""
 
 import multiprocessing
@@ -11,9 +11,11 @@ bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '800
 # (2 x cores) + 1, overridable with WEB_CONCURRENCY.
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
 worker_class = "sync"
-# ZenoPay calls time out after ZENOPAY_TIMEOUT (15 s) and the RPC after its own; 30 s leaves
-# room and still frees a stuck worker. Graceful stop waits for requests in flight.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# A request may wait on ZenoPay (the four-eyes page asks for its fresh answer) for up to
+# ZENOPAY_TIMEOUT (60 s by default): the worker timeout stays above it, so a slow gateway
+# answers with its refusal instead of a killed worker. Graceful stop waits for requests in
+# flight.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "75"))
 graceful_timeout = 30
 keepalive = 5
 # A worker is replaced after this many requests (with jitter), so a slow leak never grows.

@@ -86,7 +86,7 @@ KINDS = (
     ),
     _kind(
         DEPOSIT_REF_SETTING,
-        "NTZS_SUPPORTS_DEPOSIT_REF does not match what the token answers.",
+        "NTZS_MINT_WITH_REF does not match what the token answers.",
         "Fix the setting to match the deployed contract.",
     ),
     _kind(

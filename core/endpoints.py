@@ -1,4 +1,4 @@
-"""Which JSON-RPC endpoints may carry the mint pipeline (DESIGN §10; docs/operations.md).
+"""Which JSON-RPC endpoints may carry the mint pipeline (DESIGN §10; docs/runbook.md).
 
 Base's public endpoints (``mainnet.base.org``, ``sepolia.base.org``) are rate-limited, refuse
 JSON-RPC batches above about 100 items and come with no service level: fine for trying

@@ -2,7 +2,7 @@
 one sentence with a non-zero exit.
 
 Four eyes on the command line is only as strong as shell access to the servers
-(docs/operations.md says so).
+(docs/runbook.md says so).
 """
 
 from __future__ import annotations

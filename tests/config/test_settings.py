@@ -390,4 +390,4 @@ def test_the_gunicorn_config_sizes_workers_from_the_cpu_count(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "30", "-"]
+    assert result.stdout.split() == ["True", "75", "-"]

@@ -1,6 +1,6 @@
 """Maker: ask for a reconciliation entry (recovery without Backstage). A different super
 admin approves it with ``dual_control_approve``; four eyes on the command line is only as
-strong as shell access to the servers (docs/operations.md)."""
+strong as shell access to the servers (docs/runbook.md)."""
 
 from django.core.management.base import CommandError
 
