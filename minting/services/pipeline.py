@@ -617,6 +617,14 @@ def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
         contract=preflight.client.address, limit=limit or settings.MINT_BATCH_SIZE
     )
     if not claimable:
+        if already:
+            # The whole batch was minted already (a lost write, a redelivered run): nothing
+            # is signed again (DESIGN §13's line).
+            logger.info(
+                "Batch already completed (idempotency) deposits=%s resolved=%s",
+                len(already),
+                result.resolved,
+            )
         return result
     batch = mint_batch_create(preflight=preflight, candidates=claimable)
     result.signed = len(batch.attempts)

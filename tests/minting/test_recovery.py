@@ -180,6 +180,7 @@ def test_a_deposit_already_minted_on_chain_is_resolved_not_minted_again(
         result = run_pipeline()
     assert (result.resolved, result.signed) == (1, 0)
     assert "Mint already completed (idempotency)" in caplog.text
+    assert "Batch already completed (idempotency) deposits=1 resolved=1" in caplog.text
     assert status_of(deposit) == "minted"
     assert supply(minting) == 5_000 * 10**18
 
