@@ -27,6 +27,11 @@ class ChainTransfer(models.Model):
         BURN = "burn", _("burn")
         TRANSFER = "transfer", _("transfer")
 
+    class Claim(models.TextChoices):
+        DEPOSIT = "deposit", _("a deposit")
+        ENTRY = "entry", _("a reconciliation entry")
+        SUPERSEDED = "superseded", _("a superseded claim")
+
     chain_id = models.BigIntegerField(verbose_name=_("chain"))
     tx_hash = models.CharField(max_length=66, verbose_name=_("transaction hash"))
     log_index = models.IntegerField(verbose_name=_("log index"))
@@ -40,6 +45,23 @@ class ChainTransfer(models.Model):
     # ExecutionSuccess of our Safe), read once by the matching; None until read.
     safe_executed = models.BooleanField(null=True, blank=True, verbose_name=_("Safe executed"))
     indexed_at = models.DateTimeField(default=now, verbose_name=_("indexed at"))
+    # The "judged" marker of a mint log: which MintLogClaim names it, set when the indexer
+    # inserts the row or by the matching once the claim exists (claims are append-only and
+    # one per log, so a marker never goes stale except by supersession, which the matching
+    # applies; a reorg deletes the row and its marker with it). NULL: no claim seen yet —
+    # the only rows the matching and the untracked lists look at. ``claimed_tzs`` is the
+    # claimed deposit's amount (the books' figure, not the log's), so a snapshot's DB minted
+    # is one sum over the marked rows up to its block.
+    claim = models.CharField(
+        max_length=10,
+        choices=Claim.choices,
+        null=True,
+        blank=True,
+        verbose_name=_("claimed by"),
+    )
+    claimed_tzs = models.BigIntegerField(
+        null=True, blank=True, verbose_name=_("claimed deposit amount (TZS)")
+    )
 
     class Meta:
         verbose_name = _("chain transfer")
@@ -52,6 +74,15 @@ class ChainTransfer(models.Model):
                 condition=Q(kind__in=["mint", "burn", "transfer"]), name="chain_transfer_kind"
             ),
             models.CheckConstraint(condition=Q(amount_units__gte=0), name="chain_transfer_amount"),
+            models.CheckConstraint(
+                condition=Q(claim__isnull=True)
+                | Q(claim__in=["deposit", "entry", "superseded"], kind="mint"),
+                name="chain_transfer_claim",
+            ),
+            models.CheckConstraint(
+                condition=Q(claimed_tzs__isnull=True) | Q(claim="deposit"),
+                name="chain_transfer_claimed_tzs",
+            ),
         ]
         indexes = [
             # reorg deletes and range reads: rows at or above a block
@@ -59,6 +90,19 @@ class ChainTransfer(models.Model):
             # an address's transfers, in and out (impacted addresses)
             models.Index(fields=["from_address", "block_number"], name="chain_transfer_from"),
             models.Index(fields=["to_address", "block_number"], name="chain_transfer_to"),
+            # the snapshot's DB minted: one index-only sum of the claimed deposits' amounts
+            models.Index(
+                fields=["chain_id", "block_number"],
+                include=["claimed_tzs"],
+                condition=Q(kind="mint", claim="deposit"),
+                name="chain_transfer_minted",
+            ),
+            # mint logs no claim was seen for: what each matching pass looks at
+            models.Index(
+                fields=["chain_id", "block_number"],
+                condition=Q(kind="mint", claim__isnull=True),
+                name="chain_transfer_unjudged",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -46,6 +46,22 @@ def _claimed() -> Exists:
     )
 
 
+def log_claims() -> QuerySet[MintLogClaim]:
+    """The claim naming the outer ChainTransfer row's log (one claim per log at most)."""
+    return MintLogClaim.objects.filter(
+        chain_id=OuterRef("chain_id"), tx_hash=OuterRef("tx_hash"), log_index=OuterRef("log_index")
+    )
+
+
+def log_claim_superseded() -> QuerySet[MintLogClaim]:
+    """A later claim superseding the one that names the outer ChainTransfer row's log."""
+    return MintLogClaim.objects.filter(
+        supersedes__chain_id=OuterRef("chain_id"),
+        supersedes__tx_hash=OuterRef("tx_hash"),
+        supersedes__log_index=OuterRef("log_index"),
+    )
+
+
 def _in_flight() -> Q:
     """The transaction of one of our mints not settled yet: a worker attempt still signed or
     sent (landed, short of MINT_CONFIRMATIONS: ``confirm_mints`` claims it), a Safe mint
@@ -81,11 +97,15 @@ def opening_balance_block(chain_id: int | None = None) -> int | None:
 
 
 def unclaimed_mint_logs(chain_id: int | None = None) -> QuerySet[ChainTransfer]:
-    """Indexed mint logs no claim names, above the opening balance's block."""
+    """Indexed mint logs no claim names, above the opening balance's block.
+
+    Only rows without the claim marker (``ChainTransfer.claim``: a marked row has its claim,
+    and claims are never deleted) are looked at, through their partial index; the claim is
+    still looked up for each of them, so a claim made since the last marking counts at once."""
     chain_id = settings.CHAIN_ID if chain_id is None else chain_id
-    logs = ChainTransfer.objects.filter(chain_id=chain_id, kind=ChainTransfer.Kind.MINT).exclude(
-        _claimed()
-    )
+    logs = ChainTransfer.objects.filter(
+        chain_id=chain_id, kind=ChainTransfer.Kind.MINT, claim__isnull=True
+    ).exclude(_claimed())
     covered = opening_balance_block(chain_id)
     if covered is not None:
         logs = logs.filter(block_number__gt=covered)

@@ -23,22 +23,30 @@ duplicate row impossible whatever happens. No advisory lock: it would have to be
 the RPC reads (a session lock, lost behind a transaction-pooling proxy, PostgreSQL only),
 and the compare-and-set already serialises the writes.
 
+A long history is read and written in steps of ``BLOCKS_PER_WRITE`` blocks, each all or
+nothing with its cursor move; a thread reads the next step while the current one is written
+(``_steps_read``), so the time approaches the slower of reading and writing, not their sum.
+
 The writes are rows of chain facts, never a deposit: matching (``matching``) decides what a
-mint log means."""
+mint log means. A mint log whose claim already exists gets its claim marker
+(``ChainTransfer.claim``) in the statement that stores it."""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from eth_utils import to_checksum_address
 
 from core.clock import now
+from deposits.models import DepositRequest
 from minting.breaker import rpc_breaker
 from minting.chain import (
     ROLE_GRANTED_TOPIC,
@@ -50,7 +58,7 @@ from minting.chain import (
     NtzsClient,
     hex_str,
 )
-from minting.models import TokenDeployment
+from minting.models import MintLogClaim, TokenDeployment
 from minting.rpc import mint_client
 from minting.services.recording import deploy_block
 from reconciliation.models import ChainTransfer, IndexerCursor, TokenRoleEvent
@@ -61,8 +69,10 @@ TRANSFERS, ROLES = "transfers", "roles"
 # Blocks read again on every run below the cursor (see the module docstring).
 REORG_WINDOW = 64
 # Blocks read, then written in one transaction with the cursor: a long history is indexed in
-# steps that each survive a failure of the next (getLogs calls stay MINT_LOGS_MAX_RANGE wide).
-BLOCKS_PER_WRITE = 10_000
+# steps that each survive a failure of the next (getLogs calls stay MINT_LOGS_MAX_RANGE wide),
+# and the next step is read while this one is written (``_steps_read``): small enough steps
+# that reading and writing overlap over most of a long range.
+BLOCKS_PER_WRITE = 1_000
 # How many distinct blocks of stored rows are compared with the chain to find where a reorg
 # deeper than the cursor began; none of them canonical → the stream is indexed again from
 # its first block.
@@ -119,28 +129,38 @@ def transfer_rows(logs: list, chain_id: int) -> list[dict]:
     """``Transfer(from, to, value)`` logs as ``ChainTransfer`` rows (field values; no model
     instance per log: a Django model's constructor is the costliest step over 100,000 logs):
     from zero a mint, to zero a burn (a wipe burns too), else a transfer. Logs as the node
-    sends them (``logs_read(raw=True)``) or as web3 formats them."""
-    rows, at = [], now()  # one clock read, not one per row (the field default)
+    sends them (``logs_read(raw=True)``) or as web3 formats them. ``indexed_at`` is set by
+    the write, one value for all (``_insert_ignoring_conflicts``). Written out flat (one
+    dict per log, no helper per field): it runs for every log, beside the write."""
+    mint, burn, transfer = (
+        ChainTransfer.Kind.MINT.value,
+        ChainTransfer.Kind.BURN.value,
+        ChainTransfer.Kind.TRANSFER.value,
+    )
+    rows = []
+    append = rows.append
     for log in logs:
-        if log.get("removed") or len(log["topics"]) != 3:
+        topics = log["topics"]
+        if log.get("removed") or len(topics) != 3:
             continue
-        source, target = _address(log["topics"][1]), _address(log["topics"][2])
-        kind = (
-            ChainTransfer.Kind.MINT
-            if source == ZERO_ADDRESS
-            else ChainTransfer.Kind.BURN
-            if target == ZERO_ADDRESS
-            else ChainTransfer.Kind.TRANSFER
-        )
-        rows.append(
-            _common(log, chain_id)
-            | {
+        source, target = _address(topics[1]), _address(topics[2])
+        number, index = log["blockNumber"], log["logIndex"]
+        append(
+            {
+                "chain_id": chain_id,
+                "tx_hash": hex_str(log["transactionHash"]),
+                "log_index": int(index, 16) if isinstance(index, str) else int(index),
+                "block_number": int(number, 16) if isinstance(number, str) else int(number),
+                "block_hash": hex_str(log["blockHash"]),
                 "from_address": source,
                 "to_address": target,
                 "amount_units": _word(log["data"]),
-                "kind": kind.value,
+                "kind": mint
+                if source == ZERO_ADDRESS
+                else burn
+                if target == ZERO_ADDRESS
+                else transfer,
                 "safe_executed": None,
-                "indexed_at": at,
             }
         )
     return rows
@@ -149,7 +169,7 @@ def transfer_rows(logs: list, chain_id: int) -> list[dict]:
 def role_rows(logs: list, chain_id: int) -> list[dict]:
     """``RoleGranted`` / ``RoleRevoked`` logs as ``TokenRoleEvent`` rows (field values)."""
     granted = hex_str(ROLE_GRANTED_TOPIC)
-    rows, at = [], now()
+    rows = []
     for log in logs:
         if log.get("removed") or len(log["topics"]) != 4:
             continue
@@ -165,7 +185,6 @@ def role_rows(logs: list, chain_id: int) -> list[dict]:
                 "role": hex_str(log["topics"][1]),
                 "account": _address(log["topics"][2]),
                 "sender": _address(log["topics"][3]),
-                "indexed_at": at,
             }
         )
     return rows
@@ -296,40 +315,68 @@ def _write(
     for offset in range(0, len(stale), 1000):
         stream.model.objects.filter(pk__in=stale[offset : offset + 1000]).delete()
     new = [row for key, row in wanted.items() if key not in kept]
-    _insert_ignoring_conflicts(stream.model, new)
+    _insert_ignoring_conflicts(stream.model, new, shared={"indexed_at": now()})
     return len(new), len(stale)
 
 
-def _insert_ignoring_conflicts(model, rows: list[dict]) -> None:
+def _insert_ignoring_conflicts(model, rows: list[dict], *, shared: dict | None = None) -> None:
     """INSERT … ON CONFLICT DO NOTHING: a row another writer inserted is not an error.
+    ``shared``: field values the same for every row (sent once, not once per row: a
+    datetime in 100,000 JSON objects costs more than the rest of them).
 
     On PostgreSQL one statement per 10,000 rows, sent as one JSON parameter and expanded by
     ``json_to_recordset``: bulk_create's multi-row VALUES costs more in Django's SQL
     compiler and the driver's handling of 100,000 placeholders than the database spends
-    storing the rows."""
+    storing the rows. A mint log's claim marker (``ChainTransfer.claim``) is set by the same
+    statement from the claim that names it, if any (a worker mint is usually claimed before
+    its log is indexed): the matching then has nothing to mark. Elsewhere (SQLite) the
+    matching marks the rows."""
     if not rows:
         return
+    shared = shared or {}
     if connection.vendor != "postgresql":
         model.objects.bulk_create(
-            [model(**row) for row in rows], batch_size=1000, ignore_conflicts=True
+            [model(**row, **shared) for row in rows], batch_size=1000, ignore_conflicts=True
         )
         return
     fields = [f for f in model._meta.concrete_fields if f.attname in rows[0]]
+    constants = [model._meta.get_field(name) for name in shared]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    names = ", ".join(quote(f.attname) for f in fields)
+    columns = ", ".join(quote(f.column) for f in fields + constants)
+    names = ", ".join(
+        [f"r.{quote(f.attname)}" for f in fields]
+        + [f"%s::{f.db_type(connection)}" for f in constants]
+    )
     record = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in fields)
-    # Table, columns and types come from the model; the values are the one parameter.
+    marks, joins = "", ""
+    if model is ChainTransfer:
+        claims = quote(MintLogClaim._meta.db_table)
+        deposits = quote(DepositRequest._meta.db_table)
+        columns += ", claim, claimed_tzs"
+        # the claim naming the log; a claim superseding it; its deposit (see mint_log_claims_mark)
+        marks = (
+            ", CASE WHEN c.id IS NULL THEN NULL WHEN s.id IS NOT NULL THEN 'superseded'"
+            " WHEN c.deposit_id IS NOT NULL THEN 'deposit' ELSE 'entry' END"
+            ", CASE WHEN s.id IS NULL THEN d.amount_tzs END"
+        )
+        joins = (
+            f" LEFT JOIN {claims} c ON r.kind = 'mint' AND c.chain_id = r.chain_id"
+            " AND c.tx_hash = r.tx_hash AND c.log_index = r.log_index"
+            f" LEFT JOIN {claims} s ON s.supersedes_id = c.id"
+            f" LEFT JOIN {deposits} d ON d.id = c.deposit_id"
+        )
+    # Tables, columns and types come from the models; the values are parameters.
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {names} FROM json_to_recordset(%s::json) AS r({record}) "
+        f"SELECT {names}{marks} FROM json_to_recordset(%s::json) AS r({record}){joins} "
         "ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
         for offset in range(0, len(rows), 10_000):
             # amounts are uint256: JSON numbers written exactly (no float on either side);
             # datetimes as ISO text
-            cursor.execute(sql, [json.dumps(rows[offset : offset + 10_000], default=str)])
+            batch = json.dumps(rows[offset : offset + 10_000], default=str)
+            cursor.execute(sql, [*shared.values(), batch])
 
 
 @dataclass
@@ -371,37 +418,105 @@ def stream_index(
             first_block = floor
     result = StreamResult(cursor=cursor.block_number if cursor else None)
     expected = (cursor.block_number, cursor.block_hash) if cursor else None
-    while start <= up_to:
-        end = min(start + BLOCKS_PER_WRITE - 1, up_to)
-        logs = client.logs_read(topics=stream.topics, from_block=start, to_block=end, raw=True)
-        end_hash = client.block_hash(end)
-        if end_hash is None or not _consistent(logs, end, end_hash):
-            raise ChainUnavailable(
-                f"The chain moved while blocks {start}-{end} were read; the next run reads "
-                "them again."
-            )
-        try:
-            added, removed = _write(
-                stream,
-                expected=expected,
-                start=start,
-                end=end,
-                end_hash=end_hash,
-                rows=stream.rows(logs, settings.CHAIN_ID),
-                first_block=first_block,
-                as_of=as_of,
-            )
-        except IndexerRaced:
-            logger.info("%s indexer: another run moved the cursor first; stopping", stream.name)
-            result.outcome = "raced"
-            return result
-        first_block = None
-        result.added += added
-        result.removed += removed
-        result.cursor = end
-        expected = (end, end_hash)
-        start = end + 1
+    steps = _steps_read(client, stream, start=start, up_to=up_to)
+    try:
+        for step_start, end, end_hash, rows in steps:
+            try:
+                added, removed = _write(
+                    stream,
+                    expected=expected,
+                    start=step_start,
+                    end=end,
+                    end_hash=end_hash,
+                    rows=rows,
+                    first_block=first_block,
+                    as_of=as_of,
+                )
+            except IndexerRaced:
+                logger.info("%s indexer: another run moved the cursor first; stopping", stream.name)
+                result.outcome = "raced"
+                return result
+            first_block = None
+            result.added += added
+            result.removed += removed
+            result.cursor = end
+            expected = (end, end_hash)
+    finally:
+        steps.close()
     return result
+
+
+def _step_read(client: NtzsClient, stream: Stream, start: int, end: int) -> tuple:
+    """One step's logs, the hash of its last block (read after them) and its rows."""
+    logs = client.logs_read(topics=stream.topics, from_block=start, to_block=end, raw=True)
+    end_hash = client.block_hash(end)
+    if end_hash is None or not _consistent(logs, end, end_hash):
+        raise ChainUnavailable(
+            f"The chain moved while blocks {start}-{end} were read; the next run reads them again."
+        )
+    return start, end, end_hash, stream.rows(logs, settings.CHAIN_ID)
+
+
+def _steps_read(client: NtzsClient, stream: Stream, *, start: int, up_to: int):
+    """The steps from ``start`` to ``up_to`` in order, each read whole or not at all. After
+    the first, the next step is read by a thread while the caller writes the current one
+    (reading and writing take about as long each: one waits on the node, the other on the
+    database), so a long history is indexed in about the time of the slower of the two. A
+    failed read is raised where its step comes, after the steps before it were written.
+    The thread only reads the chain, one step ahead at most; closing the generator stops it."""
+    ranges = [
+        (s, min(s + BLOCKS_PER_WRITE - 1, up_to)) for s in range(start, up_to + 1, BLOCKS_PER_WRITE)
+    ]
+    if not ranges:
+        return
+    first = _step_read(client, stream, *ranges[0])
+    if len(ranges) == 1:
+        yield first
+        return
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read_ahead() -> None:
+        try:
+            for step_start, end in ranges[1:]:
+                if stop.is_set():
+                    return
+                try:
+                    item = (None, _step_read(client, stream, step_start, end))
+                except Exception as exc:  # handed to the caller, raised at its step
+                    item = (exc, None)
+                while not stop.is_set():
+                    try:
+                        ahead.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if item[0] is not None:
+                    return
+        finally:
+            connections.close_all()  # this thread's own, if the client opened one
+
+    reader = threading.Thread(target=read_ahead, name=f"index-{stream.name}", daemon=True)
+    reader.start()  # before the first step is handed over: its write overlaps the next read
+    try:
+        yield first
+        for step_start, end in ranges[1:]:
+            while True:
+                try:
+                    error, step = ahead.get(timeout=1)
+                    break
+                except queue.Empty:
+                    if not reader.is_alive() and ahead.empty():
+                        raise ChainUnavailable(
+                            f"Blocks {step_start}-{end} could not be read; the next run reads "
+                            "them again."
+                        ) from None
+            if error is not None:
+                raise error
+            yield step
+    finally:
+        stop.set()
+        reader.join()
 
 
 # --- The token's supply before indexing began ---------------------------------------------------

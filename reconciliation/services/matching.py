@@ -13,13 +13,18 @@ c. **inside the reorg window** — above the safe head: not indexed yet, so not 
 and only then untracked: ``Untracked mint tx=… log=… to=… amount=…`` at ERROR once per log
 and the ``untracked mint`` alert (key ``tx:log``), while the alarm is armed
 (``selectors.untracked_alarm_armed``). The alert resolves once the log is claimed (an entry
-or a record), covered by the opening balance, or no longer on chain."""
+or a record), covered by the opening balance, or no longer on chain.
+
+Each pass first sets the claim markers (``mint_log_claims_mark``) of the rows whose claim
+appeared since they were indexed; everything after looks only at the rows still unmarked
+(few), never at every indexed mint against every claim."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
+from django.db.models import BigIntegerField, Case, Exists, Q, Subquery, Value, When
 from eth_utils import to_checksum_address
 
 from core.alerts import UNTRACKED_MINT
@@ -27,7 +32,7 @@ from core.exceptions import ConflictError
 from core.models import Alert
 from core.services import alert_raise, alert_resolve
 from minting.chain import NtzsClient, hex_str
-from minting.models import SafeBatchExport
+from minting.models import MintLogClaim, SafeBatchExport
 from minting.rpc import mint_client
 from minting.services.safe import (
     SafeRecordRefused,
@@ -39,6 +44,8 @@ from minting.services.safe import (
 from minting.signing import mint_calldata
 from reconciliation.models import ChainTransfer
 from reconciliation.selectors import (
+    log_claim_superseded,
+    log_claims,
     mint_logs_unread,
     mints_awaiting_record,
     open_safe_deposits_for,
@@ -191,9 +198,68 @@ def untracked_alerts_resolve() -> int:
     return resolved
 
 
+# --- The claim markers ---------------------------------------------------------------------------
+
+
+def mint_log_claims_mark(chain_id: int | None = None) -> dict[str, int]:
+    """Set the claim marker (``ChainTransfer.claim``, ``claimed_tzs``) of every indexed mint
+    log whose claim exists now but was not seen yet (a claim made after the indexer stored
+    the row: an entry, an attach, the worker's confirmation; or rows indexed before the
+    marker existed), and move the markers of claims superseded since to ``superseded``.
+
+    Looks only at the unmarked rows (their partial index) and the claims that supersede
+    another (a reorg that moved a recorded mint: rare), never at every claim. Exact whatever
+    the order claims commit in (no watermark over claim ids or times): every unmarked row is
+    looked up each pass. Returns how many rows were marked and re-marked."""
+    chain_id = settings.CHAIN_ID if chain_id is None else chain_id
+    Claim = ChainTransfer.Claim  # noqa: N806
+    marked = (
+        ChainTransfer.objects.filter(
+            chain_id=chain_id, kind=ChainTransfer.Kind.MINT, claim__isnull=True
+        )
+        .filter(Exists(log_claims()))
+        .update(
+            claim=Case(
+                When(Exists(log_claim_superseded()), then=Value(Claim.SUPERSEDED)),
+                When(
+                    Exists(log_claims().filter(deposit__isnull=False)),
+                    then=Value(Claim.DEPOSIT),
+                ),
+                default=Value(Claim.ENTRY),
+            ),
+            claimed_tzs=Case(
+                When(Exists(log_claim_superseded()), then=Value(None)),
+                default=Subquery(log_claims().values("deposit__amount_tzs")[:1]),
+                output_field=BigIntegerField(),
+            ),
+        )
+    )
+    superseded_keys = list(
+        MintLogClaim.objects.filter(
+            chain_id=chain_id,
+            pk__in=MintLogClaim.objects.filter(supersedes__isnull=False).values("supersedes_id"),
+        ).values_list("tx_hash", "log_index")
+    )
+    remarked = 0
+    for offset in range(0, len(superseded_keys), 500):
+        keys = Q()
+        for tx_hash, log_index in superseded_keys[offset : offset + 500]:
+            keys |= Q(tx_hash=tx_hash, log_index=log_index)
+        remarked += (
+            ChainTransfer.objects.filter(chain_id=chain_id, claim=Claim.DEPOSIT)
+            .filter(keys)
+            .update(claim=Claim.SUPERSEDED, claimed_tzs=None)
+        )
+    return {"marked": marked, "superseded": remarked}
+
+
 def mint_logs_match(*, client: NtzsClient) -> dict[str, int]:
-    """One matching pass over the indexed mint logs (after an indexer run)."""
+    """One matching pass over the indexed mint logs (after an indexer run): the claim markers
+    first, then only the logs still unmarked are judged."""
+    marks = mint_log_claims_mark()
     counts = {
+        "claims_marked": marks["marked"],
+        "claims_superseded": marks["superseded"],
         "safe_read": safe_executions_read(client),
         "safe_recorded": safe_mints_record(client),
     }

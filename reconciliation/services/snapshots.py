@@ -8,11 +8,12 @@ the indexer and the worker count it) and the indexer's ``transfers`` cursor:
   (for the circulating supply). A refusal (RPC down, a pruned node without N's state) stores
   NULL with the reason: unavailable, never 0.
 * DB minted (TZS): the deposits' amounts of the current (not superseded) mint log claims
-  naming a deposit whose log the indexer holds at or below N. Before the indexer has a cursor
-  (it never ran) every current deposit claim counts: a claim is made only once its log has
-  MINT_CONFIRMATIONS, so it lies at or below the safe block. A claim whose log the indexer
-  passed without finding is a "missing mint" (reconciliation.selectors) and is not counted:
-  the chain does not count it either.
+  naming a deposit whose log the indexer holds (as a mint) at or below N — summed over the
+  indexed logs' claim markers (``ChainTransfer.claim``, ``books_at``), not over the claims.
+  Before the indexer has a cursor (it never ran) every current deposit claim counts: a
+  claim is made only once its log has MINT_CONFIRMATIONS, so it lies at or below the safe
+  block. A claim whose log the indexer passed without finding is a "missing mint"
+  (reconciliation.selectors) and is not counted: the chain does not count it either.
 * minted deposits (TZS): the sum of ``minted`` deposits, a cross-check of the claims.
 * reconciled (base units): the entries' signed amounts, each from its block on (an entry
   without a block always counts).
@@ -34,7 +35,8 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db import connection
+from django.db.models import BigIntegerField, Exists, OuterRef, Q, Subquery, Sum
 from eth_utils import is_address, to_checksum_address
 from web3.exceptions import Web3Exception
 
@@ -79,13 +81,27 @@ def _balance_at(client: NtzsClient, address: str, block: int) -> int:
         ) from None
 
 
+# How far the indexer may trail the safe head before a snapshot stops calling its figure
+# current: about 15 minutes of Base's 2-second blocks, the public API's freshness window. A
+# stalled indexer (the breaker open, a lagging node) would otherwise have every new snapshot
+# read the supply at its old cursor and the API serve that old figure as fresh.
+INDEXER_MAX_LAG_BLOCKS = 450
+
+
 def _chain_read(client: NtzsClient) -> tuple[int, int, int | None, str]:
     """(N, totalSupply at N, treasury balances at N, why those are unknown), or ChainError
-    when the supply itself cannot be read. Unreadable treasury balances (or a listed value
-    that is no address) leave only the circulating supply unknown, not the equation."""
+    when the supply itself cannot be read, or the indexer is too far behind for N to be
+    current. Unreadable treasury balances (or a listed value that is no address) leave only
+    the circulating supply unknown, not the equation."""
     block = safe_block(client)
     cursor = transfers_cursor()
     if cursor is not None and cursor.chain_id == settings.CHAIN_ID:
+        behind = block - cursor.block_number
+        if behind > INDEXER_MAX_LAG_BLOCKS:
+            raise ChainError(
+                f"the indexer is {behind} blocks behind the safe head (at block "
+                f"{cursor.block_number} of {block}); a supply read at its block would be old"
+            )
         block = min(block, cursor.block_number)
     supply = client.total_supply(block=block)
     try:
@@ -103,29 +119,120 @@ def _total(queryset, field: str) -> int:
     return int(value or 0)
 
 
+def _current_claims():
+    """Claims nothing supersedes, as NOT EXISTS: written as superseded_by__isnull, PostgreSQL
+    plans a nested loop over every claim (13 s at a million claims)."""
+    return MintLogClaim.objects.exclude(
+        Exists(MintLogClaim.objects.filter(supersedes=OuterRef("pk")))
+    )
+
+
+def _sum_of(queryset, expression):
+    """``queryset``'s total of ``expression`` as a one-row subquery (grouped by chain, which
+    every part filters on)."""
+    return queryset.order_by().values("chain_id").annotate(total=Sum(expression)).values("total")
+
+
+def _sums_at_once(parts: dict) -> dict[str, int]:
+    """Several totals read by ONE statement (``SELECT (…), (…), …``), so they come from the
+    same database snapshot: a claim committed, or a row marked, between two statements
+    could otherwise be counted twice or not at all."""
+    selects, params = [], []
+    for queryset in parts.values():
+        sql, part_params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        selects.append(f"({sql})")
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        # Only SQL Django compiled from the querysets above; the values are parameters.
+        cursor.execute("SELECT " + ", ".join(selects), params)  # noqa: S608
+        row = cursor.fetchone()
+    return {name: int(value or 0) for name, value in zip(parts, row, strict=True)}
+
+
+def _books_at_block(block: int, *, chain_id: int) -> dict[str, int]:
+    """DB minted, minted deposits and in flight at ``block``, in one statement, from the
+    claim markers of the indexed mint logs (``ChainTransfer.claim``): the current deposit
+    claims whose log the indexer holds at or below ``block`` are
+
+    * the rows marked ``deposit`` (their ``claimed_tzs`` is the deposit's amount) — one
+      index-only sum over the partial index ``chain_transfer_minted`` — less those whose
+      claim a later claim supersedes (the matching re-marks them; until it has, they are
+      taken out here, found from the superseding claims: a reorg's, rare);
+    * plus the rows not marked yet that a current deposit claim names (claims made since the
+      last matching pass: few rows, through ``chain_transfer_unjudged``).
+
+    The same total as summing every current deposit claim joined to the indexed logs, without
+    touching a million claims."""
+    mints = ChainTransfer.objects.filter(
+        chain_id=chain_id, kind=ChainTransfer.Kind.MINT, block_number__lte=block
+    )
+    marked = mints.filter(claim=ChainTransfer.Claim.DEPOSIT)
+    # Marked rows whose claim a later one supersedes (not re-marked yet), found from the few
+    # superseding claims: an anti-join of every marked row would hash every claim.
+    marked_superseded = Subquery(
+        mints.filter(
+            claim=ChainTransfer.Claim.DEPOSIT,
+            tx_hash=OuterRef("supersedes__tx_hash"),
+            log_index=OuterRef("supersedes__log_index"),
+        ).values("claimed_tzs")[:1],
+        output_field=BigIntegerField(),
+    )
+    unmarked_amount = Subquery(
+        _current_claims()
+        .filter(
+            chain_id=OuterRef("chain_id"),
+            tx_hash=OuterRef("tx_hash"),
+            log_index=OuterRef("log_index"),
+            deposit__isnull=False,
+        )
+        .values("deposit__amount_tzs")[:1],
+        output_field=BigIntegerField(),
+    )
+    return _sums_at_once(
+        {
+            "db_minted_marked": _sum_of(marked, "claimed_tzs"),
+            "db_minted_superseded": _sum_of(
+                MintLogClaim.objects.filter(
+                    chain_id=chain_id, supersedes__isnull=False, supersedes__chain_id=chain_id
+                ),
+                marked_superseded,
+            ),
+            "db_minted_unmarked": _sum_of(mints.filter(claim__isnull=True), unmarked_amount),
+            "in_flight_units": _sum_of(
+                mints_in_flight(chain_id).filter(block_number__lte=block), "amount_units"
+            ),
+            "deposits_minted_tzs": DepositRequest.objects.filter(
+                status=DepositRequest.Status.MINTED
+            )
+            .order_by()
+            .values("status")
+            .annotate(total=Sum("amount_tzs"))
+            .values("total"),
+        }
+    )
+
+
 def books_at(block: int | None, *, chain_id: int) -> dict[str, int]:
     """The books' figures at ``block`` (None: the chain's block is unknown; every claim and
     entry counts, and nothing is known to be in flight). SQL aggregates only."""
     cursor = transfers_cursor()
-    # "Not superseded" as NOT EXISTS: written as superseded_by__isnull, PostgreSQL plans a
-    # nested loop over every claim (13 s at a million claims; 1.4 s this way).
-    claims = MintLogClaim.objects.filter(chain_id=chain_id, deposit__isnull=False).exclude(
-        Exists(MintLogClaim.objects.filter(supersedes=OuterRef("pk")))
-    )
-    if block is not None and cursor is not None:
-        claims = claims.filter(
-            Exists(
-                ChainTransfer.objects.filter(
-                    chain_id=chain_id,
-                    tx_hash=OuterRef("tx_hash"),
-                    log_index=OuterRef("log_index"),
-                    block_number__lte=block,
-                )
-            )
-        )
     entries = ReconciliationEntry.objects.filter(chain_id=chain_id)
     if block is not None:
         entries = entries.filter(Q(block_number__isnull=True) | Q(block_number__lte=block))
+    reconciled = _total(entries, "amount_units")
+    if block is not None and cursor is not None:
+        sums = _books_at_block(block, chain_id=chain_id)
+        return {
+            "db_minted_tzs": (
+                sums["db_minted_marked"] - sums["db_minted_superseded"] + sums["db_minted_unmarked"]
+            ),
+            "deposits_minted_tzs": sums["deposits_minted_tzs"],
+            "reconciled_units": reconciled,
+            "in_flight_units": sums["in_flight_units"],
+        }
+    # Not indexed yet, or the chain's block unknown: every current deposit claim counts (a
+    # claim is made only once its log has MINT_CONFIRMATIONS). Rare, and over every claim.
+    claims = _current_claims().filter(chain_id=chain_id, deposit__isnull=False)
     in_flight_units = 0
     if block is not None:
         in_flight_units = _total(
@@ -136,7 +243,7 @@ def books_at(block: int | None, *, chain_id: int) -> dict[str, int]:
         "deposits_minted_tzs": _total(
             DepositRequest.objects.filter(status=DepositRequest.Status.MINTED), "amount_tzs"
         ),
-        "reconciled_units": _total(entries, "amount_units"),
+        "reconciled_units": reconciled,
         "in_flight_units": in_flight_units,
     }
 

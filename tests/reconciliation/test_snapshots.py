@@ -22,7 +22,11 @@ from minting.services.runner import mint_client
 from reconciliation.models import IndexerCursor, SupplySnapshot
 from reconciliation.services.entries import reconciliation_entry_request
 from reconciliation.services.matching import index_chain_run
-from reconciliation.services.snapshots import SUPPLY_ALERT, supply_snapshot_take
+from reconciliation.services.snapshots import (
+    INDEXER_MAX_LAG_BLOCKS,
+    SUPPLY_ALERT,
+    supply_snapshot_take,
+)
 from tests.deposits.conftest import (  # noqa: F401 - shared personas and banks
     amina,
     baraka,
@@ -333,3 +337,21 @@ def test_a_treasury_value_that_is_no_address_leaves_only_circulating_unknown(
     assert snapshot.onchain_supply_units == 1_500 * UNITS and snapshot.discrepancy_units == 0
     assert snapshot.treasury_units is None
     assert "'0xnot-an-address', which is not an address" in snapshot.unavailable_reason
+
+
+@pytest.mark.django_db
+def test_a_stalled_indexer_makes_the_snapshot_unavailable_not_an_old_figure(
+    indexing, paid_deposit, settings
+):
+    worker_mint(paid_deposit, 2_000)
+    index_chain_run()
+    fresh = supply_snapshot_take()
+    assert fresh.onchain_supply_units is not None
+
+    # The indexer stops (the breaker open, a lagging node) while the chain goes on.
+    indexing.w3.provider.make_request("anvil_mine", [hex(INDEXER_MAX_LAG_BLOCKS + 10)])
+    stale = supply_snapshot_take()
+
+    stale.refresh_from_db()
+    assert stale.onchain_supply_units is None and stale.discrepancy_units is None
+    assert "indexer is" in stale.unavailable_reason and "blocks behind" in stale.unavailable_reason
