@@ -37,6 +37,7 @@ from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, is_address, keccak, to_checksum_address
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
 
+from accounts.models import Wallet
 from core.exceptions import ConflictError, NotFound, ServiceError
 from core.models import AdminAction, DualControlRequest
 from core.roles import SUPER_ADMIN, require_role
@@ -182,8 +183,6 @@ def address_normalise(address: str) -> str:
 
 
 def _wallet_owner_id(address: str):
-    from accounts.models import Wallet
-
     return (
         Wallet.objects.filter(address__iexact=address, verified_at__isnull=False)
         .values_list("user_id", flat=True)
@@ -586,7 +585,9 @@ def token_admin_execute(*, action_id) -> str:
     (``done``, ``refused``) or ``sent`` while its receipt is not there yet. Safe to run twice:
     the second run finds the first one's rows (under the lock) and only waits for the
     receipt."""
-    queued = AdminAction.objects.filter(pk=action_id, outcome="queued").first()
+    queued = AdminAction.objects.filter(
+        pk=action_id, outcome="queued", action__startswith="token."
+    ).first()
     if queued is None:
         raise NotFound(_("There is no queued token action %(id)s.") % {"id": action_id})
     op = OPERATIONS[queued.params["operation"]]
