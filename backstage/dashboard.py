@@ -172,7 +172,7 @@ def _stacked_chart(
             label_x=_f(x + slot * 0.35),
             labelled=(len(days) - 1 - i) % LABEL_EVERY == 0,
         )
-        base = float(HEIGHT - BOTTOM)
+        base = HEIGHT - BOTTOM  # a pixel coordinate of the SVG, never an amount
         for (css, label), value in zip(series, values[day], strict=True):
             if not value:
                 continue
