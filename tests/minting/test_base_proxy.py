@@ -107,7 +107,10 @@ def test_a_dropped_nonce_is_answered_with_its_hash_and_never_reaches_the_node(pr
     tx_hash = _post(proxy, _call("eth_sendRawTransaction", raw)).json()["result"]
     assert chain.w3.eth.get_transaction_count(Account.from_key(SENDER_KEY).address) == nonce
     assert _post(proxy, _call("eth_getTransactionByHash", tx_hash)).json()["result"] is None
-    _post(proxy, _call("eth_sendRawTransaction", raw))  # the drop was for one send only
+    resent = _post(proxy, _call("eth_sendRawTransaction", raw)).json()["result"]
+    # The drop was for one send only. Anvil answers a send before its miner has sealed the
+    # block, so the receipt is awaited rather than the nonce read at once.
+    assert chain.w3.eth.wait_for_transaction_receipt(resent, timeout=10)["status"] == 1
     assert _chain_nonce(chain.w3) == nonce + 1
 
 
