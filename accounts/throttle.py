@@ -31,6 +31,7 @@ the cache timeouts only make sure stale keys disappear.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -51,6 +52,8 @@ SIGNUP_MAX_PER_EMAIL = 3  # sign-up requests naming one e-mail address per hour
 PASSWORD_RESET_MAX_PER_CLIENT = 10  # reset requests per client address per hour
 PASSWORD_RESET_MAX_PER_EMAIL = 3  # reset requests naming one e-mail address per hour
 REQUEST_WINDOW_S = 60 * 60
+
+logger = logging.getLogger("accounts")
 
 _PREFIX = "throttle"
 _GENERATION_TIMEOUT = None  # the account's generation must outlive every key that uses it
@@ -131,12 +134,26 @@ def login_refusal(*, account: str, client: str) -> Refusal | None:
 
 
 def login_failed(*, account: str, client: str) -> None:
+    """Count a wrong password (or second-factor code) and log it: the runbook's "auth
+    failures" are found by ``Login failed`` and ``Login locked``. The account is named by its
+    digest (the throttle's key), never by the typed address."""
     keys = _keys(account, client)
     pair = _count(keys["pair_failures"], LOGIN_FAILURE_WINDOW_S)
     total = _count(keys["account_failures"], LOGIN_FAILURE_WINDOW_S)
+    account_id, client_id = _digest(account)[:12], client_throttle_key(client)
+    logger.warning(
+        "Login failed account=%s client=%s failures_from_client=%d failures_in_window=%d",
+        account_id,
+        client_id,
+        pair,
+        total,
+    )
     if pair >= LOGIN_LOCKOUT_FAILURES:
         cache.set(keys["pair_lock"], _ts() + LOGIN_LOCKOUT_S, timeout=LOGIN_LOCKOUT_S + 60)
         cache.delete(keys["pair_failures"])  # after the lock, a fresh allowance
+        logger.warning(
+            "Login locked account=%s client=%s for %d s", account_id, client_id, LOGIN_LOCKOUT_S
+        )
     elif total >= ACCOUNT_SLOWDOWN_FAILURES:
         cache.set(keys["pair_wait"], _ts() + ACCOUNT_SLOWDOWN_S, timeout=ACCOUNT_SLOWDOWN_S + 60)
 

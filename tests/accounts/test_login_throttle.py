@@ -202,3 +202,22 @@ def test_unknown_accounts_are_throttled_like_known_ones(client):
     response = _login(client, "accounts:login", "nobody@ntzs.test", "wrong")
 
     assert "locked" in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_a_wrong_password_is_logged_without_the_address_and_the_lock_is_logged(page, caplog):
+    user = super_admin() if page == "admin:login" else customer()
+    client = Client()
+    caplog.set_level("WARNING", logger="accounts")
+    for _ in range(throttle.LOGIN_LOCKOUT_FAILURES):
+        _login(client, page, user.email, "wrong-password")
+    failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Login failed")]
+    locked = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Login locked")]
+    assert len(failed) == throttle.LOGIN_LOCKOUT_FAILURES
+    assert failed[-1].endswith(
+        f"failures_from_client={throttle.LOGIN_LOCKOUT_FAILURES} "
+        f"failures_in_window={throttle.LOGIN_LOCKOUT_FAILURES}"
+    )
+    assert len(locked) == 1 and "client=127.0.0.1" in locked[0]
+    assert all(user.email not in message for message in failed + locked)
