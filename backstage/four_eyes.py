@@ -69,6 +69,12 @@ ACTION_EFFECTS = {
         "exported payload can no longer execute."
     ),
     "wallet_verify_manual": gettext_lazy("Marks the wallet as verified by hand."),
+    "mint_lane_set": gettext_lazy(
+        "Switches MINT_LANE at once to the lane in the parameters (environment: the override "
+        "is cleared). With safe_only every new confirmation goes to the Safe lane and the next "
+        "run routes the deposits waiting in mint_pending there; with auto new confirmations go "
+        "to the worker again (deposits already in the Safe lane stay)."
+    ),
     "staff_role_grant": gettext_lazy("Grants the staff role in the parameters to the user."),
     "reconciliation.entry": gettext_lazy(
         "Records the reconciliation entry in the parameters (immutable once recorded); with a "
@@ -89,6 +95,10 @@ ACTION_EFFECTS = {
         "Wipes the whole balance of the blacklisted address in the parameters (operator key or "
         "Safe payload); the burn is then explained by a negative wipe entry."
     ),
+    "token_grant_minter": gettext_lazy(
+        "Grants MINTER_ROLE on the token to the address in the parameters (operator key holding "
+        "DEFAULT_ADMIN_ROLE, or Safe payload): that key may then mint."
+    ),
     "reconciliation.attach_log": gettext_lazy(
         "Records the deposit minted by the mint log in the parameters: the chain is read again "
         "at approval (the log mints exactly the deposit's amount to its wallet, unclaimed, deep "
@@ -102,6 +112,8 @@ TARGET_PAGES = {
     "orphan": "admin:deposits_orphanpayment_change",
     "wallet": "admin:accounts_wallet_change",
     "user": "admin:accounts_user_change",
+    "address": "admin:token_admin_address",  # token actions on an address (token_pages)
+    "token": "admin:token_admin_contract",
 }
 
 

@@ -3,8 +3,9 @@ shared breaker and the last stored minter check — a page view never calls the 
 answer while the RPC node is slow or down, and a flood of views must not reach the provider)
 — and the super admin's actions, each a POST with a reason calling the service the command
 calls: stop minting, start it (the nonce ledger resynced from the chain as ``minting_start``
-does, or kept), and today's cap override. The services decide; a refusal is shown in their
-own words."""
+does, or kept), today's cap override, and the request to switch MINT_LANE (four eyes: a
+second super admin approves it in "Waiting for me"). The services decide; a refusal is shown
+in their own words."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from django.views.decorators.http import require_POST
 from core.clock import today_utc
 from core.exceptions import ServiceError
 from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, user_has_role
+from core.selectors import dual_control_pending, mint_lane_effective
 from minting.breaker import rpc_breaker
 from minting.chain import ChainError, account_address
 from minting.models import MinterCheckRecord
 from minting.rpc import mint_client
 from minting.selectors import mint_cost_of_day
+from minting.services.lanes import MINT_LANE_ENVIRONMENT, MINT_LANE_SET, mint_lane_request
 from minting.services.operator import cap_override, mint_status, minting_sending_set
 
 
@@ -42,6 +45,20 @@ class StartForm(ReasonForm):
 
 class CapForm(ReasonForm):
     cap_tzs = forms.IntegerField(label=gettext_lazy("Today's cap (TSh)"), min_value=0)
+
+
+class LaneForm(ReasonForm):
+    lane = forms.ChoiceField(
+        label=gettext_lazy("Switch MINT_LANE to"),
+        choices=[
+            ("safe_only", gettext_lazy("safe_only: every deposit to the Safe lane")),
+            ("auto", gettext_lazy("auto: the threshold rule (worker below it, Safe above)")),
+            (
+                MINT_LANE_ENVIRONMENT,
+                gettext_lazy("no override: the environment's MINT_LANE decides"),
+            ),
+        ],
+    )
 
 
 def minting_page_allowed(user) -> bool:
@@ -64,6 +81,9 @@ def minting_page(request, *, site):
         "stop_form": ReasonForm(prefix="stop"),
         "start_form": StartForm(prefix="start"),
         "cap_form": CapForm(prefix="cap"),
+        "lane": mint_lane_effective(),
+        "lane_pending": dual_control_pending(action=MINT_LANE_SET, target_id="MINT_LANE"),
+        "lane_form": LaneForm(prefix="lane"),
     }
     return TemplateResponse(request, "backstage/minting.html", context)
 
@@ -107,10 +127,19 @@ def _cap(request, data) -> str:
     return _("Today's cap is TSh %(cap)s.") % {"cap": issuance.cap_override_tzs}
 
 
+def _lane(request, data) -> str:
+    dual = mint_lane_request(lane=data["lane"], actor=request.user, reason=data["reason"])
+    return _(
+        "The switch of MINT_LANE to %(lane)s is requested (request %(id)s); it applies once "
+        "another super admin approves it in Waiting for me."
+    ) % {"lane": dual.params["lane"], "id": dual.pk}
+
+
 ACTIONS = {
     "stop": (ReasonForm, _stop),
     "start": (StartForm, _start),
     "cap": (CapForm, _cap),
+    "lane": (LaneForm, _lane),
 }
 
 

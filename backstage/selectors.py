@@ -25,7 +25,7 @@ from deposits.models import DepositRequest, DepositTransition, OrphanPayment, Pa
 from deposits.selectors import deposits_visible_to
 from minting.breaker import rpc_breaker
 from minting.models import DailyIssuance, MinterCheckRecord, SignerAccount
-from minting.services.ledger import effective_cap
+from minting.services.ledger import effective_cap, minter_signer
 from reconciliation.models import SupplySnapshot
 from reconciliation.selectors import Armed, untracked_alarm_armed
 
@@ -166,7 +166,10 @@ class MintingFigures:
 def dashboard_minting() -> MintingFigures:
     """The minting page's key figures: the sending switch, the worker's waiting reason, the
     circuit, and the minter's role and gas as last checked by ``check_minter``."""
-    signer = SignerAccount.objects.filter(chain_id=settings.CHAIN_ID).first()
+    # The configured key's row: after a key rotation the old key's (stopped) row remains.
+    signer = (minter_signer() if settings.MINTER_PRIVATE_KEY else None) or (
+        SignerAccount.objects.filter(chain_id=settings.CHAIN_ID).first()
+    )
     return MintingFigures(
         sending_enabled=signer.sending_enabled if signer else None,
         waiting_reason=signer.preflight_reason if signer and not signer.preflight_ok else "",

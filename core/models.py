@@ -174,3 +174,56 @@ class TaskHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.task_name
+
+
+class MintLane(models.TextChoices):
+    """Which lane deposits take (DESIGN §10 ``MINT_LANE``): ``auto`` is the threshold rule
+    (DESIGN §5), ``safe_only`` sends every deposit to the Safe."""
+
+    AUTO = "auto"
+    SAFE_ONLY = "safe_only"
+
+
+class RuntimeSetting(models.Model):
+    """A setting a super admin overrides at runtime, one row per key; it wins over the
+    environment's default while ``value`` is set (empty: no override, the environment
+    decides). Lower apps read it (the lane rule lives in deposits), so it lives in core.
+    Only an approved four-eyes request changes it; the request and an ``AdminAction`` are
+    the audit, the row is the current state."""
+
+    class Key(models.TextChoices):
+        MINT_LANE = "MINT_LANE"
+
+    key = models.CharField(max_length=64, primary_key=True, choices=Key, verbose_name=_("key"))
+    value = models.CharField(max_length=64, blank=True, verbose_name=_("value"))
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="runtime_settings_changed",
+        verbose_name=_("changed by"),
+    )
+    changed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("changed at"))
+    # The approved four-eyes request that made the change (its maker asked, ``changed_by``
+    # approved).
+    request = models.ForeignKey(
+        DualControlRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("four-eyes request"),
+    )
+
+    class Meta:
+        verbose_name = _("runtime setting")
+        verbose_name_plural = _("runtime settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(key__in=["MINT_LANE"]), name="runtime_setting_key_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value or '(environment)'}"

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from core.clock import now
 from core.exceptions import ConflictError, NotFound, PermissionRefused, ServiceError
-from core.models import AdminAction, Alert, DualControlRequest, TaskHeartbeat
+from core.models import AdminAction, Alert, DualControlRequest, RuntimeSetting, TaskHeartbeat
 from core.roles import (
     BANK_ADMIN,
     PLATFORM_COMPLIANCE,
@@ -267,6 +267,27 @@ def dual_control_withdraw(*, request_id, maker, reason: str = "") -> DualControl
     )
     request.refresh_from_db()
     return request
+
+
+# --- Runtime settings --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def runtime_setting_set(
+    *, key: str, value: str, actor, request: DualControlRequest
+) -> tuple[str, str]:
+    """Set (or, with ``value=""``, clear) the runtime override of ``key``, as the approved
+    four-eyes ``request`` says; ``actor`` is its checker. Runs inside the approval's
+    transaction; the row is locked so two approvals in a row leave the later one's value.
+    Returns (previous value, new value); the caller audits."""
+    if key not in RuntimeSetting.Key.values:
+        raise ServiceError(f"{key} is not a setting that can be changed at runtime.")
+    row, _created = RuntimeSetting.objects.select_for_update().get_or_create(key=key)
+    previous = row.value
+    RuntimeSetting.objects.filter(pk=key).update(
+        value=value, changed_by=actor, changed_at=now(), request=request
+    )
+    return previous, value
 
 
 # --- Alerts -----------------------------------------------------------------------------------

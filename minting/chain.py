@@ -498,16 +498,7 @@ class NtzsClient:
         GasPriceOracle). The fee follows L1's blob and base fees, so callers keep a margin."""
         if not self.has_gas_price_oracle:
             return 0
-        data = _GET_L1_FEE + encode(["bytes"], [bytes(raw_tx)])
-        try:
-            answer = self.w3.eth.call({"to": GAS_PRICE_ORACLE, "data": hex_str(data)})
-        except (OSError, ValueError, LookupError, Web3Exception) as exc:
-            raise ChainUnavailable(
-                f"GasPriceOracle.getL1Fee could not be read ({type(exc).__name__})."
-            ) from None
-        if len(answer) < 32:
-            raise ChainUnavailable("GasPriceOracle.getL1Fee answered without a uint256.")
-        return int.from_bytes(bytes(answer)[:32], "big")
+        return _l1_fee_read(self.w3, raw_tx)
 
     def confirmation_head(self) -> int:
         """The head confirmations are counted from: ``latest`` or the ``safe`` head, as
@@ -579,6 +570,27 @@ def contract_code_present(w3: Web3, address: str) -> bool:
         return len(w3.eth.get_code(to_checksum_address(address))) > 0
     except (OSError, ValueError, Web3Exception) as exc:
         raise ChainUnavailable(f"eth_getCode failed ({type(exc).__name__}).") from None
+
+
+def _l1_fee_read(w3: Web3, raw_tx: bytes) -> int:
+    data = _GET_L1_FEE + encode(["bytes"], [bytes(raw_tx)])
+    try:
+        answer = w3.eth.call({"to": GAS_PRICE_ORACLE, "data": hex_str(data)})
+    except (OSError, ValueError, LookupError, Web3Exception) as exc:
+        raise ChainUnavailable(
+            f"GasPriceOracle.getL1Fee could not be read ({type(exc).__name__})."
+        ) from None
+    if len(answer) < 32:
+        raise ChainUnavailable("GasPriceOracle.getL1Fee answered without a uint256.")
+    return int.from_bytes(bytes(answer)[:32], "big")
+
+
+def l1_data_fee(w3: Web3, raw_tx: bytes) -> int:
+    """``NtzsClient.l1_fee`` without a token (deploy_ntzs checks its gas before the token
+    exists): the L1 data fee of these bytes now, 0 on a chain without the GasPriceOracle."""
+    if not contract_code_present(w3, GAS_PRICE_ORACLE):
+        return 0
+    return _l1_fee_read(w3, raw_tx)
 
 
 def ntzs_connect(*, rpc_url: str, chain_id: int, contract_address: str) -> NtzsClient:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backstage.admin.base import ReadOnlyAdmin
 from backstage.admin.site import site
+from backstage.incidents import incident_open_url
 from backstage.operations import (
     alert_acknowledge_allowed,
     alert_acknowledge_page,
@@ -210,6 +211,7 @@ class AlertAdmin(_ScopedAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["alert_acknowledge_url"] = self._acknowledge_url(request, obj)
+            context["incident_open_url"] = incident_open_url(request.user, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _acknowledge_url(self, request, alert: Alert) -> str:

@@ -19,6 +19,9 @@ from accounts.services.staff import user_is_staff_account
 from backstage.dashboard import dashboard_context
 from backstage.environment import backstage_environment
 from backstage.four_eyes import four_eyes_page_allowed, four_eyes_urls
+from backstage.impacted import impacted_page_allowed, impacted_urls
+from backstage.incidents import incident_urls, incidents_page_allowed
+from backstage.key_rotation import key_rotation_allowed, key_rotation_urls
 from backstage.minting_page import (
     ACTIONS,
     minting_action,
@@ -27,7 +30,9 @@ from backstage.minting_page import (
 )
 from backstage.orphans import orphan_urls, orphans_page_allowed
 from backstage.reconciliation_pages import reconciliation_page_allowed, reconciliation_urls
+from backstage.roles_page import roles_page_allowed, roles_urls
 from backstage.safe_lane import safe_lane_allowed, safe_urls
+from backstage.token_pages import token_pages_allowed, token_urls
 from core.models import Alert
 from core.selectors import alerts_open_summary
 from deposits.selectors import alerts_visible_to
@@ -78,6 +83,11 @@ class BackstageSite(admin.AdminSite):
             *orphan_urls(self),
             *safe_urls(self),
             *reconciliation_urls(self),
+            *token_urls(self),
+            *impacted_urls(self),
+            *incident_urls(self),
+            *roles_urls(self),
+            *key_rotation_urls(self),
             *super().get_urls(),
         ]
 
@@ -90,6 +100,11 @@ class BackstageSite(admin.AdminSite):
         context["backstage_can_see_orphans"] = orphans_page_allowed(request.user)
         context["backstage_can_see_safe"] = safe_lane_allowed(request.user)
         context["backstage_can_see_reconciliation"] = reconciliation_page_allowed(request.user)
+        context["backstage_can_see_token_admin"] = token_pages_allowed(request.user)
+        context["backstage_can_see_impacted"] = impacted_page_allowed(request.user)
+        context["backstage_can_see_incidents"] = incidents_page_allowed(request.user)
+        context["backstage_can_see_token_roles"] = roles_page_allowed(request.user)
+        context["backstage_can_see_key_rotation"] = key_rotation_allowed(request.user)
         return context
 
     def _open_alerts(self, request):

@@ -209,6 +209,12 @@ EXPLORER_URL = _explorer_url()
 
 DAILY_ISSUANCE_CAP_TZS = read_int("DAILY_ISSUANCE_CAP_TZS", 100_000_000, minimum=0)
 SAFE_MINT_THRESHOLD_TZS = read_int_or_default("SAFE_MINT_THRESHOLD_TZS", 9_000)
+# Which lane new and waiting deposits take: "auto" (the SAFE_MINT_THRESHOLD_TZS rule) or
+# "safe_only" (every deposit to the Safe). A super admin overrides it at runtime under four
+# eyes (core.selectors.mint_lane_effective); this is the default when no override is set.
+MINT_LANE = read_str("MINT_LANE", "auto").strip().lower()
+if MINT_LANE not in ("auto", "safe_only"):
+    raise ImproperlyConfigured(f"MINT_LANE must be auto or safe_only, not {MINT_LANE!r}.")
 MINT_CONFIRMATIONS = read_int("MINT_CONFIRMATIONS", None, minimum=0)
 MINT_BATCH_SIZE = read_int("MINT_BATCH_SIZE", 50, minimum=1)
 # Unmined mint nonces at once; None: 16 in production (Base's sequencer refuses a sender 16

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from core.clock import now
+from core.selectors import mint_lane_effective
 from core.services import task_enqueue_on_commit
 from deposits.exceptions import TransitionRefused
 from deposits.models import DepositRequest, DepositTransition
@@ -64,10 +65,16 @@ HOLDABLE = (
 # The hold reason of a payment of another amount than the deposit's (mobile money or bank);
 # its release never mints the deposit as is (operator's hold release).
 AMOUNT_MISMATCH = "amount mismatch"
+# The note of the transition that routes a waiting deposit to the Safe under MINT_LANE.
+LANE_SAFE_ONLY_NOTE = "MINT_LANE is safe_only"
 
 
 def deposit_lane(*, amount_tzs: int) -> str:
-    """The lane rule, one function for every path: large deposits need the Safe."""
+    """The lane rule, one function for every path: every deposit to the Safe while MINT_LANE
+    is ``safe_only`` (the environment's, or a super admin's override), else large deposits
+    need the Safe."""
+    if mint_lane_effective().safe_only:
+        return S.MINT_REQUIRES_SAFE
     threshold = getattr(settings, "SAFE_MINT_THRESHOLD_TZS", DEFAULT_SAFE_THRESHOLD_TZS)
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
         threshold = DEFAULT_SAFE_THRESHOLD_TZS  # never 0: that would route everything
@@ -408,6 +415,20 @@ def deposit_route_to_safe(*, deposit_id, actor, reason: str) -> None:
         source=Source.ADMIN,
         actor=actor,
         note=reason,
+    )
+
+
+def deposits_route_to_safe_for_lane(*, deposit_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """``mint_pending`` → ``mint_requires_safe`` for the deposits still waiting when MINT_LANE
+    is ``safe_only`` (the batch form; the system acts, the switch's request names the people).
+    A deposit claimed into a batch meanwhile is ``mint_processing`` and stays; a held one
+    stays until its release (the pipeline routes it then). Returns the ids that moved."""
+    return deposits_transition_batch(
+        deposit_ids=deposit_ids,
+        from_status=S.MINT_PENDING,
+        to_status=S.MINT_REQUIRES_SAFE,
+        source=Source.SYSTEM,
+        note=LANE_SAFE_ONLY_NOTE,
     )
 
 

@@ -6,7 +6,10 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from eth_account import Account
 from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from core.clock import now
 from core.services import alert_raise, alert_resolve
@@ -18,6 +21,7 @@ from minting.chain import (
     chain_id_check,
     contract_code_present,
     hex_str,
+    l1_data_fee,
     ntzs_from_settings,
     role_id,
     transact,
@@ -25,13 +29,15 @@ from minting.chain import (
 )
 from minting.contract_artifact import load_ntzs_artifact
 from minting.models import MinterCheckRecord, TokenDeployment
+from minting.selectors import wei_as_eth
 from minting.services.deposit_refs import mint_with_ref_policy
 
 logger = logging.getLogger("minting")
 
 
 class DeployRefused(ChainError):
-    """deploy_ntzs will not deploy (code already there, or a redeploy needs --force)."""
+    """deploy_ntzs will not deploy (code already there, a redeploy needs --force, or the
+    deployer cannot pay for the gas)."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,17 @@ def ntzs_deploy(plan: DeployPlan) -> TokenDeployment:
     deployer = account_address(plan.deployer_key)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     data = factory.constructor(deployer).data_in_transaction
+    grantees = list(filter(None, [plan.minter_address, plan.safe_address]))
+    # Before anything is sent: a deployer that runs dry between the token and its grants
+    # leaves a token nobody may mint with.
+    cost = ntzs_deploy_cost(
+        w3, deployer_key=plan.deployer_key, data=bytes.fromhex(data[2:]), grants=len(grantees)
+    )
+    if cost.short:
+        raise DeployRefused(cost.refusal)
     receipt = transact(w3, private_key=plan.deployer_key, data=bytes.fromhex(data[2:]))
     address = to_checksum_address(receipt["contractAddress"])
-    for grantee in filter(None, [plan.minter_address, plan.safe_address]):
+    for grantee in grantees:
         grant = w3.eth.contract(address=address, abi=artifact["abi"]).encode_abi(
             "grantRole", args=[role_id("MINTER_ROLE"), to_checksum_address(grantee)]
         )
@@ -92,6 +106,86 @@ def ntzs_deploy(plan: DeployPlan) -> TokenDeployment:
         plan.chain_id,
     )
     return deployment
+
+
+# The most the deployment's transactions can cost, the way chain.transact sends them: each
+# transaction's gas is 20 % over the node's estimate, at a max fee of twice the latest base
+# fee plus the suggested tip; the L1 data fee (OP Stack chains such as Base) counts twice, as
+# it follows L1's fees. A deployer holding this much cannot run dry between the token and its
+# grants even if the base fee rises for a few blocks meanwhile.
+GAS_MARGIN_NUM, GAS_MARGIN_DEN = 12, 10
+L1_FEE_MARGIN = 2
+# A grantRole cannot be estimated before the token exists. On OpenZeppelin's AccessControl
+# granting a role to a new account costs about 52,000 gas (a cold storage write and a log);
+# this covers it with transact's 20 % (tests/minting/test_deploy_gas.py compares it with the
+# receipts).
+GRANT_GAS = 80_000
+
+
+@dataclass(frozen=True)
+class DeployCost:
+    deployer: str
+    balance_wei: int
+    needed_wei: int  # the most the token and its grants can cost (margins above)
+    grants: int
+    max_fee_per_gas_wei: int
+
+    @property
+    def short(self) -> bool:
+        return self.balance_wei < self.needed_wei
+
+    @property
+    def refusal(self) -> str:
+        return (
+            f"The deployer {self.deployer} holds {wei_as_eth(self.balance_wei)} but the "
+            f"deployment (the token and {self.grants} MINTER_ROLE grant(s)) needs up to "
+            f"{wei_as_eth(self.needed_wei)} for gas (20 % over the node's estimate at twice "
+            f"the base fee plus the tip, and twice the L1 data fee); send it at least "
+            f"{wei_as_eth(self.needed_wei - self.balance_wei)} and run deploy_ntzs again. "
+            "Nothing was sent."
+        )
+
+
+def ntzs_deploy_cost(w3: Web3, *, deployer_key: str, data: bytes, grants: int) -> DeployCost:
+    """What the deployment can cost at most and what the deployer holds, read before any
+    transaction is sent (the transactions are signed here only to price their L1 data)."""
+    deployer = Account.from_key(deployer_key)
+    try:
+        # Estimated without fees, so a short balance reads as "short", not as a refusal.
+        gas = w3.eth.estimate_gas({"from": deployer.address, "data": data})
+        base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
+        tip = w3.eth.max_priority_fee
+        balance = w3.eth.get_balance(deployer.address, "latest")
+        nonce = w3.eth.get_transaction_count(deployer.address, "pending")
+        chain_id = w3.eth.chain_id
+    except ValueError as exc:  # the node refuses the estimate: the constructor reverts
+        raise ChainError(f"The node refused to estimate the deployment: {exc}") from None
+    except (OSError, LookupError, Web3Exception) as exc:
+        raise ChainUnavailable(
+            f"The deployer's gas could not be checked ({type(exc).__name__})."
+        ) from None
+    max_fee = 2 * base_fee + tip
+    deploy_gas = gas * GAS_MARGIN_NUM // GAS_MARGIN_DEN
+    fees = {"chainId": chain_id, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
+    fees |= {"type": 2, "value": 0}
+    signed = deployer.sign_transaction(fees | {"nonce": nonce, "gas": deploy_gas, "data": data})
+    l1_fee = l1_data_fee(w3, signed.raw_transaction)
+    if grants:
+        grant = w3.eth.contract(abi=load_ntzs_artifact()["abi"]).encode_abi(
+            "grantRole", args=[role_id("MINTER_ROLE"), deployer.address]
+        )
+        # Addressed to the deployer: the token's address is not known yet, and has its length.
+        signed = deployer.sign_transaction(
+            fees | {"nonce": nonce + 1, "gas": GRANT_GAS, "to": deployer.address, "data": grant}
+        )
+        l1_fee += grants * l1_data_fee(w3, signed.raw_transaction)
+    return DeployCost(
+        deployer=deployer.address,
+        balance_wei=balance,
+        needed_wei=(deploy_gas + grants * GRANT_GAS) * max_fee + L1_FEE_MARGIN * l1_fee,
+        grants=grants,
+        max_fee_per_gas_wei=max_fee,
+    )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ what was proven is checked to be still what the database says (status, attempts,
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -24,14 +25,17 @@ from web3.exceptions import Web3Exception
 
 from core.clock import now
 from core.exceptions import ConflictError, ServiceError
-from core.models import DualControlRequest
+from core.models import DualControlRequest, MintLane, RuntimeSetting
 from core.money import tzs_to_units
-from core.roles import SUPER_ADMIN, require_not_beneficiary
+from core.roles import SUPER_ADMIN, require_not_beneficiary, require_role
+from core.selectors import mint_lane_effective
 from core.services import (
     DualControlAction,
     admin_action_record,
     dual_control_action_register,
     dual_control_request_make,
+    runtime_setting_set,
+    task_enqueue_on_commit,
 )
 from deposits.models import DepositRequest
 from deposits.selectors import deposit_get, deposit_owner_id
@@ -69,6 +73,7 @@ from minting.services.safe import (
     tx_hash_normalise,
 )
 
+logger = logging.getLogger("minting")
 S = DepositRequest.Status
 MT = MintTransaction.Status
 LIVE = (MintAttempt.Status.SIGNED, MintAttempt.Status.SENT)
@@ -76,6 +81,10 @@ REFUNDABLE = (S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
 PAYLOAD_LIVE = "A Safe payload for this deposit can still be executed"
 NONCE_RECORD = "safe_nonce_consumed_record"
 REFUND_RECORD = "mint_refund_record"
+MINT_LANE_SET = "mint_lane_set"
+# What a MINT_LANE switch may ask for: one of the lanes, or no override (the environment's).
+MINT_LANE_ENVIRONMENT = "environment"
+MINT_LANE_CHOICES = (*MintLane.values, MINT_LANE_ENVIRONMENT)
 
 
 class SafePayloadLive(ConflictError):
@@ -603,8 +612,105 @@ def safe_nonce_consumed_record(
     )
 
 
+# --- MINT_LANE: route everything to the Safe (four eyes) -------------------------------------
+
+
+def _mint_lane_validate(params: dict, target_id: str) -> None:
+    """At the request and again at approval (the lane may have been switched meanwhile)."""
+    lane = params.get("lane")
+    if lane not in MINT_LANE_CHOICES:
+        raise ServiceError(
+            f"MINT_LANE can be switched to auto or safe_only, or back to the environment's "
+            f"default ({MINT_LANE_ENVIRONMENT}); {lane!r} is none of them."
+        )
+    state = mint_lane_effective()
+    if lane == MINT_LANE_ENVIRONMENT and not state.overridden:
+        raise ConflictError(
+            f"MINT_LANE has no runtime override to clear; it already follows the environment "
+            f"({state.environment_lane})."
+        )
+    if lane != MINT_LANE_ENVIRONMENT and state.overridden and state.lane == lane:
+        raise ConflictError(f"MINT_LANE is already overridden to {lane}; nothing would change.")
+
+
+def _mint_lane_prepare(request: DualControlRequest) -> dict:
+    """What the checker reads before approving: the lane now and what the switch would move
+    (no chain call)."""
+    state = mint_lane_effective()
+    return {
+        "lane now": state.lane,
+        "set by": "override" if state.overridden else "environment (MINT_LANE)",
+        "environment default": state.environment_lane,
+        "waiting in mint_pending (not held)": DepositRequest.objects.filter(
+            status=S.MINT_PENDING, hold_reason=""
+        ).count(),
+    }
+
+
+def _mint_lane_apply(request: DualControlRequest, checker, context: dict) -> None:
+    lane = request.params["lane"]
+    previous, value = runtime_setting_set(
+        key=RuntimeSetting.Key.MINT_LANE,
+        value="" if lane == MINT_LANE_ENVIRONMENT else lane,
+        actor=checker,
+        request=request,
+    )
+    effective = mint_lane_effective().lane
+    admin_action_record(
+        actor=checker,
+        action="mint_lane.set",
+        target_type="runtime_setting",
+        target_id=RuntimeSetting.Key.MINT_LANE,
+        params={
+            "request_id": str(request.pk),
+            "maker": str(request.maker_id),
+            "from": previous or MINT_LANE_ENVIRONMENT,
+            "to": value or MINT_LANE_ENVIRONMENT,
+            "effective": effective,
+        },
+        outcome="applied",
+        reason=request.evidence,
+    )
+    logger.warning(
+        "MINT_LANE override %s -> %s (effective %s) request=%s",
+        previous or MINT_LANE_ENVIRONMENT,
+        value or MINT_LANE_ENVIRONMENT,
+        effective,
+        request.pk,
+    )
+    if effective == MintLane.SAFE_ONLY:
+        # Route what waits now rather than at the next beat (the run itself is the rule).
+        task_enqueue_on_commit("minting.tasks.process_mint_jobs")
+
+
+def mint_lane_request(*, lane: str, actor, reason: str) -> DualControlRequest:
+    """A super admin's request to switch MINT_LANE at runtime (``auto``, ``safe_only``, or
+    ``environment`` to clear the override); a different super admin approves it with
+    ``dual_control_approve``, which applies it at once. With ``safe_only``, new confirmations
+    go to the Safe lane and the next pipeline run routes the deposits waiting in
+    ``mint_pending``; back to ``auto``, new confirmations go to the worker again (deposits
+    already in the Safe lane stay: routing one back is ``mint_route_to_worker``)."""
+    require_role(actor, SUPER_ADMIN, doing="switch MINT_LANE")
+    reason = _reason(reason, "Switching MINT_LANE")
+    return dual_control_request_make(
+        action=MINT_LANE_SET,
+        target_id=RuntimeSetting.Key.MINT_LANE,
+        params={"lane": (lane or "").strip().lower()},
+        evidence=reason,
+        maker=actor,
+    )
+
+
 def register_dual_control_actions() -> None:
     for action in (
+        DualControlAction(
+            name=MINT_LANE_SET,
+            target_type="runtime_setting",
+            roles=(SUPER_ADMIN,),
+            apply=_mint_lane_apply,
+            validate=_mint_lane_validate,
+            prepare=_mint_lane_prepare,
+        ),
         DualControlAction(
             name=REFUND_RECORD,
             target_type="deposit",

@@ -22,7 +22,7 @@ from minting.chain import NtzsClient, account_address
 from minting.chain import hex_str as _hex
 from minting.models import DailyIssuance, MintAttempt, MintTransaction, SignerAccount
 from minting.selectors import mints_deferred_by_cap_count
-from minting.services.ledger import effective_cap
+from minting.services.ledger import effective_cap, minter_signer
 from minting.services.recording import MINT_LOG_ATTACH_ACTION, mint_proof, record_minted
 from minting.services.recording import block_day as _block_day
 
@@ -192,7 +192,10 @@ def mint_status() -> dict:
         .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
-    signer = SignerAccount.objects.filter(chain_id=settings.CHAIN_ID).first()
+    # The configured key's row: after a key rotation the old key's (stopped) row remains.
+    signer = (minter_signer() if settings.MINTER_PRIVATE_KEY else None) or (
+        SignerAccount.objects.filter(chain_id=settings.CHAIN_ID).first()
+    )
     live = MintAttempt.objects.filter(status__in=("signed", "sent"))
     return {
         "queue": queue,

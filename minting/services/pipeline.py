@@ -23,10 +23,16 @@ from eth_utils import to_checksum_address
 from core.clock import now, today_utc
 from core.crashpoints import crash_point
 from core.money import tzs_to_units
+from core.selectors import mint_lane_effective
 from core.services import alert_raise, alert_resolve, task_enqueue_on_commit
 from deposits.exceptions import TransitionRefused
 from deposits.models import DepositRequest
-from deposits.services.transitions import deposit_hold_set, deposits_claim
+from deposits.services.transitions import (
+    LANE_SAFE_ONLY_NOTE,
+    deposit_hold_set,
+    deposits_claim,
+    deposits_route_to_safe_for_lane,
+)
 from minting.chain import (
     ChainError,
     ChainUnavailable,
@@ -212,8 +218,67 @@ def mint_work_waiting() -> bool:
 
 def mint_run_needed() -> bool:
     """Whether a pipeline run has chain work to do: a deposit waits and, by the books, the
-    minter has room in flight. Read from the database only."""
-    return mint_work_waiting() and minter_room_left()
+    minter has room in flight, and MINT_LANE lets the worker mint (under ``safe_only`` it
+    signs nothing new; ``mints_lane_route`` moves what waits). Read from the database only."""
+    return mint_work_waiting() and minter_room_left() and not mint_lane_effective().safe_only
+
+
+LANE_ROUTE_BATCH = 500  # deposits per routing transaction
+
+
+@dataclass(frozen=True)
+class LaneRouting:
+    safe_only: bool  # MINT_LANE is safe_only: the worker claims nothing this run
+    routed: int = 0  # deposits moved from mint_pending to mint_requires_safe
+
+
+def mints_lane_route() -> LaneRouting:
+    """Under MINT_LANE ``safe_only`` (DESIGN §10), every deposit still waiting in
+    ``mint_pending`` and not held goes to ``mint_requires_safe``, a transition row each (the
+    system's, "MINT_LANE is safe_only"). Database only, no chain call: it runs before the
+    breaker and the preflight, so a switch made during an outage applies anyway.
+
+    A deposit already claimed into a batch is ``mint_processing`` and is left to finish
+    (the compare-and-set on ``mint_pending`` skips it, and a claim racing this update waits
+    for it or skips the row). ``mint_failed`` deposits are left for a person: leaving
+    ``mint_failed`` needs the chain's proof that no earlier attempt can land
+    (``mint_route_to_safe`` makes it). A held deposit is routed at the first run after its
+    release."""
+    if not mint_lane_effective().safe_only:
+        return LaneRouting(safe_only=False)
+    routed = 0
+    while True:
+        ids = list(
+            DepositRequest.objects.filter(status=S.MINT_PENDING, hold_reason="")
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)[:LANE_ROUTE_BATCH]
+        )
+        moved = _lane_route_batch(ids) if ids else []
+        routed += len(moved)
+        if len(ids) < LANE_ROUTE_BATCH or not moved:
+            break
+    if routed:
+        logger.warning(
+            "MINT_LANE is safe_only: routed %d waiting deposit(s) to the Safe lane", routed
+        )
+    return LaneRouting(safe_only=True, routed=routed)
+
+
+@transaction.atomic
+def _lane_route_batch(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    moved = deposits_route_to_safe_for_lane(deposit_ids=ids)
+    if moved:
+        # As a person's route to the Safe does: the worker lane's mint (never signed: a
+        # mint_pending deposit has nothing in flight and nothing reserved) is abandoned; a
+        # Safe record, or a route back, takes it from here.
+        MintTransaction.objects.filter(
+            deposit_id__in=moved, status__in=(MT.PENDING, MT.CAP_EXCEEDED)
+        ).update(
+            status=MT.FAILED,
+            error=f"routed to the Safe lane: {LANE_SAFE_ONLY_NOTE}",
+            updated_at=now(),
+        )
+    return moved
 
 
 def mint_candidates(*, limit: int) -> list[Candidate]:
@@ -587,13 +652,18 @@ class RunResult:
     resolved: int = 0
     unaffordable: int = 0  # left waiting this run: the minter's balance did not cover them
     sent: dict[str, int] = field(default_factory=dict)
+    routed_to_safe: int = 0  # MINT_LANE safe_only: waiting deposits moved to the Safe lane
 
 
 def mint_jobs_process(*, client_factory, limit: int | None = None) -> RunResult:
     """One run of the pipeline: preflight, candidates, the deposits over today's cap
     marked, one batch, send. With no deposit waiting, or no room in flight by the books, it
     asks the chain nothing: on Base every call counts against the endpoint's rate limit, and
-    runs follow each other every few seconds."""
+    runs follow each other every few seconds. Under MINT_LANE ``safe_only`` it routes the
+    waiting deposits to the Safe lane and signs nothing."""
+    routing = mints_lane_route()
+    if routing.safe_only:
+        return RunResult(routed_to_safe=routing.routed)
     if not mint_run_needed():
         return RunResult()
     preflight = mint_preflight(client_factory)

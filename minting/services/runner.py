@@ -13,7 +13,7 @@ from minting.breaker import rpc_breaker
 from minting.chain import ChainError, ChainUnavailable
 from minting.rpc import mint_client
 from minting.services.confirm import mints_confirm, mints_finality_check
-from minting.services.pipeline import mint_jobs_process, mint_run_needed
+from minting.services.pipeline import mint_jobs_process, mint_run_needed, mints_lane_route
 from minting.services.safe import safe_awaiting_recheck
 from minting.services.sending import Sent
 
@@ -57,9 +57,11 @@ def _guarded(run, label: str) -> dict:
 def mint_jobs_run() -> dict:
     """A run with no chain work (nothing waits, or no room in flight) says so without
     touching the breaker: counted as a success, an idle run every few seconds would reset
-    the failures of a chain that is down, and take the half-open trial without a call."""
+    the failures of a chain that is down, and take the half-open trial without a call.
+    MINT_LANE's routing is database work only, so it runs first, outside the breaker."""
+    routing = mints_lane_route()
     if not mint_run_needed():
-        return {"idle": 1}
+        return {"routed_to_safe": routing.routed} if routing.routed else {"idle": 1}
 
     def run() -> dict:
         result = mint_jobs_process(client_factory=mint_client)

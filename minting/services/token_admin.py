@@ -1,17 +1,21 @@
 """Token administration for incident response (issue 15 point 1; DESIGN §9, §12): pause,
-unpause, freeze, unfreeze, blacklist, unblacklist and the wipe of a blacklisted holder.
+unpause, freeze, unfreeze, blacklist, unblacklist, the wipe of a blacklisted holder, and
+granting / revoking ``MINTER_ROLE`` (key rotation, point 5).
 
-Super admins only. **Pause**, **freeze** and **blacklist** are one person (an emergency must
-not wait); **unpause, unfreeze, unblacklist and wipe** are four-eyes actions: the maker makes a
+Super admins only. **Pause**, **freeze**, **blacklist** and **revoke_minter** are one person
+(an emergency must not wait; removing a power is the safe direction); **unpause, unfreeze,
+unblacklist, wipe and grant_minter** are four-eyes actions: the maker makes a
 ``DualControlRequest`` and the checker's approval dispatches the call.
 
 Two lanes, chosen by what is configured (read at the moment of acting):
 
 - ``OPERATOR_PRIVATE_KEY`` is set and holds the needed role (``hasRole``): an ``AdminAction``
   ``token.<op>`` with outcome ``queued`` is written and ``minting.tasks.token_admin_execute``
-  is enqueued on commit. The task (never the web request) signs, checks the operator's gas
-  first, sends and waits for the receipt under the operator key's own nonce lock, and writes
-  the outcome (``sent``, then ``done`` or ``refused``) with the state read back from the token.
+  is enqueued on commit. The task (never the web request) checks the operator's gas, signs
+  under the operator key's own nonce lock and records the signed bytes (``signed``, committed
+  before anything is sent, so a redelivery rebroadcasts them instead of signing anew), sends
+  (``sent``), waits for the receipt and writes the outcome (``done`` or ``refused``) with the
+  state read back from the token.
 - otherwise: the exact call and a Safe Transaction Builder batch file (``minting.services.
   safe`` helpers) are returned and kept in the ``AdminAction`` (outcome ``safe_payload``);
   ``token_admin_status`` reads the contract once the Safe has executed it.
@@ -35,9 +39,16 @@ from django.utils.translation import gettext as _
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, is_address, keccak, to_checksum_address
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3Exception,
+    Web3RPCError,
+)
 
 from accounts.models import Wallet
+from core.crashpoints import crash_point
 from core.exceptions import ConflictError, NotFound, ServiceError
 from core.models import AdminAction, DualControlRequest
 from core.roles import SUPER_ADMIN, require_role
@@ -51,7 +62,14 @@ from core.services import (
 )
 from deposits.models import DepositRequest
 from deposits.services.transitions import TransitionRefused, deposit_hold_set
-from minting.chain import ChainError, ChainUnavailable, NtzsClient, account_address, hex_str
+from minting.chain import (
+    ChainError,
+    ChainUnavailable,
+    NtzsClient,
+    account_address,
+    hex_str,
+    role_id,
+)
 from minting.contract_artifact import NTZS_ABI
 from minting.rpc import mint_client
 from minting.selectors import wei_as_eth
@@ -78,6 +96,11 @@ class TokenOperation:
     role: str  # the role the sender must hold
     takes_address: bool
     four_eyes: bool
+    # The role the call itself names (grantRole(role, account) / revokeRole): its first
+    # argument, before the address. Empty for the functions that take no role.
+    role_arg: str = ""
+    # What the person does, for refusals ("Say why you ..."); "<name> the token" by default.
+    doing: str = ""
 
     @property
     def admin_action(self) -> str:
@@ -86,6 +109,10 @@ class TokenOperation:
     @property
     def request_action(self) -> str:
         return f"token_{self.name}"
+
+    @property
+    def description(self) -> str:
+        return self.doing or f"{self.name} the token"
 
 
 OPERATIONS = {
@@ -98,8 +125,18 @@ OPERATIONS = {
         TokenOperation("blacklist", "blacklist", "BLACKLISTER_ROLE", True, False),
         TokenOperation("unblacklist", "unblacklist", "BLACKLISTER_ROLE", True, True),
         TokenOperation("wipe", "wipeBlacklisted", "WIPER_ROLE", True, True),
+        # Granting the power to mint is four eyes; removing it is a safety action (a leaked
+        # or retired minter key), so one person.
+        TokenOperation(
+            "grant_minter", "grantRole", "DEFAULT_ADMIN_ROLE", True, True,
+            role_arg="MINTER_ROLE", doing="grant MINTER_ROLE",
+        ),
+        TokenOperation(
+            "revoke_minter", "revokeRole", "DEFAULT_ADMIN_ROLE", True, False,
+            role_arg="MINTER_ROLE", doing="revoke MINTER_ROLE",
+        ),
     )
-}
+}  # fmt: skip
 FOUR_EYES = {op.request_action: op for op in OPERATIONS.values() if op.four_eyes}
 
 
@@ -132,14 +169,19 @@ def _client() -> NtzsClient:
         raise ChainUnavailable(f"The chain could not be read: {exc}") from None
 
 
-def token_admin_status(*, address: str | None = None, client: NtzsClient | None = None) -> dict:
+def token_admin_status(
+    *, address: str | None = None, role: str = "", client: NtzsClient | None = None
+) -> dict:
     """The token's state as the contract reports it now: ``paused`` and, for an address,
-    ``frozen``, ``blacklisted`` and ``balance_units`` (an int of base units), in one batch."""
+    ``frozen``, ``blacklisted`` and ``balance_units`` (an int of base units), and with
+    ``role`` also ``roles: {role: hasRole(role, address)}``, in one batch."""
     client = client or _client()
     reads: list[tuple[str, tuple]] = [("paused", ())]
     if address:
         holder = address_normalise(address)
         reads += [("isFrozen", (holder,)), ("isBlacklisted", (holder,)), ("balanceOf", (holder,))]
+        if role:
+            reads.append(("hasRole", (role_id(role), holder)))
     answers = client.views(reads)
     state = {"token": client.address, "paused": bool(answers[0])}
     if address:
@@ -149,6 +191,8 @@ def token_admin_status(*, address: str | None = None, client: NtzsClient | None 
             "blacklisted": bool(answers[2]),
             "balance_units": int(answers[3]),
         }
+        if role:
+            state["roles"] = {role: bool(answers[4])}
     return state
 
 
@@ -194,8 +238,8 @@ def _reason_clean(reason: str, op: TokenOperation) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(
-            _("Say why you %(op)s the token (--reason): it goes into the audit log.")
-            % {"op": op.name}
+            _("Say why you %(doing)s (--reason): it goes into the audit log.")
+            % {"doing": op.description}
         )
     return reason[:2000]
 
@@ -218,12 +262,24 @@ def _target(op: TokenOperation, address: str | None) -> tuple[str, str, str | No
 
 
 def token_admin_call(op: TokenOperation, holder: str | None) -> dict:
-    args = [holder] if holder else []
+    """The exact call: the role the operation names (if any), then the address (if any).
+    The role travels as its bytes32 id (what the Transaction Builder needs) and by name."""
+    args: list = []
+    values: list[str] = []
+    extra = {}
+    if op.role_arg:
+        args.append(role_id(op.role_arg))
+        values.append(hex_str(role_id(op.role_arg)))
+        extra["role_name"] = op.role_arg
+    if holder:
+        args.append(holder)
+        values.append(holder)
     return contract_call(
         token=settings.NTZS_CONTRACT_ADDRESS_BASE_SEPOLIA,
         method=op.method,
-        values=[str(a) for a in args],
+        values=values,
         data=token_calldata(op.method, args),
+        **extra,
     )
 
 
@@ -315,7 +371,7 @@ def _blacklist_holds(holder: str, *, actor) -> list[str]:
 
 def _one_person(name: str, *, address: str | None, actor, reason: str) -> TokenAdminResult:
     op = OPERATIONS[name]
-    require_role(actor, SUPER_ADMIN, doing=f"{op.name} the token")
+    require_role(actor, SUPER_ADMIN, doing=op.description)
     reason = _reason_clean(reason, op)
     holder = _target(op, address)[2]
     lane = token_admin_lane(op)  # chain reads: before any transaction
@@ -325,7 +381,7 @@ def _one_person(name: str, *, address: str | None, actor, reason: str) -> TokenA
 
 def _four_eyes(name: str, *, address: str | None, actor, reason: str) -> TokenAdminResult:
     op = OPERATIONS[name]
-    require_role(actor, SUPER_ADMIN, doing=f"{op.name} the token")
+    require_role(actor, SUPER_ADMIN, doing=op.description)
     reason = _reason_clean(reason, op)
     target_id, holder = _target(op, address)[1:]
     request = dual_control_request_make(
@@ -365,6 +421,19 @@ def token_unblacklist(*, address: str, actor, reason: str) -> TokenAdminResult:
 def token_wipe(*, address: str, actor, reason: str) -> TokenAdminResult:
     """Wipe the balance of a blacklisted holder (the token reverts for any other)."""
     return _four_eyes("wipe", address=address, actor=actor, reason=reason)
+
+
+def token_grant_minter(*, address: str, actor, reason: str) -> TokenAdminResult:
+    """``grantRole(MINTER_ROLE, address)`` (the sender needs DEFAULT_ADMIN_ROLE): four eyes,
+    since it hands out the power to mint."""
+    return _four_eyes("grant_minter", address=address, actor=actor, reason=reason)
+
+
+def token_revoke_minter(*, address: str, actor, reason: str) -> TokenAdminResult:
+    """``revokeRole(MINTER_ROLE, address)`` (the sender needs DEFAULT_ADMIN_ROLE): one
+    person, since removing the power to mint is the safe direction (a leaked or retired
+    key)."""
+    return _one_person("revoke_minter", address=address, actor=actor, reason=reason)
 
 
 def token_admin_dispatched(*, request_id) -> TokenAdminResult:
@@ -508,7 +577,8 @@ def _lock_key(address: str) -> int:
 @contextmanager
 def operator_nonce_lock(address: str):
     """The operator key's own nonce lock, held from reading its pending nonce until its
-    transaction is sent and recorded: on PostgreSQL a transaction-level advisory lock (it
+    transaction is signed and recorded (the recorded open nonces count as used, so the send
+    may happen outside it): on PostgreSQL a transaction-level advisory lock (it
     survives transaction pooling, unlike a session lock); elsewhere (the local SQLite demo) a
     file lock. The minter's SignerAccount lock is never taken: the keys are distinct
     (refused at start otherwise), and a slow operator send must not stall minting."""
@@ -580,35 +650,90 @@ def _holder_of(queued: AdminAction) -> str | None:
     return queued.target_id if queued.target_type == "address" else None
 
 
+FINAL = ("done", "refused")
+
+
+def _final(rows: list[AdminAction]) -> AdminAction | None:
+    final = [row for row in rows if row.outcome in FINAL]
+    return final[-1] if final else None
+
+
+def _last(rows: list[AdminAction], outcome: str) -> AdminAction | None:
+    matching = [row for row in rows if row.outcome == outcome]
+    return matching[-1] if matching else None
+
+
 def token_admin_execute(*, action_id) -> str:
     """Execute a queued token action through the operator key: the outcome recorded
-    (``done``, ``refused``) or ``sent`` while its receipt is not there yet. Safe to run twice:
-    the second run finds the first one's rows (under the lock) and only waits for the
-    receipt."""
+    (``done``, ``refused``) or ``sent`` while its receipt is not there yet.
+
+    The signed bytes and their hash are recorded first (outcome ``signed``, committed before
+    anything leaves), then sent. A run that dies between the send and its record is followed
+    by one that finds the ``signed`` row, broadcasts the same bytes again and reads their
+    receipt; it never signs anew (a second transaction at the next nonce would execute the
+    action twice). Safe to run twice at once: signing happens under the operator key's lock
+    after looking again for a signed row."""
     queued = AdminAction.objects.filter(
         pk=action_id, outcome="queued", action__startswith="token."
     ).first()
     if queued is None:
         raise NotFound(_("There is no queued token action %(id)s.") % {"id": action_id})
     op = OPERATIONS[queued.params["operation"]]
-    if not settings.OPERATOR_PRIVATE_KEY:
-        return _refused(queued, "OPERATOR_PRIVATE_KEY is no longer set; use the Safe payload.")
-    operator = Account.from_key(settings.OPERATOR_PRIVATE_KEY)
-    client = _client()
-    with operator_nonce_lock(operator.address):
-        done = _executions(action_id)
-        if not done:
-            outcome = _sign_and_send(client, queued, op, operator)
-            if outcome != "sent":
-                return outcome
-            done = _executions(action_id)
-    final = [row for row in done if row.outcome in ("done", "refused")]
-    if final:
-        return final[-1].outcome
-    return _receipt_record(client, queued, done[-1])
+    rows = _executions(action_id)
+    if (final := _final(rows)) is not None:
+        return final.outcome
+    signed = _last(rows, "signed")
+    if signed is None:
+        if not settings.OPERATOR_PRIVATE_KEY:
+            return _refused(queued, "OPERATOR_PRIVATE_KEY is no longer set; use the Safe payload.")
+        operator = Account.from_key(settings.OPERATOR_PRIVATE_KEY)
+        client = _client()
+        with operator_nonce_lock(operator.address):
+            rows = _executions(action_id)
+            if (final := _final(rows)) is not None:
+                return final.outcome
+            signed = _last(rows, "signed")
+            if signed is None:
+                signed = _sign(client, queued, op, operator)
+                if isinstance(signed, str):
+                    return signed  # refused before signing: nothing was sent
+        # The signed row is committed (the lock's transaction ended): from here on a crash
+        # leads to a rebroadcast of these bytes, never to a new signature.
+        crash_point("token_admin_signed_before_send")
+    else:
+        client = _client()  # a signed row needs no key: its bytes are already signed
+    if _last(rows, "sent") is None:
+        outcome = _broadcast(client, queued, signed)
+        if outcome != "sent":
+            return outcome
+    return _receipt_record(client, queued, signed)
 
 
-def _sign_and_send(client: NtzsClient, queued: AdminAction, op, operator) -> str:
+def _open_nonces(address: str) -> list[int]:
+    """Nonces of the operator's signed transactions whose action has no final row yet: in
+    flight, or about to be (re)broadcast. The node's pending nonce does not count a signed
+    transaction that has not reached it, so the next signature must skip these."""
+    signed = {
+        row.params["queued_action"]: int(row.params["nonce"])
+        for row in AdminAction.objects.filter(
+            action__startswith="token.", outcome="signed", params__from=address
+        ).only("params")
+    }
+    if not signed:
+        return []
+    closed = set(
+        AdminAction.objects.filter(
+            action__startswith="token.",
+            outcome__in=FINAL,
+            params__queued_action__in=list(signed),
+        ).values_list("params__queued_action", flat=True)
+    )
+    return [nonce for queued, nonce in signed.items() if queued not in closed]
+
+
+def _sign(client: NtzsClient, queued: AdminAction, op, operator) -> AdminAction | str:
+    """Under the operator's lock: check role, revert and gas, sign, and record the bytes
+    (outcome ``signed``). Returns the row, or ``"refused"`` when nothing was signed."""
     w3 = client.w3
     call = queued.params["call"]
     tx = {
@@ -636,10 +761,11 @@ def _sign_and_send(client: NtzsClient, queued: AdminAction, op, operator) -> str
     try:
         tip = client.priority_fee()
         max_fee = 2 * client.next_base_fee() + tip
-        nonce = w3.eth.get_transaction_count(operator.address, "pending")
+        pending = w3.eth.get_transaction_count(operator.address, "pending")
         balance = w3.eth.get_balance(operator.address, "latest")
     except (OSError, ValueError, Web3Exception) as exc:
         raise ChainUnavailable(f"The operator's account could not be read: {exc}") from None
+    nonce = max([pending] + [n + 1 for n in _open_nonces(operator.address)])
     tx |= {
         "gas": gas,
         "nonce": nonce,
@@ -658,46 +784,108 @@ def _sign_and_send(client: NtzsClient, queued: AdminAction, op, operator) -> str
             balance_wei=str(balance),
             needed_wei=str(needed),
         )
-    tx_hash = hex_str(signed.hash)
-    try:
-        w3.eth.send_raw_transaction(signed.raw_transaction)
-    except (ValueError, Web3RPCError) as exc:
-        return _refused(queued, f"The node refused the transaction: {revert_reason(exc)}.")
-    except (OSError, Web3Exception):
-        pass  # it may have arrived: the "sent" row below lets the receipt decide
-    _record(
+    return _record(
         queued,
-        outcome="sent",
+        outcome="signed",
         params={
-            "tx_hash": tx_hash,
+            "tx_hash": hex_str(signed.hash),
             "nonce": nonce,
             "from": operator.address,
             "raw_tx": hex_str(signed.raw_transaction),
         },
     )
+
+
+def _known(w3, tx_hash: str) -> bool:
+    """Whether the node knows the transaction (pending or mined)."""
+    try:
+        w3.eth.get_transaction(tx_hash)
+    except TransactionNotFound:
+        return False
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise ChainUnavailable(f"Transaction {tx_hash} could not be looked up: {exc}") from None
+    return True
+
+
+def _nonce_taken(w3, signed: AdminAction) -> bool:
+    """The signed transaction's nonce was consumed, yet the node does not know the
+    transaction: another transaction of the operator key took it, so ours can never run."""
+    try:
+        mined = w3.eth.get_transaction_count(signed.params["from"], "latest")
+    except (OSError, ValueError, Web3Exception) as exc:
+        raise ChainUnavailable(f"The operator's nonce could not be read: {exc}") from None
+    return mined > int(signed.params["nonce"]) and not _known(w3, signed.params["tx_hash"])
+
+
+def _refused_once(queued: AdminAction, signed: AdminAction, sentence: str, **params) -> str:
+    """A refusal after signing, under the lock: a second run may have concluded already."""
+    with operator_nonce_lock(signed.params["from"]):
+        if (final := _final(_executions(queued.pk))) is not None:
+            return final.outcome
+        return _refused(queued, sentence, **params)
+
+
+def _broadcast(client: NtzsClient, queued: AdminAction, signed: AdminAction) -> str:
+    """Send the recorded bytes; ``sent`` recorded once. A node's refusal of bytes it already
+    has ("already known", "nonce too low" once mined) is no refusal: whether the node knows
+    the hash decides."""
+    w3 = client.w3
+    tx_hash = signed.params["tx_hash"]
+    try:
+        w3.eth.send_raw_transaction(signed.params["raw_tx"])
+    except (ValueError, Web3RPCError) as exc:
+        if not _known(w3, tx_hash):
+            return _refused_once(
+                queued,
+                signed,
+                f"The node refused the transaction: {revert_reason(exc)}.",
+                tx_hash=tx_hash,
+                nonce=signed.params["nonce"],
+            )
+    except (OSError, Web3Exception):
+        pass  # it may have arrived: the receipt decides, and a new run sends the same bytes
+    crash_point("token_admin_sent_before_record")
+    with operator_nonce_lock(signed.params["from"]):
+        rows = _executions(queued.pk)
+        if _final(rows) is None and _last(rows, "sent") is None:
+            _record(
+                queued,
+                outcome="sent",
+                params={key: signed.params[key] for key in ("tx_hash", "nonce", "from")},
+            )
     return "sent"
 
 
-def _receipt_record(client: NtzsClient, queued: AdminAction, sent: AdminAction) -> str:
-    tx_hash = sent.params["tx_hash"]
+def _receipt_record(client: NtzsClient, queued: AdminAction, signed: AdminAction) -> str:
+    tx_hash = signed.params["tx_hash"]
     w3 = client.w3
     try:
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     except TimeExhausted:
-        try:  # not known to the node (dropped or never arrived): the same bytes again
-            w3.eth.send_raw_transaction(sent.params["raw_tx"])
+        if _nonce_taken(w3, signed):
+            return _refused_once(
+                queued,
+                signed,
+                f"Nonce {signed.params['nonce']} of the operator key was used by another "
+                f"transaction, so {tx_hash} never ran; nothing was changed. Make the request "
+                "again if it is still needed.",
+                tx_hash=tx_hash,
+            )
+        try:  # not mined yet (dropped, or never arrived): the same bytes again
+            w3.eth.send_raw_transaction(signed.params["raw_tx"])
         except (OSError, ValueError, Web3Exception):
             pass
         return "sent"
     except (OSError, ValueError, Web3Exception) as exc:
         raise ChainUnavailable(f"The receipt of {tx_hash} could not be read: {exc}") from None
-    state = _state_storable(token_admin_status(address=_holder_of(queued), client=client))
+    role = OPERATIONS[queued.params["operation"]].role_arg
+    state = _state_storable(
+        token_admin_status(address=_holder_of(queued), role=role, client=client)
+    )
     base = {"tx_hash": tx_hash, "block": receipt["blockNumber"], "state": state}
-    operator = sent.params["from"]
-    with operator_nonce_lock(operator):  # a second run waiting on the same receipt
-        final = [row for row in _executions(queued.pk) if row.outcome in ("done", "refused")]
-        if final:
-            return final[-1].outcome
+    with operator_nonce_lock(signed.params["from"]):  # a second run waiting on the same receipt
+        if (final := _final(_executions(queued.pk))) is not None:
+            return final.outcome
         if receipt["status"] != 1:
             return _refused(
                 queued,
@@ -710,7 +898,58 @@ def _receipt_record(client: NtzsClient, queued: AdminAction, sent: AdminAction) 
     return "done"
 
 
+def token_admin_executions(*, action_id) -> list[AdminAction]:
+    """The rows of an execution in order (``signed``, ``sent``, ``done`` / ``refused``)."""
+    return _executions(action_id)
+
+
+DECISIONS = ("queued", "safe_payload")
+
+
+def token_admin_decision(*, action_id) -> AdminAction:
+    """The decision row of a token action: ``queued`` for the operator key, or
+    ``safe_payload``."""
+    action = (
+        AdminAction.objects.select_related("actor")
+        .filter(pk=action_id, action__startswith="token.", outcome__in=DECISIONS)
+        .first()
+    )
+    if action is None:
+        raise NotFound(_("There is no token action %(id)s.") % {"id": action_id})
+    return action
+
+
+def token_admin_actions_recent(
+    *, limit: int = 50, address: str | None = None
+) -> list[tuple[AdminAction, AdminAction | None]]:
+    """The newest token actions (decision rows), each with the last row of its execution
+    (None for a Safe payload, or before the worker ran), optionally for one address."""
+    decisions = AdminAction.objects.select_related("actor").filter(
+        action__startswith="token.", outcome__in=DECISIONS
+    )
+    if address:
+        decisions = decisions.filter(target_type="address", target_id=address)
+    decisions = list(decisions.order_by("-at")[:limit])
+    last: dict[str, AdminAction] = {}
+    for row in AdminAction.objects.filter(
+        action__startswith="token.",
+        params__queued_action__in=[str(d.pk) for d in decisions],
+    ).order_by("at", "pk"):
+        last[row.params["queued_action"]] = row
+    return [(decision, last.get(str(decision.pk))) for decision in decisions]
+
+
+def token_admin_requests_pending() -> list[DualControlRequest]:
+    """Token four-eyes requests waiting for a checker, oldest first."""
+    return list(
+        DualControlRequest.objects.select_related("maker")
+        .filter(action__in=list(FOUR_EYES), decision=DualControlRequest.Decision.PENDING)
+        .order_by("made_at")
+    )
+
+
 def token_admin_outcome(*, action_id) -> AdminAction | None:
-    """The last row of an execution (``sent``, ``done`` or ``refused``), None before any."""
+    """The last row of an execution (``signed``, ``sent``, ``done`` or ``refused``), None
+    before any."""
     rows = _executions(action_id)
     return rows[-1] if rows else None

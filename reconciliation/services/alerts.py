@@ -25,26 +25,16 @@ from core.clock import now, today_utc
 from core.models import Alert, TaskHeartbeat
 from core.services import alert_raise, alert_resolve
 from deposits.models import DepositRequest
-from minting.chain import account_address, hex_str, role_id
-from minting.models import DailyIssuance, TokenDeployment
+from minting.models import DailyIssuance
 from minting.services.ledger import effective_cap
-from reconciliation.models import TokenRoleEvent
 from reconciliation.selectors import missing_mints
+from reconciliation.services.roles import role_holders_current, role_holders_expected
 
 logger = logging.getLogger(__name__)
 
 S = DepositRequest.Status
 CAP_ALERT_PERCENT = 90
 SAFE_WAIT_LIMIT = dt.timedelta(days=1)
-TOKEN_ROLES = (
-    "DEFAULT_ADMIN_ROLE",
-    "MINTER_ROLE",
-    "BURNER_ROLE",
-    "PAUSER_ROLE",
-    "FREEZER_ROLE",
-    "BLACKLISTER_ROLE",
-    "WIPER_ROLE",
-)
 SELF = "reconciliation.tasks.alerts_check"
 
 
@@ -150,43 +140,8 @@ def alerts_evaluate() -> dict[str, int]:
 
 
 # --- token role holders ------------------------------------------------------------------------
-
-
-def _role_names() -> dict[str, str]:
-    return {hex_str(role_id(name)).lower(): name for name in TOKEN_ROLES}
-
-
-def role_holders_expected() -> dict[str, set[str]]:
-    """TOKEN_ROLE_EXPECTED_HOLDERS, or when unset: the minter key for MINTER_ROLE, and the
-    recorded deployer and SAFE_ADDRESS for every role."""
-    configured = settings.TOKEN_ROLE_EXPECTED_HOLDERS
-    if configured:
-        return {role: set(addresses) for role, addresses in configured.items()}
-    everyone = set()
-    if settings.SAFE_ADDRESS:
-        everyone.add(settings.SAFE_ADDRESS.lower())
-    deployment = TokenDeployment.objects.filter(chain_id=settings.CHAIN_ID).order_by("-pk").first()
-    if deployment is not None:
-        everyone.add(deployment.deployer_address.lower())
-    expected = {role: set(everyone) for role in TOKEN_ROLES}
-    if settings.MINTER_PRIVATE_KEY:
-        expected["MINTER_ROLE"].add(account_address(settings.MINTER_PRIVATE_KEY).lower())
-    return expected
-
-
-def role_holders_current(*, chain_id: int) -> dict[tuple[str, str], bool]:
-    """(role name or hex id, account) -> holds, from the latest indexed event of each pair."""
-    names = _role_names()
-    holds: dict[tuple[str, str], bool] = {}
-    events = (
-        TokenRoleEvent.objects.filter(chain_id=chain_id)
-        .order_by("block_number", "log_index")
-        .values_list("role", "account", "kind")
-    )
-    for role, account, kind in events.iterator():
-        pair = (names.get(role.lower(), role.lower()), account.lower())
-        holds[pair] = kind == TokenRoleEvent.Kind.GRANTED
-    return holds
+# Expected and current holders come from reconciliation.services.roles, which the roles report
+# (manage.py token_roles, Backstage "Token roles") reads too: both name the same holders.
 
 
 def token_role_holders_check(*, chain_id: int | None = None) -> int:

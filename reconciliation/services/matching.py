@@ -22,16 +22,18 @@ appeared since they were indexed; everything after looks only at the rows still 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, Case, Exists, Q, Subquery, Value, When
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from core.alerts import UNTRACKED_MINT
 from core.exceptions import ConflictError
-from core.models import Alert
+from core.models import AdminAction, Alert, DualControlRequest
 from core.services import alert_raise, alert_resolve
-from minting.chain import NtzsClient, hex_str
+from minting.chain import ChainError, NtzsClient, hex_str
 from minting.models import MintLogClaim, SafeBatchExport
 from minting.rpc import mint_client
 from minting.services.safe import (
@@ -41,8 +43,9 @@ from minting.services.safe import (
     safe_mint_found_evidence,
     safe_mint_found_record,
 )
+from minting.services.token_admin import OPERATIONS as TOKEN_OPERATIONS
 from minting.signing import mint_calldata
-from reconciliation.models import ChainTransfer
+from reconciliation.models import ChainTransfer, ReconciliationEntry
 from reconciliation.selectors import (
     log_claim_superseded,
     log_claims,
@@ -50,6 +53,7 @@ from reconciliation.selectors import (
     mints_awaiting_record,
     open_safe_deposits_for,
     unclaimed_mint_logs,
+    unexplained_burns,
     untracked_alarm_armed,
     untracked_mints,
 )
@@ -62,6 +66,8 @@ UNTRACKED_ALERT = UNTRACKED_MINT  # the registry's kind (core.alerts)
 # Receipts read per run to tell whether our Safe executed an unclaimed mint (a legacy token's
 # history is worked through over several runs rather than in one).
 RECEIPTS_PER_RUN = 200
+ET = ReconciliationEntry.EntryType
+WIPE_ACTION = TOKEN_OPERATIONS["wipe"].admin_action  # the wipe's AdminAction rows
 
 
 def untracked_key(log: ChainTransfer) -> str:
@@ -198,6 +204,173 @@ def untracked_alerts_resolve() -> int:
     return resolved
 
 
+# --- Wipes ----------------------------------------------------------------------------------------
+
+WIPED_TOPIC = keccak(text="Wiped(address,uint256)")
+
+
+def _wiped_events(receipt, *, token: str) -> set[tuple[str, int]]:
+    """(account, amount) of each of the token's ``Wiped`` events in the receipt."""
+    found = set()
+    for log in receipt["logs"]:
+        topics = log["topics"]
+        if len(topics) < 2 or to_checksum_address(log["address"]) != token:
+            continue
+        if bytes(topics[0]) != WIPED_TOPIC:
+            continue
+        account = to_checksum_address("0x" + bytes(topics[1])[-20:].hex())
+        found.add((account, int.from_bytes(bytes(log["data"]), "big")))
+    return found
+
+
+@dataclass
+class _WipeRequest:
+    """An approved wipe whose entry does not exist yet: its request, its lane, and for the
+    operator lane the transaction it signed (known before it was sent)."""
+
+    request: DualControlRequest
+    holder: str
+    lane: str
+    tx_hashes: frozenset[str]
+
+
+def _wipes_waiting(chain_id: int) -> list[_WipeRequest]:
+    decisions = list(
+        AdminAction.objects.filter(
+            action=WIPE_ACTION, outcome__in=("queued", "safe_payload"), target_type="address"
+        ).order_by("at")
+    )
+    ids = [d.params.get("request_id") for d in decisions if d.params.get("request_id")]
+    if not ids:
+        return []
+    recorded = {
+        str(pk)
+        for pk in ReconciliationEntry.objects.filter(
+            chain_id=chain_id, entry_type=ET.WIPE, dual_control_request_id__in=ids
+        ).values_list("dual_control_request_id", flat=True)
+    }
+    requests = {
+        str(r.pk): r
+        for r in DualControlRequest.objects.filter(
+            pk__in=ids, action="token_wipe", decision=DualControlRequest.Decision.APPROVED
+        )
+    }
+    hashes: dict[str, set[str]] = {}
+    for row in AdminAction.objects.filter(
+        action=WIPE_ACTION, params__queued_action__in=[str(d.pk) for d in decisions]
+    ).only("params"):
+        if row.params.get("tx_hash"):
+            hashes.setdefault(row.params["queued_action"], set()).add(row.params["tx_hash"].lower())
+    waiting = []
+    for decision in decisions:
+        request = requests.get(str(decision.params.get("request_id")))
+        if request is None or str(request.pk) in recorded:
+            continue
+        waiting.append(
+            _WipeRequest(
+                request=request,
+                holder=decision.target_id,
+                lane="operator" if decision.outcome == "queued" else "safe",
+                tx_hashes=frozenset(hashes.get(str(decision.pk), ())),
+            )
+        )
+    return waiting
+
+
+def _wipe_request_of(burn: ChainTransfer, receipt, waiting: list[_WipeRequest], *, token: str):
+    """The approved wipe request this burn is, or None. Conservative: the burn's transaction
+    must carry the token's ``Wiped(holder, amount)`` of exactly this burn; then either it is
+    the transaction the operator key signed for the request, or it was executed by our Safe
+    and exactly one Safe-lane wipe request of this holder waits for its entry."""
+    amount = int(burn.amount_units)
+    if (burn.from_address, amount) not in _wiped_events(receipt, token=token):
+        return None
+    mine = [w for w in waiting if w.holder == burn.from_address]
+    by_operator = [w for w in mine if w.lane == "operator" and burn.tx_hash in w.tx_hashes]
+    if by_operator:
+        return by_operator[0]
+    if not settings.SAFE_ADDRESS:
+        return None
+    safe = to_checksum_address(settings.SAFE_ADDRESS)
+    if safe not in safe_execution(receipt, safe=safe).executors:
+        return None
+    by_safe = [w for w in mine if w.lane == "safe"]
+    if len(by_safe) != 1:
+        if by_safe:
+            logger.warning(
+                "Wipe burn tx=%s log=%s of %s matches %s approved Safe wipe requests; "
+                "record its entry by hand",
+                burn.tx_hash,
+                burn.log_index,
+                burn.from_address,
+                len(by_safe),
+            )
+        return None
+    return by_safe[0]
+
+
+def wipe_entries_record(client: NtzsClient, chain_id: int | None = None) -> int:
+    """The negative ``wipe`` entry of each indexed wipe (DESIGN §4; issue 15 point 1): a burn
+    log from a holder to zero that an approved ``token_wipe`` request caused
+    (``_wipe_request_of``) gets exactly one entry on that log, in base units, its maker and
+    checker those of the request (the request is the entry's four eyes). Runs after each
+    indexer pass; the log's unique entry makes a second run a no-op. Returns how many."""
+    chain_id = settings.CHAIN_ID if chain_id is None else chain_id
+    waiting = _wipes_waiting(chain_id)
+    if not waiting:
+        return 0
+    burns = list(
+        unexplained_burns(chain_id).filter(from_address__in={w.holder for w in waiting})[:500]
+    )
+    if not burns:
+        return 0
+    try:
+        receipts = client.receipts(sorted({burn.tx_hash for burn in burns}))
+    except ChainError as exc:
+        logger.warning("Wipe entries not matched this run: %s", exc)
+        return 0
+    recorded = 0
+    for burn in burns:
+        receipt = receipts.get(burn.tx_hash)
+        if receipt is None or int(burn.amount_units) == 0:
+            continue
+        wipe = _wipe_request_of(burn, receipt, waiting, token=client.address)
+        if wipe is None:
+            continue
+        request = wipe.request
+        try:
+            with transaction.atomic():
+                entry = ReconciliationEntry.objects.create(
+                    chain_id=chain_id,
+                    tx_hash=burn.tx_hash,
+                    log_index=burn.log_index,
+                    block_number=burn.block_number,
+                    to_address=burn.from_address,
+                    amount_units=-int(burn.amount_units),
+                    entry_type=ET.WIPE,
+                    reason=(
+                        f"Wipe of the blacklisted {burn.from_address} "
+                        f"(four-eyes request {request.pk})"
+                    ),
+                    notes=request.evidence,
+                    created_by_id=request.maker_id,
+                    approved_by_id=request.checker_id,
+                    dual_control_request_id=request.pk,
+                )
+        except IntegrityError:
+            continue  # another pass recorded this log a moment ago
+        waiting.remove(wipe)
+        recorded += 1
+        logger.warning(
+            "Reconciliation entry recorded id=%s type=wipe amount_units=%s tx=%s log=%s",
+            entry.pk,
+            entry.amount_units,
+            entry.tx_hash,
+            entry.log_index,
+        )
+    return recorded
+
+
 # --- The claim markers ---------------------------------------------------------------------------
 
 
@@ -262,6 +435,7 @@ def mint_logs_match(*, client: NtzsClient) -> dict[str, int]:
         "claims_superseded": marks["superseded"],
         "safe_read": safe_executions_read(client),
         "safe_recorded": safe_mints_record(client),
+        "wipes_recorded": wipe_entries_record(client),
     }
     counts["untracked_opened"] = untracked_alerts_raise()
     counts["untracked_resolved"] = untracked_alerts_resolve()

@@ -556,6 +556,19 @@ ROWS: list[Row] = [
         refusals={COMPLIANCE: "may not stop or start minting"},
         covers=("start",),
     ),
+    Row(
+        "request a MINT_LANE switch (four eyes)",
+        SUPER_ONLY,
+        lambda w: None,
+        lambda c, _: _post(
+            c, f"{MINTING}lane/", {"lane-lane": "safe_only", "lane-reason": "incident"}
+        ),
+        lambda _, r: DualControlRequest.objects.filter(
+            action="mint_lane_set", decision="pending"
+        ).exists(),
+        refusals={COMPLIANCE: "may not switch MINT_LANE"},
+        covers=("lane",),
+    ),
     # People.
     Row(
         "manual wallet verification (maker)",

@@ -33,7 +33,8 @@ def test_the_status_list_of_the_check_constraint_is_the_model_choices():
         (99, 100, S.MINT_PENDING),
     ],
 )
-def test_lane_rule_falls_back_to_the_default_never_to_zero(settings, amount, setting, lane):
+def test_lane_rule_falls_back_to_the_default_never_to_zero(db, settings, amount, setting, lane):
+    # db: the rule reads MINT_LANE's runtime override (none here: the threshold decides).
     settings.SAFE_MINT_THRESHOLD_TZS = setting
     assert t.deposit_lane(amount_tzs=amount) == lane
 

@@ -21,6 +21,7 @@ ALLOWED_FUNCTION_IMPORTS = {
 
 # The one-way order of minting.services: a module imports only modules of a lower layer.
 LAYERS = {
+    "rotation": -1,  # the guided key rotation: calls token_admin and operator
     "runner": 0,
     "lanes": 0,
     "token_admin": 0,

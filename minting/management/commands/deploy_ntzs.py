@@ -13,7 +13,11 @@ from minting.services import DeployPlan, ntzs_deploy
 class Command(RefusingCommand):
     help = (
         "Deploy the NTZS token to BASE_SEPOLIA_RPC_URL with the key in DEPLOYER_PRIVATE_KEY, "
-        "grant MINTER_ROLE to the minter (and SAFE_ADDRESS), and record the deploy block."
+        "grant MINTER_ROLE to the minter (and SAFE_ADDRESS), and record the deploy block. "
+        "Before sending anything it checks that the deployer holds the most the deployment "
+        "can cost (20 % over the node's gas estimate at twice the base fee plus the tip, and "
+        "twice the L1 data fee); when short it exits 1 saying how much ETH is needed and how "
+        "much the deployer has, and sends nothing."
     )
 
     def add_arguments(self, parser):

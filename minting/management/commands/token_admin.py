@@ -1,6 +1,7 @@
-"""Token administration for incident response: pause (one person), freeze and blacklist
-(one person), unpause, unfreeze, unblacklist and wipe (four eyes: a second super admin runs
-``token_admin approve REQUEST_ID``), and ``status`` (the contract's state read back).
+"""Token administration for incident response: pause, freeze, blacklist and revoke_minter
+(one person), unpause, unfreeze, unblacklist, wipe and grant_minter (four eyes: a second super
+admin runs ``token_admin approve REQUEST_ID``), and ``status`` (the contract's state read
+back).
 
 With OPERATOR_PRIVATE_KEY holding the needed role the worker sends the transaction; otherwise
 the exact call is printed and ``--payload-out FILE`` writes the Safe Transaction Builder batch
@@ -22,6 +23,8 @@ SERVICES = {
     "blacklist": services.token_blacklist,
     "unblacklist": services.token_unblacklist,
     "wipe": services.token_wipe,
+    "grant_minter": services.token_grant_minter,
+    "revoke_minter": services.token_revoke_minter,
 }
 
 
@@ -31,7 +34,8 @@ class Command(RefusingCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="operation", required=True)
         for name, op in services.OPERATIONS.items():
-            each = sub.add_parser(name, help=f"{op.method} ({op.role})")
+            called = f"{op.method}({op.role_arg})" if op.role_arg else op.method
+            each = sub.add_parser(name, help=f"{called} (needs {op.role})")
             if op.takes_address:
                 each.add_argument("address")
             each.add_argument("--actor", required=True, help="the super admin acting")
@@ -45,10 +49,11 @@ class Command(RefusingCommand):
         status = sub.add_parser("status", help="the token's state, read from the contract")
         status.add_argument("address", nargs="?")
         status.add_argument("--action", help="also the outcome of this queued AdminAction id")
+        status.add_argument("--role", default="", help="also hasRole(ROLE, address)")
 
     def handle(self, *args, operation, **options):
         if operation == "status":
-            return self._status(options.get("address"), options.get("action"))
+            return self._status(options.get("address"), options.get("action"), options["role"])
         actor = actor_from_email(options["actor"])
         if operation == "approve":
             result = services.token_admin_approve(
@@ -88,7 +93,7 @@ class Command(RefusingCommand):
             out("Add --payload-out FILE to write the Transaction Builder batch file.")
         out("Then check the result: python manage.py token_admin status [ADDRESS]")
 
-    def _status(self, address: str | None, action_id: str | None) -> None:
+    def _status(self, address: str | None, action_id: str | None, role: str) -> None:
         if action_id:
             row = services.token_admin_outcome(action_id=action_id)
             if row is None:
@@ -96,10 +101,12 @@ class Command(RefusingCommand):
             else:
                 detail = row.params.get("refusal") or row.params.get("tx_hash", "")
                 self.stdout.write(f"Action {action_id}: {row.outcome} {detail}".rstrip())
-        state = services.token_admin_status(address=address)
+        state = services.token_admin_status(address=address, role=role if address else "")
         self.stdout.write(f"token {state['token']}: paused={state['paused']}")
         if address:
             self.stdout.write(
                 f"{state['address']}: frozen={state['frozen']} "
                 f"blacklisted={state['blacklisted']} balance_units={state['balance_units']}"
             )
+            for name, holds in state.get("roles", {}).items():
+                self.stdout.write(f"{state['address']}: {name}={holds}")
