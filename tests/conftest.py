@@ -83,6 +83,17 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """A request with the Kiswahili cookie activates it in this thread, and Django leaves it
+    active after the response: every test starts and ends in the default language."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _forget_verified_nodes():
     """mint_client proves a node once a minute per process: each test proves its own."""
     from minting.rpc import rpc_backup_verifications_forget
