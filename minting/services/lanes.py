@@ -368,6 +368,13 @@ def mint_route_to_worker(*, deposit_id, actor, reason: str) -> None:
             f"Deposit {deposit.pk} is {deposit.status}; only a "
             "mint_requires_safe deposit goes back to the worker lane."
         )
+    if mint_lane_effective().safe_only:
+        # The next pipeline run would route it straight back to the Safe lane.
+        raise ConflictError(
+            "MINT_LANE is safe_only, so every deposit mints through the Safe: switch the lane "
+            "back to auto (Backstage → Minting, four eyes) before routing a deposit to the "
+            "worker."
+        )
     proof = _lane_proof(deposit, check_exports=True)
     _mint_route_to_worker_write(deposit_id=deposit.pk, proof=proof, actor=actor, reason=reason)
 

@@ -124,6 +124,11 @@ def cap_override(*, day: dt.date, cap_tzs: int, reason: str, actor) -> DailyIssu
     return issuance
 
 
+# The sending switch's reason on a new key's ledger made by a key rotation (rotation.py): only
+# the rotation's step 5 starts it, after its checks (the old key settled, the new key's role).
+NEW_KEY_WAITING = "key rotation: start minting from the key rotation page (step 5)"
+
+
 def _signer_locked() -> SignerAccount:
     address = account_address(settings.MINTER_PRIVATE_KEY)
     SignerAccount.objects.get_or_create(address=address, chain_id=settings.CHAIN_ID)
@@ -134,7 +139,12 @@ def _signer_locked() -> SignerAccount:
 
 @transaction.atomic(durable=True)
 def minting_sending_set(
-    *, enabled: bool, reason: str, actor, chain_pending_nonce: int | None = None
+    *,
+    enabled: bool,
+    reason: str,
+    actor,
+    chain_pending_nonce: int | None = None,
+    rotation_checked: bool = False,
 ) -> SignerAccount:
     """The "stop minting" switch (key rotation, incidents). In-flight transactions are still
     confirmed; no new batch is signed while it is off.
@@ -142,11 +152,21 @@ def minting_sending_set(
     Starting with ``chain_pending_nonce`` restarts the nonce ledger from the chain (after an
     operator check, e.g. a transaction made outside the system with this key). That is refused,
     and nothing changes, while any attempt of this key is live: the resync would hand their
-    nonces out again. Starting without it keeps the ledger as it is."""
+    nonces out again. Starting without it keeps the ledger as it is.
+
+    A new key's ledger made by a key rotation starts only through the rotation's step 5
+    (``rotation_checked``): elsewhere, starting it could leave the old key's attempts
+    unconfirmed or sign with a key that lacks the role."""
     require_role(actor, SUPER_ADMIN, doing="stop or start minting")
     if not (reason or "").strip():
         raise ServiceError("Stopping or starting minting needs a reason.")
     signer = _signer_locked()
+    if enabled and signer.disabled_reason == NEW_KEY_WAITING and not rotation_checked:
+        raise ConflictError(
+            f"Minting was not started: {signer.address} is the new key of a key rotation; "
+            "start it from the key rotation page (step 5), which checks that the old key has "
+            "nothing in flight and that the new key holds MINTER_ROLE."
+        )
     resync = {}
     if enabled and chain_pending_nonce is not None:
         live = sorted(

@@ -510,7 +510,9 @@ def mint_batch_create(*, preflight: Preflight, candidates: list[Candidate]) -> B
             _defer_for_cap(candidate, contract=contract, day=day)
             batch.deferred += 1
     signer = SignerAccount.objects.select_for_update().get(pk=preflight.signer.pk)
-    if not signer.sending_enabled:
+    # Read again under the signer's lock: a safe_only switch approved while this run read
+    # the chain must stop the hot key signing (the next run routes these deposits).
+    if not signer.sending_enabled or mint_lane_effective().safe_only:
         return batch
     room = settings.MINT_MAX_IN_FLIGHT - (signer.next_nonce - signer.last_mined_nonce)
     chosen = chosen[: max(room, 0)]

@@ -30,7 +30,6 @@ from minting.chain import (
     DepositMintedLog,
     NtzsClient,
     TransferLog,
-    account_address,
     hex_str,
     receipt_l1_fee,
     receipt_token_logs,
@@ -415,16 +414,26 @@ class Proof:
     transfer: TransferLog | None = None
 
 
+def _signers_mined(client: NtzsClient, attempts: list[MintAttempt]):
+    """Each attempt with the mined nonce of the key that signed it: after a key rotation a
+    deposit's attempts may belong to the old key, whose nonces say nothing about the new
+    one's (and the other way round). One read per distinct signer."""
+    mined: dict[str, int] = {}
+    for attempt in attempts:
+        address = attempt.signer.address
+        if address not in mined:
+            mined[address] = client.w3.eth.get_transaction_count(address, "latest")
+        yield attempt, mined[address]
+
+
 def mint_proof(client: NtzsClient, mint: MintTransaction) -> Proof:
     """Dead only when every attempt's nonce is mined, no mint/fee_bump attempt has a
     status-1 receipt carrying this deposit's expected log (a landed nonce_fill proves its
     nonce dead) and — for a mint signed with its deposit reference — that reference is not
     minted on chain. The expected log is the one the mint was signed for, never the
     current policy's."""
-    attempts = list(mint.attempts.all())
-    minter = account_address(settings.MINTER_PRIVATE_KEY)
-    mined = client.w3.eth.get_transaction_count(minter, "latest")
-    if any(a.nonce >= mined for a in attempts):
+    attempts = list(mint.attempts.select_related("signer"))
+    if any(a.nonce >= mined for a, mined in _signers_mined(client, attempts)):
         return Proof(Verdict.UNPROVEN, "an earlier transaction can still land")
     ref = signed_ref(mint)
     for attempt in attempts:

@@ -40,7 +40,7 @@ from minting.models import MintAttempt, MinterCheckRecord, SignerAccount
 from minting.rpc import mint_client
 from minting.selectors import wei_as_eth
 from minting.services.ledger import signer_account
-from minting.services.operator import minting_sending_set
+from minting.services.operator import NEW_KEY_WAITING, minting_sending_set
 from minting.services.token_admin import (
     OPERATIONS,
     TokenAdminResult,
@@ -56,7 +56,6 @@ ROTATION_ACTION = "mint.key_rotation"
 BEGUN, FINISHED, ABANDONED = "begun", "finished", "abandoned"
 # The words on the new key's ledger row until step 5 starts it: a worker restarted with the
 # new key must not sign before a person has checked the role and resynced the nonce.
-NEW_KEY_WAITING = "key rotation: start minting from the key rotation page (step 5)"
 
 
 # --- Any key ------------------------------------------------------------------------------------
@@ -354,6 +353,7 @@ def key_rotation_start(*, actor, reason: str, client: NtzsClient | None = None) 
         reason=f"key rotation: {reason}",
         actor=actor,
         chain_pending_nonce=new.pending_nonce,
+        rotation_checked=True,
     )
 
 

@@ -107,3 +107,17 @@ def test_a_landed_mint_of_a_held_deposit_is_still_recorded(paid_deposit, minting
     deposit.refresh_from_db()
     assert (deposit.status, deposit.hold_reason) == ("minted", "incident review")
     assert minting.contract.functions.totalSupply().call() == 5_000 * 10**18
+
+
+@pytest.mark.django_db
+def test_safe_only_switched_on_while_a_run_reads_the_chain_stops_the_claim(
+    paid_deposit, minting, settings
+):
+    deposit = paid_deposit()
+    preflight = mint_preflight(mint_client)
+    candidates = mint_candidates(limit=10)  # the run has read the lane (auto) and the chain
+    settings.MINT_LANE = "safe_only"  # ...when the switch lands
+    batch = mint_batch_create(preflight=preflight, candidates=candidates)
+    assert batch.attempts == [] and MintAttempt.objects.count() == 0
+    deposit.refresh_from_db()
+    assert deposit.status == "mint_pending"  # the next run routes it to the Safe lane

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from eth_account import Account
 
 from core.crashpoints import SimulatedCrash
 from core.exceptions import ConflictError, PermissionRefused, ServiceError
@@ -25,6 +26,7 @@ from minting.services.lanes import (
     safe_export_void_payload,
     safe_nonce_consumed_record,
 )
+from minting.services.operator import mint_retry
 from minting.services.pipeline import mint_jobs_process
 from minting.services.runner import mint_client
 from minting.services.safe import SafeRecordRefused, safe_batch_file, safe_mint_record
@@ -137,6 +139,18 @@ def test_a_route_needs_a_reason_and_a_routable_status(minting, paid_deposit, sup
     )
     with pytest.raises(ConflictError, match="only a mint_requires_safe deposit goes back"):
         mint_route_to_worker(deposit_id=pending.pk, actor=superadmin, reason="back")
+
+
+@pytest.mark.django_db
+def test_under_safe_only_no_deposit_goes_back_to_the_worker(
+    minting, paid_deposit, superadmin, settings
+):
+    deposit = paid_deposit(10_000)
+    settings.MINT_LANE = "safe_only"
+    with pytest.raises(ConflictError, match="MINT_LANE is safe_only"):
+        mint_route_to_worker(deposit_id=deposit.pk, actor=superadmin, reason="signers away")
+    assert status_of(deposit) == "mint_requires_safe"
+    assert not AdminAction.objects.filter(action="mint.route_to_worker").exists()
 
 
 @pytest.mark.django_db
@@ -447,3 +461,15 @@ def test_the_lane_and_refund_commands(minting, paid_deposit, superadmin, complia
     assert f"dual_control_approve {request.pk}" in capsys.readouterr().out
     call_command("dual_control_approve", str(request.pk), "--actor", superadmin.email)
     assert status_of(deposit) == "refunded"
+
+
+@pytest.mark.django_db
+def test_after_a_key_rotation_an_old_keys_failed_mint_is_proven_dead_by_the_old_keys_nonce(
+    minting, paid_deposit, superadmin, settings
+):
+    """The proof reads each attempt's own signer: a fresh key's nonce (0) says nothing about
+    the old key's mined transactions, so the retry, route and refund are not blocked."""
+    deposit = failed_deposit(paid_deposit, minting, settings)
+    settings.MINTER_PRIVATE_KEY = "0x" + Account.create().key.hex()  # rotated: a fresh key
+    assert mint_retry(client=mint_client(), deposit_id=deposit.pk, actor=superadmin) == "queued"
+    assert status_of(deposit) == "mint_pending"

@@ -20,7 +20,7 @@ from deposits.models import DepositRequest
 from minting.breaker import rpc_breaker
 from minting.chain import role_id
 from minting.models import MintAttempt, MintLogClaim, SignerAccount
-from minting.services.operator import mint_status
+from minting.services.operator import mint_status, minting_sending_set
 from minting.services.rotation import (
     NEW_KEY_WAITING,
     key_rotation_begin,
@@ -272,6 +272,18 @@ def test_starting_is_refused_before_the_switch_and_without_the_role(rotating, su
     with pytest.raises(ConflictError, match="does not hold MINTER_ROLE yet"):
         key_rotation_start(actor=superadmin, reason="start")
     assert not SignerAccount.objects.get(address=NEW).sending_enabled
+
+
+@pytest.mark.django_db
+def test_the_minting_pages_start_cannot_start_the_new_key_around_the_rotation(
+    rotating, superadmin, settings
+):
+    settings.MINTER_PRIVATE_KEY = NEW_KEY
+    with pytest.raises(ConflictError, match="start it from the key rotation page"):
+        minting_sending_set(enabled=True, reason="start", actor=superadmin)
+    row = SignerAccount.objects.get(address=NEW)
+    assert (row.sending_enabled, row.disabled_reason) == (False, NEW_KEY_WAITING)
+    assert not AdminAction.objects.filter(action="mint.start").exists()
 
 
 @pytest.mark.django_db
