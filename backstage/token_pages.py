@@ -89,17 +89,7 @@ EFFECTS = {
 }
 
 
-SERVICES = {
-    "pause": services.token_pause,
-    "unpause": services.token_unpause,
-    "freeze": services.token_freeze,
-    "unfreeze": services.token_unfreeze,
-    "blacklist": services.token_blacklist,
-    "unblacklist": services.token_unblacklist,
-    "wipe": services.token_wipe,
-    "grant_minter": services.token_grant_minter,
-    "revoke_minter": services.token_revoke_minter,
-}
+SERVICES = services.TOKEN_ACTION_SERVICES
 
 
 def token_pages_allowed(user) -> bool:

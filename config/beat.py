@@ -15,6 +15,7 @@ DEFAULT_INTERVALS_S: dict[str, int] = {
     "minting.tasks.check_minter": 600,
     "minting.tasks.process_mint_jobs": 5,
     "minting.tasks.confirm_mints": 5,
+    "minting.tasks.token_admin_redrive": 60,
     "reconciliation.tasks.index_chain": 15,
     "reconciliation.tasks.snapshot_supply": 300,
     "reconciliation.tasks.alerts_check": 60,
@@ -25,5 +26,5 @@ def beat_schedule(intervals_s: dict[str, int]) -> dict[str, dict]:
     schedule = {}
     for task, default in DEFAULT_INTERVALS_S.items():
         every = intervals_s.get(task, default)
-        schedule[task] = {"task": task, "schedule": float(every), "options": {"expires": every}}
+        schedule[task] = {"task": task, "schedule": every, "options": {"expires": every}}
     return schedule

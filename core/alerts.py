@@ -38,6 +38,7 @@ NONCE_OUTSIDE = "minter nonce used outside the system"
 REF_OTHER_TERMS = "deposit reference minted with other terms"
 MINT_NOT_ON_CHAIN = "Recorded mint no longer on chain"
 BACKUP_RPC_REJECTED = "backup rpc rejected"
+TOKEN_ACTION_STUCK = "token action stuck"
 # --- reconciliation and monitoring ------------------------------------------------------------
 SUPPLY_DISCREPANCY = "supply discrepancy"
 UNTRACKED_MINT = "untracked mint"
@@ -123,6 +124,11 @@ KINDS = (
         BACKUP_RPC_REJECTED,
         "A backup RPC node answered for another chain or token and is not used.",
         "Fix or remove the backup RPC URL.",
+    ),
+    _kind(
+        TOKEN_ACTION_STUCK,
+        "A token action through the operator key (pause, freeze, ...) has no outcome yet.",
+        "Read its rows in Backstage (Token); check the chain, the operator's gas and nonce.",
     ),
     _kind(
         SUPPLY_DISCREPANCY,

@@ -9,6 +9,7 @@ from minting.chain import ChainUnavailable
 from minting.services import minter_check
 from minting.services.runner import confirm_run, mint_jobs_run
 from minting.services.token_admin import token_admin_execute as _token_admin_execute
+from minting.services.token_admin import token_admin_redrive as _token_admin_redrive
 
 
 @shared_task(name="minting.tasks.check_minter", periodic=True)
@@ -28,7 +29,9 @@ def confirm_mints() -> dict:
 
 
 # Retried while the chain cannot be read or the receipt is not there yet ("sent"): the
-# AdminAction rows, not the message, say what happened.
+# AdminAction rows, not the message, say what happened, and token_admin_redrive finishes an
+# action whose message was lost or whose retries ran out. On the default queue (settings'
+# CELERY_TASK_ROUTES): it waits for a receipt and must not hold a mint worker's slot.
 @shared_task(name="minting.tasks.token_admin_execute", bind=True, max_retries=20)
 def token_admin_execute(self, action_id: str) -> str:
     try:
@@ -38,3 +41,8 @@ def token_admin_execute(self, action_id: str) -> str:
     if outcome == "sent":
         raise self.retry(countdown=30)
     return outcome
+
+
+@shared_task(name="minting.tasks.token_admin_redrive", periodic=True)
+def token_admin_redrive() -> dict:
+    return _token_admin_redrive()

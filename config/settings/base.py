@@ -302,6 +302,7 @@ BEAT_INTERVALS_S = {
     "minting.tasks.check_minter": read_int("BEAT_CHECK_MINTER_S", 600, minimum=1),
     "minting.tasks.process_mint_jobs": read_int("BEAT_PROCESS_MINT_JOBS_S", 5, minimum=1),
     "minting.tasks.confirm_mints": read_int("BEAT_CONFIRM_MINTS_S", 5, minimum=1),
+    "minting.tasks.token_admin_redrive": read_int("BEAT_TOKEN_ADMIN_REDRIVE_S", 60, minimum=1),
     "reconciliation.tasks.index_chain": read_int("BEAT_INDEX_CHAIN_S", 15, minimum=1),
     "reconciliation.tasks.snapshot_supply": read_int("BEAT_SNAPSHOT_SUPPLY_S", 300, minimum=1),
     "reconciliation.tasks.alerts_check": read_int("BEAT_ALERTS_CHECK_S", 60, minimum=1),
@@ -386,7 +387,14 @@ def celery_settings(*, broker_url: str, var_dir: Path) -> dict:
         "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
         "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
         "CELERY_TASK_DEFAULT_QUEUE": "default",
-        "CELERY_TASK_ROUTES": {"minting.tasks.*": {"queue": "mint"}},
+        # The token-admin tasks wait for an operator transaction's receipt (up to
+        # token_admin.RECEIPT_TIMEOUT_S): on default, never holding a mint worker's slot.
+        # An exact name wins over the pattern.
+        "CELERY_TASK_ROUTES": {
+            "minting.tasks.token_admin_execute": {"queue": "default"},
+            "minting.tasks.token_admin_redrive": {"queue": "default"},
+            "minting.tasks.*": {"queue": "mint"},
+        },
         "CELERY_TIMEZONE": "UTC",
         "CELERY_ENABLE_UTC": True,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,

@@ -11,11 +11,14 @@ Two lanes, chosen by what is configured (read at the moment of acting):
 
 - ``OPERATOR_PRIVATE_KEY`` is set and holds the needed role (``hasRole``): an ``AdminAction``
   ``token.<op>`` with outcome ``queued`` is written and ``minting.tasks.token_admin_execute``
-  is enqueued on commit. The task (never the web request) checks the operator's gas, signs
-  under the operator key's own nonce lock and records the signed bytes (``signed``, committed
-  before anything is sent, so a redelivery rebroadcasts them instead of signing anew), sends
-  (``sent``), waits for the receipt and writes the outcome (``done`` or ``refused``) with the
-  state read back from the token.
+  is enqueued on commit (the ``default`` queue). The task (never the web request) reads the
+  chain (role, gas, fees, nonce), then signs under the operator key's own nonce lock and
+  records the signed bytes (``signed``, committed before anything is sent, so a redelivery
+  rebroadcasts them instead of signing anew), sends (``sent``), waits for the receipt and
+  writes the outcome (``done`` or ``refused``) with the state read back from the token. The
+  beat task ``minting.tasks.token_admin_redrive`` runs the same execution for every action
+  still without an outcome a minute on (a lost message, retries run out), and opens
+  ``token action stuck`` for one without an outcome after ten minutes.
 - otherwise: the exact call and a Safe Transaction Builder batch file (``minting.services.
   safe`` helpers) are returned and kept in the ``AdminAction`` (outcome ``safe_payload``);
   ``token_admin_status`` reads the contract once the Safe has executed it.
@@ -26,6 +29,7 @@ Two lanes, chosen by what is configured (read at the moment of acting):
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import logging
 import uuid
@@ -35,6 +39,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import CharField, Exists, OuterRef
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 from eth_abi import decode as abi_decode
 from eth_account import Account
@@ -48,13 +55,17 @@ from web3.exceptions import (
 )
 
 from accounts.models import Wallet
+from core.alerts import TOKEN_ACTION_STUCK
+from core.clock import now
 from core.crashpoints import crash_point
 from core.exceptions import ConflictError, NotFound, ServiceError
-from core.models import AdminAction, DualControlRequest
+from core.models import AdminAction, Alert, DualControlRequest
 from core.roles import SUPER_ADMIN, require_role
 from core.services import (
     DualControlAction,
     admin_action_record,
+    alert_raise,
+    alert_resolve,
     dual_control_action_register,
     dual_control_approve,
     dual_control_request_make,
@@ -86,6 +97,15 @@ BLACKLIST_HOLD = "blacklisted recipient"
 # only through a person's recovery, which meets the hold then.
 OPEN_STATUSES = (S.SUBMITTED, S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
 RECEIPT_TIMEOUT_S = 120
+# The redrive (``token_admin_redrive``, every minute): an action is its business once its
+# own message had a minute; a run drives at most this many, oldest first, and waits for a
+# receipt only briefly (a transaction not mined yet is looked at again next run); an action
+# with no outcome after STUCK_AFTER opens ``token action stuck``.
+REDRIVE_AFTER = dt.timedelta(seconds=60)
+REDRIVE_PER_RUN = 10
+REDRIVE_RECEIPT_TIMEOUT_S = 10
+STUCK_AFTER = dt.timedelta(minutes=10)
+STUCK_ALERTS_SHOWN = 100
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 12, 10  # 20 % above the node's estimate
 
 
@@ -291,9 +311,12 @@ def _dispatch(
     reason: str,
     lane: Lane,
     request_id=None,
+    head_block: int | None = None,
 ) -> TokenAdminResult:
     """Inside the caller's transaction: the AdminAction of the decision, the holds of a
-    blacklist, and (operator lane) the task enqueued on commit."""
+    blacklist, and (operator lane) the task enqueued on commit. ``head_block``, the chain's
+    latest block read before the approval (a wipe's), bounds which burns can be this
+    action's (reconciliation.services.matching)."""
     target_type, target_id = ("address", holder) if holder else _target(op, None)[:2]
     call = token_admin_call(op, holder)
     params = {
@@ -305,6 +328,8 @@ def _dispatch(
     }
     if request_id is not None:
         params["request_id"] = str(request_id)
+    if head_block is not None:
+        params["head_block"] = head_block
     batch = None
     if lane.kind == "safe":
         batch = batch_file(
@@ -436,6 +461,20 @@ def token_revoke_minter(*, address: str, actor, reason: str) -> TokenAdminResult
     return _one_person("revoke_minter", address=address, actor=actor, reason=reason)
 
 
+# Each operation's service by name: the command's subcommands and the Backstage forms.
+TOKEN_ACTION_SERVICES = {
+    "pause": token_pause,
+    "unpause": token_unpause,
+    "freeze": token_freeze,
+    "unfreeze": token_unfreeze,
+    "blacklist": token_blacklist,
+    "unblacklist": token_unblacklist,
+    "wipe": token_wipe,
+    "grant_minter": token_grant_minter,
+    "revoke_minter": token_revoke_minter,
+}
+
+
 def token_admin_dispatched(*, request_id) -> TokenAdminResult:
     """What an approved four-eyes token request dispatched: the queued action, or the Safe
     payload to download."""
@@ -493,7 +532,16 @@ def _validate(op: TokenOperation):
 def _prepare(op: TokenOperation):
     def prepare(request: DualControlRequest) -> dict:
         lane = token_admin_lane(op)
-        return {"lane": lane.kind, "lane_reason": lane.reason, "operator": lane.operator}
+        context = {"lane": lane.kind, "lane_reason": lane.reason, "operator": lane.operator}
+        if op.name == "wipe":
+            # The wipe's burn must come after this block: a Wiped burn of the same holder
+            # mined before the approval is not this request's. Unreadable: nothing is
+            # stored, and the matching compares the burn's block time with the approval.
+            try:
+                context["head_block"] = _client().head()
+            except ChainError as exc:
+                logger.warning("Wipe %s approved without the head block: %s", request.pk, exc)
+        return context
 
     return prepare
 
@@ -508,6 +556,7 @@ def _apply(op: TokenOperation):
             reason=request.evidence,
             lane=lane,
             request_id=request.pk,
+            head_block=context.get("head_block"),
         )
 
     return apply
@@ -576,9 +625,10 @@ def _lock_key(address: str) -> int:
 
 @contextmanager
 def operator_nonce_lock(address: str):
-    """The operator key's own nonce lock, held from reading its pending nonce until its
-    transaction is signed and recorded (the recorded open nonces count as used, so the send
-    may happen outside it): on PostgreSQL a transaction-level advisory lock (it
+    """The operator key's own nonce lock, held while the nonce is chosen and the transaction
+    signed and recorded, with no chain call under it (the pending nonce is read before it,
+    and the recorded open and mined nonces count as used, so neither that read nor the send
+    needs the lock): on PostgreSQL a transaction-level advisory lock (it
     survives transaction pooling, unlike a session lock); elsewhere (the local SQLite demo) a
     file lock. The minter's SignerAccount lock is never taken: the keys are distinct
     (refused at start otherwise), and a slow operator send must not stall minting."""
@@ -663,16 +713,27 @@ def _last(rows: list[AdminAction], outcome: str) -> AdminAction | None:
     return matching[-1] if matching else None
 
 
-def token_admin_execute(*, action_id) -> str:
+def token_admin_execute(*, action_id, receipt_timeout_s: int | None = None) -> str:
     """Execute a queued token action through the operator key: the outcome recorded
     (``done``, ``refused``) or ``sent`` while its receipt is not there yet.
 
-    The signed bytes and their hash are recorded first (outcome ``signed``, committed before
-    anything leaves), then sent. A run that dies between the send and its record is followed
-    by one that finds the ``signed`` row, broadcasts the same bytes again and reads their
-    receipt; it never signs anew (a second transaction at the next nonce would execute the
-    action twice). Safe to run twice at once: signing happens under the operator key's lock
-    after looking again for a signed row."""
+    The chain is read first (role, gas estimate, fees, pending nonce, balance), outside any
+    lock or transaction. Then, under the operator key's nonce lock and in one short
+    transaction, only rows are read again, the nonce chosen, the transaction signed and its
+    bytes recorded (outcome ``signed``, committed before anything leaves), then sent. A run
+    that dies between the send and its record is followed by one that finds the ``signed``
+    row, broadcasts the same bytes again and reads their receipt; it never signs anew (a
+    second transaction at the next nonce would execute the action twice). Safe to run twice
+    at once, and by ``token_admin_redrive`` as well as the task. A final outcome resolves the
+    action's ``token action stuck`` alert."""
+    timeout = RECEIPT_TIMEOUT_S if receipt_timeout_s is None else receipt_timeout_s
+    outcome = _execute(action_id, receipt_timeout_s=timeout)
+    if outcome in FINAL:
+        alert_resolve(kind=TOKEN_ACTION_STUCK, key=str(action_id))
+    return outcome
+
+
+def _execute(action_id, *, receipt_timeout_s: int) -> str:
     queued = AdminAction.objects.filter(
         pk=action_id, outcome="queued", action__startswith="token."
     ).first()
@@ -688,15 +749,16 @@ def token_admin_execute(*, action_id) -> str:
             return _refused(queued, "OPERATOR_PRIVATE_KEY is no longer set; use the Safe payload.")
         operator = Account.from_key(settings.OPERATOR_PRIVATE_KEY)
         client = _client()
+        plan = _sign_plan(client, queued, op, operator)  # every chain read, before the lock
         with operator_nonce_lock(operator.address):
             rows = _executions(action_id)
             if (final := _final(rows)) is not None:
                 return final.outcome
             signed = _last(rows, "signed")
             if signed is None:
-                signed = _sign(client, queued, op, operator)
-                if isinstance(signed, str):
-                    return signed  # refused before signing: nothing was sent
+                if isinstance(plan, _Refusal):  # nothing was signed, nothing is sent
+                    return _refused(queued, plan.sentence, **plan.params)
+                signed = _sign(queued, operator, plan)
         # The signed row is committed (the lock's transaction ended): from here on a crash
         # leads to a rebroadcast of these bytes, never to a new signature.
         crash_point("token_admin_signed_before_send")
@@ -706,13 +768,16 @@ def token_admin_execute(*, action_id) -> str:
         outcome = _broadcast(client, queued, signed)
         if outcome != "sent":
             return outcome
-    return _receipt_record(client, queued, signed)
+    return _receipt_record(client, queued, signed, timeout_s=receipt_timeout_s)
 
 
-def _open_nonces(address: str) -> list[int]:
-    """Nonces of the operator's signed transactions whose action has no final row yet: in
-    flight, or about to be (re)broadcast. The node's pending nonce does not count a signed
-    transaction that has not reached it, so the next signature must skip these."""
+def _nonces_held(address: str) -> list[int]:
+    """One above each nonce the operator's recorded transactions hold: those whose action
+    has no final row yet (in flight, or about to be (re)broadcast: the node's pending nonce
+    does not count bytes that never reached it) and those mined (a final row with a block:
+    the pending nonce, read before the lock, may predate them). A nonce of an action refused
+    before it was mined is free again, so it is not counted: skipping it would leave a gap
+    every later transaction waits behind."""
     signed = {
         row.params["queued_action"]: int(row.params["nonce"])
         for row in AdminAction.objects.filter(
@@ -721,19 +786,42 @@ def _open_nonces(address: str) -> list[int]:
     }
     if not signed:
         return []
-    closed = set(
-        AdminAction.objects.filter(
+    finals = {
+        row.params["queued_action"]: row.params
+        for row in AdminAction.objects.filter(
             action__startswith="token.",
             outcome__in=FINAL,
             params__queued_action__in=list(signed),
-        ).values_list("params__queued_action", flat=True)
-    )
-    return [nonce for queued, nonce in signed.items() if queued not in closed]
+        ).only("params")
+    }
+    return [
+        nonce + 1
+        for queued, nonce in signed.items()
+        if queued not in finals or "block" in finals[queued]
+    ]
 
 
-def _sign(client: NtzsClient, queued: AdminAction, op, operator) -> AdminAction | str:
-    """Under the operator's lock: check role, revert and gas, sign, and record the bytes
-    (outcome ``signed``). Returns the row, or ``"refused"`` when nothing was signed."""
+@dataclass(frozen=True)
+class _Refusal:
+    """Why an action is refused before anything is signed (recorded under the lock)."""
+
+    sentence: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _SignPlan:
+    """The chain's answers a signature needs, read before the lock: the transaction
+    without its nonce, and the operator's pending nonce as the node counts it."""
+
+    tx: dict
+    pending: int
+
+
+def _sign_plan(client: NtzsClient, queued: AdminAction, op, operator) -> _SignPlan | _Refusal:
+    """Every chain read of a signature, outside the nonce lock and any transaction: role,
+    revert and gas, fees, pending nonce and balance. A refusal is returned, not recorded:
+    another run may have signed meanwhile, which only the rows under the lock tell."""
     w3 = client.w3
     call = queued.params["call"]
     tx = {
@@ -745,17 +833,16 @@ def _sign(client: NtzsClient, queued: AdminAction, op, operator) -> AdminAction 
     }
     try:
         if not client.has_role(op.role, operator.address):
-            return _refused(
-                queued,
+            return _Refusal(
                 f"The operator key {operator.address} no longer holds {op.role}; "
-                "grant it or use the Safe payload.",
+                "grant it or use the Safe payload."
             )
         # Estimated without fees, so a short balance reads as "short", not as a revert.
         gas = w3.eth.estimate_gas(tx) * GAS_MARGIN_NUM // GAS_MARGIN_DEN
     except ContractLogicError as exc:
-        return _refused(queued, f"The token refused {op.method}: {revert_reason(exc)}.")
+        return _Refusal(f"The token refused {op.method}: {revert_reason(exc)}.")
     except (ValueError, Web3RPCError) as exc:
-        return _refused(queued, f"The node refused {op.method}: {revert_reason(exc)}.")
+        return _Refusal(f"The node refused {op.method}: {revert_reason(exc)}.")
     except (OSError, Web3Exception) as exc:
         raise ChainUnavailable(f"The gas of {op.method} could not be estimated: {exc}") from None
     try:
@@ -765,25 +852,27 @@ def _sign(client: NtzsClient, queued: AdminAction, op, operator) -> AdminAction 
         balance = w3.eth.get_balance(operator.address, "latest")
     except (OSError, ValueError, Web3Exception) as exc:
         raise ChainUnavailable(f"The operator's account could not be read: {exc}") from None
-    nonce = max([pending] + [n + 1 for n in _open_nonces(operator.address)])
-    tx |= {
-        "gas": gas,
-        "nonce": nonce,
-        "maxFeePerGas": max_fee,
-        "maxPriorityFeePerGas": tip,
-        "type": 2,
-    }
-    signed = operator.sign_transaction(tx)
-    needed = gas * max_fee + 2 * client.l1_fee(signed.raw_transaction)
+    tx |= {"gas": gas, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "type": 2}
+    # The L1 data fee follows the bytes' size: a provisional signature at the pending nonce
+    # measures it (the final nonce differs by a byte at most; the fee counts twice).
+    provisional = operator.sign_transaction(tx | {"nonce": pending})
+    needed = gas * max_fee + 2 * client.l1_fee(provisional.raw_transaction)
     if balance < needed:
-        return _refused(
-            queued,
+        return _Refusal(
             f"The operator key {operator.address} holds {wei_as_eth(balance)} but {op.method} "
             f"needs up to {wei_as_eth(needed)} for gas; send it at least "
             f"{wei_as_eth(needed - balance)} and run the action again. Nothing was sent.",
-            balance_wei=str(balance),
-            needed_wei=str(needed),
+            {"balance_wei": str(balance), "needed_wei": str(needed)},
         )
+    return _SignPlan(tx=tx, pending=pending)
+
+
+def _sign(queued: AdminAction, operator, plan: _SignPlan) -> AdminAction:
+    """Under the operator's lock, no chain call: the nonce chosen from the pending count
+    read before and the rows (``_nonces_held``), the transaction signed and its bytes
+    recorded (outcome ``signed``)."""
+    nonce = max([plan.pending, *_nonces_held(operator.address)])
+    signed = operator.sign_transaction(plan.tx | {"nonce": nonce})
     return _record(
         queued,
         outcome="signed",
@@ -856,11 +945,13 @@ def _broadcast(client: NtzsClient, queued: AdminAction, signed: AdminAction) -> 
     return "sent"
 
 
-def _receipt_record(client: NtzsClient, queued: AdminAction, signed: AdminAction) -> str:
+def _receipt_record(
+    client: NtzsClient, queued: AdminAction, signed: AdminAction, *, timeout_s: int
+) -> str:
     tx_hash = signed.params["tx_hash"]
     w3 = client.w3
     try:
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s)
     except TimeExhausted:
         if _nonce_taken(w3, signed):
             return _refused_once(
@@ -896,6 +987,77 @@ def _receipt_record(client: NtzsClient, queued: AdminAction, signed: AdminAction
         _record(queued, outcome="done", params=base | {"status": 1})
     logger.warning("Token %s done tx=%s state=%s", queued.params["operation"], tx_hash, state)
     return "done"
+
+
+# --- The redrive: nothing but the message must not decide whether an action finishes ----------
+
+
+def _unfinished():
+    """Operator-lane decisions (``queued``) without a final row, oldest first: never sent,
+    signed but not sent, or sent without a receipt yet."""
+    finals = AdminAction.objects.annotate(
+        queued_action=KeyTextTransform("queued_action", "params")
+    ).filter(
+        action__startswith="token.",
+        outcome__in=FINAL,
+        queued_action=Cast(OuterRef("pk"), CharField()),
+    )
+    return (
+        AdminAction.objects.filter(action__startswith="token.", outcome="queued")
+        .exclude(Exists(finals))
+        .order_by("at", "pk")
+    )
+
+
+def token_admin_redrive(*, limit: int = REDRIVE_PER_RUN) -> dict[str, int]:
+    """The periodic sweep (``minting.tasks.token_admin_redrive``): every operator-lane token
+    action without an outcome, older than ``REDRIVE_AFTER``, oldest first and at most
+    ``limit``, executed again through the idempotent ``token_admin_execute`` (a lost
+    message, retries exhausted during an RPC outage, a crash after signing). Oldest first
+    matters: a signed transaction whose bytes never reached the node holds a nonce every
+    later one waits behind; its bytes are broadcast again, and if another transaction took
+    its nonce it ends refused. Then ``token action stuck`` is opened for each action still
+    without an outcome after ``STUCK_AFTER`` and resolved for each that has one. Returns
+    counts by outcome."""
+    at = now()
+    counts: dict[str, int] = {}
+    for decision in _unfinished().filter(at__lte=at - REDRIVE_AFTER)[:limit]:
+        try:
+            outcome = token_admin_execute(
+                action_id=decision.pk, receipt_timeout_s=REDRIVE_RECEIPT_TIMEOUT_S
+            )
+        except ChainError as exc:
+            # The chain is down: every other action would meet the same; the next run tries.
+            logger.warning("Token action redrive stopped at %s: %s", decision.pk, exc)
+            counts["chain_unavailable"] = counts.get("chain_unavailable", 0) + 1
+            break
+        counts[outcome] = counts.get(outcome, 0) + 1
+    counts["stuck"] = _stuck_alerts(at)
+    return counts
+
+
+def _stuck_alerts(at: dt.datetime) -> int:
+    stuck = list(_unfinished().filter(at__lte=at - STUCK_AFTER)[:STUCK_ALERTS_SHOWN])
+    for decision in stuck:
+        rows = _executions(decision.pk)
+        step = rows[-1].outcome if rows else "nothing signed"
+        target = f" {decision.target_id}" if decision.target_type == "address" else ""
+        alert_raise(
+            kind=TOKEN_ACTION_STUCK,
+            key=str(decision.pk),
+            detail=(
+                f"{decision.action}{target} queued at {decision.at:%Y-%m-%d %H:%M} UTC has no "
+                f"outcome; last step: {step}."
+            ),
+        )
+    still = {str(decision.pk) for decision in stuck}
+    open_keys = Alert.objects.filter(kind=TOKEN_ACTION_STUCK, resolved_at__isnull=True).values_list(
+        "key", flat=True
+    )
+    for key in list(open_keys):
+        if key not in still and _final(_executions(key)) is not None:
+            alert_resolve(kind=TOKEN_ACTION_STUCK, key=key)
+    return len(stuck)
 
 
 def token_admin_executions(*, action_id) -> list[AdminAction]:

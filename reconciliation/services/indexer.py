@@ -18,25 +18,30 @@ One ``IndexerCursor`` per stream holds the last indexed block and its hash. Ever
 Two runs at once: the cursor moves by compare-and-set (``UPDATE … WHERE block_number = read
 AND block_hash = read``) in the transaction that writes the rows, so a second run that read
 the same cursor writes nothing (its UPDATE waits for the first's commit, then matches no row)
-and stops with ``raced``; the unique constraints with ``ON CONFLICT DO NOTHING`` make a
-duplicate row impossible whatever happens. No advisory lock: it would have to be held across
-the RPC reads (a session lock, lost behind a transaction-pooling proxy, PostgreSQL only),
-and the compare-and-set already serialises the writes.
+and stops with ``raced``; the unique constraints make a duplicate row impossible whatever
+happens (rows are COPYed in a savepoint; a row stored already sends them through INSERT … ON
+CONFLICT DO NOTHING instead, which skips it: ``_insert_ignoring_conflicts``). No advisory
+lock: it would have to be held across the RPC reads (a session lock, lost behind a
+transaction-pooling proxy, PostgreSQL only), and the compare-and-set already serialises the
+writes.
 
 A long history is read and written in steps of ``BLOCKS_PER_WRITE`` blocks, each all or
-nothing with its cursor move; a thread reads the next step while the current one is written
-(``_steps_read``), so the time approaches the slower of reading and writing, not their sum.
+nothing with its cursor move, through a pipeline (``_steps_read``): one thread reads a step
+from the node, another looks up its claim markers while the caller writes the step before,
+so the time approaches the slowest of the three, not their sum.
 
 The writes are rows of chain facts, never a deposit: matching (``matching``) decides what a
-mint log means. A mint log whose claim already exists gets its claim marker
-(``ChainTransfer.claim``) in the statement that stores it."""
+mint log means. A mint log whose claim already exists when its step is read gets its claim
+marker (``ChainTransfer.claim``) as it is stored (``claim_marks``); one claimed later is
+marked by the matching."""
 
 from __future__ import annotations
 
+import datetime
 import functools
-import json
 import logging
 import queue
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,8 +75,8 @@ TRANSFERS, ROLES = "transfers", "roles"
 REORG_WINDOW = 64
 # Blocks read, then written in one transaction with the cursor: a long history is indexed in
 # steps that each survive a failure of the next (getLogs calls stay MINT_LOGS_MAX_RANGE wide),
-# and the next step is read while this one is written (``_steps_read``): small enough steps
-# that reading and writing overlap over most of a long range.
+# and the next steps are read and looked up while this one is written (``_steps_read``):
+# small enough steps that the three overlap over most of a long range.
 BLOCKS_PER_WRITE = 1_000
 # How many distinct blocks of stored rows are compared with the chain to find where a reorg
 # deeper than the cursor began; none of them canonical → the stream is indexed again from
@@ -89,6 +94,8 @@ class Stream:
     model: type
     topics: list
     rows: Callable[[list, int], list]
+    # run on the rows beside the read, before they are handed to the write (claim_marks)
+    marks: Callable[[list], list] | None = None
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -190,8 +197,54 @@ def role_rows(logs: list, chain_id: int) -> list[dict]:
     return rows
 
 
+def claim_marks(rows: list[dict]) -> list[dict]:
+    """Set each ``ChainTransfer`` row's claim marker from the claims as they are now: the
+    claim naming the log (a worker mint is usually claimed before its log is indexed), a
+    claim superseding it, its deposit's amount (see ``mint_log_claims_mark``). Every row
+    gets both keys (None: no claim seen). One query for the whole step, run by the reader
+    beside the previous step's write (``_step_read``), so the lookups — an index probe of
+    the claims, of their supersessions and of the deposits per mint log — are off the
+    write's path. A claim made after this lookup is marked by the matching, which looks at
+    every unmarked row each pass; one superseded after it, likewise. PostgreSQL only:
+    elsewhere the rows stay unmarked and the matching marks them."""
+    for row in rows:
+        row["claim"] = row["claimed_tzs"] = None
+    mints = [row for row in rows if row["kind"] == ChainTransfer.Kind.MINT]
+    if not mints or connection.vendor != "postgresql":
+        return rows
+    quote = connection.ops.quote_name
+    claims = quote(MintLogClaim._meta.db_table)
+    deposits = quote(DepositRequest._meta.db_table)
+    # Tables come from the models; the keys are parameters.
+    sql = (
+        "SELECT k.tx_hash, k.log_index, CASE WHEN s.id IS NOT NULL THEN 'superseded'"  # noqa: S608
+        " WHEN c.deposit_id IS NOT NULL THEN 'deposit' ELSE 'entry' END,"
+        " CASE WHEN s.id IS NULL THEN d.amount_tzs END"
+        " FROM unnest(%s::text[], %s::integer[]) AS k(tx_hash, log_index)"
+        f" CROSS JOIN LATERAL (SELECT c.id, c.deposit_id FROM {claims} c"
+        "  WHERE c.chain_id = %s AND c.tx_hash = k.tx_hash AND c.log_index = k.log_index"
+        "  LIMIT 1) c"
+        f" LEFT JOIN LATERAL (SELECT s.id FROM {claims} s WHERE s.supersedes_id = c.id"
+        "  LIMIT 1) s ON true"
+        f" LEFT JOIN {deposits} d ON d.id = c.deposit_id"
+    )
+    chain_id = mints[0]["chain_id"]
+    by_key = {(row["tx_hash"], row["log_index"]): row for row in mints}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # a plan over tens of thousands of keys crosses jit_above_cost; compiling it costs
+        # more than the index probes it would speed up
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(
+            sql, [[row["tx_hash"] for row in mints], [row["log_index"] for row in mints], chain_id]
+        )
+        for tx_hash, log_index, claim, claimed_tzs in cursor.fetchall():
+            row = by_key[(tx_hash, log_index)]
+            row["claim"], row["claimed_tzs"] = claim, claimed_tzs
+    return rows
+
+
 STREAMS = (
-    Stream(TRANSFERS, ChainTransfer, [hex_str(TRANSFER_TOPIC)], transfer_rows),
+    Stream(TRANSFERS, ChainTransfer, [hex_str(TRANSFER_TOPIC)], transfer_rows, claim_marks),
     Stream(
         ROLES,
         TokenRoleEvent,
@@ -320,17 +373,20 @@ def _write(
 
 
 def _insert_ignoring_conflicts(model, rows: list[dict], *, shared: dict | None = None) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: a row another writer inserted is not an error.
-    ``shared``: field values the same for every row (sent once, not once per row: a
-    datetime in 100,000 JSON objects costs more than the rest of them).
+    """Insert ``rows``; a row another writer inserted is not an error (the unique
+    constraints decide, as ON CONFLICT DO NOTHING). ``shared``: field values the same for
+    every row (sent once, not once per row).
 
-    On PostgreSQL one statement per 10,000 rows, sent as one JSON parameter and expanded by
-    ``json_to_recordset``: bulk_create's multi-row VALUES costs more in Django's SQL
-    compiler and the driver's handling of 100,000 placeholders than the database spends
-    storing the rows. A mint log's claim marker (``ChainTransfer.claim``) is set by the same
-    statement from the claim that names it, if any (a worker mint is usually claimed before
-    its log is indexed): the matching then has nothing to mark. Elsewhere (SQLite) the
-    matching marks the rows."""
+    On PostgreSQL the rows are sent with COPY (the cheapest way in: no SQL to compile, no
+    placeholders, the driver streams text the server parses as it arrives) straight into the
+    table, inside a savepoint. Only the cursor's holder writes a stream's rows (the
+    compare-and-set in ``_write``) and its rows at or above the step's start were compared
+    first, so a conflict "cannot" happen; if one does all the same (a row stored by other
+    means), the savepoint is rolled back and the rows go through a temporary table and
+    INSERT … SELECT … ON CONFLICT DO NOTHING, which skips it. A mint log's claim marker
+    (``ChainTransfer.claim``, ``claimed_tzs``) is in the rows when the reader looked the
+    claims up beside the read (``claim_marks``); rows without it are looked up here first.
+    Elsewhere (SQLite) bulk_create, and the matching marks the rows."""
     if not rows:
         return
     shared = shared or {}
@@ -339,44 +395,70 @@ def _insert_ignoring_conflicts(model, rows: list[dict], *, shared: dict | None =
             [model(**row, **shared) for row in rows], batch_size=1000, ignore_conflicts=True
         )
         return
+    if model is ChainTransfer and "claim" not in rows[0]:
+        claim_marks(rows)
     fields = [f for f in model._meta.concrete_fields if f.attname in rows[0]]
     constants = [model._meta.get_field(name) for name in shared]
+    columns = [_copy_column([row[f.attname] for row in rows]) for f in fields]
+    columns += [[_copy_value(value)] * len(rows) for value in shared.values()]
+    text = "".join(line + "\n" for line in map("\t".join, zip(*columns, strict=True)))
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields + constants)
-    names = ", ".join(
-        [f"r.{quote(f.attname)}" for f in fields]
-        + [f"%s::{f.db_type(connection)}" for f in constants]
-    )
-    record = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in fields)
-    marks, joins = "", ""
-    if model is ChainTransfer:
-        claims = quote(MintLogClaim._meta.db_table)
-        deposits = quote(DepositRequest._meta.db_table)
-        columns += ", claim, claimed_tzs"
-        # the claim naming the log; a claim superseding it; its deposit (see mint_log_claims_mark)
-        marks = (
-            ", CASE WHEN c.id IS NULL THEN NULL WHEN s.id IS NOT NULL THEN 'superseded'"
-            " WHEN c.deposit_id IS NOT NULL THEN 'deposit' ELSE 'entry' END"
-            ", CASE WHEN s.id IS NULL THEN d.amount_tzs END"
+    names = ", ".join(quote(f.column) for f in fields + constants)
+    table = quote(model._meta.db_table)
+    try:
+        # the driver's COPY is not wrapped by Django: its errors are turned into Django's here
+        with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                copy.write(text)
+        return
+    except IntegrityError:
+        pass  # a row is there already: the slow way, skipping it
+    stage = quote(f"{model._meta.db_table}_stage")
+    types = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields + constants)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {stage} ({types}) ON COMMIT DROP")
+        with cursor.copy(f"COPY {stage} FROM STDIN") as copy:
+            copy.write(text)
+        # Tables and columns come from the models; the values came by COPY.
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "  # noqa: S608
+            "ON CONFLICT DO NOTHING"
         )
-        joins = (
-            f" LEFT JOIN {claims} c ON r.kind = 'mint' AND c.chain_id = r.chain_id"
-            " AND c.tx_hash = r.tx_hash AND c.log_index = r.log_index"
-            f" LEFT JOIN {claims} s ON s.supersedes_id = c.id"
-            f" LEFT JOIN {deposits} d ON d.id = c.deposit_id"
+        cursor.execute(f"DROP TABLE {stage}")
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_column(values: list) -> list[str]:
+    """One column's values in COPY's text format. A column of plain strings (hashes,
+    addresses, kinds: the bulk of the rows) is checked once for the characters COPY escapes
+    and is then sent as it is; a column of ints is written with ``str`` (exact, uint256
+    too); anything else value by value."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        if not _COPY_SPECIAL.search("".join(values)):
+            return values
+    elif kinds == {int}:
+        return list(map(str, values))
+    return [_copy_value(value) for value in values]
+
+
+def _copy_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, str):
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
         )
-    # Tables, columns and types come from the models; the values are parameters.
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {names}{marks} FROM json_to_recordset(%s::json) AS r({record}){joins} "
-        "ON CONFLICT DO NOTHING"
-    )
-    with connection.cursor() as cursor:
-        for offset in range(0, len(rows), 10_000):
-            # amounts are uint256: JSON numbers written exactly (no float on either side);
-            # datetimes as ISO text
-            batch = json.dumps(rows[offset : offset + 10_000], default=str)
-            cursor.execute(sql, [*shared.values(), batch])
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return str(value)  # ints (uint256 amounts too: exact) and Decimals
 
 
 @dataclass
@@ -457,66 +539,98 @@ def _step_read(client: NtzsClient, stream: Stream, start: int, end: int) -> tupl
     return start, end, end_hash, stream.rows(logs, settings.CHAIN_ID)
 
 
+def _step_marked(stream: Stream, step: tuple) -> tuple:
+    """The step with its rows' claim markers looked up (``Stream.marks``), if the stream has
+    any."""
+    if stream.marks is None:
+        return step
+    start, end, end_hash, rows = step
+    return start, end, end_hash, stream.marks(rows)
+
+
 def _steps_read(client: NtzsClient, stream: Stream, *, start: int, up_to: int):
-    """The steps from ``start`` to ``up_to`` in order, each read whole or not at all. After
-    the first, the next step is read by a thread while the caller writes the current one
-    (reading and writing take about as long each: one waits on the node, the other on the
-    database), so a long history is indexed in about the time of the slower of the two. A
-    failed read is raised where its step comes, after the steps before it were written.
-    The thread only reads the chain, one step ahead at most; closing the generator stops it."""
+    """The steps from ``start`` to ``up_to`` in order, each read whole or not at all, with
+    their claim markers. A run of one step (the usual 15-second run) does it all here. A
+    longer history is a pipeline of three: a thread reads step n + 2 from the node while
+    another looks up the claim markers of step n + 1 in the database and the caller writes
+    step n (each waits on another process: the node, a database session, another), so a
+    long history is indexed in about the time of the slowest of the three, not their sum.
+    A failure is raised where its step comes, after the steps before it were written. The
+    threads only read, one step ahead each; closing the generator stops them."""
     ranges = [
         (s, min(s + BLOCKS_PER_WRITE - 1, up_to)) for s in range(start, up_to + 1, BLOCKS_PER_WRITE)
     ]
-    if not ranges:
+    if len(ranges) <= 1:
+        for step_start, end in ranges:
+            yield _step_marked(stream, _step_read(client, stream, step_start, end))
         return
-    first = _step_read(client, stream, *ranges[0])
-    if len(ranges) == 1:
-        yield first
-        return
-    ahead: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
-
-    def read_ahead() -> None:
-        try:
-            for step_start, end in ranges[1:]:
-                if stop.is_set():
-                    return
-                try:
-                    item = (None, _step_read(client, stream, step_start, end))
-                except Exception as exc:  # handed to the caller, raised at its step
-                    item = (exc, None)
-                while not stop.is_set():
-                    try:
-                        ahead.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if item[0] is not None:
-                    return
-        finally:
-            connections.close_all()  # this thread's own, if the client opened one
-
-    reader = threading.Thread(target=read_ahead, name=f"index-{stream.name}", daemon=True)
-    reader.start()  # before the first step is handed over: its write overlaps the next read
+    read = _ahead(
+        (_step_read(client, stream, step_start, end) for step_start, end in ranges),
+        name=f"index-{stream.name}-read",
+        stop=stop,
+    )
+    marked = _ahead(
+        (_step_marked(stream, step) for step in read), name=f"index-{stream.name}-marks", stop=stop
+    )
     try:
-        yield first
-        for step_start, end in ranges[1:]:
-            while True:
-                try:
-                    error, step = ahead.get(timeout=1)
-                    break
-                except queue.Empty:
-                    if not reader.is_alive() and ahead.empty():
-                        raise ChainUnavailable(
-                            f"Blocks {step_start}-{end} could not be read; the next run reads "
-                            "them again."
-                        ) from None
-            if error is not None:
-                raise error
-            yield step
+        yield from marked
     finally:
         stop.set()
-        reader.join()
+        marked.close()
+
+
+def _ahead(items, *, name: str, stop: threading.Event):
+    """``items`` (a generator) produced by a thread of its own, one item ahead of the
+    consumer; an exception is raised where its item comes. ``stop`` (the whole pipeline's)
+    ends the thread and this generator early, as does closing this generator."""
+    box: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+    closed = threading.Event()
+
+    def put(entry) -> bool:
+        while not (stop.is_set() or closed.is_set()):
+            try:
+                box.put(entry, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((None, item)):
+                    return
+            put((done, None))
+        except Exception as exc:  # handed to the consumer, raised at its item
+            put((exc, None))
+        finally:
+            items.close()
+            connections.close_all()  # this thread's own, if it opened one
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                error, item = box.get(timeout=0.2)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                if not thread.is_alive() and box.empty():
+                    raise ChainUnavailable(
+                        "The indexer's reader stopped; the next run reads the blocks again."
+                    ) from None
+                continue
+            if error is done:
+                return
+            if error is not None:
+                raise error
+            yield item
+    finally:
+        closed.set()
+        thread.join()
 
 
 # --- The token's supply before indexing began ---------------------------------------------------

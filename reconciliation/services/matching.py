@@ -26,14 +26,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Case, Exists, Q, Subquery, Value, When
+from django.db.models import BigIntegerField, Case, Exists, OuterRef, Q, Subquery, Value, When
 from eth_utils import keccak, to_checksum_address
+from web3.exceptions import Web3Exception
 
 from core.alerts import UNTRACKED_MINT
 from core.exceptions import ConflictError
 from core.models import AdminAction, Alert, DualControlRequest
 from core.services import alert_raise, alert_resolve
-from minting.chain import ChainError, NtzsClient, hex_str
+from minting.chain import ChainError, ChainUnavailable, NtzsClient, hex_str
 from minting.models import MintLogClaim, SafeBatchExport
 from minting.rpc import mint_client
 from minting.services.safe import (
@@ -225,63 +226,126 @@ def _wiped_events(receipt, *, token: str) -> set[tuple[str, int]]:
 
 @dataclass
 class _WipeRequest:
-    """An approved wipe whose entry does not exist yet: its request, its lane, and for the
-    operator lane the transaction it signed (known before it was sent)."""
+    """An approved wipe whose entry does not exist yet: its request, its lane, for the
+    operator lane the transaction it signed (known before it was sent), and for the Safe
+    lane the bound a burn must pass: the head block read at the approval
+    (``params.head_block``), or, when it could not be read, the approval time."""
 
     request: DualControlRequest
     holder: str
     lane: str
     tx_hashes: frozenset[str]
+    head_block: int | None = None
 
 
 def _wipes_waiting(chain_id: int) -> list[_WipeRequest]:
-    decisions = list(
-        AdminAction.objects.filter(
-            action=WIPE_ACTION, outcome__in=("queued", "safe_payload"), target_type="address"
-        ).order_by("at")
-    )
-    ids = [d.params.get("request_id") for d in decisions if d.params.get("request_id")]
-    if not ids:
-        return []
-    recorded = {
-        str(pk)
-        for pk in ReconciliationEntry.objects.filter(
-            chain_id=chain_id, entry_type=ET.WIPE, dual_control_request_id__in=ids
-        ).values_list("dual_control_request_id", flat=True)
-    }
+    """Only the approved wipe requests without their entry (few: an entry ends the wait),
+    never every wipe decision ever made; an operator-lane wipe that ended refused never
+    burned (refused before the send, or reverted) and waits for nothing."""
     requests = {
         str(r.pk): r
         for r in DualControlRequest.objects.filter(
-            pk__in=ids, action="token_wipe", decision=DualControlRequest.Decision.APPROVED
+            action="token_wipe", decision=DualControlRequest.Decision.APPROVED
+        ).exclude(
+            Exists(
+                ReconciliationEntry.objects.filter(
+                    chain_id=chain_id, entry_type=ET.WIPE, dual_control_request_id=OuterRef("pk")
+                )
+            )
         )
     }
+    if not requests:
+        return []
+    decisions = list(
+        AdminAction.objects.filter(
+            action=WIPE_ACTION,
+            outcome__in=("queued", "safe_payload"),
+            target_type="address",
+            params__request_id__in=list(requests),
+        ).order_by("at")
+    )
     hashes: dict[str, set[str]] = {}
+    refused: set[str] = set()
     for row in AdminAction.objects.filter(
         action=WIPE_ACTION, params__queued_action__in=[str(d.pk) for d in decisions]
-    ).only("params"):
+    ).only("outcome", "params"):
+        if row.outcome == "refused":
+            refused.add(row.params["queued_action"])
         if row.params.get("tx_hash"):
             hashes.setdefault(row.params["queued_action"], set()).add(row.params["tx_hash"].lower())
     waiting = []
     for decision in decisions:
         request = requests.get(str(decision.params.get("request_id")))
-        if request is None or str(request.pk) in recorded:
+        if request is None or str(decision.pk) in refused:
             continue
+        head = decision.params.get("head_block")
         waiting.append(
             _WipeRequest(
                 request=request,
                 holder=decision.target_id,
                 lane="operator" if decision.outcome == "queued" else "safe",
                 tx_hashes=frozenset(hashes.get(str(decision.pk), ())),
+                head_block=int(head) if head is not None else None,
             )
         )
     return waiting
 
 
-def _wipe_request_of(burn: ChainTransfer, receipt, waiting: list[_WipeRequest], *, token: str):
+def _wipe_burns(chain_id: int, waiting: list[_WipeRequest]) -> list[ChainTransfer]:
+    """The unexplained burns that can be a waiting wipe's, looked up directly (never the
+    first N unexplained burns, where a matching one could be past the cut): for the
+    operator lane the burns of its signed transactions, for the Safe lane the burns of the
+    holder after the head block of the approval (all of the holder's when it is unknown:
+    a blacklisted holder cannot burn, so they are few)."""
+    hashes = set().union(*(w.tx_hashes for w in waiting if w.lane == "operator"))
+    wanted = Q(tx_hash__in=hashes) if hashes else Q(pk__in=[])
+    for wipe in waiting:
+        if wipe.lane != "safe":
+            continue
+        by_holder = Q(from_address=wipe.holder)
+        if wipe.head_block is not None:
+            by_holder &= Q(block_number__gt=wipe.head_block)
+        wanted |= by_holder
+    return list(unexplained_burns(chain_id).filter(wanted))
+
+
+def _after_approval(burn: ChainTransfer, wipe: _WipeRequest, block_times: dict[int, int]) -> bool:
+    """Whether the burn was mined after the wipe was approved. Above the head block read just
+    before the approval (that block was already mined): the chain's own order, exact, no
+    clock involved. Only when that read failed (the node was down, so the Safe lane was
+    chosen anyway), its block's timestamp against the approval time, in whole seconds as
+    block times are: a burn in the approval's own second passes, a Safe execution needs its
+    signers first, so nothing real is that close."""
+    if wipe.head_block is not None:
+        return burn.block_number > wipe.head_block
+    approved = wipe.request.checked_at
+    mined = block_times.get(burn.block_number)
+    return approved is not None and mined is not None and mined >= int(approved.timestamp())
+
+
+def _block_times(client: NtzsClient, numbers: set[int]) -> dict[int, int]:
+    times = {}
+    for number in sorted(numbers):
+        try:
+            times[number] = int(client.w3.eth.get_block(number)["timestamp"])
+        except (OSError, ValueError, LookupError, Web3Exception) as exc:
+            raise ChainUnavailable(f"Block {number} could not be read ({exc}).") from None
+    return times
+
+
+def _wipe_request_of(
+    burn: ChainTransfer,
+    receipt,
+    waiting: list[_WipeRequest],
+    *,
+    token: str,
+    block_times: dict[int, int],
+):
     """The approved wipe request this burn is, or None. Conservative: the burn's transaction
     must carry the token's ``Wiped(holder, amount)`` of exactly this burn; then either it is
     the transaction the operator key signed for the request, or it was executed by our Safe
-    and exactly one Safe-lane wipe request of this holder waits for its entry."""
+    after the approval (``_after_approval``) and exactly one Safe-lane wipe request of this
+    holder waits for its entry."""
     amount = int(burn.amount_units)
     if (burn.from_address, amount) not in _wiped_events(receipt, token=token):
         return None
@@ -294,7 +358,7 @@ def _wipe_request_of(burn: ChainTransfer, receipt, waiting: list[_WipeRequest], 
     safe = to_checksum_address(settings.SAFE_ADDRESS)
     if safe not in safe_execution(receipt, safe=safe).executors:
         return None
-    by_safe = [w for w in mine if w.lane == "safe"]
+    by_safe = [w for w in mine if w.lane == "safe" and _after_approval(burn, w, block_times)]
     if len(by_safe) != 1:
         if by_safe:
             logger.warning(
@@ -319,13 +383,15 @@ def wipe_entries_record(client: NtzsClient, chain_id: int | None = None) -> int:
     waiting = _wipes_waiting(chain_id)
     if not waiting:
         return 0
-    burns = list(
-        unexplained_burns(chain_id).filter(from_address__in={w.holder for w in waiting})[:500]
-    )
+    burns = _wipe_burns(chain_id, waiting)
     if not burns:
         return 0
+    timed = {w.holder for w in waiting if w.lane == "safe" and w.head_block is None}
     try:
         receipts = client.receipts(sorted({burn.tx_hash for burn in burns}))
+        block_times = _block_times(
+            client, {burn.block_number for burn in burns if burn.from_address in timed}
+        )
     except ChainError as exc:
         logger.warning("Wipe entries not matched this run: %s", exc)
         return 0
@@ -334,7 +400,9 @@ def wipe_entries_record(client: NtzsClient, chain_id: int | None = None) -> int:
         receipt = receipts.get(burn.tx_hash)
         if receipt is None or int(burn.amount_units) == 0:
             continue
-        wipe = _wipe_request_of(burn, receipt, waiting, token=client.address)
+        wipe = _wipe_request_of(
+            burn, receipt, waiting, token=client.address, block_times=block_times
+        )
         if wipe is None:
             continue
         request = wipe.request

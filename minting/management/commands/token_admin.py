@@ -15,17 +15,7 @@ from pathlib import Path
 from core.management.base import RefusingCommand, actor_from_email
 from minting.services import token_admin as services
 
-SERVICES = {
-    "pause": services.token_pause,
-    "unpause": services.token_unpause,
-    "freeze": services.token_freeze,
-    "unfreeze": services.token_unfreeze,
-    "blacklist": services.token_blacklist,
-    "unblacklist": services.token_unblacklist,
-    "wipe": services.token_wipe,
-    "grant_minter": services.token_grant_minter,
-    "revoke_minter": services.token_revoke_minter,
-}
+SERVICES = services.TOKEN_ACTION_SERVICES
 
 
 class Command(RefusingCommand):
