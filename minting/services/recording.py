@@ -420,7 +420,7 @@ def _signers_mined(client: NtzsClient, attempts: list[MintAttempt]):
     one's (and the other way round). One read per distinct signer."""
     mined: dict[str, int] = {}
     for attempt in attempts:
-        address = attempt.signer.address
+        address = to_checksum_address(attempt.signer.address)
         if address not in mined:
             mined[address] = client.w3.eth.get_transaction_count(address, "latest")
         yield attempt, mined[address]
