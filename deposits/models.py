@@ -137,6 +137,20 @@ class DepositRequest(models.Model):
         max_length=16, choices=Initiation, null=True, blank=True, verbose_name=_("initiation")
     )
     initiation_error = models.TextField(blank=True, verbose_name=_("initiation error"))
+    # When initiation became requested (committed just before the create is sent), and when
+    # ZenoPay answered that create (accepted or refused). Requested with no answer recorded:
+    # the create may never have left (a worker killed in between); such a deposit's create is
+    # re-sent once, by ``initiation_resent_at``'s compare-and-set, when ZenoPay still does not
+    # know the order (deposits.services.payments.payment_initiate_resend).
+    initiation_requested_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("initiation requested at")
+    )
+    initiation_answered_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("initiation answered at")
+    )
+    initiation_resent_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("initiation re-sent at")
+    )
     # The reference a bank-transfer customer writes on the transfer.
     transfer_reference = models.CharField(
         max_length=20, null=True, blank=True, unique=True, verbose_name=_("transfer reference")
@@ -230,6 +244,19 @@ class DepositRequest(models.Model):
             models.Index(fields=["psp_reference"], name="deposit_psp_reference_idx"),
             models.Index(fields=["buyer_phone"], name="deposit_buyer_phone_idx"),
             models.Index(fields=["mint_tx_hash"], name="deposit_mint_tx_hash_idx"),
+            # Creates with no answer recorded, not yet re-sent: the beat's re-send query. A
+            # row is in it only between the claim and ZenoPay's answer (or for good when the
+            # create never left), so the index stays a few rows.
+            models.Index(
+                fields=["initiation_requested_at"],
+                condition=Q(
+                    initiation="requested",
+                    initiation_requested_at__isnull=False,
+                    initiation_answered_at__isnull=True,
+                    initiation_resent_at__isnull=True,
+                ),
+                name="deposit_create_unanswered_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -372,6 +399,9 @@ class PaymentNotification(models.Model):
         verbose_name=_("deposit"),
     )
     payment_status = models.CharField(max_length=32, blank=True, verbose_name=_("payment status"))
+    # An order-status answer that plainly says ZenoPay holds nothing for the order ("not
+    # found", empty data): with no other answer, ZenoPay never received the create.
+    no_data = models.BooleanField(default=False, verbose_name=_("no data for the order"))
     body = models.TextField(blank=True, verbose_name=_("body"))  # raw, capped at 16 KB
     # Without secrets.
     headers = models.JSONField(default=dict, blank=True, verbose_name=_("headers"))

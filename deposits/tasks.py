@@ -19,6 +19,7 @@ def initiate_payment(deposit_id: str) -> str:
 
 @shared_task(name="deposits.tasks.initiate_payments", periodic=True)
 def initiate_payments() -> int:
+    # Pending creates re-driven, and creates that never reached ZenoPay re-sent once.
     return payments_initiate_due()
 
 

@@ -256,6 +256,9 @@ ZENOPAY_SANDBOX = bool(read_bool("ZENOPAY_SANDBOX", False))
 ZENOPAY_WEBHOOK_REQUIRE_KEY = bool(read_bool("ZENOPAY_WEBHOOK_REQUIRE_KEY", False))
 ZENOPAY_WEBHOOK_ALLOWED_IPS = read_list("ZENOPAY_WEBHOOK_ALLOWED_IPS")
 ZENOPAY_WEBHOOK_MAX_PER_MIN = read_int("ZENOPAY_WEBHOOK_MAX_PER_MIN", 600, minimum=1)
+# A create with no answer recorded, that ZenoPay's order-status still does not know this long
+# after it was requested, is re-sent once (never sooner than twice ZENOPAY_TIMEOUT).
+ZENOPAY_CREATE_RESEND_AFTER_S = read_int("ZENOPAY_CREATE_RESEND_AFTER_S", 300, minimum=1)
 
 # Staff identity and outside input (DESIGN §9, §10). Per-profile defaults in finalize().
 STAFF_OTP_REQUIRED = read_bool("STAFF_OTP_REQUIRED", None)  # on in production and tests
@@ -375,8 +378,12 @@ def celery_settings(*, broker_url: str, var_dir: Path) -> dict:
             "control_folder": str(control),
             "store_processed": False,
         }
+    redis_broker = broker_url.startswith(("redis://", "rediss://"))
     return {
         "CELERY_BROKER_URL": broker_url,
+        # kombu's Redis transport with a repair: a worker that loses Redis reconnects
+        # instead of exiting (config.broker).
+        **({"CELERY_BROKER_TRANSPORT": "config.broker:Transport"} if redis_broker else {}),
         "CELERY_BROKER_TRANSPORT_OPTIONS": options,
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
         "CELERY_TASK_SERIALIZER": "json",
@@ -415,13 +422,14 @@ BEAT_LOCK_TTL_S = read_int("BEAT_LOCK_TTL_S", 60, minimum=10)
 def _beat_lock(broker_url: str) -> dict:
     """One beat at a time on Redis (celery-redbeat): the running beat holds a Redis lock with a
     TTL and renews it at every tick (at most every 5 s); a second beat waits for the lock and
-    runs no schedule, and takes over when a crashed beat's lock expires. A Redis lock, not a
+    runs no schedule, and takes over when a crashed beat's lock expires; a Redis restart is
+    waited out (config.scheduler). A Redis lock, not a
     PostgreSQL advisory lock, which transaction pooling would break. The local file-broker
     stack runs one beat by construction and keeps Celery's own scheduler."""
     if not broker_url.startswith(("redis://", "rediss://")):
         return {}
     return {
-        "CELERY_BEAT_SCHEDULER": "redbeat.RedBeatScheduler",
+        "CELERY_BEAT_SCHEDULER": "config.scheduler.OneBeatScheduler",
         "CELERY_REDBEAT_REDIS_URL": broker_url,
         "CELERY_REDBEAT_KEY_PREFIX": "ntzs:beat:",
         "CELERY_REDBEAT_LOCK_KEY": "ntzs:beat::lock",

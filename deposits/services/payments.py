@@ -21,7 +21,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, TextField, Value, When
+from django.db.models import (
+    Case,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Concat
 
 from core.clock import now
@@ -146,22 +157,38 @@ def payment_initiate(*, deposit_id) -> str:
     """Ask ZenoPay to push the USSD prompt, at most once per deposit.
 
     ``initiation`` moves pending → requested and commits before the HTTP call, so a
-    redelivered task finds ``requested`` and leaves the deposit to polling."""
+    redelivered task finds ``requested`` and leaves the deposit to polling (a create that
+    never left is re-sent once, on evidence: ``payment_initiate_resend``)."""
     return payment_initiate_answer(deposit_id=deposit_id).outcome
 
 
 def payment_initiate_answer(*, deposit_id) -> Initiated:
     """``payment_initiate``, with ZenoPay's answer (``manage.py zenopay_smoke`` prints it)."""
     with transaction.atomic():
+        at = now()
         claimed = DepositRequest.objects.filter(
             pk=deposit_id,
             payment_provider=ZENOPAY,
             status=S.SUBMITTED,
             initiation=Initiation.PENDING,
             hold_reason="",
-        ).update(initiation=Initiation.REQUESTED, updated_at=now())
+        ).update(initiation=Initiation.REQUESTED, initiation_requested_at=at, updated_at=at)
     if claimed != 1:
         return Initiated("skipped", "")
+    return _create_send(deposit_id, resent_at=None)
+
+
+def _create_send(deposit_id, *, resent_at: dt.datetime | None) -> Initiated:
+    """Send the create whose claim is committed and record ZenoPay's answer.
+
+    ``resent_at`` names the send: None for the first, the re-send's stamp for the re-send.
+    Each send records only its own answer, so a first create that was only slow (a frozen
+    worker waking after the re-send) can never cancel or mark a deposit its re-send served."""
+    mine = (
+        Q(initiation_resent_at__isnull=True)
+        if resent_at is None
+        else Q(initiation_resent_at=resent_at)
+    )
     deposit = DepositRequest.objects.select_related("user").get(pk=deposit_id)
     try:
         accepted = zenopay_create(
@@ -179,11 +206,11 @@ def payment_initiate_answer(*, deposit_id) -> Initiated:
             call="create",
             why=f"HTTP {exc.http_status}: {exc}" if exc.http_status in (401, 403) else "",
         )
-        _initiation_refused(deposit_id, str(exc))
+        _initiation_refused(deposit_id, str(exc), mine=mine, resent=resent_at is not None)
         return Initiated("refused", str(exc))
     except ZenoPayUnavailable as exc:
         # The customer may have been prompted and may pay: keep polling, never cancel.
-        DepositRequest.objects.filter(pk=deposit_id, initiation=Initiation.REQUESTED).update(
+        DepositRequest.objects.filter(mine, pk=deposit_id, initiation=Initiation.REQUESTED).update(
             initiation=Initiation.UNCERTAIN,
             initiation_error=str(exc)[:500],
             next_poll_at=now() + dt.timedelta(seconds=POLL_BACKOFF_S[0]),
@@ -192,9 +219,101 @@ def payment_initiate_answer(*, deposit_id) -> Initiated:
         logger.warning("ZenoPay create outcome unknown deposit=%s: %s", deposit_id, exc)
         _drift_note(call="create", why=f"outcome unknown: {exc}")
         return Initiated("uncertain", str(exc))
+    # Recorded at once: a requested deposit with this stamp is one ZenoPay took.
+    DepositRequest.objects.filter(mine, pk=deposit_id).update(initiation_answered_at=now())
     _drift_note(call="create", why="")
     logger.info("ZenoPay payment requested deposit=%s", deposit_id)
     return Initiated("requested", json.dumps(accepted.raw, ensure_ascii=False))
+
+
+# --- A create that may never have left -------------------------------------------------------
+#
+# ``initiation`` is committed ``requested`` before the create is sent (DESIGN §6), so a
+# worker killed between that commit and the HTTP call leaves a deposit ZenoPay never heard
+# of: the customer was never prompted and nothing but the 72 h expiry would end it. Such a
+# create is re-sent once, and only on evidence, never blindly: no answer to the create was
+# recorded, ZenoPay's own order-status still plainly says "not found" (no data) at least
+# ZENOPAY_CREATE_RESEND_AFTER_S after the request (never sooner than twice ZENOPAY_TIMEOUT,
+# so a create still on its way is not doubled), nothing ZenoPay said since shows it knows the
+# order, and no webhook ever came for it.
+#
+# ``uncertain`` is never re-sent: that create did leave and timed out, ZenoPay may have
+# prompted the customer, who may pay; polling finds the payment.
+#
+# Should ZenoPay have had the order after all, a second payment under it is caught like any
+# other: an order-status answer with another transid on a deposit already past payment
+# becomes an OrphanPayment "second payment" (_apply_completed); a re-send ZenoPay refuses
+# cancels the deposit, which is then still checked daily for 14 days and reopens if paid.
+
+RESEND_FIRST_POLL_AFTER = dt.timedelta(seconds=POLL_BACKOFF_S[0])
+# Order-status answers that say nothing about the order: no answer at all (no HTTP status),
+# ZenoPay's "too slow", "too many" and server errors. Any other answer that is not a plain
+# "not found" means ZenoPay may know the order: no re-send.
+SILENT_STATUS = (
+    Q(http_status__isnull=True) | Q(http_status__in=(408, 429)) | Q(http_status__gte=500)
+)
+
+
+def _resend_after() -> dt.timedelta:
+    return dt.timedelta(
+        seconds=max(settings.ZENOPAY_CREATE_RESEND_AFTER_S, 2 * settings.ZENOPAY_TIMEOUT)
+    )
+
+
+def _creates_stranded():
+    """ZenoPay deposits whose create may never have left and ZenoPay does not know: the
+    conditions of the re-send, all in one query so its compare-and-set checks them again."""
+    wait = _resend_after()
+    notes = PaymentNotification.objects.filter(deposit_id=OuterRef("pk"))
+    answers_since_request = notes.filter(
+        kind=PaymentNotification.Kind.ORDER_STATUS,
+        received_at__gte=OuterRef("initiation_requested_at"),
+    )
+    waited = ExpressionWrapper(
+        OuterRef("initiation_requested_at") + wait, output_field=DateTimeField()
+    )
+    return DepositRequest.objects.filter(
+        Exists(answers_since_request.filter(no_data=True, received_at__gte=waited)),
+        ~Exists(answers_since_request.filter(no_data=False).exclude(SILENT_STATUS)),
+        ~Exists(notes.filter(kind=PaymentNotification.Kind.WEBHOOK)),
+        payment_provider=ZENOPAY,
+        status=S.SUBMITTED,
+        hold_reason="",
+        initiation=Initiation.REQUESTED,
+        initiation_requested_at__lt=now() - wait,
+        initiation_answered_at__isnull=True,
+        initiation_resent_at__isnull=True,
+    )
+
+
+def payment_initiate_resend(*, deposit_id) -> str:
+    """Re-send the create of a deposit ZenoPay never heard of, at most once ever.
+
+    The compare-and-set on ``initiation_resent_at`` re-checks every condition, so of two
+    runs at once one sends. The re-send's answer is handled as the first create's: accepted
+    (answer recorded, polled from now), unavailable (``uncertain``, polled), refused
+    (``refused``, cancelled, still checked daily). Returns that outcome, or "skipped"."""
+    at = now()
+    with transaction.atomic():
+        claimed = (
+            _creates_stranded()
+            .filter(pk=deposit_id)
+            .update(
+                initiation_resent_at=at,
+                # Polled as a fresh request: the backoff had grown while nothing was asked.
+                poll_attempts=0,
+                next_poll_at=at + RESEND_FIRST_POLL_AFTER,
+                updated_at=at,
+            )
+        )
+    if claimed != 1:
+        return "skipped"
+    logger.warning(
+        "ZenoPay create re-sent deposit=%s: no answer was recorded and ZenoPay does not "
+        "know the order",
+        deposit_id,
+    )
+    return _create_send(deposit_id, resent_at=at).outcome
 
 
 def _drift_note(*, call: str, why: str) -> None:
@@ -236,22 +355,33 @@ def _drift_note(*, call: str, why: str) -> None:
 
 
 @transaction.atomic
-def _initiation_refused(deposit_id, message: str) -> None:
-    DepositRequest.objects.filter(pk=deposit_id, initiation=Initiation.REQUESTED).update(
-        initiation=Initiation.REFUSED, initiation_error=message[:500], updated_at=now()
+def _initiation_refused(deposit_id, message: str, *, mine: Q, resent: bool) -> None:
+    refused = DepositRequest.objects.filter(
+        mine, pk=deposit_id, initiation=Initiation.REQUESTED
+    ).update(
+        initiation=Initiation.REFUSED,
+        initiation_error=message[:500],
+        initiation_answered_at=now(),
+        updated_at=now(),
     )
+    if not refused:
+        return  # another send's answer decides this deposit
     try:
         deposit_cancel(
             deposit_id=deposit_id,
             source="system",
             reason=f"The payment request was refused: {message}",
+            # A refused first create pushed nothing. A refused re-send may follow a first
+            # create ZenoPay had after all: checked daily like any cancelled deposit.
+            next_poll_at=now() + CANCELLED_CHECK_EVERY if resent else None,
         )
     except TransitionRefused:
         pass  # already moved on (e.g. a payment confirmed meanwhile): nothing to cancel
 
 
 def payments_initiate_due(*, limit: int = 100) -> int:
-    """Re-drive creates whose initiation is still pending after a minute (lost messages).
+    """Re-drive creates whose initiation is still pending after a minute (lost messages),
+    then re-send, once, the creates that never reached ZenoPay (``payment_initiate_resend``).
 
     Each deposit on its own: one that fails is logged and left for the next run (still
     pending, or requested and then polled), and the others go ahead."""
@@ -272,6 +402,14 @@ def payments_initiate_due(*, limit: int = 100) -> int:
             requested += payment_initiate(deposit_id=pk) == "requested"
         except Exception:
             logger.exception("ZenoPay initiation failed deposit=%s; the others go on", pk)
+    stranded = list(
+        _creates_stranded().order_by("initiation_requested_at").values_list("pk", flat=True)[:limit]
+    )
+    for pk in stranded:
+        try:
+            requested += payment_initiate_resend(deposit_id=pk) == "requested"
+        except Exception:
+            logger.exception("ZenoPay create re-send failed deposit=%s; the others go on", pk)
     return requested
 
 
@@ -668,6 +806,7 @@ def order_status_notification_store(*, deposit_id, status) -> PaymentNotificatio
         payment_status=payment_status,
         body=text_raw_storable(status.raw_body, max_chars=STORED_BODY_MAX),
         http_status=status.http_status,
+        no_data=status.no_data,
         outcome_note=status_note,
     )
 

@@ -315,6 +315,9 @@ class FaultStack:
                 "ZENOPAY_API_KEY": API_KEY,
                 "ZENOPAY_TIMEOUT": "5",
                 "ZENOPAY_WEBHOOK_REQUIRE_KEY": "true",
+                # A create a killed worker never sent is re-sent once ZenoPay's order-status
+                # has said "not found" this long after (the floor is 2 x ZENOPAY_TIMEOUT).
+                "ZENOPAY_CREATE_RESEND_AFTER_S": "1",
                 "SAFE_MINT_THRESHOLD_TZS": "9000",
                 "DEPOSIT_CREATE_MAX_PER_10_MIN": "100000",
                 "USER_DAILY_LIMIT_TZS": "1000000000",
@@ -499,8 +502,15 @@ def fault_wait_settled(stack: FaultStack, sender: WebhookSender, *, timeout: flo
         )[0][0]
         orders = stack.standin_orders()
         paid = [d for d in sender.deliveries.values() if d.delivered]
-        minted = stack.statuses().get("minted", 0)
-        return not pending and len(paid) == len(orders) == minted and not sender._pending
+        statuses = stack.statuses()
+        minted = statuses.get("minted", 0)
+        # A deposit still submitted may be one whose create never left: its re-send comes.
+        return (
+            not pending
+            and not statuses.get("submitted")
+            and len(paid) == len(orders) == minted
+            and not sender._pending
+        )
 
     try:
         wait_until("the deposits to settle", settled, timeout=timeout, interval=1)
@@ -746,9 +756,7 @@ class WebhookSender:
 # --- The invariants --------------------------------------------------------------------------
 
 
-def fault_invariants_assert(
-    stack: FaultStack, sender: WebhookSender | None, ids: list[str], *, unreached_ok: bool = False
-):
+def fault_invariants_assert(stack: FaultStack, sender: WebhookSender | None, ids: list[str]):
     """What every fault scenario must leave (DESIGN §14, invariants 1, 2, 6, 8, 10):
 
     - every paid deposit of ``ids`` minted, none left submitted, mint_pending,
@@ -759,12 +767,9 @@ def fault_invariants_assert(
     - ``totalSupply`` equal to the books (the minted deposits' shillings);
     - every webhook ZenoPay delivered (answered 2xx) stored as a PaymentNotification, and
       every order the customer paid has one: an attempt that failed counts only because the
-      sender retried it until it was answered.
-
-    With ``unreached_ok`` (a worker killed at random), a deposit whose ZenoPay create never
-    left the killed worker is allowed: its initiation was committed ``requested`` before the
-    HTTP call (DESIGN §6: never a second USSD push), ZenoPay has no such order, so no payment
-    can exist; it must still be ``submitted`` and polled (the 72 h expiry is its way out).
+      sender retried it until it was answered;
+    - every deposit's create reached ZenoPay: one a killed worker never sent was re-sent
+      (deposits.services.payments.payment_initiate_resend).
     Returns a one-line summary."""
     from minting.contract_artifact import deposit_ref
 
@@ -775,18 +780,10 @@ def fault_invariants_assert(
     )
     books = {row[0]: row for row in rows}
     assert sorted(books) == sorted(ids), "the database holds other deposits than the scenario's"
-    unreached = []
     if sender is not None:
         at_zenopay = stack.standin_orders()
-        unreached = [i for i in ids if i not in at_zenopay]
-        assert unreached_ok or not unreached, f"creates that never reached ZenoPay: {unreached}"
-        for deposit_id in unreached:
-            _, status, _, _, initiation, polled = books[deposit_id]
-            assert (status, initiation, polled) in {
-                ("submitted", "requested", True),
-                ("submitted", "uncertain", True),
-            }, f"unpaid deposit {deposit_id} is {status}/{initiation}, polled={polled}"
-    ids = [i for i in ids if i not in unreached]
+        unreached = {i: (books[i][1], books[i][4]) for i in ids if i not in at_zenopay}
+        assert not unreached, f"creates that never reached ZenoPay: {unreached}"
     by_status = Counter(books[i][1] for i in ids)
     not_done = {i: books[i][1] for i in ids if books[i][1] in NOT_DONE}
     assert not not_done, f"deposits not minted after the recovery window: {not_done}"
@@ -837,8 +834,11 @@ def fault_invariants_assert(
         assert not lost, f"webhooks delivered but not stored (stored, attempts): {lost}"
         assert set(sender.deliveries) == set(ids), "an order was never paid by the sender"
         summary += f"; {sender.summary()}, {sum(stored.values())} stored"
-        if unreached:
-            summary += f"; {len(unreached)} create(s) never reached ZenoPay (polled, unpaid)"
+    resent = stack.sql(
+        "SELECT count(*) FROM deposits_depositrequest WHERE initiation_resent_at IS NOT NULL"
+    )[0][0]
+    if resent:
+        summary += f"; {resent} create(s) a killed worker never sent were re-sent"
     return summary
 
 
