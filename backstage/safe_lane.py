@@ -45,19 +45,21 @@ from minting.contract_artifact import deposit_ref
 from minting.models import SafeBatchExport
 from minting.services.deposit_refs import MINT_FOR_DEPOSIT, export_method, signs_with_ref
 from minting.services.lanes import (
-    NONCE_RECORD,
-    approved_nonce_records,  # the route-back's own rule for a dead plain-mint export
-    nonce_export_covered,
     safe_export_void_payload,
     safe_nonce_consumed_record,
     safe_void_payload_export,
 )
 from minting.services.safe import (
+    NONCE_RECORD,
     OPERATOR_ROLES,
+    SafeExportCouldMintTwice,
+    approved_nonce_records,  # the route-back's own rule for a dead plain-mint export
     chain_client,
     exportable_check,  # the export's own refusal, shown in the preview before the POST
+    exports_that_could_double,  # the export's own rule, shown in the preview before the POST
     mint_call,
     mint_with_ref,
+    nonce_export_covered,
     safe_batch_file,
     safe_mint_record,
 )
@@ -161,6 +163,7 @@ class QueueRow:
     exports: list[SafeBatchExport] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)  # per export, same order
     payloads: PayloadState | None = None
+    ref_voided: bool | None = None  # read only with a mintForDeposit export; None: unknown
 
     @property
     def wallet_short(self) -> str:
@@ -255,6 +258,7 @@ def safe_queue_rows(ids=None) -> list[QueueRow]:
     voided = _refs_voided(with_ref)
     for row in rows.values():
         row.payloads = _payload_state(row, voided)
+        row.ref_voided = None if voided is None else voided.get(row.deposit.pk)
     return list(rows.values())
 
 
@@ -263,6 +267,9 @@ class PreviewRow:
     row: QueueRow
     call: dict | None = None
     refusal: str = ""  # the export service's sentence: this deposit would refuse the POST
+    # Earlier exports that may still execute with nothing on chain to stop both from minting
+    # (the loud warning), by the export's own rule; the POST must confirm exactly these.
+    doubling: list[SafeBatchExport] = field(default_factory=list)
 
     @property
     def plain(self) -> bool:
@@ -270,15 +277,7 @@ class PreviewRow:
 
     @property
     def doubles(self) -> bool:
-        """An earlier payload that may still execute, and nothing on chain to stop both from
-        minting (the loud warning): the token refuses a second mint of a reference only when
-        both are mintForDeposit; a plain mint on either side mints again."""
-        if self.call is None:
-            return False
-        payloads = self.row.payloads
-        if self.plain:
-            return payloads.ref_live or payloads.plain_live
-        return payloads.plain_live
+        return bool(self.doubling)
 
 
 @dataclass
@@ -306,6 +305,14 @@ class Preview:
     @property
     def doubles(self) -> list[PreviewRow]:
         return [r for r in self.rows if r.doubles]
+
+    @property
+    def doubling_export_ids(self) -> list[uuid.UUID]:
+        """The earlier exports the person confirms by ticking the box, each once."""
+        ids: list[uuid.UUID] = []
+        for row in self.rows:
+            ids += [e.pk for e in row.doubling if e.pk not in ids]
+        return ids
 
 
 def safe_batch_preview(ids: list[uuid.UUID]) -> Preview:
@@ -338,6 +345,12 @@ def safe_batch_preview(ids: list[uuid.UUID]) -> Preview:
             deposit=deposit,
             token=token,
             with_ref=signs_with_ref(policy=preview.with_ref, ref_voided=ref_voided),
+        )
+        item.doubling = exports_that_could_double(
+            deposit_id=deposit.pk,
+            new_method=item.call["method"],
+            exports=item.row.exports,
+            ref_voided=item.row.ref_voided,
         )
     return preview
 
@@ -404,33 +417,43 @@ def safe_export(request, *, site):
         raise Http404(_("A selected deposit does not exist."))
     form = ExportForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        if preview.doubles and not form.cleaned_data["acknowledge"]:
-            messages.error(
-                request,
+        # The tick confirms the earlier exports this page showed (its hidden fields), and only
+        # those: the service decides under its lock whether they are all that could double.
+        checked = request.POST.getlist("checked_export") if form.cleaned_data["acknowledge"] else []
+        try:
+            result = safe_batch_file(
+                deposit_ids=ids,
+                actor=request.user,
+                safe_nonce=form.cleaned_data["safe_nonce"],
+                checked_exports=checked,
+            )
+        except SafeExportCouldMintTwice:
+            # Shown again as it is now, the box unticked: what must be checked has changed.
+            preview = safe_batch_preview(ids)
+            data = request.POST.copy()
+            data.pop("acknowledge", None)
+            form = ExportForm(data)
+            form.is_valid()
+            form.add_error(
+                None,
                 _(
                     "This export could mint twice: tick the box once you have checked in the "
-                    "Safe app that no earlier proposal for these deposits will be executed."
+                    "Safe app that none of the earlier proposals listed below for these "
+                    "deposits will be executed."
                 ),
             )
+        except REFUSALS as exc:
+            messages.error(request, refusal_text(exc))
         else:
-            try:
-                result = safe_batch_file(
-                    deposit_ids=ids,
-                    actor=request.user,
-                    safe_nonce=form.cleaned_data["safe_nonce"],
+            messages.success(
+                request,
+                _(
+                    "Safe export %(id)s is recorded: load the downloaded file in the Safe "
+                    "Transaction Builder, then record the executed transaction's hash here."
                 )
-            except REFUSALS as exc:
-                messages.error(request, refusal_text(exc))
-            else:
-                messages.success(
-                    request,
-                    _(
-                        "Safe export %(id)s is recorded: load the downloaded file in the Safe "
-                        "Transaction Builder, then record the executed transaction's hash here."
-                    )
-                    % {"id": result["export_id"]},
-                )
-                return _download(result["batch"], f"ntzs-safe-mint-{result['export_id']}.json")
+                % {"id": result["export_id"]},
+            )
+            return _download(result["batch"], f"ntzs-safe-mint-{result['export_id']}.json")
     context = {
         **site.each_context(request),
         "title": _("Safe batch file"),

@@ -3,6 +3,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.fields.json import KT
+from django.db.models.lookups import IsNull
 from django.utils.translation import gettext_lazy as _
 
 from core.clock import now
@@ -54,7 +56,20 @@ class AdminAction(AppendOnlyModel):
         verbose_name = _("admin action")
         verbose_name_plural = _("admin actions")
         ordering = ["-at"]
-        indexes = [models.Index(fields=["target_type", "target_id"])]  # a record's audit trail
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),  # a record's audit trail
+            # An action's rows in time order: the token-administration redrive runs every
+            # minute over the token actions' decisions and outcomes (action IN ..., never a
+            # LIKE prefix, which a btree serves only under the C collation).
+            models.Index(fields=["action", "at"], name="admin_action_action_at"),
+            # The rows of one token action's execution, by the decision they carry. Partial:
+            # only those rows have the key, and "= value" implies IS NOT NULL to the planner.
+            models.Index(
+                KT("params__queued_action"),
+                name="admin_action_queued_action",
+                condition=Q(IsNull(KT("params__queued_action"), False)),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id} by {self.actor_id}"

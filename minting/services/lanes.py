@@ -56,16 +56,19 @@ from minting.contract_artifact import deposit_ref
 from minting.models import MintAttempt, MintTransaction, SafeBatchExport
 from minting.services.deposit_refs import MINT_FOR_DEPOSIT, export_method, export_methods
 from minting.services.recording import Verdict, logs_from_block, mint_proof
-from minting.services.safe import (
+from minting.services.safe import (  # the nonce-record rule lives there: the export uses it
+    NONCE_RECORD,
     OPERATOR_ROLES,
     ChainReadRefused,
     SafeRecordRefused,
     SafeRefused,
+    approved_nonce_records,
     batch_file,
     chain_client,
     claim_holder,
     contract_call,
     mint_with_ref,
+    nonce_export_covered,
     require_operator,
     safe_address,
     safe_execution_require,
@@ -79,7 +82,6 @@ MT = MintTransaction.Status
 LIVE = (MintAttempt.Status.SIGNED, MintAttempt.Status.SENT)
 REFUNDABLE = (S.MINT_PENDING, S.MINT_FAILED, S.MINT_REQUIRES_SAFE)
 PAYLOAD_LIVE = "A Safe payload for this deposit can still be executed"
-NONCE_RECORD = "safe_nonce_consumed_record"
 REFUND_RECORD = "mint_refund_record"
 MINT_LANE_SET = "mint_lane_set"
 # What a MINT_LANE switch may ask for: one of the lanes, or no override (the environment's).
@@ -117,27 +119,6 @@ def _ref_state(client: NtzsClient, ref: bytes) -> tuple[bool, bool]:
             f"The deposit reference could not be read on chain ({type(exc).__name__}); try again."
         ) from None
     return bool(minted), bool(voided)
-
-
-def approved_nonce_records(deposit_id: uuid.UUID) -> list[DualControlRequest]:
-    return list(
-        DualControlRequest.objects.filter(
-            action=NONCE_RECORD,
-            target_id=str(deposit_id),
-            decision=DualControlRequest.Decision.APPROVED,
-        )
-    )
-
-
-def nonce_export_covered(export: SafeBatchExport, records: list[DualControlRequest]) -> bool:
-    for record in records:
-        consumed = record.params.get("safe_nonce")
-        if export.safe_nonce is not None:
-            if consumed is not None and consumed >= export.safe_nonce:
-                return True
-        elif record.made_at > export.at and record.params.get("proposal_nonce") is not None:
-            return True  # the maker named the proposal's nonce; validated ≤ consumed
-    return False
 
 
 def _unclaimed_mints_to_wallet(client: NtzsClient, deposit: DepositRequest) -> list[str]:

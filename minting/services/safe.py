@@ -32,6 +32,7 @@ from web3.exceptions import Web3Exception
 
 from core.clock import now
 from core.exceptions import ConflictError, ServiceError
+from core.models import DualControlRequest
 from core.money import tzs_to_units, units_format
 from core.roles import PLATFORM_COMPLIANCE, SUPER_ADMIN, require_not_beneficiary, require_role
 from core.services import admin_action_record
@@ -54,6 +55,7 @@ from minting.services.deposit_refs import (
     MINT_FOR_DEPOSIT,
     PLAIN_MINT,
     DepositRefUnstated,
+    export_method,
     export_methods,
     mint_with_ref_policy,
     signs_with_ref,
@@ -67,6 +69,8 @@ MT = MintTransaction.Status
 OPERATOR_ROLES = (PLATFORM_COMPLIANCE, SUPER_ADMIN)
 TX_HASH_RE = re.compile(r"0x[0-9a-f]{64}")
 TX_BUILDER_VERSION = "1.18.0"
+# The four-eyes record "this Safe nonce was consumed and minted nothing" (made in ``lanes``).
+NONCE_RECORD = "safe_nonce_consumed_record"
 
 # Safe 1.3.0: ExecutionSuccess(bytes32 txHash, uint256 payment), both in data; Safe 1.4.1:
 # txHash indexed. Same topic 0.
@@ -102,6 +106,16 @@ class SafeRecordRefused(SafeRefused):
 
 class ChainReadRefused(SafeRefused):
     """The chain could not be read, so nothing could be proven."""
+
+
+class SafeExportCouldMintTwice(SafeRefused):
+    """An earlier export of the same deposit could still be executed next to this one and the
+    person exporting did not confirm having checked exactly those exports; nothing was
+    written."""
+
+    def __init__(self, message: str, *, export_ids: tuple[uuid.UUID, ...]):
+        super().__init__(message)
+        self.export_ids = export_ids  # the unconfirmed earlier exports, oldest first
 
 
 # --- Shared helpers ---------------------------------------------------------------------------
@@ -349,10 +363,77 @@ def _unique_ids(deposit_ids: Iterable) -> list[uuid.UUID]:
     return ids
 
 
-def safe_batch_file(*, deposit_ids: Iterable, actor, safe_nonce: int | None = None) -> dict:
+def approved_nonce_records(deposit_id: uuid.UUID) -> list[DualControlRequest]:
+    """The deposit's consumed Safe nonces, recorded by a maker and approved by a checker."""
+    return list(
+        DualControlRequest.objects.filter(
+            action=NONCE_RECORD,
+            target_id=str(deposit_id),
+            decision=DualControlRequest.Decision.APPROVED,
+        )
+    )
+
+
+def nonce_export_covered(export: SafeBatchExport, records: list[DualControlRequest]) -> bool:
+    """Whether a plain-mint export is dead: an approved record consumed its Safe nonce (the
+    export's own, or the proposal's nonce the maker named). The same rule decides the
+    route-back and refund (``lanes``) and whether a new export could mint twice."""
+    for record in records:
+        consumed = record.params.get("safe_nonce")
+        if export.safe_nonce is not None:
+            if consumed is not None and consumed >= export.safe_nonce:
+                return True
+        elif record.made_at > export.at and record.params.get("proposal_nonce") is not None:
+            return True  # the maker named the proposal's nonce; validated ≤ consumed
+    return False
+
+
+def exports_that_could_double(
+    *,
+    deposit_id: uuid.UUID,
+    new_method: str,
+    exports: Iterable[SafeBatchExport],
+    ref_voided: bool | None,
+) -> list[SafeBatchExport]:
+    """The deposit's earlier ``exports`` that may still be executed and, next to a new call
+    of ``new_method``, would mint it twice. The token refuses a second mint of a reference
+    only when both calls are ``mintForDeposit``; a plain ``mint`` on either side mints again.
+    A ``mintForDeposit`` export is dead once its reference is voided (``ref_voided``; None:
+    not known, so alive); a plain one once two people recorded its Safe nonce consumed."""
+    exports = list(exports)
+    methods = [export_method(export, deposit_id) for export in exports]
+    records = (
+        approved_nonce_records(deposit_id)
+        if any(method != MINT_FOR_DEPOSIT for method in methods)
+        else []
+    )
+    doubling = []
+    for export, method in zip(exports, methods, strict=True):
+        if method == MINT_FOR_DEPOSIT:
+            if new_method == MINT_FOR_DEPOSIT or ref_voided is True:
+                continue
+        elif nonce_export_covered(export, records):
+            continue
+        doubling.append(export)
+    return doubling
+
+
+def safe_batch_file(
+    *,
+    deposit_ids: Iterable,
+    actor,
+    safe_nonce: int | None = None,
+    checked_exports: Iterable = (),
+) -> dict:
     """The exact call of each ``mint_requires_safe`` deposit and a Transaction Builder batch
     file for all of them; every call writes a ``SafeBatchExport`` and an ``AdminAction``
-    (after an export, no payment may be left unbacked)."""
+    (after an export, no payment may be left unbacked).
+
+    Refused (``SafeExportCouldMintTwice``) while an earlier export of one of these deposits
+    could still be executed next to this one (``exports_that_could_double``), unless each
+    such export is in ``checked_exports``: the ones the person checked in the Safe app will
+    never be executed. The rule is evaluated with the deposits locked, so an export made
+    after the person looked is never confirmed by them."""
     require_operator(actor, "export Safe mint payloads")
     if safe_nonce is not None and (
         isinstance(safe_nonce, bool) or not isinstance(safe_nonce, int) or safe_nonce < 0
@@ -363,16 +444,38 @@ def safe_batch_file(*, deposit_ids: Iterable, actor, safe_nonce: int | None = No
         "pk", "user_id"
     ):
         require_not_beneficiary(actor, owner_id, doing=f"export the Safe mint of {deposit_id}")
+    checked = _checked_export_ids(checked_exports)
     with_ref = mint_with_ref(chain_client)  # may read the chain: before any lock
-    voided = _voided_refs(ids) if with_ref else frozenset()
+    # Under the policy every reference is read (it decides the method). Otherwise only those
+    # of deposits exported before, as far as the chain answers: an earlier mintForDeposit
+    # export is dead only once its reference is voided. A void is final, so an answer read
+    # here, before the lock, can only be more cautious than the chain by then.
+    if with_ref:
+        voided = _voided_refs(ids)
+    else:
+        exported = set(
+            SafeBatchExport.objects.filter(deposits__in=ids).values_list("deposits", flat=True)
+        )
+        voided = _voided_refs_known([d for d in ids if d in exported])
     return _safe_batch_file_write(
         ids=ids,
         actor=actor,
         safe_nonce=safe_nonce,
         with_ref=with_ref,
         voided=voided,
+        checked=checked,
         head_block=_export_head_block(),
     )
+
+
+def _checked_export_ids(values: Iterable) -> frozenset[uuid.UUID]:
+    checked = set()
+    for value in values:
+        try:
+            checked.add(uuid.UUID(str(value).strip()))
+        except ValueError:
+            raise SafeRefused(f"{value!r} is not the id of a Safe export.") from None
+    return frozenset(checked)
 
 
 def _export_head_block() -> int | None:
@@ -385,14 +488,26 @@ def _export_head_block() -> int | None:
         return None
 
 
-def _voided_refs(ids: list[uuid.UUID]) -> frozenset[uuid.UUID]:
-    """Deposits whose reference was voided (a route-back after an earlier export): like the
-    worker's signature, their new export is a plain mint (mintForDeposit would revert)."""
+def _voided_refs(ids: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+    """Whether each deposit's reference was voided (a route-back after an earlier export):
+    like the worker's signature, such a deposit's new export is a plain mint (mintForDeposit
+    would revert)."""
     client = chain_client()
     try:
-        return frozenset(d for d in ids if client.is_deposit_ref_voided(deposit_ref(d)))
+        return {d: bool(client.is_deposit_ref_voided(deposit_ref(d))) for d in ids}
     except ChainError as exc:
         raise ChainReadRefused(f"The chain could not be read ({exc}); try again.") from None
+
+
+def _voided_refs_known(ids: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+    """The same where the chain answers; an unanswered one is left out (not known, so its
+    mintForDeposit exports count as alive) and never stops a plain export."""
+    if not ids:
+        return {}
+    try:
+        return _voided_refs(ids)
+    except (ChainReadRefused, OSError, ValueError, Web3Exception):
+        return {}
 
 
 @transaction.atomic(durable=True)
@@ -402,11 +517,13 @@ def _safe_batch_file_write(
     actor,
     safe_nonce: int | None,
     with_ref: bool,
-    voided: frozenset[uuid.UUID],
+    voided: dict[uuid.UUID, bool],
+    checked: frozenset[uuid.UUID] = frozenset(),
     head_block: int | None = None,
 ) -> dict:
     # The deposit rows stay locked until the export is written, so a route-back or a refund
-    # (which lock them too) sees every export made before it.
+    # (which lock them too) sees every export made before it, and so does a concurrent export
+    # of the same deposit (it waits here, then reads this one's export below).
     deposits = {
         d.pk: d
         for d in DepositRequest.objects.select_for_update(of=("self",))
@@ -422,10 +539,11 @@ def _safe_batch_file_write(
         mint_call(
             deposit=deposits[d],
             token=token,
-            with_ref=signs_with_ref(policy=with_ref, ref_voided=d in voided),
+            with_ref=signs_with_ref(policy=with_ref, ref_voided=voided.get(d, False)),
         )
         for d in ids
     ]
+    _could_mint_twice_check(ids=ids, calls=calls, voided=voided, checked=checked)
     total = sum(deposits[d].amount_tzs for d in ids)
     nonce_note = f" Propose it at Safe nonce {safe_nonce}." if safe_nonce is not None else ""
     description = (
@@ -461,6 +579,46 @@ def _safe_batch_file_write(
         },
     )
     return {"export_id": str(export.pk)} | payload
+
+
+def _could_mint_twice_check(
+    *,
+    ids: list[uuid.UUID],
+    calls: list[dict],
+    voided: dict[uuid.UUID, bool],
+    checked: frozenset[uuid.UUID],
+) -> None:
+    """Refuses while an earlier export that could mint a deposit a second time next to this
+    one is not among the exports the person confirmed; run with the deposits locked."""
+    earlier: dict[uuid.UUID, list[SafeBatchExport]] = {d: [] for d in ids}
+    for export in (
+        SafeBatchExport.objects.filter(deposits__in=ids)
+        .prefetch_related("deposits")
+        .order_by("at", "pk")
+        .distinct()
+    ):
+        for deposit in export.deposits.all():
+            if deposit.pk in earlier:
+                earlier[deposit.pk].append(export)
+    unconfirmed: list[SafeBatchExport] = []
+    for deposit_id, call in zip(ids, calls, strict=True):
+        for export in exports_that_could_double(
+            deposit_id=deposit_id,
+            new_method=call["method"],
+            exports=earlier[deposit_id],
+            ref_voided=voided.get(deposit_id),
+        ):
+            if export.pk not in checked and export not in unconfirmed:
+                unconfirmed.append(export)
+    if unconfirmed:
+        raise SafeExportCouldMintTwice(
+            "This export could mint twice: earlier export(s) "
+            + ", ".join(str(export.pk) for export in unconfirmed)
+            + " of these deposits can still be executed, so check in the Safe app that none "
+            "of them will be (rejected, or replaced at the same Safe nonce) and confirm "
+            "exactly those exports.",
+            export_ids=tuple(export.pk for export in unconfirmed),
+        )
 
 
 def exportable_check(deposit: DepositRequest) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import CharField, Exists, OuterRef
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 from eth_abi import decode as abi_decode
@@ -158,6 +158,10 @@ OPERATIONS = {
     )
 }  # fmt: skip
 FOUR_EYES = {op.request_action: op for op in OPERATIONS.values() if op.four_eyes}
+# Every token action's AdminAction name, for ``action IN``: the audit log's (action, at)
+# index serves it under any collation, where a "token." prefix would read the whole log.
+# An operation is never renamed or removed while its rows exist.
+TOKEN_ACTIONS = tuple(op.admin_action for op in OPERATIONS.values())
 
 
 @dataclass(frozen=True)
@@ -480,7 +484,7 @@ def token_admin_dispatched(*, request_id) -> TokenAdminResult:
     payload to download."""
     action = (
         AdminAction.objects.filter(
-            action__startswith="token.",
+            action__in=TOKEN_ACTIONS,
             outcome__in=("queued", "safe_payload"),
             params__request_id=str(request_id),
         )
@@ -611,10 +615,15 @@ def blacklist_release_check(deposit: DepositRequest, resolution: str) -> None:
 # --- Execution through the operator key (the task) ---------------------------------------------
 
 
+def _by_queued_action():
+    """Execution rows, filterable by the decision they carry (``queued_action``) through the
+    audit log's index on ``params ->> 'queued_action'`` (``params__queued_action`` compares
+    jsonb, which that index does not serve)."""
+    return AdminAction.objects.alias(queued_action=KT("params__queued_action"))
+
+
 def _executions(action_id) -> list[AdminAction]:
-    return list(
-        AdminAction.objects.filter(params__queued_action=str(action_id)).order_by("at", "pk")
-    )
+    return list(_by_queued_action().filter(queued_action=str(action_id)).order_by("at", "pk"))
 
 
 def _lock_key(address: str) -> int:
@@ -735,7 +744,7 @@ def token_admin_execute(*, action_id, receipt_timeout_s: int | None = None) -> s
 
 def _execute(action_id, *, receipt_timeout_s: int) -> str:
     queued = AdminAction.objects.filter(
-        pk=action_id, outcome="queued", action__startswith="token."
+        pk=action_id, outcome="queued", action__in=TOKEN_ACTIONS
     ).first()
     if queued is None:
         raise NotFound(_("There is no queued token action %(id)s.") % {"id": action_id})
@@ -781,18 +790,16 @@ def _nonces_held(address: str) -> list[int]:
     signed = {
         row.params["queued_action"]: int(row.params["nonce"])
         for row in AdminAction.objects.filter(
-            action__startswith="token.", outcome="signed", params__from=address
+            action__in=TOKEN_ACTIONS, outcome="signed", params__from=address
         ).only("params")
     }
     if not signed:
         return []
     finals = {
         row.params["queued_action"]: row.params
-        for row in AdminAction.objects.filter(
-            action__startswith="token.",
-            outcome__in=FINAL,
-            params__queued_action__in=list(signed),
-        ).only("params")
+        for row in _by_queued_action()
+        .filter(action__in=TOKEN_ACTIONS, outcome__in=FINAL, queued_action__in=list(signed))
+        .only("params")
     }
     return [
         nonce + 1
@@ -995,15 +1002,13 @@ def _receipt_record(
 def _unfinished():
     """Operator-lane decisions (``queued``) without a final row, oldest first: never sent,
     signed but not sent, or sent without a receipt yet."""
-    finals = AdminAction.objects.annotate(
-        queued_action=KeyTextTransform("queued_action", "params")
-    ).filter(
-        action__startswith="token.",
+    finals = _by_queued_action().filter(
+        action__in=TOKEN_ACTIONS,
         outcome__in=FINAL,
         queued_action=Cast(OuterRef("pk"), CharField()),
     )
     return (
-        AdminAction.objects.filter(action__startswith="token.", outcome="queued")
+        AdminAction.objects.filter(action__in=TOKEN_ACTIONS, outcome="queued")
         .exclude(Exists(finals))
         .order_by("at", "pk")
     )
@@ -1073,7 +1078,7 @@ def token_admin_decision(*, action_id) -> AdminAction:
     ``safe_payload``."""
     action = (
         AdminAction.objects.select_related("actor")
-        .filter(pk=action_id, action__startswith="token.", outcome__in=DECISIONS)
+        .filter(pk=action_id, action__in=TOKEN_ACTIONS, outcome__in=DECISIONS)
         .first()
     )
     if action is None:
@@ -1087,16 +1092,17 @@ def token_admin_actions_recent(
     """The newest token actions (decision rows), each with the last row of its execution
     (None for a Safe payload, or before the worker ran), optionally for one address."""
     decisions = AdminAction.objects.select_related("actor").filter(
-        action__startswith="token.", outcome__in=DECISIONS
+        action__in=TOKEN_ACTIONS, outcome__in=DECISIONS
     )
     if address:
         decisions = decisions.filter(target_type="address", target_id=address)
     decisions = list(decisions.order_by("-at")[:limit])
     last: dict[str, AdminAction] = {}
-    for row in AdminAction.objects.filter(
-        action__startswith="token.",
-        params__queued_action__in=[str(d.pk) for d in decisions],
-    ).order_by("at", "pk"):
+    for row in (
+        _by_queued_action()
+        .filter(action__in=TOKEN_ACTIONS, queued_action__in=[str(d.pk) for d in decisions])
+        .order_by("at", "pk")
+    ):
         last[row.params["queued_action"]] = row
     return [(decision, last.get(str(decision.pk))) for decision in decisions]
 

@@ -215,11 +215,15 @@ def test_an_earlier_export_without_references_is_a_loud_danger_and_needs_a_tick(
     page = text(client.get(f"{EXPORT}?deposit={deposit.pk}"))
     assert "safe-export-danger" in page and "Danger: this export can mint twice." in page
     assert "no: the token has only mint" in page
-    refused = export(client, deposit)
+    # The page carries the earlier export it showed; the tick confirms exactly that one.
+    first = SafeBatchExport.objects.get()
+    assert f'name="checked_export" value="{first.pk}"' in page
+    refused = export(client, deposit, checked_export=str(first.pk))
     assert refused["Content-Type"].startswith("text/html")
     assert "tick the box" in text(refused)
     assert SafeBatchExport.objects.count() == 1
-    assert export(client, deposit, acknowledge="on")["Content-Type"] == "application/json"
+    allowed = export(client, deposit, checked_export=str(first.pk), acknowledge="on")
+    assert allowed["Content-Type"] == "application/json"
     assert SafeBatchExport.objects.count() == 2
 
 

@@ -164,9 +164,11 @@ def test_a_second_export_without_deposit_references_is_a_loud_danger_that_needs_
     assert_layout(tab.page, "Backstage Safe batch file preview, second export")
 
     tab.page.get_by_role("button", name="Export and download the batch file").click()
-    tab.page.wait_for_selector(".messagelist .error")
-    assert "tick the box" in tab.page.locator(".messagelist").inner_text()
+    # The export service refused it (under its lock); the form says so next to the box.
+    tab.page.wait_for_selector("#safe-export-twice .errorlist")
+    assert "tick the box" in tab.page.locator("#safe-export-twice").inner_text()
     assert SafeBatchExport.objects.count() == 1
+    assert_layout(tab.page, "Backstage Safe batch file, could mint twice refused")
 
     tab.page.check("#id_acknowledge")
     with tab.page.expect_download() as download_info:

@@ -25,6 +25,16 @@ class Command(OperatorCommand):
             default=None,
             help="the Safe nonce the proposal will use, when known",
         )
+        parser.add_argument(
+            "--checked-export",
+            action="append",
+            default=[],
+            metavar="EXPORT",
+            dest="checked_exports",
+            help="an earlier export of these deposits that could still mint one of them a "
+            "second time and that you checked in the Safe app will never be executed "
+            "(repeat for each; the refusal names them)",
+        )
         parser.add_argument("--out", default=None, help="write the batch JSON to this file")
         parser.add_argument(
             "--void",
@@ -32,14 +42,21 @@ class Command(OperatorCommand):
             help="show the voidDepositRef call of one deposit instead",
         )
 
-    def run(self, actor, *, deposit_ids, safe_nonce, out, void, **options) -> str:
+    def run(self, actor, *, deposit_ids, safe_nonce, checked_exports, out, void, **options) -> str:
         if void:
-            if len(deposit_ids) != 1 or safe_nonce is not None:
-                raise CommandError("--void takes exactly one deposit and no --safe-nonce.")
+            if len(deposit_ids) != 1 or safe_nonce is not None or checked_exports:
+                raise CommandError(
+                    "--void takes exactly one deposit and no --safe-nonce or --checked-export."
+                )
             result = safe_void_payload_export(deposit_id=deposit_ids[0], actor=actor)
             calls = [result["call"]]
         else:
-            result = safe_batch_file(deposit_ids=deposit_ids, actor=actor, safe_nonce=safe_nonce)
+            result = safe_batch_file(
+                deposit_ids=deposit_ids,
+                actor=actor,
+                safe_nonce=safe_nonce,
+                checked_exports=checked_exports,
+            )
             calls = result["calls"]
         # The calls go to stderr, so that stdout is the batch JSON alone: `> batch.json`
         # makes a file the Transaction Builder loads.
