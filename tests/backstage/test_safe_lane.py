@@ -7,7 +7,6 @@ form's three answers. A bank admin's forged POSTs and the beneficiary's own are 
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
@@ -15,11 +14,11 @@ import pytest
 from core.models import AdminAction, DualControlRequest
 from deposits.models import DepositRequest
 from deposits.services.intake import DepositInput, deposit_create
-from deposits.services.transitions import deposit_payment_confirm
 from minting.chain import role_id
 from minting.contract_artifact import deposit_ref
 from minting.models import SafeBatchExport
 from tests.factories import KycCaseFactory, WalletFactory
+from tests.support.safe_lane import safe_deposit
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +26,6 @@ QUEUE = "/backstage/safe/"
 EXPORT = "/backstage/safe/export/"
 RECORD = "/backstage/safe/record/"
 UNITS = 10**18
-_refs = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -47,28 +45,6 @@ def safe(local_safe, lane, settings):
     )
     settings.SAFE_ADDRESS = local_safe.address
     return local_safe
-
-
-def safe_deposit(user, amount: int = 10_000) -> DepositRequest:
-    """A paid deposit above the Safe threshold: mint_requires_safe."""
-    deposit, _created = deposit_create(
-        user=user,
-        data=DepositInput(
-            amount_tzs=amount,
-            payment_provider=DepositRequest.Provider.ZENOPAY,
-            wallet_id=user.test_wallet.pk,
-            buyer_phone="+255712345678",
-        ),
-    )
-    deposit_payment_confirm(
-        deposit_id=deposit.pk,
-        amount_tzs=amount,
-        psp_reference=f"TXSAFE{next(_refs):06d}",
-        source="poll",
-    )
-    deposit.refresh_from_db()
-    assert deposit.status == "mint_requires_safe"
-    return deposit
 
 
 def execute(safe, lane, batch: dict) -> str:

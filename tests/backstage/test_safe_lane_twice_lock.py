@@ -7,7 +7,6 @@ stated policy ``NTZS_MINT_WITH_REF = False``."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import pytest
@@ -15,16 +14,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from core.models import AdminAction
-from deposits.models import DepositRequest
-from deposits.services.intake import DepositInput, deposit_create
-from deposits.services.transitions import deposit_payment_confirm
 from minting.contract_artifact import deposit_ref
 from minting.models import SafeBatchExport
 from minting.services.safe import SafeExportCouldMintTwice, safe_batch_file
 from tests.factories import compliance_officer
+from tests.support.safe_lane import safe_deposit
 
 EXPORT = "/backstage/safe/export/"
-_refs = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -33,28 +29,6 @@ def lane(chain_settings, settings):
     settings.MINT_CONFIRMATIONS = 1
     settings.NTZS_MINT_WITH_REF = False
     return chain_settings
-
-
-def safe_deposit(user, amount: int = 10_000) -> DepositRequest:
-    """A paid deposit above the Safe threshold: mint_requires_safe."""
-    deposit, _created = deposit_create(
-        user=user,
-        data=DepositInput(
-            amount_tzs=amount,
-            payment_provider=DepositRequest.Provider.ZENOPAY,
-            wallet_id=user.test_wallet.pk,
-            buyer_phone="+255712345678",
-        ),
-    )
-    deposit_payment_confirm(
-        deposit_id=deposit.pk,
-        amount_tzs=amount,
-        psp_reference=f"TXTWICE{next(_refs):06d}",
-        source="poll",
-    )
-    deposit.refresh_from_db()
-    assert deposit.status == "mint_requires_safe"
-    return deposit
 
 
 def operator(name: str = "zawadi"):
