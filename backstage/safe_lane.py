@@ -416,6 +416,7 @@ def safe_export(request, *, site):
     if len(preview.rows) != len(ids):
         raise Http404(_("A selected deposit does not exist."))
     form = ExportForm(request.POST if request.method == "POST" else None)
+    refused_ids: list[str] = []
     if request.method == "POST" and form.is_valid():
         # The tick confirms the earlier exports this page showed (its hidden fields), and only
         # those: the service decides under its lock whether they are all that could double.
@@ -427,9 +428,12 @@ def safe_export(request, *, site):
                 safe_nonce=form.cleaned_data["safe_nonce"],
                 checked_exports=checked,
             )
-        except SafeExportCouldMintTwice:
+        except SafeExportCouldMintTwice as exc:
             # Shown again as it is now, the box unticked: what must be checked has changed.
+            # The box confirms what the service refused too (a chain read may differ between
+            # the preview and the service's own check under the lock).
             preview = safe_batch_preview(ids)
+            refused_ids = [str(export_id) for export_id in exc.export_ids]
             data = request.POST.copy()
             data.pop("acknowledge", None)
             form = ExportForm(data)
@@ -442,6 +446,8 @@ def safe_export(request, *, site):
                     "deposits will be executed."
                 ),
             )
+            if not preview.doubles:  # the preview lists none of them: the service's words do
+                form.add_error(None, refusal_text(exc))
         except REFUSALS as exc:
             messages.error(request, refusal_text(exc))
         else:
@@ -454,12 +460,14 @@ def safe_export(request, *, site):
                 % {"id": result["export_id"]},
             )
             return _download(result["batch"], f"ntzs-safe-mint-{result['export_id']}.json")
+    to_confirm = list(dict.fromkeys([str(i) for i in preview.doubling_export_ids] + refused_ids))
     context = {
         **site.each_context(request),
         "title": _("Safe batch file"),
         "preview": preview,
         "form": form,
         "ids": ids,
+        "to_confirm": to_confirm,
     }
     return TemplateResponse(request, "backstage/safe_export.html", context)
 

@@ -10,8 +10,9 @@ count among connection errors, and the worker exits ("Unrecoverable error") inst
 reconnecting (found by the fault suite, tests/faults/test_redis_restart.py).
 
 Nothing is lost by not restoring there: the messages stay in Redis's unacked set and kombu's
-``restore_visible`` gives them back after the visibility timeout; and the database, not the
-broker, is the durable queue (DESIGN §2): beat re-drives every step from its row.
+``restore_visible`` gives them back after the visibility timeout (kombu's default, an hour;
+every task is safe to run twice); and the database, not the broker, is the durable queue
+(DESIGN §2): beat re-drives every step from its row long before that.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Channel(kombu_redis.Channel):
                 "Broker channel closed after its connection was released: its unacknowledged "
                 "messages stay in Redis and come back after the visibility timeout"
             )
+            # What the failed close did not reach: the channel leaves its transport.
+            transport.close_channel(self)
 
 
 class Transport(kombu_redis.Transport):

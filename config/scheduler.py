@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 from celery import signals
 from redbeat.schedulers import (
@@ -30,14 +31,15 @@ from redbeat.schedulers import (
     acquire_distributed_beat_lock,
     get_redis,
 )
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import LockError, RedisError
 
 logger = logging.getLogger("worker")
 
 # Seconds between two attempts while Redis cannot be reached.
 REDIS_RETRY_S = 2.0
+# A lock renewed longer ago than its TTL minus this may already be another beat's: this beat
+# stops sending in the middle of a tick rather than risk it.
+LOCK_MARGIN_S = 2.0
 
 # celery-redbeat takes its lock at beat_init, blocking until it has it; this scheduler takes
 # it at every tick that does not hold it. The module is imported (the scheduler is built)
@@ -46,16 +48,19 @@ signals.beat_init.disconnect(acquire_distributed_beat_lock)
 
 
 class OneBeatScheduler(RedBeatScheduler):
-    """RedBeatScheduler whose lock is taken, renewed and lost inside ``tick``."""
+    """RedBeatScheduler whose lock is taken, renewed and lost inside ``tick``, and whose
+    entries are written only by the beat that holds the lock."""
 
     _waiting_logged = False
     _outage_logged = False
+    _renewed_at = 0.0  # time.monotonic() of the last renewal (or taking) of the lock
 
     def tick(self, min=min, **kwargs):  # redbeat's signature
+        # LockError first: it is a RedisError too.
         try:
             if self.lock_key and not self._lock_held():
                 return self.max_interval
-            interval = super().tick(min=min, **kwargs)
+            interval = self._send_due(min)
         except LockError:
             # The lock expired or was erased (a Redis restart) and renewing it failed: take
             # it again at the next tick, never send a schedule without it.
@@ -65,25 +70,46 @@ class OneBeatScheduler(RedBeatScheduler):
                 self.lock_key,
             )
             self.lock = None
-            return 0
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+            return REDIS_RETRY_S
+        except RedisError as exc:
+            # Unreachable, or answering errors (a replica promoted mid-failover answers
+            # READONLY, a full one OOM): the same wait either way.
             self._outage_note(exc)
             return REDIS_RETRY_S
         self._outage_over()
         return interval
 
+    def _send_due(self, min) -> float:
+        """redbeat's tick, with the lock's freshness checked before each send: a tick that
+        outlives its lock (a publish stuck on a dead socket, Redis gone mid-tick) stops."""
+        if self.lock_key:
+            self.lock.extend(int(self.lock_timeout))
+            self._renewed_at = time.monotonic()
+        remaining_times = []
+        for entry in self.schedule.values():
+            if self.lock_key and not self._lock_fresh():
+                logger.warning(
+                    "Beat lock %s is older than its TTL allows: this tick stops sending",
+                    self.lock_key,
+                )
+                return 0
+            next_time_to_run = self.maybe_due(entry, **self._maybe_due_kwargs)
+            if next_time_to_run:
+                remaining_times.append(next_time_to_run)
+        return min(remaining_times + [self.max_interval])
+
+    def _lock_fresh(self) -> bool:
+        return time.monotonic() - self._renewed_at < self.lock_timeout - LOCK_MARGIN_S
+
     def setup_schedule(self):
-        """At start (Celery calls this from the constructor): a beat started while Redis is
-        down waits for it instead of exiting; the entries are written when it takes the lock."""
-        try:
-            super().setup_schedule()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            self._outage_note(exc)
+        """Celery calls this from the constructor: nothing then. A beat writes the entries
+        when it takes the lock (``_lock_held``), so a second beat never rewrites the running
+        one's (nor a beat started while Redis is down exits here)."""
 
     def close(self):
         try:
             super().close()
-        except (RedisConnectionError, RedisTimeoutError, LockError) as exc:
+        except RedisError as exc:
             # The lock expires by itself within its TTL; nothing else is held.
             logger.warning("Beat could not release its lock on the way out: %s", exc)
 
@@ -94,6 +120,7 @@ class OneBeatScheduler(RedBeatScheduler):
         lock = client.lock(self.lock_key, timeout=self.lock_timeout, sleep=self.max_interval)
         lock.lua_extend = client.register_script(LUA_EXTEND_TO_SCRIPT)  # extend to, not by
         taken = lock.acquire(blocking=False)
+        taken_at = time.monotonic()
         self._outage_over()  # Redis answered
         if not taken:
             if not self._waiting_logged:
@@ -107,15 +134,16 @@ class OneBeatScheduler(RedBeatScheduler):
                 self._waiting_logged = True
             return False
         # A Redis that restarted empty lost the entries too; writing them again keeps each
-        # entry's last run where one survived. Not this class's forgiving setup_schedule: a
-        # failure here gives the lock back (or lets it expire, if Redis is gone again).
+        # entry's last run where one survived. A failure here gives the lock back (or lets it
+        # expire, if Redis is gone again).
         try:
             RedBeatScheduler.setup_schedule(self)
         except BaseException:
-            with contextlib.suppress(RedisConnectionError, RedisTimeoutError, LockError):
+            with contextlib.suppress(RedisError):
                 lock.release()
             raise
         self.lock = lock
+        self._renewed_at = taken_at
         self._waiting_logged = False
         logger.warning("Beat lock %s held by this beat: it runs the schedule", self.lock_key)
         return True

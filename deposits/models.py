@@ -137,13 +137,18 @@ class DepositRequest(models.Model):
         max_length=16, choices=Initiation, null=True, blank=True, verbose_name=_("initiation")
     )
     initiation_error = models.TextField(blank=True, verbose_name=_("initiation error"))
-    # When initiation became requested (committed just before the create is sent), and when
-    # ZenoPay answered that create (accepted or refused). Requested with no answer recorded:
-    # the create may never have left (a worker killed in between); such a deposit's create is
-    # re-sent once, by ``initiation_resent_at``'s compare-and-set, when ZenoPay still does not
-    # know the order (deposits.services.payments.payment_initiate_resend).
+    # When initiation became requested (committed before the create is sent), when the create
+    # began to be sent (the last write before the HTTP call, by compare-and-set), and when
+    # ZenoPay answered it (accepted or refused). Requested and never stamped as sending: the
+    # create provably never left (a worker killed in between); it is re-sent, by
+    # ``initiation_resent_at``'s compare-and-set, when ZenoPay's order-status still does not
+    # know the order (deposits.services.payments.payment_initiate_resend). Stamped without an
+    # answer: it may have reached ZenoPay, and is never re-sent.
     initiation_requested_at = models.DateTimeField(
         null=True, blank=True, verbose_name=_("initiation requested at")
+    )
+    initiation_sending_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("initiation sending at")
     )
     initiation_answered_at = models.DateTimeField(
         null=True, blank=True, verbose_name=_("initiation answered at")
@@ -244,18 +249,18 @@ class DepositRequest(models.Model):
             models.Index(fields=["psp_reference"], name="deposit_psp_reference_idx"),
             models.Index(fields=["buyer_phone"], name="deposit_buyer_phone_idx"),
             models.Index(fields=["mint_tx_hash"], name="deposit_mint_tx_hash_idx"),
-            # Creates with no answer recorded, not yet re-sent: the beat's re-send query. A
-            # row is in it only between the claim and ZenoPay's answer (or for good when the
-            # create never left), so the index stays a few rows.
+            # Creates claimed and not yet sending: the beat's re-send query. A row is in it
+            # only between the claim and the stamp (or until re-sent, when the create never
+            # left), so the index stays a few rows.
             models.Index(
                 fields=["initiation_requested_at"],
                 condition=Q(
                     initiation="requested",
                     initiation_requested_at__isnull=False,
                     initiation_answered_at__isnull=True,
-                    initiation_resent_at__isnull=True,
+                    initiation_sending_at__isnull=True,
                 ),
-                name="deposit_create_unanswered_idx",
+                name="deposit_create_unsent_idx",
             ),
         ]
 

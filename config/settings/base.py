@@ -7,6 +7,7 @@ finishes with ``finalize(globals())``, which applies the per-profile rules.
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -384,6 +385,14 @@ def celery_settings(*, broker_url: str, var_dir: Path) -> dict:
         # kombu's Redis transport with a repair: a worker that loses Redis reconnects
         # instead of exiting (config.broker).
         **({"CELERY_BROKER_TRANSPORT": "config.broker:Transport"} if redis_broker else {}),
+        # Named by class, the transport no longer comes from the URL's scheme, so kombu's
+        # "rediss means TLS" no longer applies: say it, with the certificate verified (kombu's
+        # own default for a bare rediss:// is not to verify it).
+        **(
+            {"CELERY_BROKER_USE_SSL": {"ssl_cert_reqs": ssl.CERT_REQUIRED}}
+            if broker_url.startswith("rediss://")
+            else {}
+        ),
         "CELERY_BROKER_TRANSPORT_OPTIONS": options,
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
         "CELERY_TASK_SERIALIZER": "json",

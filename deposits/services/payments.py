@@ -190,6 +190,15 @@ def _create_send(deposit_id, *, resent_at: dt.datetime | None) -> Initiated:
         else Q(initiation_resent_at=resent_at)
     )
     deposit = DepositRequest.objects.select_related("user").get(pk=deposit_id)
+    # The last write before the create leaves, a compare-and-set: a create claimed but never
+    # stamped provably never left (only those are ever re-sent), and a send whose claim was
+    # overtaken by a re-send (a worker frozen in between) finds the stamp taken and sends
+    # nothing.
+    stamped = DepositRequest.objects.filter(
+        mine, pk=deposit_id, initiation=Initiation.REQUESTED, initiation_sending_at__isnull=True
+    ).update(initiation_sending_at=now())
+    if stamped != 1:
+        return Initiated("skipped", "")
     try:
         accepted = zenopay_create(
             order_id=str(deposit.pk),
@@ -226,24 +235,22 @@ def _create_send(deposit_id, *, resent_at: dt.datetime | None) -> Initiated:
     return Initiated("requested", json.dumps(accepted.raw, ensure_ascii=False))
 
 
-# --- A create that may never have left -------------------------------------------------------
+# --- A create that never left ---------------------------------------------------------------
 #
 # ``initiation`` is committed ``requested`` before the create is sent (DESIGN §6), so a
 # worker killed between that commit and the HTTP call leaves a deposit ZenoPay never heard
-# of: the customer was never prompted and nothing but the 72 h expiry would end it. Such a
-# create is re-sent once, and only on evidence, never blindly: no answer to the create was
-# recorded, ZenoPay's own order-status still plainly says "not found" (no data) at least
-# ZENOPAY_CREATE_RESEND_AFTER_S after the request (never sooner than twice ZENOPAY_TIMEOUT,
-# so a create still on its way is not doubled), nothing ZenoPay said since shows it knows the
-# order, and no webhook ever came for it.
+# of: the customer was never prompted and nothing but the 72 h expiry would end it. The last
+# write before the call stamps ``initiation_sending_at``; a requested deposit without that
+# stamp provably never reached ZenoPay, and only such a create is re-sent — never blindly:
+# also no answer was recorded, ZenoPay's own order-status plainly says "not found" (no data)
+# at least ZENOPAY_CREATE_RESEND_AFTER_S after the request (never sooner than twice
+# ZENOPAY_TIMEOUT, so a claim still on its way to its stamp is left alone), nothing ZenoPay
+# said since shows it knows the order, and no webhook ever came for it. A re-send killed
+# before its own stamp is provably unsent too, and may be re-sent again after the same wait.
 #
-# ``uncertain`` is never re-sent: that create did leave and timed out, ZenoPay may have
-# prompted the customer, who may pay; polling finds the payment.
-#
-# Should ZenoPay have had the order after all, a second payment under it is caught like any
-# other: an order-status answer with another transid on a deposit already past payment
-# becomes an OrphanPayment "second payment" (_apply_completed); a re-send ZenoPay refuses
-# cancels the deposit, which is then still checked daily for 14 days and reopens if paid.
+# A stamped create without an answer (killed during the call) is never re-sent, like an
+# ``uncertain`` one (sent, timed out): ZenoPay may have the order and may have prompted the
+# customer, who may pay; polling finds the payment, the 72 h expiry ends the rest.
 
 RESEND_FIRST_POLL_AFTER = dt.timedelta(seconds=POLL_BACKOFF_S[0])
 # Order-status answers that say nothing about the order: no answer at all (no HTTP status),
@@ -261,8 +268,9 @@ def _resend_after() -> dt.timedelta:
 
 
 def _creates_stranded():
-    """ZenoPay deposits whose create may never have left and ZenoPay does not know: the
-    conditions of the re-send, all in one query so its compare-and-set checks them again."""
+    """ZenoPay deposits whose create never left (claimed, never stamped as sending) and that
+    ZenoPay does not know: the conditions of the re-send, all in one query so its
+    compare-and-set checks them again."""
     wait = _resend_after()
     notes = PaymentNotification.objects.filter(deposit_id=OuterRef("pk"))
     answers_since_request = notes.filter(
@@ -276,23 +284,25 @@ def _creates_stranded():
         Exists(answers_since_request.filter(no_data=True, received_at__gte=waited)),
         ~Exists(answers_since_request.filter(no_data=False).exclude(SILENT_STATUS)),
         ~Exists(notes.filter(kind=PaymentNotification.Kind.WEBHOOK)),
+        Q(initiation_resent_at__isnull=True) | Q(initiation_resent_at__lt=now() - wait),
         payment_provider=ZENOPAY,
         status=S.SUBMITTED,
         hold_reason="",
         initiation=Initiation.REQUESTED,
         initiation_requested_at__lt=now() - wait,
         initiation_answered_at__isnull=True,
-        initiation_resent_at__isnull=True,
+        initiation_sending_at__isnull=True,
     )
 
 
 def payment_initiate_resend(*, deposit_id) -> str:
-    """Re-send the create of a deposit ZenoPay never heard of, at most once ever.
+    """Re-send the create of a deposit whose create never left.
 
     The compare-and-set on ``initiation_resent_at`` re-checks every condition, so of two
-    runs at once one sends. The re-send's answer is handled as the first create's: accepted
-    (answer recorded, polled from now), unavailable (``uncertain``, polled), refused
-    (``refused``, cancelled, still checked daily). Returns that outcome, or "skipped"."""
+    runs at once one claims, and the sending stamp lets at most one send. The re-send's
+    answer is handled as the first create's: accepted (answer recorded, polled from now),
+    unavailable (``uncertain``, polled), refused (``refused``, cancelled, still checked
+    daily). Returns that outcome, or "skipped"."""
     at = now()
     with transaction.atomic():
         claimed = (
@@ -309,8 +319,8 @@ def payment_initiate_resend(*, deposit_id) -> str:
     if claimed != 1:
         return "skipped"
     logger.warning(
-        "ZenoPay create re-sent deposit=%s: no answer was recorded and ZenoPay does not "
-        "know the order",
+        "ZenoPay create re-sent deposit=%s: the first never left and ZenoPay does not know "
+        "the order",
         deposit_id,
     )
     return _create_send(deposit_id, resent_at=at).outcome

@@ -4,11 +4,15 @@ made the worker exit (tests/faults/test_redis_restart.py runs the whole story)."
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 import redis
 from django.conf import settings
 from kombu import Connection, Exchange, Queue
 from kombu.transport import redis as kombu_redis
+
+from config.settings.base import celery_settings
 
 QUEUE = "test-broker-transport"
 
@@ -52,6 +56,7 @@ def test_a_channel_closed_after_its_connection_let_go_keeps_its_message_in_redis
     channel.connection.client = None
     channel.close()
     assert channel.closed
+    assert channel not in connection.transport.channels
     assert client.hlen("unacked") == 1, "the message waits in Redis for restore_visible"
     assert "its unacknowledged messages stay in Redis" in caplog.text
 
@@ -65,3 +70,18 @@ def test_the_stock_transport_fails_that_close_which_is_why_the_repair_exists(kom
     with pytest.raises(AttributeError, match="hostname"):
         channel.close()
     stock.release()
+
+
+def test_a_rediss_broker_keeps_tls_with_the_certificate_verified(tmp_path):
+    tls = celery_settings(broker_url="rediss://cache.example:6380/0", var_dir=tmp_path)
+    plain = celery_settings(broker_url="redis://cache.example:6379/0", var_dir=tmp_path)
+    assert tls["CELERY_BROKER_TRANSPORT"] == "config.broker:Transport"
+    assert tls["CELERY_BROKER_USE_SSL"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert "CELERY_BROKER_USE_SSL" not in plain
+    connection = Connection(
+        tls["CELERY_BROKER_URL"],
+        transport=tls["CELERY_BROKER_TRANSPORT"],
+        ssl=tls["CELERY_BROKER_USE_SSL"],
+    )
+    # kombu's redis channel builds an SSLConnection from this (Channel._connparams).
+    assert connection.ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}

@@ -1,9 +1,12 @@
-"""A create that never reached ZenoPay (the worker killed between committing ``requested``
-and the HTTP call) is re-sent once, on evidence: no answer recorded, ZenoPay's order-status
-still "not found" after ZENOPAY_CREATE_RESEND_AFTER_S, nothing else heard of the order.
+"""A create that never left (the worker killed between committing ``requested`` and the
+sending stamp, the last write before the HTTP call) is re-sent, on evidence: no answer
+recorded, ZenoPay's order-status still "not found" after ZENOPAY_CREATE_RESEND_AFTER_S,
+nothing else heard of the order. A create killed after its stamp (during the call) may have
+reached ZenoPay and is never re-sent.
 
-The kill is played by the HTTP transport raising a ``BaseException`` before the request
-leaves, as SIGKILL would stop the worker there: nothing in the code under test catches it."""
+A kill is played by a ``BaseException`` raised where SIGKILL would stop the worker: on the
+database connection just before the stamp's UPDATE runs, or in the HTTP transport during the
+call. Nothing in the code under test catches it."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from requests.adapters import BaseAdapter
 
 from core.clock import now
 from deposits.models import DepositRequest, PaymentNotification
+from deposits.services import payments as payments_module
 from deposits.services.payments import (
     payment_initiate,
     payment_initiate_resend,
@@ -33,7 +37,7 @@ from tests.support.zenopay_sandbox import mounted
 
 START = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
 RESEND_LINE = (
-    "ZenoPay create re-sent deposit={}: no answer was recorded and ZenoPay does not know the order"
+    "ZenoPay create re-sent deposit={}: the first never left and ZenoPay does not know the order"
 )
 NOT_FOUND = {
     "result": "FAIL",
@@ -98,12 +102,24 @@ def _at(clock, seconds: float) -> None:
     clock.move_to(START + dt.timedelta(seconds=seconds))
 
 
+def _kill_at_the_stamp(execute, sql, params, many, context):
+    if sql.startswith("UPDATE") and '"initiation_sending_at" =' in sql:
+        raise WorkerKilled("SIGKILL")
+    return execute(sql, params, many, context)
+
+
+def _killed_before_sending(send) -> None:
+    """``send()`` claims a create and is killed before the stamp: the create never leaves."""
+    with connection.execute_wrapper(_kill_at_the_stamp), pytest.raises(WorkerKilled):
+        send()
+
+
 def _killed_mid_create(deposit) -> DepositRequest:
-    with pytest.raises(WorkerKilled):
-        payment_initiate(deposit_id=deposit.pk)
+    _killed_before_sending(lambda: payment_initiate(deposit_id=deposit.pk))
     deposit.refresh_from_db()
     assert (deposit.status, deposit.initiation) == ("submitted", "requested")
     assert deposit.initiation_requested_at == now() and deposit.initiation_answered_at is None
+    assert deposit.initiation_sending_at is None
     return deposit
 
 
@@ -133,7 +149,6 @@ def _pending(order_id) -> dict:
 def test_a_create_that_never_left_is_resent_once_then_paid_polled_and_confirmed(
     make_deposit, zenopay_sandbox, sandbox_killing, clock, caplog
 ):
-    sandbox_killing.kills = 1
     deposit = _killed_mid_create(make_deposit(amount=5_000))
     assert len(zenopay_sandbox.orders()) == 0
     _at(clock, 31)
@@ -168,7 +183,6 @@ def test_a_create_that_never_left_is_resent_once_then_paid_polled_and_confirmed(
 def test_not_resent_before_a_not_found_answer_comes_after_the_delay(
     make_deposit, zenopay_sandbox, sandbox_killing, clock
 ):
-    sandbox_killing.kills = 1
     deposit = _killed_mid_create(make_deposit())
     _at(clock, 31)
     payments_poll()  # "not found", but only 31 s after the request
@@ -207,7 +221,6 @@ def test_not_resent_when_zenopay_answered_the_create(make_deposit, zenopay_sandb
 def test_not_resent_when_zenopay_showed_it_knows_the_order(
     make_deposit, zenopay_fake, clock, client, heard
 ):
-    zenopay_fake.fail(WorkerKilled)
     deposit = _killed_mid_create(make_deposit())
     _at(clock, 31)
     if heard == "webhook":
@@ -228,7 +241,7 @@ def test_not_resent_when_zenopay_showed_it_knows_the_order(
     assert PaymentNotification.objects.filter(no_data=True, received_at__gte=START).exists()
     assert payments_initiate_due() == 0
     assert payment_initiate_resend(deposit_id=deposit.pk) == "skipped"
-    assert _creates(zenopay_fake) == 1  # only the killed one
+    assert _creates(zenopay_fake) == 0
     deposit.refresh_from_db()
     assert deposit.initiation_resent_at is None
 
@@ -237,7 +250,6 @@ def test_not_resent_when_zenopay_showed_it_knows_the_order(
 def test_server_errors_and_timeouts_say_nothing_and_do_not_stop_the_resend(
     make_deposit, zenopay_fake, clock
 ):
-    zenopay_fake.fail(WorkerKilled)
     deposit = _killed_mid_create(make_deposit())
     _at(clock, 31)
     zenopay_fake.reply(502, body="<html>Bad gateway</html>")
@@ -250,12 +262,11 @@ def test_server_errors_and_timeouts_say_nothing_and_do_not_stop_the_resend(
     payments_poll()
     zenopay_fake.reply(json={**ACCEPTED, "order_id": str(deposit.pk)})
     assert payments_initiate_due() == 1
-    assert _creates(zenopay_fake) == 2
+    assert _creates(zenopay_fake) == 1
 
 
 @pytest.mark.django_db
 def test_a_held_deposit_is_not_resent(make_deposit, zenopay_fake, clock):
-    zenopay_fake.fail(WorkerKilled)
     deposit = _killed_mid_create(make_deposit())
     for seconds in (31, 400):
         _at(clock, seconds)
@@ -263,7 +274,7 @@ def test_a_held_deposit_is_not_resent(make_deposit, zenopay_fake, clock):
         payments_poll()
     deposit_hold_set(deposit_id=deposit.pk, reason="looked at by compliance", source="admin")
     assert payments_initiate_due() == 0
-    assert _creates(zenopay_fake) == 1
+    assert _creates(zenopay_fake) == 0
 
 
 @pytest.mark.django_db
@@ -283,7 +294,6 @@ def test_an_uncertain_create_is_never_resent(make_deposit, zenopay_fake, clock):
 
 
 def _stranded_with_evidence(make_deposit, zenopay_fake, clock) -> DepositRequest:
-    zenopay_fake.fail(WorkerKilled)
     deposit = _killed_mid_create(make_deposit())
     for seconds in (31, 400):
         _at(clock, seconds)
@@ -298,12 +308,12 @@ def test_a_refused_resend_cancels_and_the_deposit_is_still_checked(
 ):
     deposit = _stranded_with_evidence(make_deposit, zenopay_fake, clock)
     zenopay_fake.reply(
-        409, json={"status": "error", "resultcode": "409", "message": "Duplicate order_id"}
+        400, json={"status": "error", "resultcode": "400", "message": "Invalid phone number"}
     )
     assert payment_initiate_resend(deposit_id=deposit.pk) == "refused"
     deposit.refresh_from_db()
     assert (deposit.status, deposit.initiation) == ("cancelled", "refused")
-    assert "Duplicate order_id" in deposit.status_reason
+    assert "Invalid phone number" in deposit.status_reason
     assert deposit.initiation_answered_at == START + dt.timedelta(seconds=400)
     # Should ZenoPay have had the order after all, a late payment still reopens it.
     assert deposit.next_poll_at == START + dt.timedelta(days=1, seconds=400)
@@ -325,17 +335,15 @@ def test_a_resend_that_times_out_becomes_uncertain_and_is_not_sent_again(
     zenopay_fake.reply(json=NOT_FOUND)
     payments_poll()
     assert payments_initiate_due() == 0
-    assert _creates(zenopay_fake) == 2
+    assert _creates(zenopay_fake) == 1
 
 
 @pytest.mark.django_db
 def test_one_failing_resend_is_logged_and_the_others_go_on(
     make_deposit, baraka, zenopay_fake, clock, caplog
 ):
-    zenopay_fake.fail(WorkerKilled)
     first = _killed_mid_create(make_deposit(amount=3_000))
     _at(clock, 1)
-    zenopay_fake.fail(WorkerKilled)
     second = _killed_mid_create(make_deposit(user=baraka, amount=4_000, phone="0754111222"))
     for seconds in (31, 400):
         _at(clock, seconds)
@@ -350,7 +358,9 @@ def test_one_failing_resend_is_logged_and_the_others_go_on(
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.initiation_answered_at is None and second.initiation_answered_at is not None
-    assert first.initiation_resent_at and second.initiation_resent_at  # once each, ever
+    assert first.initiation_resent_at and second.initiation_resent_at
+    # The failing one had left (stamped) when it broke: it may have reached ZenoPay.
+    assert first.initiation_sending_at is not None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -373,6 +383,66 @@ def test_two_resend_runs_at_once_send_one_create(make_deposit, zenopay_fake, clo
     for runner in runners:
         runner.join(timeout=30)
     assert sorted(outcomes) == ["requested", "skipped"]
-    assert _creates(zenopay_fake) == 2  # the killed one, and one re-send
+    assert _creates(zenopay_fake) == 1  # the killed one never left; one re-send
     deposit.refresh_from_db()
     assert deposit.initiation_answered_at is not None
+
+
+@pytest.mark.django_db
+def test_a_create_killed_during_the_call_is_never_resent(
+    make_deposit, zenopay_sandbox, sandbox_killing, clock
+):
+    """Stamped as sending, no answer: it may have reached ZenoPay (whose order-status may lag
+    behind its create), so the customer may have a prompt; only polling and expiry follow."""
+    sandbox_killing.kills = 1
+    deposit = make_deposit()
+    with pytest.raises(WorkerKilled):
+        payment_initiate(deposit_id=deposit.pk)
+    deposit.refresh_from_db()
+    assert deposit.initiation_sending_at == START and deposit.initiation_answered_at is None
+    for seconds in (31, 400, 4_000):
+        _at(clock, seconds)
+        assert payments_poll() == {"ignored": 1}  # "Order not found"
+        assert payments_initiate_due() == 0
+    assert payment_initiate_resend(deposit_id=deposit.pk) == "skipped"
+    assert sandbox_killing.creates_sent == 0
+    deposit.refresh_from_db()
+    assert (deposit.status, deposit.initiation, deposit.initiation_resent_at) == (
+        "submitted",
+        "requested",
+        None,
+    )
+
+
+@pytest.mark.django_db
+def test_a_resend_killed_before_it_left_is_resent_again_after_the_wait(
+    make_deposit, zenopay_fake, clock
+):
+    deposit = _stranded_with_evidence(make_deposit, zenopay_fake, clock)
+    _killed_before_sending(lambda: payment_initiate_resend(deposit_id=deposit.pk))
+    deposit.refresh_from_db()
+    assert deposit.initiation_resent_at == START + dt.timedelta(seconds=400)
+    assert deposit.initiation_sending_at is None
+    _at(clock, 500)
+    zenopay_fake.reply(json=NOT_FOUND)
+    payments_poll()
+    assert payments_initiate_due() == 0  # not yet: the wait runs from the last re-send
+    _at(clock, 800)
+    zenopay_fake.reply(json=NOT_FOUND)
+    payments_poll()
+    zenopay_fake.reply(json={**ACCEPTED, "order_id": str(deposit.pk)})
+    assert payments_initiate_due() == 1
+    assert _creates(zenopay_fake) == 1
+    deposit.refresh_from_db()
+    assert deposit.initiation_answered_at == START + dt.timedelta(seconds=800)
+
+
+@pytest.mark.django_db
+def test_a_first_send_that_wakes_after_its_resend_sends_nothing(make_deposit, zenopay_fake, clock):
+    """A worker frozen between its claim and its stamp (a paused VM) for longer than the
+    wait: the re-send goes out; the frozen send, woken, finds the stamp taken."""
+    deposit = _stranded_with_evidence(make_deposit, zenopay_fake, clock)
+    zenopay_fake.reply(json={**ACCEPTED, "order_id": str(deposit.pk)})
+    assert payment_initiate_resend(deposit_id=deposit.pk) == "requested"
+    assert payments_module._create_send(deposit.pk, resent_at=None).outcome == "skipped"
+    assert _creates(zenopay_fake) == 1

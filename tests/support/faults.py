@@ -504,10 +504,11 @@ def fault_wait_settled(stack: FaultStack, sender: WebhookSender, *, timeout: flo
         paid = [d for d in sender.deliveries.values() if d.delivered]
         statuses = stack.statuses()
         minted = statuses.get("minted", 0)
-        # A deposit still submitted may be one whose create never left: its re-send comes.
+        # A deposit still submitted may be one whose create never left (its re-send comes),
+        # or one killed during the call that never reached ZenoPay (it waits for expiry).
         return (
             not pending
-            and not statuses.get("submitted")
+            and statuses.get("submitted", 0) == len(fault_sent_unreached(stack, orders))
             and len(paid) == len(orders) == minted
             and not sender._pending
         )
@@ -753,6 +754,17 @@ class WebhookSender:
         )
 
 
+def fault_sent_unreached(stack: FaultStack, at_zenopay) -> set[str]:
+    """Deposits whose create was stamped as sending, never answered, and is not at the
+    stand-in: killed during the call before the request arrived."""
+    rows = stack.sql(
+        "SELECT id::text FROM deposits_depositrequest WHERE status = 'submitted' "
+        "AND initiation = 'requested' AND initiation_sending_at IS NOT NULL "
+        "AND initiation_answered_at IS NULL"
+    )
+    return {row[0] for row in rows if row[0] not in at_zenopay}
+
+
 # --- The invariants --------------------------------------------------------------------------
 
 
@@ -768,8 +780,11 @@ def fault_invariants_assert(stack: FaultStack, sender: WebhookSender | None, ids
     - every webhook ZenoPay delivered (answered 2xx) stored as a PaymentNotification, and
       every order the customer paid has one: an attempt that failed counts only because the
       sender retried it until it was answered;
-    - every deposit's create reached ZenoPay: one a killed worker never sent was re-sent
-      (deposits.services.payments.payment_initiate_resend).
+    - every deposit's create reached ZenoPay — one a killed worker never sent was re-sent
+      (deposits.services.payments.payment_initiate_resend) — except a create killed during
+      the HTTP call before its bytes reached ZenoPay: stamped as sending, never answered, it
+      may have reached ZenoPay as far as the system can know, so it is never re-sent; it must
+      be left submitted, requested and polled (the 72 h expiry ends it).
     Returns a one-line summary."""
     from minting.contract_artifact import deposit_ref
 
@@ -780,10 +795,22 @@ def fault_invariants_assert(stack: FaultStack, sender: WebhookSender | None, ids
     )
     books = {row[0]: row for row in rows}
     assert sorted(books) == sorted(ids), "the database holds other deposits than the scenario's"
+    sent_unreached: set[str] = set()
     if sender is not None:
         at_zenopay = stack.standin_orders()
-        unreached = {i: (books[i][1], books[i][4]) for i in ids if i not in at_zenopay}
+        sent_unreached = fault_sent_unreached(stack, at_zenopay)
+        unreached = {
+            i: (books[i][1], books[i][4])
+            for i in ids
+            if i not in at_zenopay and i not in sent_unreached
+        }
         assert not unreached, f"creates that never reached ZenoPay: {unreached}"
+        for deposit_id in sent_unreached:
+            _, status, _, _, initiation, polled = books[deposit_id]
+            assert (status, initiation, polled) == ("submitted", "requested", True), (
+                f"killed mid-call deposit {deposit_id} is {status}/{initiation}, polled={polled}"
+            )
+    ids = [i for i in ids if i not in sent_unreached]
     by_status = Counter(books[i][1] for i in ids)
     not_done = {i: books[i][1] for i in ids if books[i][1] in NOT_DONE}
     assert not not_done, f"deposits not minted after the recovery window: {not_done}"
@@ -839,6 +866,11 @@ def fault_invariants_assert(stack: FaultStack, sender: WebhookSender | None, ids
     )[0][0]
     if resent:
         summary += f"; {resent} create(s) a killed worker never sent were re-sent"
+    if sent_unreached:
+        summary += (
+            f"; {len(sent_unreached)} create(s) killed mid-call before reaching ZenoPay left "
+            "to polling and expiry"
+        )
     return summary
 
 
