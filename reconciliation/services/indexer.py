@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import datetime
 import functools
+import gc
 import logging
 import queue
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
@@ -146,11 +147,19 @@ def transfer_rows(logs: list, chain_id: int) -> list[dict]:
     )
     rows = []
     append = rows.append
+    # topic -> checksummed address for this call: a step's logs name few addresses many
+    # times, and a dict lookup is a fraction of _address's (bounded) cache
+    addresses: dict = {}
+    address_of = addresses.get
     for log in logs:
         topics = log["topics"]
         if log.get("removed") or len(topics) != 3:
             continue
-        source, target = _address(topics[1]), _address(topics[2])
+        source, target = address_of(topics[1]), address_of(topics[2])
+        if source is None:
+            source = addresses[topics[1]] = _address(topics[1])
+        if target is None:
+            target = addresses[topics[2]] = _address(topics[2])
         number, index = log["blockNumber"], log["logIndex"]
         append(
             {
@@ -201,12 +210,19 @@ def claim_marks(rows: list[dict]) -> list[dict]:
     """Set each ``ChainTransfer`` row's claim marker from the claims as they are now: the
     claim naming the log (a worker mint is usually claimed before its log is indexed), a
     claim superseding it, its deposit's amount (see ``mint_log_claims_mark``). Every row
-    gets both keys (None: no claim seen). One query for the whole step, run by the reader
-    beside the previous step's write (``_step_read``), so the lookups — an index probe of
-    the claims, of their supersessions and of the deposits per mint log — are off the
-    write's path. A claim made after this lookup is marked by the matching, which looks at
-    every unmarked row each pass; one superseded after it, likewise. PostgreSQL only:
-    elsewhere the rows stay unmarked and the matching marks them."""
+    gets both keys (None: no claim seen). Run by the reader beside the previous step's
+    write (``_steps_read``), off the write's path. A claim made after this lookup is marked
+    by the matching, which looks at every unmarked row each pass; one superseded after it,
+    likewise. PostgreSQL only: elsewhere the rows stay unmarked and the matching marks them.
+
+    One query for the whole step, and as few index probes as it can be: the claims of the
+    step's transactions are one ``tx_hash = ANY(…)`` scan of their unique index (each
+    distinct transaction once, however many mint logs it holds; the claims of its other
+    logs are dropped here), the supersessions one hashed set of the few claims that
+    supersede another (a reorg that moved a recorded mint: rare) instead of one probe per
+    claim, and only the deposits are probed per claim (their amount), in their index's
+    order. The per-log lateral probes it replaces cost twice the database time
+    (docs/benchmarks.md)."""
     for row in rows:
         row["claim"] = row["claimed_tzs"] = None
     mints = [row for row in rows if row["kind"] == ChainTransfer.Kind.MINT]
@@ -215,31 +231,40 @@ def claim_marks(rows: list[dict]) -> list[dict]:
     quote = connection.ops.quote_name
     claims = quote(MintLogClaim._meta.db_table)
     deposits = quote(DepositRequest._meta.db_table)
-    # Tables come from the models; the keys are parameters.
+    # Tables come from the models; the chain and the hashes are parameters.
+    # The claims are taken in deposit order (a sorted subquery is not flattened), so the
+    # deposits' index is walked forward rather than probed at random: a third less time.
     sql = (
-        "SELECT k.tx_hash, k.log_index, CASE WHEN s.id IS NOT NULL THEN 'superseded'"  # noqa: S608
-        " WHEN c.deposit_id IS NOT NULL THEN 'deposit' ELSE 'entry' END,"
-        " CASE WHEN s.id IS NULL THEN d.amount_tzs END"
-        " FROM unnest(%s::text[], %s::integer[]) AS k(tx_hash, log_index)"
-        f" CROSS JOIN LATERAL (SELECT c.id, c.deposit_id FROM {claims} c"
-        "  WHERE c.chain_id = %s AND c.tx_hash = k.tx_hash AND c.log_index = k.log_index"
-        "  LIMIT 1) c"
-        f" LEFT JOIN LATERAL (SELECT s.id FROM {claims} s WHERE s.supersedes_id = c.id"
-        "  LIMIT 1) s ON true"
+        "SELECT c.tx_hash, c.log_index, c.deposit_id IS NOT NULL,"  # noqa: S608
+        f" c.id IN (SELECT s.supersedes_id FROM {claims} s WHERE s.supersedes_id IS NOT NULL),"
+        " d.amount_tzs"
+        f" FROM (SELECT id, tx_hash, log_index, deposit_id FROM {claims}"
+        "  WHERE chain_id = %s AND tx_hash = ANY(%s::text[]) ORDER BY deposit_id) c"
         f" LEFT JOIN {deposits} d ON d.id = c.deposit_id"
     )
-    chain_id = mints[0]["chain_id"]
     by_key = {(row["tx_hash"], row["log_index"]): row for row in mints}
+    hashes = sorted({row["tx_hash"] for row in mints})
+    deposit, entry, superseded = (
+        ChainTransfer.Claim.DEPOSIT.value,
+        ChainTransfer.Claim.ENTRY.value,
+        ChainTransfer.Claim.SUPERSEDED.value,
+    )
     with transaction.atomic(), connection.cursor() as cursor:
-        # a plan over tens of thousands of keys crosses jit_above_cost; compiling it costs
-        # more than the index probes it would speed up
+        # a plan over thousands of keys crosses jit_above_cost, and a parallel plan would
+        # take a core from the write and the node: both cost more than the probes they speed
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(
-            sql, [[row["tx_hash"] for row in mints], [row["log_index"] for row in mints], chain_id]
-        )
-        for tx_hash, log_index, claim, claimed_tzs in cursor.fetchall():
-            row = by_key[(tx_hash, log_index)]
-            row["claim"], row["claimed_tzs"] = claim, claimed_tzs
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        cursor.execute(sql, [mints[0]["chain_id"], hashes])
+        for tx_hash, log_index, has_deposit, is_superseded, amount_tzs in cursor.fetchall():
+            row = by_key.get((tx_hash, log_index))
+            if row is None:
+                continue  # another log of the transaction: not a mint of this step
+            if is_superseded:
+                row["claim"] = superseded
+            elif has_deposit:
+                row["claim"], row["claimed_tzs"] = deposit, amount_tzs
+            else:
+                row["claim"] = entry
     return rows
 
 
@@ -318,10 +343,19 @@ def _run_start(
 def _consistent(logs: list, end: int, end_hash: str) -> bool:
     """Every log of a block names the same block hash, and the last block's is the one read
     after the logs: otherwise the chain moved during the read."""
-    seen: dict[int, str] = {end: end_hash}
+    # compared as the node spelled them first (one dict operation per log), then each block
+    # once in the stored spelling (a block holds many logs)
+    as_sent: dict = {}
     for log in logs:
-        number, block_hash = _int(log["blockNumber"]), hex_str(log["blockHash"])
-        if seen.setdefault(number, block_hash) != block_hash:
+        number, block_hash = log["blockNumber"], log["blockHash"]
+        if as_sent.setdefault(number, block_hash) != block_hash and hex_str(
+            as_sent[number]
+        ) != hex_str(block_hash):
+            return False
+    seen: dict[int, str] = {end: end_hash}
+    for number, block_hash in as_sent.items():
+        spelled = hex_str(block_hash)
+        if seen.setdefault(_int(number), spelled) != spelled:
             return False
     return True
 
@@ -399,9 +433,9 @@ def _insert_ignoring_conflicts(model, rows: list[dict], *, shared: dict | None =
         claim_marks(rows)
     fields = [f for f in model._meta.concrete_fields if f.attname in rows[0]]
     constants = [model._meta.get_field(name) for name in shared]
-    columns = [_copy_column([row[f.attname] for row in rows]) for f in fields]
+    columns = [_copy_column(list(map(itemgetter(f.attname), rows))) for f in fields]
     columns += [[_copy_value(value)] * len(rows) for value in shared.values()]
-    text = "".join(line + "\n" for line in map("\t".join, zip(*columns, strict=True)))
+    text = "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
     quote = connection.ops.quote_name
     names = ", ".join(quote(f.column) for f in fields + constants)
     table = quote(model._meta.db_table)
@@ -427,7 +461,8 @@ def _insert_ignoring_conflicts(model, rows: list[dict], *, shared: dict | None =
         cursor.execute(f"DROP TABLE {stage}")
 
 
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+# the characters COPY's text format escapes
+_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
 
 
 def _copy_column(values: list) -> list[str]:
@@ -437,7 +472,10 @@ def _copy_column(values: list) -> list[str]:
     too); anything else value by value."""
     kinds = set(map(type, values))
     if kinds == {str}:
-        if not _COPY_SPECIAL.search("".join(values)):
+        joined = "".join(values)
+        # four substring searches (memchr speed) rather than a regex or isalnum, which test
+        # character by character
+        if not any(special in joined for special in _COPY_SPECIALS):
             return values
     elif kinds == {int}:
         return list(map(str, values))
@@ -573,11 +611,22 @@ def _steps_read(client: NtzsClient, stream: Stream, *, start: int, up_to: int):
     marked = _ahead(
         (_step_marked(stream, step) for step in read), name=f"index-{stream.name}-marks", stop=stop
     )
+    # The automatic cyclic collector is paused while a long history runs: the steps are
+    # hundreds of thousands of acyclic dicts and lists (the node's JSON, the rows), and its
+    # passes over them, and over the whole process as they age, cost about a tenth of the
+    # run (docs/benchmarks.md). The young generations are collected once per step instead,
+    # so what a step leaves behind (Django's own cycles, if any) is freed as before.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        yield from marked
+        for step in marked:
+            yield step
+            gc.collect(1)
     finally:
         stop.set()
         marked.close()
+        if collecting:
+            gc.enable()
 
 
 def _ahead(items, *, name: str, stop: threading.Event):
