@@ -13,6 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from backstage import safe_lane
 from core.models import AdminAction
 from minting.contract_artifact import deposit_ref
 from minting.models import SafeBatchExport
@@ -78,8 +79,6 @@ def test_an_export_made_while_the_post_is_being_answered_is_caught_under_the_loc
 ):
     """The interleaving the view alone could not see: the POST's own preview finds no earlier
     export, then another operator's export commits, then the export service runs."""
-    from backstage import safe_lane
-
     deposit = safe_deposit(amina)
     real_preview = safe_lane.safe_batch_preview
     raced: list[str] = []
