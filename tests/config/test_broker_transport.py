@@ -33,7 +33,7 @@ def _one_unacknowledged_message(connection: Connection):
     producer.publish({"n": 1}, exchange=queue.exchange, routing_key=QUEUE, declare=[queue])
     message = channel.basic_get(QUEUE, no_ack=False)
     assert message is not None
-    return channel
+    return channel, message
 
 
 def test_the_workers_broker_is_redis_through_the_repaired_transport():
@@ -49,7 +49,7 @@ def test_a_channel_closed_after_its_connection_let_go_keeps_its_message_in_redis
     kombu_connection, caplog
 ):
     connection, client = kombu_connection
-    channel = _one_unacknowledged_message(connection)
+    channel, _message = _one_unacknowledged_message(connection)
     assert client.hlen("unacked") == 1
     # What kombu's Connection does on a first close that failed half-way: the transport lets
     # go of the connection's settings, and the channel is closed a second time afterwards.
@@ -65,7 +65,7 @@ def test_the_stock_transport_fails_that_close_which_is_why_the_repair_exists(kom
     connection, client = kombu_connection
     stock = Connection(settings.CELERY_BROKER_URL)  # kombu's own redis transport
     assert type(stock.transport) is kombu_redis.Transport
-    channel = _one_unacknowledged_message(stock)
+    channel, _message = _one_unacknowledged_message(stock)
     channel.connection.client = None
     with pytest.raises(AttributeError, match="hostname"):
         channel.close()
@@ -85,3 +85,38 @@ def test_a_rediss_broker_keeps_tls_with_the_certificate_verified(tmp_path):
     )
     # kombu's redis channel builds an SSLConnection from this (Channel._connparams).
     assert connection.ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+
+
+def _closed_as_after_an_outage(channel) -> None:
+    """The old channel as Celery leaves it when Redis was down: closed (it left its
+    transport), and without the connection pool its close could not rebuild (restoring the
+    unacknowledged messages needed Redis)."""
+    channel.close()
+    channel._disconnect_pools()
+    assert channel.connection is None and channel._pool is None
+
+
+def test_a_task_finished_after_its_channel_closed_does_not_kill_the_worker(
+    kombu_connection, caplog
+):
+    """A task running when the connection was lost finishes after the worker reconnected: its
+    acknowledgement goes to the old channel, which Celery closed meanwhile."""
+    connection, client = kombu_connection
+    channel, message = _one_unacknowledged_message(connection)
+    _closed_as_after_an_outage(channel)
+    message.ack()
+    assert "its acknowledgement is dropped" in caplog.text
+    channel_b, message_b = _one_unacknowledged_message(connection)
+    channel_b.connection.client = None  # a channel whose connection let go of its settings
+    message_b.reject(requeue=True)
+    assert "the rejection is dropped" in caplog.text
+
+
+def test_the_stock_transport_fails_that_late_acknowledgement(kombu_connection):
+    _connection, client = kombu_connection
+    stock = Connection(settings.CELERY_BROKER_URL)
+    channel, message = _one_unacknowledged_message(stock)
+    _closed_as_after_an_outage(channel)
+    with pytest.raises(AttributeError, match="client"):
+        message.ack()
+    stock.release()
