@@ -28,6 +28,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,9 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import redis
 import requests
 
+from accounts.models import KycCase, User, Wallet
+from core.clock import now
 from core.money import tzs_to_units
+from deposits.models import Bank
+from deposits.services.intake import DepositInput, deposit_create
+from minting.contract_artifact import deposit_ref
+from tests.factories import KycCaseFactory, WalletFactory, customer
 from tests.support.anvil import AnvilNode
 from tests.support.chain_fixtures import NtzsDeployment, deploy_ntzs
 from tests.support.services import (
@@ -76,8 +84,6 @@ def wait_until(what: str, predicate, *, timeout: float, interval: float = 0.25):
 
 
 def _port_closed(port: int, timeout: float = 20) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -201,8 +207,6 @@ class FaultRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def flush(self) -> None:
-        import redis
-
         redis.Redis.from_url(self.url).flushall()
 
 
@@ -553,12 +557,6 @@ def fault_stack_start(
 
 def fault_seed_deposits(*, amounts: list[int]) -> list[str]:
     """Run inside ``manage.py shell`` on the scenario's database (FaultStack.seed_deposits)."""
-    from accounts.models import KycCase, User, Wallet
-    from core.clock import now
-    from deposits.models import Bank
-    from deposits.services.intake import DepositInput, deposit_create
-    from tests.factories import KycCaseFactory, WalletFactory, customer
-
     Bank.objects.get_or_create(
         name="CRDB (ZenoPay settlement)", defaults={"is_zenopay_settlement": True}
     )
@@ -594,8 +592,6 @@ class SlowProxy(TcpProxy):
         super().__init__(upstream_port)
 
     def _forward(self, client) -> None:
-        import socket
-
         try:
             upstream = socket.create_connection(self.upstream, timeout=5)
         except OSError:
@@ -786,8 +782,6 @@ def fault_invariants_assert(stack: FaultStack, sender: WebhookSender | None, ids
       may have reached ZenoPay as far as the system can know, so it is never re-sent; it must
       be left submitted, requested and polled (the 72 h expiry ends it).
     Returns a one-line summary."""
-    from minting.contract_artifact import deposit_ref
-
     rows = stack.sql(
         "SELECT d.id::text, d.status, d.amount_tzs, lower(w.address), d.initiation, "
         "d.next_poll_at IS NOT NULL "
